@@ -1,0 +1,1 @@
+"""Geometry layer: numpy + scipy only (never torch)."""

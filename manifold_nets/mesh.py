@@ -1,0 +1,187 @@
+"""The immutable :class:`Mesh` type.
+
+A :class:`Mesh` holds ``V (nV, 3) float64`` and ``F (nF, 3) int64`` as read-only arrays and
+caches derived quantities.  Every cached property delegates to a free function (the function
+is the API; the property is a convenience), so ``mesh.x`` always equals ``x(mesh.V, mesh.F)``.
+A mesh never merges, drops or reorders its vertices or faces: use :mod:`manifold_nets.repair`,
+whose functions return the new mesh *and* the index maps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import cached_property
+
+import numpy as np
+
+from .validation import check_mesh_arrays
+
+__all__ = ["Mesh"]
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+class Mesh:
+    """An immutable triangle mesh.
+
+    Parameters
+    ----------
+    V : array_like, (nV, 3) float
+        Vertex positions; stored as a read-only float64 copy.
+    F : array_like, (nF, 3) int
+        Triangle vertex indices (0-based); stored as a read-only int64 copy.
+    name : str, optional
+        A label (the file name when read from a file).
+    vertex_data, face_data : dict of str to array, optional
+        Per-vertex ``(nV, ...)`` and per-face ``(nF, ...)`` arrays read from or written to
+        files (labels, scalars, colours).
+    allow_no_faces : bool
+        Accept ``nF = 0`` (a point cloud); by default an :class:`EmptyMeshError` is raised.
+
+    Examples
+    --------
+    >>> from manifold_nets import Mesh
+    >>> m = Mesh([[0, 0, 0], [1, 0, 0], [0, 1, 0]], [[0, 1, 2]])
+    >>> m.n_vertices, m.n_faces, m.V.dtype, m.F.dtype
+    (3, 1, dtype('float64'), dtype('int64'))
+    >>> m.V.flags.writeable
+    False
+    """
+
+    __slots__ = ("_V", "_F", "name", "_vertex_data", "_face_data", "__dict__")
+
+    def __init__(self, V, F, *, name: str | None = None, vertex_data=None, face_data=None,
+                 allow_no_faces: bool = False):
+        V, F = check_mesh_arrays(V, F, allow_empty_faces=allow_no_faces)
+        object.__setattr__(self, "_V", _readonly(V))
+        object.__setattr__(self, "_F", _readonly(F))
+        object.__setattr__(self, "name", name)
+        vd = {k: _readonly(np.asarray(v)) for k, v in (vertex_data or {}).items()}
+        fd = {k: _readonly(np.asarray(v)) for k, v in (face_data or {}).items()}
+        from .errors import MeshShapeError
+
+        for k, v in vd.items():
+            if v.shape[:1] != (V.shape[0],):
+                raise MeshShapeError(f"vertex_data[{k!r}]: expected leading dimension {V.shape[0]} (got shape {v.shape})")
+        for k, v in fd.items():
+            if v.shape[:1] != (F.shape[0],):
+                raise MeshShapeError(f"face_data[{k!r}]: expected leading dimension {F.shape[0]} (got shape {v.shape})")
+        object.__setattr__(self, "_vertex_data", vd)
+        object.__setattr__(self, "_face_data", fd)
+
+    # -- immutability -------------------------------------------------------------------
+    def __setattr__(self, key, value):
+        if key in type(self).__dict__ and isinstance(type(self).__dict__[key], cached_property):
+            object.__setattr__(self, key, value)  # cached_property's own store
+            return
+        raise AttributeError(f"Mesh is immutable: cannot set {key!r}; build a new Mesh instead")
+
+    def __delattr__(self, key):
+        raise AttributeError(f"Mesh is immutable: cannot delete {key!r}")
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, **kwargs) -> Mesh:
+        """Read a mesh file (see :func:`manifold_nets.io.read_mesh` for formats and options)."""
+        from .io import read_mesh
+
+        return read_mesh(path, **kwargs)
+
+    def to_file(self, path: str | os.PathLike, **kwargs) -> None:
+        """Write the mesh with its vertex and face data (see :func:`manifold_nets.io.write_mesh`)."""
+        from .io import write_mesh
+
+        write_mesh(path, self.V, self.F, vertex_data=self.vertex_data, face_data=self.face_data, **kwargs)
+
+    # -- data -------------------------------------------------------------------------------
+    @property
+    def V(self) -> np.ndarray:
+        """(nV, 3) float64, read-only vertex positions."""
+        return self._V
+
+    @property
+    def F(self) -> np.ndarray:
+        """(nF, 3) int64, read-only triangle indices."""
+        return self._F
+
+    @property
+    def vertex_data(self) -> dict:
+        """Per-vertex arrays (a copy of the dict; the arrays are read-only)."""
+        return dict(self._vertex_data)
+
+    @property
+    def face_data(self) -> dict:
+        """Per-face arrays (a copy of the dict; the arrays are read-only)."""
+        return dict(self._face_data)
+
+    @property
+    def n_vertices(self) -> int:
+        return int(self._V.shape[0])
+
+    @property
+    def n_faces(self) -> int:
+        return int(self._F.shape[0])
+
+    @cached_property
+    def content_hash(self) -> str:
+        """SHA-256 of the vertex and face bytes (the key of on-disk operator caches)."""
+        h = hashlib.sha256()
+        h.update(np.int64(self.n_vertices).tobytes())
+        h.update(self._V.tobytes())
+        h.update(np.int64(self.n_faces).tobytes())
+        h.update(self._F.tobytes())
+        return h.hexdigest()
+
+    # -- cached topology (each delegates to a free function) ----------------------------
+    @cached_property
+    def edges(self) -> np.ndarray:
+        """(nE, 2) int64 unique undirected edges, ``i < j``, sorted; see :func:`topology.edges`."""
+        from .topology import edges
+
+        return _readonly(edges(self._F))
+
+    @cached_property
+    def boundary_loops(self) -> list:
+        """List of (n,) int64 vertex loops; see :func:`topology.boundary_loops`."""
+        from .topology import boundary_loops
+
+        return boundary_loops(self._F)
+
+    @cached_property
+    def euler_characteristic(self) -> int:
+        """χ = V − E + F over referenced vertices; see :func:`topology.euler_characteristic`."""
+        from .topology import euler_characteristic
+
+        return euler_characteristic(self._F)
+
+    @cached_property
+    def face_areas(self) -> np.ndarray:
+        """(nF,) float64 triangle areas; see :func:`topology.face_areas`."""
+        from .topology import face_areas
+
+        return _readonly(face_areas(self._V, self._F))
+
+    @cached_property
+    def report(self) -> dict:
+        """The topology report of :func:`topology.mesh_report`."""
+        from .topology import mesh_report
+
+        return mesh_report(self._V, self._F)
+
+    # -- misc -------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        nm = f"{self.name!r}, " if self.name else ""
+        return f"Mesh({nm}n_vertices={self.n_vertices}, n_faces={self.n_faces})"
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Mesh):
+            return NotImplemented
+        return np.array_equal(self._V, other._V) and np.array_equal(self._F, other._F)
+
+    def __hash__(self) -> int:
+        return hash(self.content_hash)

@@ -1,0 +1,1 @@
+"""Neural layers (PyTorch): the only package that imports torch."""

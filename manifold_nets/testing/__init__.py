@@ -1,0 +1,1 @@
+"""Assertions for equivariance and batch consistency, shipped with the library."""

@@ -1,0 +1,451 @@
+"""Combinatorial topology of triangle meshes: edges, half-edges, boundary loops, components,
+manifoldness, orientability, Euler characteristic and genus, and the per-mesh report.
+
+All functions take plain arrays (``F (nF, 3) int64``, ``V (nV, 3) float64``) and never
+modify or reorder them.  Counting conventions (chosen to agree with trimesh ``process=False``):
+
+* an **edge** is an unordered vertex pair used by at least one face; duplicate faces do not add
+  edges; a face that repeats a vertex contributes its distinct pairs only;
+* a **boundary edge** is used by exactly one face, a **non-manifold edge** by three or more
+  (a duplicated face counts again, so duplicating a face makes its edges non-manifold);
+* **components** are the classes of vertices connected through edges (faces touching at a single
+  vertex are one component); :func:`face_components` gives the edge-connected classes of faces;
+* the **Euler characteristic** is ``χ = V_ref − E + F`` with ``V_ref`` the referenced vertices
+  (unreferenced vertices are reported separately, not counted).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+__all__ = [
+    "halfedges",
+    "edges",
+    "edge_face_incidence",
+    "edge_face_counts",
+    "boundary_edges",
+    "boundary_loops",
+    "nonmanifold_edges",
+    "nonmanifold_vertices",
+    "face_components",
+    "vertex_components",
+    "euler_characteristic",
+    "genus",
+    "orientation_report",
+    "degenerate_faces",
+    "duplicate_faces",
+    "unreferenced_vertices",
+    "face_areas",
+    "mesh_report",
+]
+
+
+def halfedges(F) -> np.ndarray:
+    """Directed half-edges of every face corner.
+
+    Returns
+    -------
+    H : (3 nF, 2) int64
+        Row ``3 f + c`` is the half-edge ``F[f, c] → F[f, (c + 1) % 3]``.
+
+    >>> halfedges(np.array([[0, 1, 2]])).tolist()
+    [[0, 1], [1, 2], [2, 0]]
+    """
+    F = np.asarray(F, dtype=np.int64)
+    return np.stack([F, np.roll(F, -1, axis=1)], axis=-1).reshape(-1, 2)
+
+
+def _edge_keys(F):
+    H = halfedges(F)
+    lo = np.minimum(H[:, 0], H[:, 1])
+    hi = np.maximum(H[:, 0], H[:, 1])
+    valid = lo != hi
+    return lo, hi, valid
+
+
+def edge_face_incidence(F):
+    """Unique undirected edges and, for every half-edge, the index of its edge.
+
+    Returns
+    -------
+    E : (nE, 2) int64
+        Unique edges ``(i, j)`` with ``i < j``, sorted lexicographically.
+    he_edge : (3 nF,) int64
+        Edge index of each half-edge (``-1`` for a half-edge joining a vertex to itself).
+    """
+    F = np.asarray(F, dtype=np.int64)
+    lo, hi, valid = _edge_keys(F)
+    n = int(F.max()) + 1 if F.size else 0
+    key = lo * max(n, 1) + hi
+    uniq, inv = np.unique(key[valid], return_inverse=True)
+    E = np.stack([uniq // max(n, 1), uniq % max(n, 1)], axis=1).astype(np.int64)
+    he_edge = np.full(lo.shape[0], -1, dtype=np.int64)
+    he_edge[valid] = inv.reshape(-1)
+    return E, he_edge
+
+
+def edges(F) -> np.ndarray:
+    """Unique undirected edges ``(nE, 2) int64`` with ``i < j``, sorted.
+
+    >>> edges(np.array([[0, 1, 2], [0, 2, 3]])).tolist()
+    [[0, 1], [0, 2], [0, 3], [1, 2], [2, 3]]
+    """
+    return edge_face_incidence(F)[0]
+
+
+def edge_face_counts(F):
+    """Edges and the number of face sides on each one (a duplicated face counts again).
+
+    Returns
+    -------
+    E : (nE, 2) int64
+    counts : (nE,) int64
+        1 on a boundary edge, 2 on an interior manifold edge, 3 or more on a non-manifold edge
+        (including an edge whose face is duplicated).
+    """
+    F = np.asarray(F, dtype=np.int64)
+    E, he_edge = edge_face_incidence(F)
+    counts = np.bincount(he_edge[he_edge >= 0], minlength=len(E)).astype(np.int64)
+    return E, counts
+
+
+def _canonical_faces(F):
+    return np.sort(np.asarray(F, dtype=np.int64), axis=1)
+
+
+def boundary_edges(F) -> np.ndarray:
+    """Boundary half-edges ``(nb, 2) int64`` in the direction of their only face."""
+    F = np.asarray(F, dtype=np.int64)
+    E, counts = edge_face_counts(F)
+    _, he_edge = edge_face_incidence(F)
+    H = halfedges(F)
+    is_b = np.zeros(len(E), bool)
+    is_b[counts == 1] = True
+    mask = (he_edge >= 0) & is_b[np.maximum(he_edge, 0)]
+    Hb = H[mask]
+    # drop repeats from duplicated faces (they were counted once)
+    _, first = np.unique(he_edge[mask], return_index=True)
+    return Hb[np.sort(first)]
+
+
+def boundary_loops(F) -> list[np.ndarray]:
+    """Boundary loops as vertex cycles, each an ``(n,) int64`` array.
+
+    A loop starts at its smallest vertex and follows the orientation of the face of its first
+    edge; edges are chained as undirected edges, so the boundary of a non-orientable surface
+    (the single boundary curve of a Möbius band) is one loop.  Where a boundary vertex has
+    several boundary edges (a pinch), loops are split there deterministically (lowest edge
+    first).  Loops are ordered by their smallest vertex.
+    """
+    B = boundary_edges(F)
+    if len(B) == 0:
+        return []
+    nb = len(B)
+    ends = np.concatenate([B[:, 0], B[:, 1]])
+    eid = np.concatenate([np.arange(nb), np.arange(nb)])
+    order = np.lexsort((eid, ends))
+    ends, eid = ends[order], eid[order]
+    starts = np.searchsorted(ends, np.arange(int(ends.max()) + 2))
+    used = np.zeros(nb, bool)
+    loops = []
+    # start each loop at the boundary edge whose tail is smallest
+    start_order = np.lexsort((B[:, 1], B[:, 0]))
+    for k0 in start_order:
+        if used[k0]:
+            continue
+        loop = [int(B[k0, 0])]
+        used[k0] = True
+        cur = int(B[k0, 1])
+        while cur != loop[0]:
+            cand = eid[starts[cur] : starts[cur + 1]]
+            cand = cand[~used[cand]]
+            if cand.size == 0:
+                break
+            k = int(cand[0])
+            used[k] = True
+            loop.append(cur)
+            cur = int(B[k, 1]) if int(B[k, 0]) == cur else int(B[k, 0])
+        loops.append(np.asarray(loop, dtype=np.int64))
+    loops.sort(key=lambda lp: int(lp.min()))
+    return loops
+
+
+def nonmanifold_edges(F) -> np.ndarray:
+    """Edges used by three or more distinct faces: ``(k, 3) int64`` rows ``(i, j, n_faces)``."""
+    E, counts = edge_face_counts(F)
+    bad = counts > 2
+    return np.concatenate([E[bad], counts[bad, None]], axis=1)
+
+
+def nonmanifold_vertices(F, n_vertices: int | None = None) -> np.ndarray:
+    """Vertices whose incident faces form more than one edge-connected fan (bow-ties and the
+    like), sorted.  Vertices on non-manifold edges are not reported here unless their fans are
+    also disconnected."""
+    F = np.asarray(F, dtype=np.int64)
+    nF = len(F)
+    if nF == 0:
+        return np.zeros(0, np.int64)
+    nV = int(F.max()) + 1 if n_vertices is None else int(n_vertices)
+    # corners: (vertex, face); connect two corners of the same vertex when their faces share an
+    # edge containing that vertex.
+    corner_v = F.reshape(-1)
+    ncorner = corner_v.size
+    E, he_edge = edge_face_incidence(F)
+    H = halfedges(F)
+    # each half-edge h = (a -> b) of face f touches the corners (f, a) and (f, b)
+    face = np.repeat(np.arange(nF), 3)
+    c_tail = np.arange(ncorner)
+    c_head = 3 * face + (np.arange(ncorner) % 3 + 1) % 3
+    valid = he_edge >= 0
+    eidx = he_edge[valid]
+    ct, ch = c_tail[valid], c_head[valid]
+    tail_v = H[valid, 0]
+    order = np.argsort(eidx, kind="stable")
+    eidx, ct, ch, tail_v = eidx[order], ct[order], ch[order], tail_v[order]
+    lo_v = E[eidx, 0]
+    # corner of each half-edge at the edge's smaller / larger vertex
+    c_lo = np.where(tail_v == lo_v, ct, ch)
+    c_hi = np.where(tail_v == lo_v, ch, ct)
+    first = np.r_[True, eidx[1:] != eidx[:-1]]
+    grp_start = np.maximum.accumulate(np.where(first, np.arange(len(eidx)), 0))
+    others = ~first
+    rows = np.r_[c_lo[grp_start[others]], c_hi[grp_start[others]]]
+    cols = np.r_[c_lo[others], c_hi[others]]
+    A = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(ncorner, ncorner))
+    _, lab = connected_components(A, directed=False)
+    # number of corner groups per vertex
+    pairs = np.unique(np.stack([corner_v, lab], 1), axis=0)
+    n_fans = np.bincount(pairs[:, 0], minlength=nV)
+    return np.flatnonzero(n_fans > 1).astype(np.int64)
+
+
+def face_components(F) -> tuple[int, np.ndarray]:
+    """Connected components of faces through shared edges.
+
+    Returns
+    -------
+    n : int
+    labels : (nF,) int64
+    """
+    F = np.asarray(F, dtype=np.int64)
+    nF = len(F)
+    if nF == 0:
+        return 0, np.zeros(0, np.int64)
+    _, he_edge = edge_face_incidence(F)
+    face = np.repeat(np.arange(nF), 3)
+    valid = he_edge >= 0
+    nE = int(he_edge.max()) + 1 if valid.any() else 0
+    A = sp.coo_matrix((np.ones(valid.sum()), (face[valid], he_edge[valid])), shape=(nF, nE)).tocsr()
+    B = sp.bmat([[None, A], [A.T, None]])
+    n, lab = connected_components(B, directed=False)
+    lab_f = lab[:nF]
+    _, lab_f = np.unique(lab_f, return_inverse=True)
+    return int(lab_f.max()) + 1, lab_f.astype(np.int64)
+
+
+def vertex_components(F, n_vertices: int) -> tuple[int, np.ndarray]:
+    """Connected components of the vertex graph (unreferenced vertices are their own)."""
+    F = np.asarray(F, dtype=np.int64)
+    H = halfedges(F)
+    A = sp.coo_matrix((np.ones(len(H)), (H[:, 0], H[:, 1])), shape=(n_vertices, n_vertices))
+    n, lab = connected_components(A, directed=False)
+    return int(n), lab.astype(np.int64)
+
+
+def euler_characteristic(F) -> int:
+    """χ = V_ref − E + F (referenced vertices, unique edges, all faces).
+
+    >>> from manifold_nets.shapes import tetrahedron
+    >>> euler_characteristic(tetrahedron()[1])
+    2
+    """
+    F = np.asarray(F, dtype=np.int64)
+    if len(F) == 0:
+        return 0
+    nv = np.unique(F).size
+    return int(nv - len(edges(F)) + len(F))
+
+
+def genus(F) -> int | None:
+    """Genus ``(2 − χ) / 2`` of a closed, orientable, edge-manifold, single-component mesh;
+    ``None`` when the mesh is not of that kind."""
+    F = np.asarray(F, dtype=np.int64)
+    _, counts = edge_face_counts(F)
+    if (counts != 2).any() or face_components(F)[0] != 1 or not orientation_report(F)["orientable"]:
+        return None
+    chi = euler_characteristic(F)
+    return (2 - chi) // 2
+
+
+def orientation_report(F) -> dict:
+    """Orientability of an edge-manifold mesh.
+
+    Returns
+    -------
+    dict with
+        ``orientable`` (bool): every component can be oriented consistently (non-manifold edges
+        are ignored);
+        ``consistent`` (bool): it already is;
+        ``inconsistent_edges`` ((k, 2) int64): interior edges whose two faces traverse it in the
+        same direction;
+        ``flip`` ((nF,) bool): faces to flip for a consistent orientation (lowest face of each
+        component kept), all ``False`` when not orientable.
+    """
+    F = np.asarray(F, dtype=np.int64)
+    nF = len(F)
+    E, he_edge = edge_face_incidence(F)
+    H = halfedges(F)
+    face = np.repeat(np.arange(nF), 3)
+    valid = he_edge >= 0
+    # manifold interior edges: exactly two half-edges
+    cnt = np.bincount(he_edge[valid], minlength=len(E))
+    sel = valid & (cnt[np.maximum(he_edge, 0)] == 2)
+    idx = np.flatnonzero(sel)
+    order = idx[np.argsort(he_edge[idx], kind="stable")]
+    a, b = order[0::2], order[1::2]
+    same_dir = H[a, 0] == H[b, 0]  # both traverse i -> j: inconsistent
+    fa, fb = face[a], face[b]
+    # signed graph: relation r = 1 if faces must have opposite "flip" state (same_dir) else 0
+    n, lab = face_components(F)
+    flip = np.zeros(nF, bool)
+    orientable = True
+    if nF:
+        # doubled graph: node f (kept) and f + nF (flipped); an inconsistent pair links f to the
+        # flipped copy of its neighbour.  Orientable iff no face is linked to its own flip.
+        r = np.where(same_dir, fb + nF, fb)
+        r2 = np.where(same_dir, fa + nF, fa)
+        rows = np.r_[fa, fa + nF, fb, fb + nF]
+        cols = np.r_[r, np.where(same_dir, fb, fb + nF), r2, np.where(same_dir, fa, fa + nF)]
+        A = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(2 * nF, 2 * nF))
+        _, dl = connected_components(A, directed=False)
+        if (dl[:nF] == dl[nF:]).any():
+            orientable = False
+        else:
+            root = np.zeros(n, np.int64)
+            root[lab[::-1]] = np.arange(nF)[::-1]  # lowest face of each component
+            flip = dl[np.arange(nF) + nF] == dl[root[lab]]
+    inc = np.sort(H[a[same_dir]], axis=1)
+    return {
+        "orientable": bool(orientable),
+        "consistent": bool(orientable and not same_dir.any()),
+        "inconsistent_edges": inc.astype(np.int64).reshape(-1, 2),
+        "flip": flip,
+    }
+
+
+def face_areas(V, F) -> np.ndarray:
+    """Triangle areas ``(nF,) float64``.
+
+    >>> from manifold_nets.shapes import triangle
+    >>> face_areas(*triangle()).tolist()
+    [0.5]
+    """
+    V = np.asarray(V, dtype=np.float64)
+    F = np.asarray(F, dtype=np.int64)
+    e1 = V[F[:, 1]] - V[F[:, 0]]
+    e2 = V[F[:, 2]] - V[F[:, 0]]
+    return 0.5 * np.linalg.norm(np.cross(e1, e2), axis=1)
+
+
+def degenerate_faces(V, F, *, rel_tol: float = 1e-12) -> np.ndarray:
+    """Indices of faces that repeat a vertex or whose area is at most
+    ``rel_tol · diag²`` (``diag`` the bounding-box diagonal of the referenced vertices)."""
+    V = np.asarray(V, dtype=np.float64)
+    F = np.asarray(F, dtype=np.int64)
+    if len(F) == 0:
+        return np.zeros(0, np.int64)
+    rep = (F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 2] == F[:, 0])
+    used = V[np.unique(F)]
+    diag = float(np.linalg.norm(used.max(0) - used.min(0))) if len(used) else 0.0
+    tiny = face_areas(V, F) <= rel_tol * diag**2
+    return np.flatnonzero(rep | tiny).astype(np.int64)
+
+
+def duplicate_faces(F) -> np.ndarray:
+    """Indices of faces whose vertex set repeats an earlier face (the first copy is not listed)."""
+    F = np.asarray(F, dtype=np.int64)
+    if len(F) == 0:
+        return np.zeros(0, np.int64)
+    canon = _canonical_faces(F)
+    _, first = np.unique(canon, axis=0, return_index=True)
+    mask = np.ones(len(F), bool)
+    mask[first] = False
+    return np.flatnonzero(mask).astype(np.int64)
+
+
+def unreferenced_vertices(F, n_vertices: int) -> np.ndarray:
+    """Vertices used by no face, sorted."""
+    used = np.zeros(n_vertices, bool)
+    used[np.asarray(F, dtype=np.int64).reshape(-1)] = True
+    return np.flatnonzero(~used).astype(np.int64)
+
+
+def mesh_report(V, F) -> dict:
+    """Everything :command:`manifold-nets info` prints, as plain Python values (JSON-ready).
+
+    Keys: ``n_vertices, n_faces, n_edges, n_halfedges, boundary_edges, boundary_loops,
+    components, edge_components, euler_characteristic, genus, closed, edge_manifold, vertex_manifold,
+    nonmanifold_edges, nonmanifold_vertices, orientable, consistently_oriented,
+    degenerate_faces, duplicate_faces, unreferenced_vertices, bbox_min, bbox_max,
+    bbox_diagonal, total_area`` (counts are ints; ``genus`` is ``None`` unless closed,
+    orientable, manifold and single-component; per component genera are in ``genus_per_component``).
+    """
+    V = np.asarray(V, dtype=np.float64)
+    F = np.asarray(F, dtype=np.int64)
+    nV, nF = len(V), len(F)
+    E, counts = edge_face_counts(F)
+    nb = int((counts == 1).sum())
+    nme = int((counts > 2).sum())
+    nmv = nonmanifold_vertices(F, nV)
+    ncomp_e, lab = face_components(F)
+    ncomp_v, vlab = vertex_components(F, nV)
+    used0 = np.unique(F) if nF else np.zeros(0, np.int64)
+    ncomp = int(np.unique(vlab[used0]).size)
+    orient = orientation_report(F)
+    loops = boundary_loops(F)
+    used = np.unique(F) if nF else np.zeros(0, np.int64)
+    P = V[used] if len(used) else V
+    bmin = P.min(0) if len(P) else np.zeros(3)
+    bmax = P.max(0) if len(P) else np.zeros(3)
+    chi = euler_characteristic(F)
+    # genus per closed orientable manifold component: (2 - chi_c) / 2
+    genera = []
+    if nF and nme == 0:
+        for c in range(ncomp_e):
+            Fc = F[lab == c]
+            _, cc = edge_face_counts(Fc)
+            if (cc == 2).all() and orientation_report(Fc)["orientable"]:
+                genera.append((2 - euler_characteristic(Fc)) // 2)
+            else:
+                genera.append(None)
+    closed = nb == 0 and nF > 0
+    single = ncomp_e == 1
+    return {
+        "n_vertices": nV,
+        "n_faces": nF,
+        "n_edges": int(len(E)),
+        "n_halfedges": int(3 * nF),
+        "boundary_edges": nb,
+        "boundary_loops": len(loops),
+        "components": int(ncomp),
+        "edge_components": int(ncomp_e),
+        "euler_characteristic": int(chi),
+        "genus": genera[0] if (single and closed and genera and genera[0] is not None and nmv.size == 0) else None,
+        "genus_per_component": genera,
+        "closed": bool(closed),
+        "edge_manifold": nme == 0,
+        "vertex_manifold": int(nmv.size) == 0,
+        "nonmanifold_edges": nme,
+        "nonmanifold_vertices": int(nmv.size),
+        "orientable": orient["orientable"],
+        "consistently_oriented": orient["consistent"],
+        "degenerate_faces": int(degenerate_faces(V, F).size),
+        "duplicate_faces": int(duplicate_faces(F).size),
+        "unreferenced_vertices": int(nV - len(used)),
+        "bbox_min": [float(x) for x in bmin],
+        "bbox_max": [float(x) for x in bmax],
+        "bbox_diagonal": float(np.linalg.norm(bmax - bmin)),
+        "total_area": float(face_areas(V, F).sum()),
+    }

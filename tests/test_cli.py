@@ -1,0 +1,94 @@
+"""The manifold-nets command: help on every level, info, repair, exit codes, no tracebacks."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from manifold_nets import read_mesh, shapes, write_mesh
+from manifold_nets_apps.cli import SUBCOMMANDS, build_parser, main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "manifold_nets_apps.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_help_on_every_level():
+    r = run_cli("--help")
+    assert r.returncode == 0 and "info" in r.stdout
+    sub = build_parser()._subparsers._group_actions[0].choices
+    assert len(sub) >= len(SUBCOMMANDS)
+    for name in sub:
+        r = run_cli(name, "--help")
+        assert r.returncode == 0, name
+        assert "usage: manifold-nets " + name in r.stdout
+
+
+def test_info_text_and_summary(tmp_path, capsys):
+    V, F = shapes.torus(8, 6)
+    write_mesh(tmp_path / "t.ply", V, F)
+    (tmp_path / "broken.off").write_text("OFF\n3 1 0\n0 0 0\n")
+    (tmp_path / "notes.txt").write_text("not a mesh")
+    rc = main(["info", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 1  # one file failed
+    assert "vertices 48  faces 96  edges 144" in out and "genus 1" in out
+    assert "broken.off" in out and "MeshParseError" in out
+    assert "2 files: 1 read, 1 failed" in out  # notes.txt is not a mesh file and is skipped
+
+
+def test_info_json(tmp_path, capsys):
+    V, F = shapes.grid(4)
+    write_mesh(tmp_path / "g.off", V, F)
+    assert main(["info", "--json", str(tmp_path / "g.off")]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rep = doc["files"][0]["report"]
+    assert rep["boundary_edges"] == 12 and rep["euler_characteristic"] == 1
+    assert doc["summary"] == {"files": 1, "read": 1, "failed": 0}
+
+
+def test_user_error_is_one_line_without_traceback(tmp_path):
+    r = run_cli("info", tmp_path / "missing.obj")
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr + r.stdout
+    r = run_cli("repair", tmp_path / "missing.obj", tmp_path / "out.ply")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "expected an existing mesh file" in r.stderr
+    r = run_cli("info")
+    assert r.returncode == 2 and "usage" in r.stderr
+
+
+def test_polygons_triangulated_for_info_unless_refused(tmp_path, capsys):
+    (tmp_path / "q.obj").write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nf 1 2 3 4\n")
+    assert main(["info", str(tmp_path / "q.obj")]) == 0
+    assert "(from 1 polygons)" in capsys.readouterr().out
+    assert main(["info", "--no-triangulate", str(tmp_path / "q.obj")]) == 1
+
+
+def test_repair_writes_mesh_and_maps(tmp_path):
+    V, F = shapes.icosphere(1)
+    soup = V[F].reshape(-1, 3)
+    write_mesh(tmp_path / "soup.ply", soup, np.arange(len(soup)).reshape(-1, 3),
+               vertex_data={"label": np.arange(len(soup))})
+    r = run_cli("repair", tmp_path / "soup.ply", tmp_path / "fixed.ply", "--steps", "merge-vertices")
+    assert r.returncode == 0, r.stderr
+    m = read_mesh(tmp_path / "fixed.ply")
+    maps = np.load(tmp_path / "fixed.ply.maps.npz")
+    assert m.n_vertices == len(V)
+    np.testing.assert_array_equal(m.V, soup[maps["vertex_source"]])
+    np.testing.assert_array_equal(m.vertex_data["label"], maps["vertex_source"])
+    r = run_cli("repair", tmp_path / "soup.ply", tmp_path / "x.ply", "--steps", "nonsense")
+    assert r.returncode == 1 and "expected names from" in r.stderr
+
+
+@pytest.mark.data
+def test_info_on_whole_shared_folder_finishes_with_summary():
+    from tests.conftest import data_path
+
+    d = data_path("meshes", "io")
+    r = run_cli("info", d)
+    assert "files:" in r.stdout.splitlines()[-1]
+    assert "Traceback" not in r.stdout + r.stderr

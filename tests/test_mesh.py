@@ -1,0 +1,58 @@
+"""The immutable Mesh type."""
+
+import numpy as np
+import pytest
+
+from manifold_nets import Mesh, shapes
+from manifold_nets.errors import MeshShapeError
+from manifold_nets.topology import face_areas, mesh_report
+
+
+def test_arrays_are_readonly_copies():
+    V, F = shapes.tetrahedron()
+    m = Mesh(V, F)
+    V[0, 0] = 123.0  # the caller's array is not aliased
+    assert m.V[0, 0] == 1.0
+    with pytest.raises(ValueError):
+        m.V[0, 0] = 5.0
+    with pytest.raises(ValueError):
+        m.F[0, 0] = 1
+    with pytest.raises(AttributeError, match="immutable"):
+        m.name = "x"
+    with pytest.raises(AttributeError, match="immutable"):
+        m.V = V
+
+
+def test_order_and_count_never_change():
+    V = np.random.default_rng(0).normal(size=(6, 3))
+    F = np.array([[0, 1, 2], [0, 1, 2], [3, 3, 4]])  # duplicate + degenerate + unreferenced vertex 5
+    m = Mesh(V, F)
+    np.testing.assert_array_equal(m.V, V)
+    np.testing.assert_array_equal(m.F, F)
+
+
+def test_cached_properties_delegate_to_free_functions():
+    V, F = shapes.torus(8, 5)
+    m = Mesh(V, F)
+    np.testing.assert_array_equal(m.face_areas, face_areas(V, F))
+    assert m.report == mesh_report(V, F)
+    assert m.euler_characteristic == 0
+    assert m.edges.shape == (120, 2) and not m.edges.flags.writeable
+    assert m.boundary_loops == []
+
+
+def test_equality_hash_and_repr():
+    V, F = shapes.icosphere(1)
+    a, b = Mesh(V, F, name="s"), Mesh(V.copy(), F.copy())
+    assert a == b and hash(a) == hash(b) and a.content_hash == b.content_hash
+    assert Mesh(V + 1e-12, F) != a
+    assert repr(a) == "Mesh('s', n_vertices=42, n_faces=80)"
+
+
+def test_vertex_and_face_data_shapes_checked():
+    V, F = shapes.tetrahedron()
+    Mesh(V, F, vertex_data={"l": np.zeros(4)}, face_data={"l": np.zeros((4, 2))})
+    with pytest.raises(MeshShapeError, match=r"vertex_data\['l'\]: expected leading dimension 4 \(got shape \(3,\)\)"):
+        Mesh(V, F, vertex_data={"l": np.zeros(3)})
+    with pytest.raises(MeshShapeError, match="face_data"):
+        Mesh(V, F, face_data={"l": np.zeros(5)})

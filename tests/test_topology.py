@@ -1,0 +1,104 @@
+"""Topology on hand-built meshes with known answers."""
+
+import numpy as np
+import pytest
+
+from manifold_nets import shapes
+from manifold_nets import topology as T
+from tests.test_validation import _moebius
+
+
+def test_halfedges_and_edges_of_two_triangles():
+    F = np.array([[0, 1, 2], [0, 2, 3]])
+    assert T.halfedges(F).tolist() == [[0, 1], [1, 2], [2, 0], [0, 2], [2, 3], [3, 0]]
+    E, counts = T.edge_face_counts(F)
+    assert E.tolist() == [[0, 1], [0, 2], [0, 3], [1, 2], [2, 3]]
+    assert counts.tolist() == [1, 2, 1, 1, 1]
+    assert T.boundary_edges(F).tolist() == [[0, 1], [1, 2], [2, 3], [3, 0]]
+    loops = T.boundary_loops(F)
+    assert len(loops) == 1 and loops[0].tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "make, chi, genus, nE",
+    [
+        (shapes.tetrahedron, 2, 0, 6),
+        (shapes.octahedron, 2, 0, 12),
+        (lambda: shapes.icosphere(2), 2, 0, 480),
+        (lambda: shapes.torus(10, 7), 0, 1, 210),
+    ],
+)
+def test_closed_surfaces(make, chi, genus, nE):
+    V, F = make()
+    r = T.mesh_report(V, F)
+    assert r["euler_characteristic"] == chi and r["genus"] == genus and r["n_edges"] == nE
+    assert r["closed"] and r["edge_manifold"] and r["vertex_manifold"] and r["consistently_oriented"]
+    assert r["boundary_loops"] == 0 and r["components"] == 1
+    assert T.genus(F) == genus
+    assert len(V) - nE + len(F) == chi
+
+
+def test_grid_has_one_boundary_loop_of_the_right_length():
+    V, F = shapes.grid(5, 4)
+    r = T.mesh_report(V, F)
+    assert r["boundary_edges"] == 2 * (4 + 3) and r["boundary_loops"] == 1
+    assert r["euler_characteristic"] == 1 and r["genus"] is None
+    assert np.isclose(r["total_area"], 1.0 * 0.75)
+    assert r["bbox_min"] == [0, 0, 0] and np.allclose(r["bbox_max"], [1, 0.75, 0])
+
+
+def test_moebius_band_is_not_orientable():
+    F = _moebius(10)
+    r = T.orientation_report(F)
+    assert not r["orientable"]
+    assert T.euler_characteristic(F) == 0
+    assert len(T.boundary_loops(F)) == 1  # a Möbius band has a single boundary curve
+    assert T.genus(F) is None
+
+
+def test_flipped_face_is_orientable_but_inconsistent():
+    V, F = shapes.icosphere(1)
+    G = F.copy()
+    G[7] = G[7, ::-1]
+    r = T.orientation_report(G)
+    assert r["orientable"] and not r["consistent"]
+    assert np.flatnonzero(r["flip"]).tolist() == [7]
+    assert len(r["inconsistent_edges"]) == 3
+
+
+def test_components_bowtie_and_unreferenced():
+    V = np.random.default_rng(1).normal(size=(8, 3))
+    F = np.array([[0, 1, 2], [0, 3, 4], [5, 6, 7]])  # bow-tie at 0 plus a separate triangle
+    r = T.mesh_report(V, F)
+    assert r["components"] == 2  # vertex-connected
+    assert r["edge_components"] == 3
+    assert r["nonmanifold_vertices"] == 1 and T.nonmanifold_vertices(F).tolist() == [0]
+    V2 = np.vstack([V, [[9, 9, 9]]])
+    r2 = T.mesh_report(V2, F)
+    assert r2["unreferenced_vertices"] == 1
+    assert r2["euler_characteristic"] == r["euler_characteristic"]  # unreferenced not counted
+
+
+def test_nonmanifold_edges_and_duplicates_counted():
+    V, F = shapes.tetrahedron()
+    G = np.vstack([F, F[:1]])
+    r = T.mesh_report(V, G)
+    assert r["duplicate_faces"] == 1 and T.duplicate_faces(G).tolist() == [4]
+    assert r["nonmanifold_edges"] == 3  # the duplicated face's edges now have 3 sides
+    fin = np.vstack([F, [[0, 1, 3]]])
+    assert T.nonmanifold_edges(fin).tolist() == [[0, 1, 3], [0, 3, 3], [1, 3, 3]]
+
+
+def test_degenerate_faces():
+    V = np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [0, 1, 0.0]])
+    F = np.array([[0, 1, 3], [0, 1, 2], [3, 3, 1]])
+    assert T.degenerate_faces(V, F).tolist() == [1, 2]
+
+
+def test_boundary_loops_of_two_holes():
+    V, F = shapes.grid(6, 6)
+    # remove two interior faces far apart -> two extra boundary loops
+    keep = np.ones(len(F), bool)
+    keep[[12, 36]] = False
+    loops = T.boundary_loops(F[keep])
+    assert sorted(len(lp) for lp in loops) == [3, 3, 20]
