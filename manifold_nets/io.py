@@ -621,7 +621,7 @@ def read_mesh(path: str | os.PathLike, *, triangulate: bool = False, split_seams
     >>> V, F = shapes.tetrahedron()
     >>> path = os.path.join(tempfile.mkdtemp(), "tet.ply")
     >>> write_mesh(path, V, F)
-    >>> m = read_mesh(path); (m.V == V).all() and (m.F == F).all()
+    >>> m = read_mesh(path); bool((m.V == V).all() and (m.F == F).all())
     True
     """
     from .mesh import Mesh
