@@ -118,7 +118,7 @@ def triangulate(V, faces, offsets, *, method: str = "ear") -> tuple[np.ndarray, 
     >>> V = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0.]])
     >>> F, poly = triangulate(V, np.array([0, 1, 2, 3]), np.array([0, 4]))
     >>> F.tolist(), poly.tolist()
-    [[0, 1, 2], [0, 2, 3]], [0, 0]
+    ([[0, 1, 2], [0, 2, 3]], [0, 0])
     """
     V = np.asarray(V, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
