@@ -17,7 +17,7 @@ from manifold_nets import __version__
 from manifold_nets.errors import MeshError, MissingDependencyError
 
 #: Modules of ``manifold_nets_apps`` that provide subcommands, in help order.
-SUBCOMMANDS = ("info_cmd", "repair_cmd")
+SUBCOMMANDS = ("info_cmd", "repair_cmd", "operators_cmd")
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # some inputs failed (batch commands), or a user error

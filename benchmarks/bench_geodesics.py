@@ -1,0 +1,289 @@
+"""Benchmark: geodesic distances, log maps, transport and patches vs potpourri3d and libigl.
+
+Every measurement runs in its own subprocess so that peak memory (``ru_maxrss``, minus the
+resident size after loading the mesh) is attributable to one method.  Prints markdown tables.
+
+Usage::
+
+    python benchmarks/bench_geodesics.py            # ~5k, ~25k, ~100k vertices
+    python benchmarks/bench_geodesics.py --quick    # small meshes only
+    python benchmarks/bench_geodesics.py --out results.md
+
+Meshes come from ``$MANIFOLD_NETS_DATA/meshes`` (default ``../shared`` beside the checkout);
+icospheres are generated.  The dragon ladder is non-manifold (tufted-cover robust Laplacian).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("MANIFOLD_NETS_DATA", REPO.parent / "shared"))
+
+FULL = [
+    ("clean/fertility.off", True),
+    ("dirty/dragon_vrip_res4.ply.gz", False),
+    ("ico:6", True),
+    ("dirty/dragon_vrip_res3.ply.gz", False),
+    ("clean/armadillo.obj", True),
+    ("dirty/dragon_vrip_res2.ply.gz", False),
+    ("ico:7", False),  # exact (MMP) distances on 163k vertices take too long for the accuracy column
+]
+QUICK = [("clean/fertility.off", True), ("dirty/dragon_vrip_res4.ply.gz", False), ("ico:5", True)]
+TASKS = ["ours_heat", "pp3d_heat", "igl_heat", "ours_vhm", "pp3d_vhm", "patches"]
+
+
+def _load(spec: str):
+    if spec.startswith("ico:"):
+        from manifold_nets.shapes import icosphere
+
+        return icosphere(int(spec[4:]))
+    from manifold_nets import read_mesh
+
+    m = read_mesh(DATA / "meshes" / spec, triangulate=True)
+    return np.asarray(m.V, dtype=np.float64), np.asarray(m.F, dtype=np.int64)
+
+
+def _rss_now() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _sources(V, F, k, seed=0):
+    used = np.flatnonzero(np.bincount(F.ravel(), minlength=len(V)) > 0)
+    return np.random.default_rng(seed).choice(used, k, replace=False)
+
+
+def _mre(d, ref):
+    m = np.isfinite(ref) & (ref > 0) & np.isfinite(d)
+    return float(np.mean(np.abs(d[m] - ref[m]) / ref[m]))
+
+
+def worker(task: str, spec: str, accuracy: bool, n_batch: int) -> dict:
+    V, F = _load(spec)
+    srcs = _sources(V, F, n_batch)
+    out: dict = {"nV": int(len(V))}
+    base = _rss_now()
+    rows = None  # heat distances of srcs[:2], compared with exact ones after the memory reading
+    if task == "ours_heat":
+        from manifold_nets.geometry import HeatGeodesicSolver
+
+        t0 = time.perf_counter()
+        solver = HeatGeodesicSolver(V, F)
+        out["setup"] = time.perf_counter() - t0
+        out["backend"] = solver.backend
+        t0 = time.perf_counter()
+        solver.distance(int(srcs[-1]))
+        out["first"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        singles = [solver.distance(int(s)) for s in srcs[:5]]
+        out["per_source"] = (time.perf_counter() - t0) / 5
+        t0 = time.perf_counter()
+        D = solver.distances(srcs)
+        out["batch_per_source"] = (time.perf_counter() - t0) / len(srcs)
+        rows = D[:2]
+        del singles
+    elif task == "pp3d_heat":
+        import potpourri3d as pp3d
+
+        t0 = time.perf_counter()
+        solver = pp3d.MeshHeatMethodDistanceSolver(V, F)
+        out["setup"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        solver.compute_distance(int(srcs[-1]))
+        out["first"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        singles = [solver.compute_distance(int(s)) for s in srcs[:5]]
+        out["per_source"] = (time.perf_counter() - t0) / 5
+        t0 = time.perf_counter()
+        D = np.stack([solver.compute_distance(int(s)) for s in srcs])
+        out["batch_per_source"] = (time.perf_counter() - t0) / len(srcs)
+        rows = D[:2]
+    elif task == "igl_heat":
+        import igl
+
+        t0 = time.perf_counter()
+        data = igl.HeatGeodesicsData()
+        igl.heat_geodesics_precompute(V, F, data)
+        out["setup"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        igl.heat_geodesics_solve(data, np.array([srcs[-1]], dtype=np.int64))
+        out["first"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        singles = [igl.heat_geodesics_solve(data, np.array([s], dtype=np.int64)) for s in srcs[:5]]
+        out["per_source"] = (time.perf_counter() - t0) / 5
+        out["batch_per_source"] = out["per_source"]
+        rows = singles[:2]
+    elif task == "ours_vhm":
+        from manifold_nets.geometry import VectorHeatSolver
+
+        t0 = time.perf_counter()
+        vhm = VectorHeatSolver(V, F)
+        out["setup"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        vhm.log_map(int(srcs[-1]))
+        vhm.transport(int(srcs[-1]), 1.0 + 0.0j)
+        out["first"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for s in srcs[:5]:
+            vhm.log_map(int(s))
+            vhm.transport(int(s), 1.0 + 0.0j)
+        out["per_source"] = (time.perf_counter() - t0) / 5
+        out["backend"] = vhm.backend
+    elif task == "pp3d_vhm":
+        import potpourri3d as pp3d
+
+        t0 = time.perf_counter()
+        vhm = pp3d.MeshVectorHeatSolver(V, F)
+        out["setup"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        vhm.compute_log_map(int(srcs[-1]))
+        vhm.transport_tangent_vector(int(srcs[-1]), [1.0, 0.0])
+        out["first"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for s in srcs[:5]:
+            vhm.compute_log_map(int(s))
+            vhm.transport_tangent_vector(int(s), [1.0, 0.0])
+        out["per_source"] = (time.perf_counter() - t0) / 5
+    elif task == "patches":
+        from manifold_nets.geometry import geodesic_patches
+
+        t0 = time.perf_counter()
+        p1 = geodesic_patches(V, F)
+        out["one_ring"] = time.perf_counter() - t0
+        e = p1.r[p1.r > 0]
+        radius = 3.0 * float(e.mean())
+        t0 = time.perf_counter()
+        p = geodesic_patches(V, F, radius=radius)
+        out["radius"] = time.perf_counter() - t0
+        out["pairs_per_vertex"] = len(p) / len(V)
+    else:
+        raise SystemExit(f"unknown task {task}")
+    out["mem_mb"] = _peak() - base
+    if accuracy and rows is not None:
+        from manifold_nets.geometry import exact_geodesic_distance
+
+        out["mre"] = float(np.mean([_mre(rows[k], exact_geodesic_distance(V, F, int(s)))
+                                    for k, s in enumerate(srcs[:2])]))
+    return out
+
+
+def run_task(task, spec, accuracy, n_batch, timeout):
+    cmd = [sys.executable, __file__, "--worker", task, spec, str(int(accuracy)), str(n_batch)]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout {timeout}s"}
+    if res.returncode != 0:
+        tail = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["?"]
+        return {"error": f"rc={res.returncode}: {tail[0][:80]}"}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def fmt(x, unit="s"):
+    if x is None:
+        return "–"
+    if unit == "s":
+        return f"{x * 1e3:.1f} ms" if x < 1 else f"{x:.2f} s"
+    if unit == "%":
+        return f"{100 * x:.2f} %"
+    if unit == "MB":
+        return f"{x:.0f} MB"
+    return f"{x:.1f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small meshes only")
+    ap.add_argument("--sources", type=int, default=100, help="sources in the batched query")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds per measurement")
+    ap.add_argument("--out", type=Path, help="also write the tables to this markdown file")
+    ap.add_argument("--only", nargs="+", help="run only these meshes (e.g. ico:7 clean/bunny.off)")
+    ap.add_argument("--json", type=Path, help="save the raw results to this JSON file")
+    ap.add_argument("--render", nargs="+", type=Path, help="print tables from saved JSON files, run nothing")
+    ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        task, spec, acc, nb = args.worker
+        print(json.dumps(worker(task, spec, bool(int(acc)), int(nb))))
+        return
+    meshes = QUICK if args.quick else FULL
+    if args.only:
+        meshes = [m for m in meshes if m[0] in args.only] or [(spec, False) for spec in args.only]
+    results = {}
+    if args.render:
+        for path in args.render:
+            for row in json.loads(Path(path).read_text()):
+                results[(row["spec"], row["task"])] = row["result"]
+        seen = []
+        for spec, _ in results:
+            if spec not in seen:
+                seen.append(spec)
+        meshes = [(spec, False) for spec in seen]
+    else:
+        for spec, accuracy in meshes:
+            for task in TASKS:
+                r = run_task(task, spec, accuracy, args.sources, args.timeout)
+                results[(spec, task)] = r
+                print(f"# {spec} {task}: {r}", file=sys.stderr, flush=True)
+        if args.json:
+            rows = [{"spec": k[0], "task": k[1], "result": v} for k, v in results.items()]
+            args.json.write_text(json.dumps(rows, indent=1))
+
+    lines = ["### Heat-method geodesic distance", "",
+             "| mesh | nV | method | setup | setup + 1st source | per source (single) | per source (batch of "
+             f"{args.sources}) | peak mem | mean rel. err vs exact |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for spec, _ in meshes:
+        for task, name in (("ours_heat", "manifold_nets"), ("pp3d_heat", "potpourri3d"), ("igl_heat", "libigl")):
+            r = results[(spec, task)]
+            nV = results[(spec, "ours_heat")].get("nV", "?")
+            if "error" in r:
+                lines.append(f"| {spec} | {nV} | {name} | failed: {r['error']} | | | | | |")
+                continue
+            lines.append(f"| {spec} | {nV} | {name} | {fmt(r['setup'])} | {fmt(r['setup'] + r['first'])} | "
+                         f"{fmt(r['per_source'])} | "
+                         f"{fmt(r['batch_per_source'])} | {fmt(r['mem_mb'], 'MB')} | {fmt(r.get('mre'), '%')} |")
+    lines += ["", "### Log map + parallel transport (vector heat method), per source = one log map + one transport",
+              "", "| mesh | nV | method | setup | setup + 1st source | per further source | peak mem |",
+              "|---|---:|---|---:|---:|---:|---:|"]
+    for spec, _ in meshes:
+        for task, name in (("ours_vhm", "manifold_nets"), ("pp3d_vhm", "potpourri3d")):
+            r = results[(spec, task)]
+            nV = results[(spec, "ours_heat")].get("nV", "?")
+            if "error" in r:
+                lines.append(f"| {spec} | {nV} | {name} | failed: {r['error']} | | | |")
+                continue
+            lines.append(f"| {spec} | {nV} | {name} | {fmt(r['setup'])} | {fmt(r['setup'] + r['first'])} | "
+                         f"{fmt(r['per_source'])} | {fmt(r['mem_mb'], 'MB')} |")
+    lines += ["", "### Geodesic patches for all vertices", "",
+              "| mesh | nV | one-ring | radius = 3 h | pairs / vertex | peak mem |", "|---|---:|---:|---:|---:|---:|"]
+    for spec, _ in meshes:
+        r = results[(spec, "patches")]
+        nV = results[(spec, "ours_heat")].get("nV", "?")
+        if "error" in r:
+            lines.append(f"| {spec} | {nV} | failed: {r['error']} | | | |")
+            continue
+        lines.append(f"| {spec} | {nV} | {fmt(r['one_ring'])} | {fmt(r['radius'])} | "
+                     f"{r['pairs_per_vertex']:.1f} | {fmt(r['mem_mb'], 'MB')} |")
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

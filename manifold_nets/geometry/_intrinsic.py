@@ -1,0 +1,272 @@
+"""Private intrinsic helpers: corner angles, edge lengths and the vertex fans of a triangle mesh.
+
+Everything here depends on the connectivity ``F`` and on corner angles (or edge lengths) only,
+so it serves both embedded meshes (``V, F``) and intrinsic ones (edge lengths ``(nF, 3)``, e.g.
+:func:`manifold_nets.shapes.flat_torus_lengths`).
+
+Corner ``k = 3 f + c`` is corner ``c`` of face ``f`` at vertex ``F[f, c]``.  Its *first side* is
+the half-edge ``F[f, c] → F[f, (c+1) % 3]`` and its *last side* ``F[f, c] → F[f, (c+2) % 3]``;
+sweeping the corner counter-clockwise (about the face normal) goes from the first side to the
+last side.  The *counter-clockwise successor* of a corner is the corner at the same vertex whose
+first side is this corner's last side (the face across that edge, when the edge is manifold and
+consistently oriented).  Following successors walks a vertex's fan counter-clockwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import MeshShapeError
+
+TWO_PI = 2.0 * np.pi
+
+
+def edge_lengths(V: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """Edge lengths ``(nF, 3)``: column ``c`` is the length of the edge opposite corner ``c``."""
+    return np.stack(
+        [
+            np.linalg.norm(V[F[:, 2]] - V[F[:, 1]], axis=1),
+            np.linalg.norm(V[F[:, 0]] - V[F[:, 2]], axis=1),
+            np.linalg.norm(V[F[:, 1]] - V[F[:, 0]], axis=1),
+        ],
+        axis=1,
+    )
+
+
+def _fill_undefined_angles(alpha: np.ndarray, undefined: np.ndarray) -> np.ndarray:
+    """Give undefined corner angles (a zero-length side) an equal share of what is left of π."""
+    if undefined.any():
+        rows = undefined.any(axis=1)
+        a = alpha[rows]
+        u = undefined[rows]
+        rest = np.pi - np.where(u, 0.0, a).sum(axis=1)
+        share = np.maximum(rest, 0.0) / u.sum(axis=1)
+        alpha[rows] = np.where(u, share[:, None], a)
+    return alpha
+
+
+def corner_angles(V: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """Interior angle ``(nF, 3)`` at each corner, computed stably with ``atan2(|u × w|, u · w)``.
+
+    A corner with a zero-length side has no defined angle; such corners share what is left of
+    ``π`` in their face equally (so every face's angles still sum to ``π``).
+    """
+    alpha = np.empty(F.shape, dtype=np.float64)
+    undefined = np.zeros(F.shape, dtype=bool)
+    for c in range(3):
+        u = V[F[:, (c + 1) % 3]] - V[F[:, c]]
+        w = V[F[:, (c + 2) % 3]] - V[F[:, c]]
+        alpha[:, c] = np.arctan2(np.linalg.norm(np.cross(u, w), axis=1), np.einsum("ij,ij->i", u, w))
+        undefined[:, c] = ~(np.any(u != 0, axis=1) & np.any(w != 0, axis=1))
+    return _fill_undefined_angles(alpha, undefined)
+
+
+def corner_angles_from_lengths(L: np.ndarray) -> np.ndarray:
+    """Corner angles ``(nF, 3)`` from edge lengths ``(nF, 3)`` (column ``c`` opposite corner ``c``).
+
+    Law of cosines with the cosine clipped to ``[-1, 1]`` (so triangle-inequality violations
+    give flat corners instead of NaN); corners with a zero-length side share what is left of π.
+    """
+    L = np.asarray(L, dtype=np.float64)
+    alpha = np.empty(L.shape, dtype=np.float64)
+    undefined = np.zeros(L.shape, dtype=bool)
+    for c in range(3):
+        a, b, o = L[:, (c + 1) % 3], L[:, (c + 2) % 3], L[:, c]
+        den = 2.0 * a * b
+        ok = den > 0
+        cos = np.where(ok, (a * a + b * b - o * o) / np.where(ok, den, 1.0), 1.0)
+        alpha[:, c] = np.arccos(np.clip(cos, -1.0, 1.0))
+        undefined[:, c] = ~ok
+    return _fill_undefined_angles(alpha, undefined)
+
+
+def check_lengths(L, F) -> np.ndarray:
+    """Validate intrinsic edge lengths ``(nF, 3)`` against faces ``F``."""
+    try:
+        L = np.asarray(L, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise MeshShapeError(f"lengths: expected an (nF, 3) float array (got {type(L).__name__})") from exc
+    if L.shape != F.shape:
+        raise MeshShapeError(f"lengths: expected shape {F.shape} like F (got {L.shape})")
+    bad = ~np.isfinite(L).all(axis=1) | (L < 0).any(axis=1)
+    if bad.any():
+        f = int(np.flatnonzero(bad)[0])
+        raise MeshShapeError(
+            f"lengths: expected finite non-negative edge lengths (got {L[f].tolist()} in face {f})"
+        )
+    return L
+
+
+class Fans:
+    """Counter-clockwise fans of corners around every vertex, and the half-edge angles they give.
+
+    Parameters
+    ----------
+    F : (nF, 3) int64
+    alpha : (nF, 3) float64
+        Corner angles.
+    n_vertices : int
+
+    Attributes
+    ----------
+    succ, pred : (3 nF,) int64
+        Counter-clockwise successor / predecessor corner, ``-1`` where the fan is cut (boundary
+        edge, non-manifold edge, inconsistently oriented edge, degenerate side).
+    ref : (nV,) int64
+        Reference corner of every vertex (its corner in the lowest-numbered face), ``-1`` for
+        unreferenced vertices.
+    theta_sum : (nV,) float64
+        Sum ``Θ_i`` of the corner angles at each vertex.
+    interior : (nV,) bool
+        Every corner at the vertex has a successor (its fans are closed).  Unreferenced
+        vertices are not interior.
+    scale : (nV,) float64
+        ``2π / Θ_i`` at interior vertices, ``1`` elsewhere.
+    edges : (m, 2) int64
+        Directed edges ``(i, j)``, both directions of every undirected edge of a face with
+        ``i != j``, sorted lexicographically.
+    phi : (m,) float64
+        Angle of ``i → j`` in ``i``'s gauge (see :mod:`manifold_nets.geometry.frames`).
+    """
+
+    def __init__(self, F: np.ndarray, alpha: np.ndarray, n_vertices: int):
+        F = np.asarray(F, dtype=np.int64)
+        nV = int(n_vertices)
+        nF = F.shape[0]
+        nC = 3 * nF
+        v = F.ravel()
+        a = F[:, [1, 2, 0]].ravel()
+        b = F[:, [2, 0, 1]].ravel()
+        al = np.asarray(alpha, dtype=np.float64).ravel()
+        self.nV, self.nF = nV, nF
+        self.corner_vertex, self.corner_first, self.corner_last, self.corner_alpha = v, a, b, al
+
+        # successor: corner whose first side equals my last side, when both keys are unique
+        kf = v * nV + a
+        kl = v * nV + b
+        of = np.argsort(kf, kind="stable")
+        sf = kf[of]
+        uf, cf = np.unique(kf, return_counts=True)
+        ul, cl = np.unique(kl, return_counts=True)
+        first_unique = np.zeros(nC, dtype=bool)
+        first_unique[of] = cf[np.searchsorted(uf, sf)] == 1
+        last_unique = cl[np.searchsorted(ul, kl)] == 1
+        pos = np.searchsorted(sf, kl)
+        posc = np.minimum(pos, max(nC - 1, 0))
+        found = (pos < nC) & (sf[posc] == kl) if nC else np.zeros(0, bool)
+        cand = of[posc]
+        ok = found & last_unique & (v != b) & (v != a)
+        ok &= first_unique[cand] & (v[cand] != a[cand])
+        succ = np.full(nC, -1, dtype=np.int64)
+        succ[ok] = cand[ok]
+        pred = np.full(nC, -1, dtype=np.int64)
+        pred[succ[ok]] = np.flatnonzero(ok)
+        self.succ, self.pred = succ, pred
+
+        # reference corner: the lowest corner index at each vertex (lowest face, then lowest c)
+        ref = np.full(nV, -1, dtype=np.int64)
+        if nC:
+            ref_rev = np.full(nV, nC, dtype=np.int64)
+            np.minimum.at(ref_rev, v, np.arange(nC))
+            has = ref_rev < nC
+            ref[has] = ref_rev[has]
+        self.ref = ref
+
+        # walk the chains: open chains from their heads, then closed ones from the reference
+        # corner (or, for further closed fans of a non-manifold vertex, their lowest corner)
+        chain = np.full(nC, -1, dtype=np.int64)
+        position = np.zeros(nC, dtype=np.int64)
+
+        def walk(starts):
+            cur = np.asarray(starts, dtype=np.int64)
+            chain[cur] = cur
+            position[cur] = 0
+            while cur.size:
+                nxt = succ[cur]
+                m = nxt >= 0
+                m[m] = chain[nxt[m]] < 0
+                cur, nxt = cur[m], nxt[m]
+                chain[nxt] = chain[cur]
+                position[nxt] = position[cur] + 1
+                cur = nxt
+
+        walk(np.flatnonzero(pred < 0))
+        r = ref[ref >= 0]
+        walk(r[chain[r] < 0])
+        while True:
+            left = np.flatnonzero(chain < 0)
+            if not left.size:
+                break
+            _, first = np.unique(v[left], return_index=True)
+            walk(left[first])
+        self.chain, self.position = chain, position
+
+        # order the corners of each vertex: reference chain first, then other chains by their
+        # lowest corner, each chain in counter-clockwise order; exclusive cumulative angles
+        chain_min = np.full(nC, nC, dtype=np.int64)
+        if nC:
+            np.minimum.at(chain_min, chain, np.arange(nC))
+        not_ref = chain != chain[ref[v]] if nC else np.zeros(0, bool)
+        order = np.lexsort((position, chain_min[chain], not_ref, v))
+        excl = np.empty(nC, dtype=np.float64)
+        cs = np.cumsum(al[order])
+        excl[order] = cs - al[order]
+        start = np.zeros(nC, dtype=np.float64)
+        if nC:
+            start = excl[ref[v]]
+        cum = excl - start  # angle of the first side of every corner, before rescaling
+
+        theta_sum = np.bincount(v, weights=al, minlength=nV)
+        closed = np.bincount(v, weights=(succ < 0).astype(float), minlength=nV) == 0
+        interior = closed & (ref >= 0) & (theta_sum > 0)
+        scale = np.ones(nV)
+        scale[interior] = TWO_PI / theta_sum[interior]
+        self.theta_sum, self.interior, self.scale = theta_sum, interior, scale
+        self.corner_phi_first = cum * scale[v]
+        self.corner_phi_last = (cum + al) * scale[v]
+
+        # half-edge angles: first-side values win, then the lowest corner
+        tail = np.concatenate([v, v])
+        head = np.concatenate([a, b])
+        val = np.concatenate([self.corner_phi_first, self.corner_phi_last])
+        prio = np.concatenate([np.arange(nC), np.arange(nC) + nC])
+        keep = tail != head
+        tail, head, val, prio = tail[keep], head[keep], val[keep], prio[keep]
+        # make sure both directions of every undirected edge exist (the side of some corner at
+        # each end always exists: an edge ij of a face is a side of the corners at i and at j)
+        o = np.lexsort((prio, head, tail))
+        tail, head, val = tail[o], head[o], val[o]
+        first = np.ones(tail.size, dtype=bool)
+        first[1:] = (tail[1:] != tail[:-1]) | (head[1:] != head[:-1])
+        edges = np.stack([tail[first], head[first]], axis=1)
+        phi = val[first]
+        itr = interior[edges[:, 0]]
+        phi[itr] = np.mod(phi[itr], TWO_PI)
+        phi[itr & (phi >= TWO_PI)] = 0.0
+        self.edges, self.phi = edges, phi
+
+    def edge_index(self, i, j) -> np.ndarray:
+        """Row of directed edges ``(i, j)`` in :attr:`edges` (``-1`` where absent)."""
+        i = np.asarray(i, dtype=np.int64)
+        j = np.asarray(j, dtype=np.int64)
+        key = self.edges[:, 0] * self.nV + self.edges[:, 1]
+        q = i * self.nV + j
+        pos = np.searchsorted(key, q)
+        posc = np.minimum(pos, max(key.size - 1, 0))
+        hit = (pos < key.size) & (key[posc] == q) if key.size else np.zeros(q.shape, bool)
+        return np.where(hit, posc, -1)
+
+    def reverse(self) -> np.ndarray:
+        """Row of the reverse edge ``(j, i)`` for each row of :attr:`edges`."""
+        return self.edge_index(self.edges[:, 1], self.edges[:, 0])
+
+    def transport(self) -> np.ndarray:
+        """Transport angle ``ρ_ij = φ_ij − φ_ji + π`` wrapped to ``(−π, π]`` for each edge row."""
+        rho = self.phi - self.phi[self.reverse()] + np.pi
+        return wrap_angle(rho)
+
+
+def wrap_angle(x):
+    """Wrap angles to ``(−π, π]``."""
+    y = np.pi - np.mod(np.pi - np.asarray(x, dtype=np.float64), TWO_PI)
+    return y

@@ -1,0 +1,375 @@
+"""Laplacians in the positive semidefinite weak form ``L ≈ M(−Δ)`` (see :mod:`manifold_nets.conventions`).
+
+* :func:`cotan_laplacian_from_lengths` is the intrinsic cotan Laplacian (edge lengths only);
+  :func:`cotan_laplacian` is a thin wrapper that measures the lengths of an embedded mesh, so
+  anything built from it is invariant under isometries by construction.
+* :func:`robust_laplacian` is the intrinsic-Delaunay Laplacian of the tufted cover (Sharp &
+  Crane 2020), computed by the ``robust_laplacian`` package; it works on non-manifold meshes,
+  soups and degenerate triangles.
+* :func:`point_cloud_laplacian` and :func:`graph_laplacian` complete the family.
+
+Every matrix is ``scipy.sparse.csr_matrix`` float64, symmetric, with ``L @ 1 = 0``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import MeshShapeError, MissingDependencyError, SolverError
+from ..validation import as_faces, as_vertices, check_mesh_arrays
+from ._common import (
+    DEGENERATE_TOL,
+    areas_from_lengths,
+    check_lengths,
+    cotangents_from_lengths,
+    degenerate_mask,
+    unique_edges,
+)
+from ._common import edge_lengths as _edge_lengths
+
+__all__ = [
+    "cotan_laplacian",
+    "cotan_laplacian_from_lengths",
+    "robust_laplacian",
+    "point_cloud_laplacian",
+    "graph_laplacian",
+    "edge_lengths",
+]
+
+
+def _assemble_from_cot(cot: np.ndarray, F: np.ndarray, n: int) -> sp.csr_matrix:
+    """Assemble ``L`` from per-corner cotangents (weight of the edge opposite corner ``k``)."""
+    nF = F.shape[0]
+    itype = np.int32 if n < 2**31 - 1 else np.int64
+    W = 0.5 * cot
+    m = 3 * nF
+    rows = np.empty(2 * m + n, dtype=itype)
+    cols = np.empty(2 * m + n, dtype=itype)
+    data = np.empty(2 * m + n)
+    for k in range(3):  # edge opposite corner k joins F[:, k+1] and F[:, k+2]
+        a, b = F[:, (k + 1) % 3], F[:, (k + 2) % 3]
+        rows[k * nF : (k + 1) * nF] = a
+        cols[k * nF : (k + 1) * nF] = b
+        rows[m + k * nF : m + (k + 1) * nF] = b
+        cols[m + k * nF : m + (k + 1) * nF] = a
+        data[k * nF : (k + 1) * nF] = -W[:, k]
+    data[m : 2 * m] = data[:m]
+    rows[2 * m :] = np.arange(n, dtype=itype)
+    cols[2 * m :] = rows[2 * m :]
+    data[2 * m :] = -np.bincount(rows[: 2 * m], data[: 2 * m], n)
+    L = sp.csr_matrix((data, (rows, cols)), shape=(n, n))
+    L.sum_duplicates()
+    return L
+
+
+def cotan_laplacian_from_lengths(
+    l,
+    F,
+    n_vertices: int | None = None,
+    *,
+    clamp_cot: float | None = None,
+    degenerate_tol: float = DEGENERATE_TOL,
+) -> sp.csr_matrix:
+    """Intrinsic cotan Laplacian from edge lengths.
+
+    Parameters
+    ----------
+    l : (nF, 3) float64
+        Edge lengths; ``l[f, k]`` is the edge opposite corner ``k`` of face ``f``.
+    F : (nF, 3) int64
+        Triangles.
+    n_vertices : int, optional
+        Number of vertices (default ``F.max() + 1``); unreferenced vertices get an empty row
+        with an explicit zero diagonal.
+    clamp_cot : float, optional
+        **Degenerate-triangle guard**: clip every cotangent to ``[-clamp_cot, clamp_cot]``
+        (e.g. ``1e5``), which bounds the weights of needle and cap triangles.  Default: no
+        clipping.  Faces of (relative) zero area, ``area <= degenerate_tol * longest_edge²``,
+        always contribute nothing, since their angles are undefined.
+    degenerate_tol : float
+        Relative area threshold of the zero-area guard above.
+
+    Returns
+    -------
+    L : (nV, nV) float64 csr_matrix
+        Symmetric positive semidefinite (on Delaunay meshes), ``L[i, j] = −(cot α + cot β)/2``,
+        ``L @ 1 = 0``.  The sparsity pattern is always the diagonal plus both directions of
+        every edge (explicit zeros are kept), so ``L.nnz == nV + 2 nE``.
+
+    Raises
+    ------
+    MeshShapeError, NonFiniteError, FaceIndexError, DegenerateFaceError
+        ``DegenerateFaceError`` when lengths violate the triangle inequality.
+
+    Examples
+    --------
+    >>> from manifold_nets.shapes import flat_torus_lengths
+    >>> l, F = flat_torus_lengths(4, 4)
+    >>> L = cotan_laplacian_from_lengths(l, F)
+    >>> L.shape, float(abs(L @ np.ones(16)).max()) < 1e-12
+    ((16, 16), True)
+    """
+    l, F, n = check_lengths(l, F, n_vertices)
+    areas = areas_from_lengths(l)
+    cot = cotangents_from_lengths(l, areas)
+    bad = degenerate_mask(l, areas, degenerate_tol)
+    if bad.any():
+        cot[bad] = 0.0
+    if clamp_cot is not None:
+        np.clip(cot, -float(clamp_cot), float(clamp_cot), out=cot)
+    return _assemble_from_cot(cot, F, n)
+
+
+def _checked(V, F):
+    """``check_mesh_arrays`` with a fast path for arrays that are already canonical and valid
+    (the full validator runs, and raises its typed error, whenever the fast check fails)."""
+    if (
+        isinstance(V, np.ndarray) and isinstance(F, np.ndarray)
+        and V.dtype == np.float64 and F.dtype == np.int64 and V.ndim == 2 and F.ndim == 2
+        and V.shape[1] == 3 and F.shape[1] == 3 and V.shape[0] > 0 and F.shape[0] > 0
+        and V.flags.c_contiguous and F.flags.c_contiguous
+        and np.isfinite(V.sum()) and F.min() >= 0 and F.max() < V.shape[0]
+    ):
+        return V, F
+    return check_mesh_arrays(V, F)
+
+
+def cotan_laplacian(
+    V,
+    F,
+    *,
+    clamp_cot: float | None = None,
+    degenerate_tol: float = DEGENERATE_TOL,
+) -> sp.csr_matrix:
+    """Cotan Laplacian of a triangle mesh (PSD weak form ``L ≈ M(−Δ)``).
+
+    Parameters
+    ----------
+    V : (nV, 3) float64
+        Vertex positions.
+    F : (nF, 3) int64
+        Triangles.
+    clamp_cot, degenerate_tol
+        Degenerate-triangle guard, see :func:`cotan_laplacian_from_lengths`.
+
+    Returns
+    -------
+    L : (nV, nV) float64 csr_matrix
+        ``L[i, j] = −(cot α_ij + cot β_ij)/2`` for every edge, ``L[i, i] = −Σ_j L[i, j]``.
+
+    Raises
+    ------
+    MeshShapeError, NonFiniteError, FaceIndexError, EmptyMeshError
+
+    Examples
+    --------
+    One right triangle with legs 1: the hypotenuse is opposite the right angle (cot = 0), each
+    leg is opposite a 45° angle (cot = 1), so its weight is 1/2.
+
+    >>> from manifold_nets.shapes import triangle
+    >>> V, F = triangle()
+    >>> cotan_laplacian(V, F).toarray().round(12) + 0.0
+    array([[ 1. , -0.5, -0.5],
+           [-0.5,  0.5,  0. ],
+           [-0.5,  0. ,  0.5]])
+    """
+    V, F = _checked(V, F)
+    # Embedded fast path (same formula as the intrinsic one): with e_k the edge opposite
+    # corner k and l_k² = |e_k|², cot of corner k is (l_{k+1}² + l_{k+2}² − l_k²) / (4 area).
+    p0, p1, p2 = V[F[:, 0]], V[F[:, 1]], V[F[:, 2]]
+    e0, e1, e2 = p2 - p1, p0 - p2, p1 - p0
+    l2 = np.stack([np.einsum("ij,ij->i", e0, e0), np.einsum("ij,ij->i", e1, e1),
+                   np.einsum("ij,ij->i", e2, e2)], axis=1)
+    cx = e1[:, 1] * e2[:, 2] - e1[:, 2] * e2[:, 1]
+    cy = e1[:, 2] * e2[:, 0] - e1[:, 0] * e2[:, 2]
+    cz = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    dbl = np.sqrt(cx * cx + cy * cy + cz * cz)  # twice the area
+    ok = 0.5 * dbl > degenerate_tol * l2.max(axis=1)
+    inv = np.divide(0.5, dbl, out=np.zeros_like(dbl), where=ok)
+    cot = (l2[:, [1, 2, 0]] + l2[:, [2, 0, 1]] - l2) * inv[:, None]
+    if clamp_cot is not None:
+        np.clip(cot, -float(clamp_cot), float(clamp_cot), out=cot)
+    return _assemble_from_cot(cot, F, V.shape[0])
+
+
+def _robust_backend():
+    try:
+        return importlib.import_module("robust_laplacian")
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "optional dependency 'robust_laplacian' is needed for the robust Laplacian; "
+            "run: pip install robust-laplacian"
+        ) from exc
+
+
+def _symmetric_csr(A) -> sp.csr_matrix:
+    """csr view of a symmetric matrix; a csc matrix is reinterpreted without copying (Aᵀ = A)."""
+    if sp.issparse(A) and A.format == "csc":
+        return sp.csr_matrix((A.data.astype(np.float64, copy=False), A.indices, A.indptr), shape=A.shape)
+    return sp.csr_matrix(A, dtype=np.float64)
+
+
+def _to_csr_psd(L, M, F=None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    L = _symmetric_csr(L)
+    M = _symmetric_csr(M)
+    if F is not None:
+        # The backend puts 1 on the diagonal of L (and a tiny mass) at unreferenced vertices;
+        # this library's convention is an empty row (explicit zero diagonal) and zero mass.
+        unref = np.bincount(F.ravel(), minlength=L.shape[0]) == 0
+        if unref.any():
+            d = sp.diags(np.where(unref, 0.0, 1.0))
+            L = sp.csr_matrix(d @ L @ d)
+            L = sp.csr_matrix(L + sp.diags(np.zeros(L.shape[0])))  # keep the diagonal in the pattern
+            M = sp.csr_matrix(sp.diags(np.where(unref, 0.0, M.diagonal())))
+    # robust_laplacian already returns the PSD weak form (positive diagonal); verify the sign
+    # instead of trusting it, since a sign flip would silently invert every spectrum.
+    d = L.diagonal()
+    if d.size and d.min() < 0 and d.max() <= 0:
+        L = -L
+    if not (np.isfinite(L.data).all() and np.isfinite(M.data).all()):
+        raise SolverError("robust Laplacian: expected finite entries (got NaN/inf from the backend)")
+    return L, M
+
+
+def robust_laplacian(V, F, *, mollify_factor: float = 1e-5) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Intrinsic-Delaunay Laplacian of the tufted cover and its lumped mass (any triangle mesh).
+
+    Works on non-manifold meshes, soups, degenerate and duplicate triangles (Sharp & Crane,
+    *A Laplacian for Nonmanifold Triangle Meshes*, 2020).  Backend: the ``robust_laplacian``
+    package; its Laplacian is already in this library's PSD convention (checked on return).
+
+    Parameters
+    ----------
+    V : (nV, 3) float64
+        Vertex positions.
+    F : (nF, 3) int64
+        Triangles (any connectivity).
+    mollify_factor : float
+        Intrinsic mollification, relative to the mean edge length (``0`` disables it).
+
+    Returns
+    -------
+    L : (nV, nV) float64 csr_matrix
+        Symmetric positive semidefinite, ``L @ 1 = 0``; non-negative edge weights.
+    M : (nV, nV) float64 csr_matrix
+        Diagonal lumped (barycentric on the intrinsic Delaunay mesh) mass.  Unreferenced
+        vertices get an empty row of ``L`` and zero mass, as with :func:`cotan_laplacian`.
+
+    Raises
+    ------
+    MeshShapeError, NonFiniteError, FaceIndexError, SolverError
+
+    Examples
+    --------
+    >>> from manifold_nets.shapes import icosphere
+    >>> L, M = robust_laplacian(*icosphere(1))
+    >>> L.shape, bool(abs(L - L.T).max() < 1e-12), round(float(M.sum()), 1)
+    ((42, 42), True, 11.7)
+    """
+    V, F = check_mesh_arrays(V, F)
+    rl = _robust_backend()
+    L, M = rl.mesh_laplacian(V, F, mollify_factor=float(mollify_factor))
+    return _to_csr_psd(L, M, F)
+
+
+def point_cloud_laplacian(
+    P, *, n_neighbors: int = 30, mollify_factor: float = 1e-5
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Laplacian and lumped mass of a point cloud (tufted cover of local Delaunay triangulations).
+
+    Parameters
+    ----------
+    P : (nP, 3) float64
+        Points.
+    n_neighbors : int
+        Neighbours used for each local triangulation.
+    mollify_factor : float
+        Intrinsic mollification, relative to the mean edge length.
+
+    Returns
+    -------
+    L, M : (nP, nP) float64 csr_matrix
+        PSD Laplacian and diagonal mass.
+
+    Examples
+    --------
+    >>> from manifold_nets.shapes import icosphere
+    >>> L, M = point_cloud_laplacian(icosphere(2)[0], n_neighbors=12)
+    >>> L.shape, bool(abs(L @ np.ones(162)).max() < 1e-10)
+    ((162, 162), True)
+    """
+    P = as_vertices(P, name="P")
+    if P.shape[0] < 4:
+        raise MeshShapeError(f"P: expected at least 4 points (got {P.shape[0]})")
+    k = int(n_neighbors)
+    if k < 3:
+        raise MeshShapeError(f"n_neighbors: expected an integer >= 3 (got {n_neighbors})")
+    rl = _robust_backend()
+    L, M = rl.point_cloud_laplacian(P, mollify_factor=float(mollify_factor), n_neighbors=min(k, P.shape[0] - 1))
+    return _to_csr_psd(L, M)
+
+
+def graph_laplacian(F, n_vertices: int | None = None, *, normalized: bool = False) -> sp.csr_matrix:
+    """Combinatorial Laplacian ``D − A`` of the edge graph of ``F`` (no geometry).
+
+    Parameters
+    ----------
+    F : (nF, 3) int64
+        Triangles.
+    n_vertices : int, optional
+        Number of vertices (default ``F.max() + 1``).
+    normalized : bool
+        Return the symmetric normalised Laplacian ``I − D^{-1/2} A D^{-1/2}`` instead
+        (isolated vertices get a zero row).
+
+    Returns
+    -------
+    L : (nV, nV) float64 csr_matrix
+
+    Examples
+    --------
+    >>> from manifold_nets.shapes import tetrahedron
+    >>> graph_laplacian(tetrahedron()[1]).toarray()[0]
+    array([ 3., -1., -1., -1.])
+    """
+    F = as_faces(F, n_vertices)
+    n = int(F.max()) + 1 if n_vertices is None else int(n_vertices)
+    E, _, _ = unique_edges(F, n)
+    ones = np.ones(len(E))
+    A = sp.csr_matrix(
+        (np.concatenate([ones, ones]), (np.concatenate([E[:, 0], E[:, 1]]), np.concatenate([E[:, 1], E[:, 0]]))),
+        shape=(n, n),
+    )
+    deg = np.asarray(A.sum(axis=1)).ravel()
+    if normalized:
+        s = np.divide(1.0, np.sqrt(deg), out=np.zeros_like(deg), where=deg > 0)
+        Dm = sp.diags(s)
+        return sp.csr_matrix(sp.diags((deg > 0).astype(float)) - Dm @ A @ Dm)
+    return sp.csr_matrix(sp.diags(deg) - A)
+
+
+def edge_lengths(V, F) -> np.ndarray:
+    """Edge lengths of each face, the input of the intrinsic constructors.
+
+    Parameters
+    ----------
+    V : (nV, 3) float64
+    F : (nF, 3) int64
+
+    Returns
+    -------
+    l : (nF, 3) float64
+        ``l[f, k]`` is the length of the edge opposite corner ``k`` (from ``F[f, k+1]`` to
+        ``F[f, k+2]``, indices mod 3).
+
+    Examples
+    --------
+    >>> from manifold_nets.shapes import triangle
+    >>> edge_lengths(*triangle()).round(4)
+    array([[1.4142, 1.    , 1.    ]])
+    """
+    V, F = check_mesh_arrays(V, F)
+    return _edge_lengths(V, F)

@@ -1,0 +1,635 @@
+"""The ``k`` lowest eigenpairs of ``L φ = λ M φ`` (Laplace–Beltrami eigenbasis).
+
+Method (chosen by measurement, see ``benchmarks/bench_operators.py``):
+
+* ``"lanczos"`` (the default from :data:`LANCZOS_MIN` active vertices on): thick-restarted
+  block Lanczos (block size :data:`BLOCK_SIZE`) on ``(L − σM)⁻¹ M`` in the M-inner product,
+  around a small *negative* shift ``σ`` so that ``L − σM`` is symmetric positive definite.
+  The known null space (component indicators) is locked out of the Krylov space and the
+  basis is reorthogonalised with BLAS-3 block operations.  ``L − σM`` is factorised
+  **once**, with CHOLMOD through ``cholespy`` when installed, otherwise with SuperLU, and
+  solved for a whole block of right-hand sides at a time.  Blocks also find repeated
+  eigenvalues (symmetric meshes) that single-vector Lanczos can miss.
+* ``"arpack"`` (the default between :data:`DENSE_MAX` and :data:`LANCZOS_MIN`, and the
+  fallback of block Lanczos): ARPACK's implicitly restarted Lanczos
+  (``scipy.sparse.linalg.eigsh``) in shift-invert mode with the same factorisation, plus a
+  few guard pairs against missed copies of repeated eigenvalues.  Below ~8k vertices it
+  needs fewer solves than the block method and its vector operations are cheap.
+* ``"dense"``: LAPACK on the dense matrices, for small problems.
+* ``"lobpcg"``: block LOBPCG preconditioned by the same factorisation (kept for comparison;
+  on a 10k-vertex sphere with ``k = 128`` it needed ~10× more solves than ARPACK).
+
+Robustness: vertices with zero mass and no stiffness (unreferenced vertices) are left out of
+the solve and get eigenvector entries 0; vertices with zero mass but some stiffness get a tiny
+regularising mass (``1e-8`` × the mean mass).  If the factorisation or the iteration fails the
+solve is retried with a 10× larger shift, then with ARPACK (10× and 1000× shifts), then with
+SuperLU, then (up to :data:`DENSE_RETRY_MAX` vertices) densely; after that
+:class:`~manifold_nets.errors.SolverError`.
+
+Reproducibility: the start vector is fixed, each eigenvector is normalised so that
+``φᵀ M φ = 1`` and its entry of largest magnitude is positive
+(:data:`~manifold_nets.conventions.EIGENVECTOR_SIGN_RULE`).  On a mesh with ``c`` connected
+components, the null space (``λ = 0``, multiplicity ``c``) is returned as the normalised
+indicator functions of the components, ordered by their lowest vertex index; within other
+repeated eigenvalues the basis is whatever the solver returns.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla_dense
+import scipy.sparse as sp
+import scipy.sparse.linalg as sla
+from scipy.sparse.csgraph import connected_components
+
+from ..errors import MeshShapeError, NonFiniteError, SolverError
+
+__all__ = ["eigenbasis", "active_vertices", "fix_eigenvector_signs", "sparse_cholesky", "DENSE_MAX",
+           "DENSE_RETRY_MAX", "LANCZOS_MIN", "BLOCK_SIZE"]
+
+logger = logging.getLogger(__name__)
+
+#: Up to this many active vertices the dense LAPACK solver is used by ``method="auto"``.
+DENSE_MAX = 1200
+#: ``method="auto"`` uses block Lanczos from this many active vertices on, ARPACK below
+#: (where the Krylov basis is cheap to orthogonalise and single-vector Lanczos needs fewer solves).
+LANCZOS_MIN = 8000
+#: Block size of the block Lanczos solver.
+BLOCK_SIZE = 8
+#: Last-resort dense retry up to this many active vertices.
+DENSE_RETRY_MAX = 6000
+
+
+def fix_eigenvector_signs(evecs: np.ndarray) -> np.ndarray:
+    """Flip columns in place so that each column's entry of largest magnitude (first on a tie)
+    is positive; returns ``evecs``.
+
+    Examples
+    --------
+    >>> fix_eigenvector_signs(np.array([[1.0, 2.0], [-3.0, 0.5]]))
+    array([[-1. ,  2. ],
+           [ 3. ,  0.5]])
+    """
+    if evecs.size == 0:
+        return evecs
+    idx = np.argmax(np.abs(evecs), axis=0)
+    s = np.sign(evecs[idx, np.arange(evecs.shape[1])])
+    s[s == 0] = 1.0
+    evecs *= s
+    return evecs
+
+
+def active_vertices(L, M) -> np.ndarray:
+    """Boolean mask ``(nV,)`` of the vertices taking part in an eigen solve: positive mass or a
+    non-zero off-diagonal entry of ``L`` (unreferenced vertices have neither).
+
+    Examples
+    --------
+    >>> active_vertices(sp.csr_matrix((3, 3)), sp.diags([1.0, 0.0, 2.0])).tolist()
+    [True, False, True]
+    """
+    L = sp.csr_matrix(L)
+    Loff = L - sp.diags(L.diagonal())
+    stiff = np.asarray(abs(Loff).sum(axis=1)).ravel() > 0
+    return (sp.csr_matrix(M).diagonal() > 0) | stiff
+
+
+@dataclass
+class _Factor:
+    """A factorisation of an SPD matrix with ``solve(B)`` for 1-D or 2-D right-hand sides."""
+
+    backend: str
+    _solver: object
+    n: int
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        b = np.ascontiguousarray(b, dtype=np.float64)
+        if self.backend == "cholmod":
+            x = np.empty_like(b)
+            self._solver.solve(b, x)
+            return x
+        return self._solver.solve(b)
+
+
+def sparse_cholesky(A: sp.spmatrix, backend: str = "auto") -> _Factor:
+    """Factorise a sparse symmetric positive definite matrix once.
+
+    Parameters
+    ----------
+    A : (n, n) sparse, SPD
+    backend : {"auto", "cholmod", "superlu"}
+        ``"cholmod"`` uses ``cholespy`` (CHOLMOD); ``"auto"`` uses it when installed and falls
+        back to SuperLU (``scipy.sparse.linalg.splu``).
+
+    Returns
+    -------
+    factor
+        Object with ``.solve(b)`` for ``b`` of shape ``(n,)`` or ``(n, m)`` and ``.backend``.
+
+    Raises
+    ------
+    SolverError
+        The matrix is not numerically positive definite / is singular.
+
+    Examples
+    --------
+    >>> A = sp.csr_matrix(np.array([[2.0, -1.0], [-1.0, 2.0]]))
+    >>> sparse_cholesky(A).solve(np.array([1.0, 1.0])).round(12)
+    array([1., 1.])
+    """
+    n = A.shape[0]
+    if backend in ("auto", "cholmod"):
+        try:
+            cholespy = importlib.import_module("cholespy")
+        except ImportError:
+            if backend == "cholmod":
+                raise
+            cholespy = None
+        if cholespy is not None:
+            C = sp.coo_matrix(A)
+            try:
+                solver = cholespy.CholeskySolverD(
+                    n, C.row.astype(np.int32), C.col.astype(np.int32), C.data.astype(np.float64),
+                    cholespy.MatrixType.COO,
+                )
+            except (RuntimeError, ValueError) as exc:
+                raise SolverError(f"Cholesky factorisation: expected an SPD matrix (got failure: {exc})") from exc
+            f = _Factor("cholmod", solver, n)
+            # CHOLMOD may not raise on an indefinite matrix; check one solve.
+            probe = np.ones(n)
+            x = f.solve(probe)
+            if not np.all(np.isfinite(x)):
+                raise SolverError("Cholesky factorisation: expected an SPD matrix (got non-finite solve)")
+            return f
+    try:
+        lu = sla.splu(sp.csc_matrix(A), permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
+    except RuntimeError as exc:
+        raise SolverError(f"LU factorisation: expected a non-singular matrix (got: {exc})") from exc
+    return _Factor("superlu", lu, n)
+
+
+def _check_operator(A, name: str) -> sp.csr_matrix:
+    if not sp.issparse(A):
+        if isinstance(A, np.ndarray) and A.ndim == 2:
+            A = sp.csr_matrix(A)
+        else:
+            raise MeshShapeError(f"{name}: expected a scipy.sparse matrix (got {type(A).__name__})")
+    A = sp.csr_matrix(A, dtype=np.float64)
+    if A.shape[0] != A.shape[1]:
+        raise MeshShapeError(f"{name}: expected a square matrix (got shape {A.shape})")
+    if not np.isfinite(A.data).all():
+        r = int(np.searchsorted(A.indptr, np.flatnonzero(~np.isfinite(A.data))[0], side="right") - 1)
+        raise NonFiniteError(f"{name}: expected finite entries (got NaN/inf in row {r})")
+    return A
+
+
+class _Progress:
+    """Counts solves; logs every few seconds and drives an optional tqdm bar."""
+
+    def __init__(self, enabled: bool, desc: str):
+        self.count = 0
+        self.t0 = time.perf_counter()
+        self.t_last = self.t0
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(desc=desc, unit="solve", leave=False)
+
+    def step(self, n: int = 1) -> None:
+        self.count += n
+        if self.bar is not None:
+            self.bar.update(n)
+        now = time.perf_counter()
+        if now - self.t_last > 5.0:
+            self.t_last = now
+            logger.info("eigenbasis: %d solves after %.1f s", self.count, now - self.t0)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _solve_arpack(L, M, k, sigma, backend, tol, maxiter, v0, prog):
+    n = L.shape[0]
+    fac = sparse_cholesky((L - sigma * M).tocsr(), backend=backend)
+
+    def mv(b):
+        prog.step(1)
+        return fac.solve(b)
+
+    def mm(B):
+        prog.step(B.shape[1])
+        return fac.solve(B)
+
+    op = sla.LinearOperator((n, n), matvec=mv, matmat=mm, dtype=np.float64)
+    # Guard pairs: single-vector Lanczos can miss one copy of a repeated eigenvalue at the
+    # end of the wanted range (symmetric meshes), so a few more pairs are computed and dropped.
+    kk = min(n - 1, k + max(4, k // 16))
+    ncv = min(n, max(2 * kk + 1, 20))
+    evals, evecs = sla.eigsh(
+        L, k=kk, M=M, sigma=sigma, OPinv=op, which="LM", v0=v0, ncv=ncv, tol=tol, maxiter=maxiter
+    )
+    order = np.argsort(evals, kind="stable")[:k]
+    return evals[order], evecs[:, order], fac.backend
+
+
+def _solve_lobpcg(L, M, k, sigma, backend, tol, maxiter, v0, prog):
+    n = L.shape[0]
+    fac = sparse_cholesky((L - sigma * M).tocsr(), backend=backend)
+
+    def mm(B):
+        B = np.atleast_2d(B.T).T
+        prog.step(B.shape[1])
+        return fac.solve(B)
+
+    op = sla.LinearOperator((n, n), matvec=mm, matmat=mm, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, min(n, k + max(8, k // 4))))
+    X[:, 0] = v0
+    evals, evecs = sla.lobpcg(
+        L, X, B=M, M=op, largest=False, tol=tol or 1e-10, maxiter=maxiter or 500, verbosityLevel=0
+    )
+    order = np.argsort(evals)[:k]
+    return evals[order], evecs[:, order], fac.backend
+
+
+def _morth(W, M, Q, c, rng, tau=1e-10):
+    """M-orthonormalise the block ``W`` (already M-orthogonal to ``Q[:, :c]``).
+
+    Returns ``(Qn, B)`` with ``W ≈ Qn B`` and ``Qnᵀ M Qn = I``.  Directions of ``W`` that are
+    numerically zero (an invariant subspace was found) are replaced by random vectors
+    M-orthogonal to everything so far, with zero rows in ``B``.
+    """
+    b = W.shape[1]
+    B = np.eye(b)
+    X = W
+    for _ in range(2):
+        G = X.T @ (M @ X)
+        G = 0.5 * (G + G.T)
+        w, U = np.linalg.eigh(G)
+        wmax = max(float(w[-1]), 1e-300)
+        good = w > tau * wmax if _ == 0 else w > 1e-3 * wmax
+        sq = np.sqrt(np.where(good, w, 1.0))
+        Xn = (X @ U) / sq
+        Bn = (U * sq).T  # rows: coefficients of X in the new basis
+        Bn[~good] = 0.0
+        if (~good).any():
+            R = rng.standard_normal((X.shape[0], int((~good).sum())))
+            for _p in range(2):
+                MR = M @ R
+                R -= Q[:, :c] @ (Q[:, :c].T @ MR)
+                Xg = Xn[:, good]
+                R -= Xg @ (Xg.T @ (M @ R))
+            G2 = R.T @ (M @ R)
+            w2, U2 = np.linalg.eigh(0.5 * (G2 + G2.T))
+            Xn[:, ~good] = (R @ U2) / np.sqrt(np.maximum(w2, 1e-300))
+        X = Xn
+        B = Bn @ B
+    return X, B
+
+
+def _solve_block_lanczos(L, M, k, sigma, backend, tol, maxiter, v0, prog, *, block=None, locked=None,
+                         max_cols=None):
+    """Thick-restarted block Lanczos on ``(L − σM)⁻¹ M`` in the M-inner product.
+
+    Full reorthogonalisation (BLAS-3, against the locked vectors too); when the basis reaches
+    ``max_cols`` columns it is compressed to the wanted Ritz vectors plus a margin
+    (Krylov–Schur style thick restart) and the iteration goes on.  ``locked`` columns (known
+    M-orthonormal eigenvectors, e.g. the null space) are kept out of the Krylov space.
+    """
+    n = L.shape[0]
+    fac = sparse_cholesky((L - sigma * M).tocsr(), backend=backend)
+    rng = np.random.default_rng(12345)
+    nl = 0 if locked is None else locked.shape[1]
+    kk = k - nl
+    if block is None:
+        block = BLOCK_SIZE
+    b = int(min(block, max(1, (n - nl) // 4)))
+    keep = kk + 2 * b  # Ritz vectors kept at a restart
+    if max_cols is None:
+        max_cols = max(2 * kk + 6 * b, keep + 4 * b)
+    max_cols = int(min(max_cols, n - nl - b))
+    if max_cols < kk + 2 * b:
+        raise SolverError(f"block Lanczos: expected n >> k (got n={n}, k={k}); use method='dense'")
+    max_restarts = 50 if maxiter is None else int(maxiter)
+    Q = np.empty((n, nl + max_cols + b), order="F")  # columns contiguous
+    if nl:
+        Q[:, :nl] = locked
+    T = np.zeros((max_cols + b, max_cols + b))
+    X = rng.standard_normal((n, b))
+    X[:, 0] = v0
+    if nl:
+        for _p in range(2):
+            X -= Q[:, :nl] @ (Q[:, :nl].T @ (M @ X))
+    Qj, _ = _morth(X, M, Q, nl, rng)
+    cols = nl
+    Q[:, cols : cols + b] = Qj
+    cols += b
+    restarts = 0
+    since_check = 0
+    check_every = max(2, (kk // b) // 3)
+    while True:
+        s0 = cols - b
+        t0 = s0 - nl
+        W = fac.solve(M @ Q[:, s0:cols])
+        prog.step(b)
+        MW = M @ W
+        A = Q[:, s0:cols].T @ MW
+        T[t0 : t0 + b, t0 : t0 + b] = 0.5 * (A + A.T)
+        # Local step first (the three-term recurrence: the current and previous block), then
+        # full reorthogonalisation by classical Gram–Schmidt, repeated only when it cancelled a
+        # large part of some column (Daniel–Gragg–Kaufman–Stewart test); after the local step
+        # one pass nearly always suffices.
+        lo = max(nl, s0 - b)
+        Ql = Q[:, lo:cols]
+        W -= Ql @ (Ql.T @ MW)
+        MW = M @ W
+        before = np.einsum("ij,ij->j", W, MW)
+        for _p in range(2):
+            C = Q[:, :cols].T @ MW
+            W -= Q[:, :cols] @ C
+            MW = M @ W
+            after = np.einsum("ij,ij->j", W, MW)
+            if np.all(after > 0.5 * before):
+                break
+            before = after
+        Qn, B = _morth(W, M, Q, cols, rng)
+        m = cols - nl  # Krylov columns described by T
+        T[m : m + b, t0 : t0 + b] = B
+        T[t0 : t0 + b, m : m + b] = B.T
+        since_check += 1
+        full = cols + b > nl + max_cols
+        if m >= kk + b and (since_check >= check_every or full):
+            since_check = 0
+            theta, S = np.linalg.eigh(T[:m, :m])
+            theta, S = theta[::-1], S[:, ::-1]
+            res = np.linalg.norm(B @ S[m - b : m, :kk], axis=0)
+            if np.all(res <= max(tol, 1e-13) * np.abs(theta[:kk])):
+                break
+            if full:
+                restarts += 1
+                if restarts > max_restarts:
+                    raise SolverError(
+                        f"block Lanczos: expected convergence within {max_restarts} restarts "
+                        f"(got relative residual {float(np.max(res / np.abs(theta[:kk]))):.2e})"
+                    )
+                p = min(keep, m - b)
+                Q[:, nl : nl + p] = Q[:, nl : nl + m] @ S[:, :p]
+                E = B @ S[m - b : m, :p]
+                T[:] = 0.0
+                T[:p, :p] = np.diag(theta[:p])
+                T[p : p + b, :p] = E
+                T[:p, p : p + b] = E.T
+                cols = nl + p
+        Q[:, cols : cols + b] = Qn
+        cols += b
+    Y = Q[:, nl : nl + m] @ S[:, :kk]
+    evals = sigma + 1.0 / theta[:kk]
+    if nl:
+        Y = np.hstack([locked, Y])
+        evals = np.concatenate([np.zeros(nl), evals])
+    order = np.argsort(evals, kind="stable")
+    return evals[order], Y[:, order], fac.backend
+
+
+def _solve_dense(L, M, k):
+    evals, evecs = sla_dense.eigh(L.toarray(), M.toarray(), subset_by_index=[0, k - 1])
+    return evals, evecs, "lapack"
+
+
+def eigenbasis(
+    L,
+    M,
+    k: int,
+    *,
+    method: str = "auto",
+    sigma: float | None = None,
+    backend: str = "auto",
+    tol: float = 0.0,
+    maxiter: int | None = None,
+    progress: bool = False,
+    return_info: bool = False,
+):
+    """The ``k`` smallest eigenpairs of ``L φ = λ M φ``, M-orthonormal, signs fixed.
+
+    Parameters
+    ----------
+    L : (nV, nV) sparse float64
+        Symmetric positive semidefinite Laplacian (weak form).
+    M : (nV, nV) sparse float64
+        Symmetric mass matrix (lumped or full), positive on referenced vertices.
+    k : int
+        Number of eigenpairs, ``1 <= k <= (number of active vertices)``.
+    method : {"auto", "lanczos", "arpack", "lobpcg", "dense"}
+        Solver; ``"auto"`` is dense up to :data:`DENSE_MAX` active vertices (or when ``k`` is
+        more than half of them), shift-invert ARPACK up to :data:`LANCZOS_MIN`, shift-invert
+        block Lanczos above (see the module notes).
+    sigma : float, optional
+        Shift (negative).  Default ``−0.01 × (mean of diag L / diag M) / nV``, a small
+        fraction of the lowest non-zero eigenvalue on typical meshes.
+    backend : {"auto", "cholmod", "superlu"}
+        Factorisation, see :func:`sparse_cholesky`.
+    tol : float
+        Relative accuracy of the iterative solvers (``0`` = as accurate as rounding allows;
+        block Lanczos stops at a relative Ritz residual of ``max(tol, 1e-13)``).
+    maxiter : int, optional
+        Iteration limit for the iterative solvers.
+    progress : bool
+        Show a tqdm bar counting linear solves (the work is also logged at INFO level every
+        5 s through the ``manifold_nets.geometry.spectral`` logger).
+    return_info : bool
+        Also return a dict with the method, backend, shift, number of solves, retries and time.
+
+    Returns
+    -------
+    evals : (k,) float64
+        Ascending.
+    evecs : (nV, k) float64
+        ``evecsᵀ M evecs = I``; entries of unreferenced vertices are 0.
+    info : dict
+        Only with ``return_info=True``.
+
+    Raises
+    ------
+    MeshShapeError
+        Bad shapes, or ``k`` out of range.
+    NonFiniteError
+        NaN/inf in ``L`` or ``M``.
+    SolverError
+        Every retry failed.
+
+    Examples
+    --------
+    >>> from manifold_nets.shapes import icosphere
+    >>> from manifold_nets.geometry import cotan_laplacian, mass_matrix
+    >>> V, F = icosphere(2)
+    >>> evals, evecs = eigenbasis(cotan_laplacian(V, F), mass_matrix(V, F), 4)
+    >>> evals.round(2)
+    array([0., 2., 2., 2.])
+    >>> M = mass_matrix(V, F)
+    >>> bool(np.allclose(evecs.T @ M @ evecs, np.eye(4)))
+    True
+    """
+    t0 = time.perf_counter()
+    L = _check_operator(L, "L")
+    M = _check_operator(M, "M")
+    n = L.shape[0]
+    if M.shape != L.shape:
+        raise MeshShapeError(f"M: expected shape {L.shape} like L (got {M.shape})")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise MeshShapeError(f"k: expected a positive integer (got {k!r})")
+    k = int(k)
+    if method not in ("auto", "lanczos", "arpack", "lobpcg", "dense"):
+        raise MeshShapeError(
+            f"method: expected 'auto', 'lanczos', 'arpack', 'lobpcg' or 'dense' (got {method!r})"
+        )
+
+    mdiag = M.diagonal()
+    Loff = L - sp.diags(L.diagonal())
+    active = active_vertices(L, M)
+    idx = np.flatnonzero(active)
+    na = idx.size
+    if na == 0:
+        raise MeshShapeError("M: expected some vertex with positive mass (got none)")
+    if k < 1 or k > na:
+        raise MeshShapeError(f"k: expected 1 <= k <= {na} (the number of referenced vertices) (got {k})")
+    if (mdiag < 0).any():
+        i = int(np.flatnonzero(mdiag < 0)[0])
+        raise MeshShapeError(f"M: expected a non-negative diagonal (got {mdiag[i]:.3g} at vertex {i})")
+    La = L[idx][:, idx].tocsr() if na < n else L
+    Ma = M[idx][:, idx].tocsr() if na < n else M
+    ma = Ma.diagonal()
+    zero_mass = ma <= 0
+    if zero_mass.any():
+        eps = 1e-8 * float(ma[~zero_mass].mean()) if (~zero_mass).any() else 1.0
+        Ma = (Ma + sp.diags(np.where(zero_mass, eps, 0.0))).tocsr()
+        ma = Ma.diagonal()
+        logger.warning("eigenbasis: %d vertices with zero mass got a regularising mass %.3g",
+                       int(zero_mass.sum()), eps)
+
+    scale = float(np.mean(La.diagonal() / ma))
+    if not scale > 0:
+        scale = 1.0
+    if sigma is None:
+        sigma = -0.01 * scale / na
+    sigma = float(sigma)
+    if not sigma < 0:
+        raise MeshShapeError(f"sigma: expected a negative shift so that L - sigma M is positive definite (got {sigma})")
+
+    # Fixed start vector: reproducible results.
+    v0 = np.random.default_rng(12345).uniform(0.5, 1.5, na)
+
+    # Null space: the M-normalised indicators of the connected components (ordered by their
+    # lowest vertex), when L annihilates them (true for every Laplacian of this library).
+    Loff_a = Loff[idx][:, idx] if na < n else Loff
+    ncomp, labels = connected_components(abs(Loff_a), directed=False)
+    first = np.full(ncomp, na, dtype=np.int64)
+    np.minimum.at(first, labels, np.arange(na))
+    comp_order = np.argsort(first)
+    c_lock = min(ncomp, k)
+    rank = np.argsort(comp_order)[labels]  # rank of each vertex's component
+    sel = np.flatnonzero(rank < c_lock)
+    ind = np.zeros((na, c_lock))
+    ind[sel, rank[sel]] = 1.0
+    ind /= np.sqrt(np.maximum(np.einsum("ij,ij->j", ind, Ma @ ind), 1e-300))
+    Lnorm = float(abs(La).max()) if La.nnz else 0.0
+    null_ok = bool(np.abs(La @ ind).max(initial=0.0) <= 1e-10 * Lnorm * max(1.0, float(np.abs(ind).max(initial=0.0))))
+    locked = ind if null_ok else None
+
+    use_dense = method == "dense" or (method == "auto" and (na <= DENSE_MAX or k > na // 2))
+    if not use_dense and k >= na - 1:
+        use_dense = True
+    attempts: list[tuple[str, float, str]] = []
+    if use_dense:
+        attempts.append(("dense", sigma, "lapack"))
+    elif null_ok and c_lock == k:
+        attempts.append(("null", sigma, "none"))
+    else:
+        m = ("lanczos" if na >= LANCZOS_MIN else "arpack") if method == "auto" else method
+        if m == "lanczos" and locked is None:
+            m = "arpack"
+        attempts += [(m, sigma, backend), (m, 10 * sigma, backend)]
+        if m != "arpack":
+            attempts.append(("arpack", 10 * sigma, backend))
+        attempts.append(("arpack", 1000 * sigma, backend))
+        if backend != "superlu":
+            attempts.append(("arpack", 10 * sigma, "superlu"))
+        if na <= DENSE_RETRY_MAX:
+            attempts.append(("dense", sigma, "lapack"))
+
+    prog = _Progress(progress and not use_dense, "eigenbasis")
+    errors = []
+    result = None
+    try:
+        for a, (meth, sig, be) in enumerate(attempts):
+            try:
+                if meth == "dense":
+                    result = _solve_dense(La, Ma, k)
+                elif meth == "null":
+                    result = (np.zeros(k), ind[:, :k].copy(), "none")
+                elif meth == "lanczos":
+                    result = _solve_block_lanczos(La, Ma, k, sig, be, tol, maxiter, v0, prog, locked=locked)
+                elif meth == "arpack":
+                    result = _solve_arpack(La, Ma, k, sig, be, tol, maxiter, v0, prog)
+                else:
+                    result = _solve_lobpcg(La, Ma, k, sig, be, tol, maxiter, v0, prog)
+                ev, vec, used = result
+                if not (np.all(np.isfinite(ev)) and np.all(np.isfinite(vec))):
+                    raise SolverError("non-finite eigenpairs")
+                sigma_used = sig
+                retries = a
+                method_used = meth
+                break
+            except (SolverError, sla.ArpackNoConvergence, sla.ArpackError, np.linalg.LinAlgError,
+                    RuntimeError, ValueError) as exc:
+                errors.append(f"{meth}/{be} shift {sig:.3g}: {type(exc).__name__}: {exc}")
+                logger.warning("eigenbasis attempt failed (%s); retrying", errors[-1])
+                result = None
+    finally:
+        prog.close()
+    if result is None:
+        raise SolverError(
+            f"eigenbasis: expected the {k} lowest eigenpairs of an {n}-vertex Laplacian "
+            f"(got failures in all {len(attempts)} attempts: " + "; ".join(errors) + ")"
+        )
+    ev, vec, used = result
+    if method_used in ("lanczos", "arpack", "lobpcg"):
+        # Eigenvalues as Rayleigh quotients with L itself: their error is quadratic in the
+        # eigenvector error and free of the solve error of the shifted factorisation, which
+        # limits the accuracy of the Ritz values of (L − σM)⁻¹M on badly conditioned meshes.
+        num = np.einsum("ij,ij->j", vec, La @ vec)
+        den = np.einsum("ij,ij->j", vec, Ma @ vec)
+        ev = num / den
+    order = np.argsort(ev, kind="stable")
+    ev = np.asarray(ev[order], dtype=np.float64)
+    vec = np.asarray(vec[:, order], dtype=np.float64)
+
+    # Null space: replace the computed basis by the component indicators (reproducible).
+    c = c_lock
+    thr = 1e-8 * max(scale / na, abs(ev[-1]))
+    if null_ok and c > 0 and np.all(np.abs(ev[:c]) <= thr) and (c == k or abs(ev[c]) > thr):
+        vec[:, :c] = ind
+        ev[:c] = 0.0
+
+    # M-normalise (ARPACK already returns M-orthonormal vectors up to rounding).
+    nrm = np.sqrt(np.einsum("ij,ij->j", vec, Ma @ vec))
+    vec /= nrm
+    fix_eigenvector_signs(vec)
+    if na < n:
+        full = np.zeros((n, k))
+        full[idx] = vec
+        vec = full
+    dt = time.perf_counter() - t0
+    if dt > 5:
+        logger.info("eigenbasis: %d eigenpairs of %d vertices in %.1f s (%s)", k, n, dt, used)
+    if return_info:
+        info = {"method": method_used, "backend": used, "sigma": sigma_used, "solves": prog.count, "retries": retries,
+                "errors": errors, "seconds": dt, "n_components": int(ncomp), "n_inactive": int(n - na)}
+        return ev, vec, info
+    return ev, vec

@@ -1,0 +1,238 @@
+"""Eigenbasis: hand values, convergence of the sphere spectrum, orthonormality and residuals,
+components, isolated vertices, retries and typed errors."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import manifold_nets.geometry.spectral as spectral
+from manifold_nets.errors import MeshShapeError, NonFiniteError, SolverError
+from manifold_nets.geometry import (
+    cotan_laplacian,
+    eigenbasis,
+    fix_eigenvector_signs,
+    mass_matrix,
+    robust_laplacian,
+)
+from manifold_nets.shapes import icosphere, tetrahedron, torus
+from tests.conftest import data_path
+from tests.geometry._ops_helpers import load_shared, random_rotation
+
+
+def _LM(V, F):
+    return cotan_laplacian(V, F), mass_matrix(V, F)
+
+
+def _check_basis(L, M, evals, evecs, rtol=1e-8):
+    k = evals.shape[0]
+    assert evecs.shape == (L.shape[0], k)
+    assert np.all(np.diff(evals) >= -1e-12 * max(1.0, abs(evals).max()))
+    np.testing.assert_allclose(evecs.T @ (M @ evecs), np.eye(k), atol=1e-9)
+    R = L @ evecs - (M @ evecs) * evals
+    # Residual relative to the size of each term.
+    scale = (np.linalg.norm(L @ evecs, axis=0) + np.linalg.norm(M @ evecs, axis=0) * abs(evals)
+             + 1e-6 * abs(L).max() * np.linalg.norm(evecs, axis=0))
+    assert (np.linalg.norm(R, axis=0) / scale).max() < rtol
+    idx = np.argmax(np.abs(evecs), axis=0)
+    assert (evecs[idx, np.arange(k)] > 0).all()
+
+
+def test_tetrahedron_by_hand():
+    # L = (4I − J)/√3 and M = 2√3 I, so λ = 0 and 4/√3 / (2√3) = 2/3 (three times).
+    L, M = _LM(*tetrahedron())
+    evals, evecs = eigenbasis(L, M, 4)
+    np.testing.assert_allclose(evals, [0, 2 / 3, 2 / 3, 2 / 3], atol=1e-13)
+    np.testing.assert_allclose(evecs[:, 0], 1 / np.sqrt(4 * 2 * np.sqrt(3)), rtol=1e-12)
+    _check_basis(L, M, evals, evecs)
+
+
+def _sphere_errors(s, lmax=3):
+    V, F = icosphere(s)
+    L, M = _LM(V, F)
+    k = (lmax + 1) ** 2
+    evals, _ = eigenbasis(L, M, k)
+    exact = np.concatenate([[l * (l + 1)] * (2 * l + 1) for l in range(lmax + 1)])
+    return evals, exact
+
+
+def test_sphere_spectrum_second_order():
+    errs = []
+    for s in (2, 3, 4):
+        evals, exact = _sphere_errors(s)
+        errs.append(np.abs(evals - exact)[1:].max())
+    orders = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
+    assert np.all(orders > 1.8), (errs, orders)
+    # Multiplicity 2l + 1: on the finest mesh each cluster is tight and clusters are separated.
+    evals, exact = _sphere_errors(4)
+    for l in range(4):
+        grp = evals[l * l : (l + 1) ** 2]
+        assert np.ptp(grp) < 0.02 * max(1, l * (l + 1))
+        if l < 3:
+            assert evals[(l + 1) ** 2] - grp.max() > 1.0
+
+
+@pytest.mark.slow
+def test_sphere_spectrum_second_order_fine():
+    errs = []
+    for s in (4, 5):
+        evals, exact = _sphere_errors(s, lmax=5)
+        errs.append(np.abs(evals - exact)[1:].max())
+    assert np.log2(errs[0] / errs[1]) > 1.9
+
+
+def test_arpack_matches_dense_and_backends():
+    V, F = icosphere(3)  # 642 vertices: both paths are cheap
+    L, M = _LM(V, F)
+    ed, vd = eigenbasis(L, M, 20, method="dense")
+    for method, backend in [("arpack", "cholmod"), ("arpack", "superlu"), ("lanczos", "cholmod"),
+                            ("lanczos", "superlu")]:
+        if backend == "cholmod":
+            pytest.importorskip("cholespy")
+        ea, va, info = eigenbasis(L, M, 20, method=method, backend=backend, return_info=True)
+        assert info["backend"] == backend and info["method"] == method
+        np.testing.assert_allclose(ea, ed, rtol=1e-9, atol=1e-10)
+        _check_basis(L, M, ea, va)
+    # Non-degenerate eigenvectors agree including the sign (l = 0 and the sign rule).
+    np.testing.assert_allclose(va[:, 0], vd[:, 0], rtol=1e-10)
+
+
+@pytest.mark.data
+def test_residuals_on_clean_mesh():
+    V, F = load_shared(data_path("meshes", "clean", "bunny.off"))
+    L, M = _LM(V, F)
+    ref = None
+    for method in ("auto", "lanczos", "arpack"):
+        evals, evecs, info = eigenbasis(L, M, 48, method=method, return_info=True)
+        assert info["retries"] == 0 and info["method"] in ("lanczos", "arpack")
+        _check_basis(L, M, evals, evecs)
+        assert evals[0] == 0 and evals[1] > 0
+        ref = evals if ref is None else ref
+        np.testing.assert_allclose(evals, ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.data
+def test_robust_laplacian_eigenbasis_on_nonmanifold_mesh():
+    V, F = load_shared(data_path("meshes", "dirty", "dragon_vrip_res4.ply.gz"))
+    L, M = robust_laplacian(V, F)
+    evals, evecs, info = eigenbasis(L, M, 32, return_info=True)
+    _check_basis(L, M, evals, evecs, rtol=1e-7)
+    assert info["n_inactive"] == int((np.bincount(F.ravel(), minlength=len(V)) == 0).sum())
+
+
+def test_invariance_and_scale(rng):
+    V, F = torus(20, 10)
+    e1, _ = eigenbasis(*_LM(V, F), 12)
+    R = random_rotation(rng)
+    e2, _ = eigenbasis(*_LM(V @ R.T + 1.0, F), 12)
+    np.testing.assert_allclose(e2, e1, rtol=1e-9, atol=1e-12)
+    s = 0.3
+    e3, _ = eigenbasis(*_LM(s * V, F), 12)
+    np.testing.assert_allclose(e3, e1 / s**2, rtol=1e-9, atol=1e-12)
+
+
+def test_components_give_indicator_null_space():
+    V1, F1 = icosphere(2)
+    V2, F2 = icosphere(1, radius=0.5)
+    V = np.vstack([V2 + 5.0, V1])  # the small sphere holds the lowest vertex indices
+    F = np.vstack([F2, F1 + len(V2)])
+    L, M = _LM(V, F)
+    for method in ("dense", "arpack", "lanczos"):
+        evals, evecs = eigenbasis(L, M, 6, method=method)
+        assert evals[0] == 0 and evals[1] == 0 and evals[2] > 0.5
+        m = M.diagonal()
+        comp0 = np.arange(len(V)) < len(V2)
+        np.testing.assert_allclose(evecs[comp0, 0], 1 / np.sqrt(m[comp0].sum()), rtol=1e-12)
+        assert np.all(evecs[~comp0, 0] == 0)
+        np.testing.assert_allclose(evecs[~comp0, 1], 1 / np.sqrt(m[~comp0].sum()), rtol=1e-12)
+        _check_basis(L, M, evals, evecs)
+
+
+def test_isolated_vertices_are_left_out():
+    V, F = icosphere(3)
+    L0, M0 = _LM(V, F)
+    e0, v0 = eigenbasis(L0, M0, 10, method="lanczos")
+    V2 = np.vstack([[9.0, 9, 9], V])  # an unreferenced vertex at index 0
+    L, M = _LM(V2, F + 1)
+    e, v, info = eigenbasis(L, M, 10, method="lanczos", return_info=True)
+    assert info["n_inactive"] == 1
+    np.testing.assert_allclose(e, e0, rtol=1e-9, atol=1e-12)
+    assert np.all(v[0] == 0)
+    _check_basis(L, M, e, v)
+
+
+def test_retry_after_failure(monkeypatch, caplog):
+    V, F = icosphere(3)
+    L, M = _LM(V, F)
+    real = spectral._solve_arpack
+    calls = []
+
+    def flaky(*args):
+        calls.append(args[3])
+        if len(calls) == 1:
+            raise SolverError("injected failure")
+        return real(*args)
+
+    monkeypatch.setattr(spectral, "_solve_arpack", flaky)
+    with caplog.at_level(logging.WARNING, logger="manifold_nets.geometry.spectral"):
+        evals, evecs, info = eigenbasis(L, M, 8, method="arpack", return_info=True)
+    assert info["retries"] == 1 and calls[1] == 10 * calls[0]  # larger shift on retry
+    assert "injected failure" in caplog.text
+    _check_basis(L, M, evals, evecs)
+
+
+def test_solver_error_when_everything_fails(monkeypatch):
+    V, F = icosphere(3)
+    L, M = _LM(V, F)
+
+    def fail(*args):
+        raise SolverError("injected")
+
+    monkeypatch.setattr(spectral, "_solve_arpack", fail)
+    monkeypatch.setattr(spectral, "_solve_dense", fail)
+    with pytest.raises(SolverError, match="attempts"):
+        eigenbasis(L, M, 8, method="arpack")
+
+
+def test_sign_rule():
+    A = np.array([[0.5, -2.0, 1.0], [-1.0, 1.0, -1.0], [0.2, 0.1, 0.0]])
+    out = fix_eigenvector_signs(A.copy())
+    np.testing.assert_array_equal(out[:, 0], -A[:, 0])  # -1 has the largest magnitude
+    np.testing.assert_array_equal(out[:, 1], -A[:, 1])
+    np.testing.assert_array_equal(out[:, 2], A[:, 2])  # tie between 1 and -1: the first wins
+
+
+def test_progress_goes_to_stderr_not_stdout(capsys):
+    L, M = _LM(*icosphere(3))
+    eigenbasis(L, M, 8, method="arpack", progress=True)
+    out = capsys.readouterr()
+    assert out.out == ""
+
+
+def test_bad_input():
+    L, M = _LM(*icosphere(1))
+    with pytest.raises(MeshShapeError, match="k"):
+        eigenbasis(L, M, 0)
+    with pytest.raises(MeshShapeError, match="k"):
+        eigenbasis(L, M, 43)
+    with pytest.raises(MeshShapeError, match="k"):
+        eigenbasis(L, M, 2.5)
+    with pytest.raises(MeshShapeError, match="shape"):
+        eigenbasis(L, M[:10, :10], 4)
+    with pytest.raises(MeshShapeError, match="square"):
+        eigenbasis(L[:10], M, 4)
+    with pytest.raises(MeshShapeError, match="sparse"):
+        eigenbasis([[1.0]], M, 4)
+    with pytest.raises(MeshShapeError, match="sigma"):
+        eigenbasis(L, M, 4, sigma=1.0)
+    with pytest.raises(MeshShapeError, match="method"):
+        eigenbasis(L, M, 4, method="magic")
+    bad = L.copy()
+    bad.data[3] = np.nan
+    with pytest.raises(NonFiniteError, match="row"):
+        eigenbasis(bad, M, 4)
+    with pytest.raises(MeshShapeError, match="mass"):
+        eigenbasis(sp.csr_matrix((5, 5)), sp.csr_matrix((5, 5)), 2)
