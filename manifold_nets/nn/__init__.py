@@ -1,1 +1,60 @@
-"""Neural layers (PyTorch): the only package that imports torch."""
+"""Neural layer (PyTorch): spectral, geodesic-patch and gauge-equivariant mesh convolutions.
+
+This is the only subpackage that imports torch.  Install it with ``pip install 'manifold-nets[nn]'``.
+
+>>> from manifold_nets.nn import MeshBatch, SegmentationNet      # doctest: +SKIP
+>>> batch = MeshBatch.from_meshes([(V1, F1), (V2, F2)], k=128)  # doctest: +SKIP
+>>> net = SegmentationNet(in_channels=16, out_channels=4, family="gem")  # doctest: +SKIP
+>>> y = net(batch, x)                                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from ..errors import optional_import
+
+optional_import("torch", purpose="manifold_nets.nn")
+
+from ._sparse import SparseOperator  # noqa: E402
+from .batch import MeshBatch, MeshData, collate, estimate_lambda_max  # noqa: E402
+from .diffusion import (  # noqa: E402
+    DiffusionNet,
+    DiffusionNetBlock,
+    LearnedDiffusion,
+    SpatialGradientFeatures,
+    cg_solve,
+)
+from .gauge import (  # noqa: E402
+    GEMConv,
+    InvariantReadout,
+    Irreps,
+    NormNonlinearity,
+    RegularNonlinearity,
+    TransportPooling,
+    rotate_irreps,
+)
+from .losses import accuracy, descriptor_loss, segmentation_loss  # noqa: E402
+from .models import (  # noqa: E402
+    FAMILIES,
+    FeatureNet,
+    GEMBlock,
+    MeshBackbone,
+    ResidualConvBlock,
+    SegmentationNet,
+    heat_kernel_signature,
+    input_features,
+    wave_kernel_signature,
+)
+from .patch import ACNNConv, GCNNConv, MoNetConv, patch_coordinates  # noqa: E402
+from .spectral import ChebConv, SpectralConv, from_spectral, to_spectral  # noqa: E402
+
+__all__ = [
+    "MeshBatch", "MeshData", "collate", "estimate_lambda_max", "SparseOperator",
+    "SpectralConv", "ChebConv", "to_spectral", "from_spectral",
+    "LearnedDiffusion", "SpatialGradientFeatures", "DiffusionNetBlock", "DiffusionNet", "cg_solve",
+    "GCNNConv", "ACNNConv", "MoNetConv", "patch_coordinates",
+    "Irreps", "rotate_irreps", "GEMConv", "NormNonlinearity", "RegularNonlinearity", "InvariantReadout",
+    "TransportPooling",
+    "FAMILIES", "ResidualConvBlock", "GEMBlock", "MeshBackbone", "SegmentationNet", "FeatureNet",
+    "input_features", "heat_kernel_signature", "wave_kernel_signature",
+    "segmentation_loss", "accuracy", "descriptor_loss",
+]

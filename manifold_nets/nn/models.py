@@ -1,0 +1,384 @@
+"""Models with an interchangeable convolution family, heads and input features.
+
+``family`` selects the backbone block:
+
+=============  =====================================================================
+``diffusion``  :class:`~manifold_nets.nn.DiffusionNetBlock` (spectral or implicit diffusion)
+``spectral``   :class:`~manifold_nets.nn.SpectralConv`
+``cheb``       :class:`~manifold_nets.nn.ChebConv`
+``gcnn``       :class:`~manifold_nets.nn.GCNNConv`
+``acnn``       :class:`~manifold_nets.nn.ACNNConv`
+``monet``      :class:`~manifold_nets.nn.MoNetConv`
+``gem``        :class:`~manifold_nets.nn.GEMConv` on ``Irreps.regular(width, max_order)`` features
+=============  =====================================================================
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .batch import MeshBatch
+from .diffusion import DiffusionNetBlock
+from .gauge import (
+    GEMConv,
+    InvariantReadout,
+    Irreps,
+    NormNonlinearity,
+    RegularNonlinearity,
+    TransportPooling,
+)
+from .patch import ACNNConv, GCNNConv, MoNetConv
+from .spectral import ChebConv, SpectralConv
+
+__all__ = ["FAMILIES", "ResidualConvBlock", "GEMBlock", "MeshBackbone", "SegmentationNet", "FeatureNet",
+           "input_features", "heat_kernel_signature", "wave_kernel_signature"]
+
+FAMILIES = ("diffusion", "spectral", "cheb", "gcnn", "acnn", "monet", "gem")
+_CONVS = {"spectral": SpectralConv, "cheb": ChebConv, "gcnn": GCNNConv, "acnn": ACNNConv, "monet": MoNetConv}
+
+
+class ResidualConvBlock(nn.Module):
+    r"""``y = x + Linear(dropout(act(conv(x))))`` for any scalar convolution ``conv(batch, x)``.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Must be equal (residual).
+    conv : str
+        One of ``"spectral"``, ``"cheb"``, ``"gcnn"``, ``"acnn"``, ``"monet"``.
+    dropout : float
+    **conv_kwargs
+        Passed to the convolution.
+
+    Shapes
+    ------
+    x ``(N, C)`` -> ``(N, C)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, conv: str = "spectral", dropout: float = 0.0,
+                 **conv_kwargs):
+        super().__init__()
+        if in_channels != out_channels:
+            raise ValueError(f"out_channels: expected {in_channels} for a residual block (got {out_channels})")
+        self.in_channels = self.out_channels = in_channels
+        self.conv = _CONVS[conv](in_channels, in_channels, **conv_kwargs)
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(in_channels, in_channels)
+
+    def reset_parameters(self) -> None:
+        self.conv.reset_parameters()
+        self.linear.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}"
+
+    def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
+        return x + self.linear(self.dropout(torch.relu(self.conv(batch, x))))
+
+
+class GEMBlock(nn.Module):
+    r"""``y = x + GEMConv(σ(x))`` on a fixed irreps type, ``σ`` the norm or regular nonlinearity.
+
+    Parameters
+    ----------
+    in_channels, out_channels : Irreps
+        The same type.
+    nonlinearity : {"norm", "regular"}
+    n_samples : int
+        Samples of the regular nonlinearity.
+    transport_pooling : bool
+        Follow the convolution by :class:`TransportPooling`.
+    n_radial : int
+
+    Shapes
+    ------
+    x ``(N, irreps.dim)`` -> same.
+    """
+
+    def __init__(self, in_channels, out_channels=None, *, nonlinearity: str = "norm", n_samples: int = 16,
+                 transport_pooling: bool = False, n_radial: int = 2):
+        super().__init__()
+        irreps = Irreps(in_channels)
+        self.in_channels = self.out_channels = irreps
+        if nonlinearity == "norm":
+            self.nonlin = NormNonlinearity(irreps)
+        elif nonlinearity == "regular":
+            self.nonlin = RegularNonlinearity(irreps, n_samples=n_samples)
+        else:
+            raise ValueError(f"nonlinearity: expected 'norm' or 'regular' (got {nonlinearity!r})")
+        self.conv = GEMConv(irreps, irreps, n_radial=n_radial)
+        self.pool = TransportPooling(irreps) if transport_pooling else None
+
+    def reset_parameters(self) -> None:
+        self.nonlin.reset_parameters()
+        self.conv.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels!r}"
+
+    def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(batch, self.nonlin(x))
+        if self.pool is not None:
+            h = self.pool(batch, h)
+        return x + h
+
+
+class MeshBackbone(nn.Module):
+    r"""Lift ``in_channels -> width``, ``n_blocks`` blocks of one family, per-vertex features out.
+
+    For ``family="gem"`` the lift is a linear map to scalars followed by a GEM convolution to
+    ``Irreps.regular(width, max_order)``, and the output is the invariant read-out.
+
+    Parameters
+    ----------
+    in_channels : int
+    out_channels : int
+        Width of the output features (default ``width``).
+    family : str
+        One of :data:`FAMILIES`.
+    width, n_blocks : int
+    dropout : float
+    max_order, nonlinearity, n_samples, transport_pooling :
+        ``gem`` options.
+    **conv_kwargs
+        Options of the family's convolution / block.
+
+    Shapes
+    ------
+    x ``(N, in_channels)`` -> ``(N, out_channels)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int | None = None, *, family: str = "diffusion",
+                 width: int = 64, n_blocks: int = 4, dropout: float = 0.0, max_order: int = 2,
+                 nonlinearity: str = "norm", n_samples: int = 16, transport_pooling: bool = False,
+                 **conv_kwargs):
+        super().__init__()
+        if family not in FAMILIES:
+            raise ValueError(f"family: expected one of {FAMILIES} (got {family!r})")
+        out_channels = width if out_channels is None else out_channels
+        self.in_channels, self.out_channels, self.family = in_channels, out_channels, family
+        self.width, self.n_blocks = width, n_blocks
+        if family == "gem":
+            m = max(1, width // (max_order + 1))  # m (L + 1) invariants, about `width`
+            self.irreps = Irreps.regular(m, max_order)
+            self.lift = nn.Linear(in_channels, m)
+            self.lift_conv = GEMConv(Irreps.scalar(m), self.irreps, n_radial=conv_kwargs.get("n_radial", 2))
+            self.blocks = nn.ModuleList([
+                GEMBlock(self.irreps, nonlinearity=nonlinearity, n_samples=n_samples,
+                         transport_pooling=transport_pooling, **conv_kwargs) for _ in range(n_blocks)])
+            self.readout = InvariantReadout(self.irreps, out_channels)
+        else:
+            self.lift = nn.Linear(in_channels, width)
+            if family == "diffusion":
+                self.blocks = nn.ModuleList([DiffusionNetBlock(width, width, dropout=dropout, **conv_kwargs)
+                                             for _ in range(n_blocks)])
+            else:
+                self.blocks = nn.ModuleList([ResidualConvBlock(width, width, conv=family, dropout=dropout,
+                                                               **conv_kwargs) for _ in range(n_blocks)])
+            self.out = nn.Identity() if out_channels == width else nn.Linear(width, out_channels)
+
+    def reset_parameters(self) -> None:
+        for m in self.children():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+        for b in self.blocks:
+            b.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, family={self.family!r}, width={self.width}, n_blocks={self.n_blocks}"
+
+    def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
+        h = self.lift(x)
+        if self.family == "gem":
+            h = self.lift_conv(batch, h)
+            for b in self.blocks:
+                h = b(batch, h)
+            return self.readout(h)
+        for b in self.blocks:
+            h = b(batch, h)
+        return self.out(h)
+
+
+class SegmentationNet(nn.Module):
+    r"""Per-vertex, per-face or per-mesh prediction with any convolution family.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    family : str
+        One of :data:`FAMILIES`.
+    outputs : {"vertices", "faces", "global"}
+        ``"faces"`` averages the three corner features before the head; ``"global"`` takes the
+        mass-weighted mean per mesh.
+    width, n_blocks : int
+    dropout : float
+    **kwargs
+        Passed to :class:`MeshBackbone` (family options).
+
+    Shapes
+    ------
+    x ``(N, in_channels)`` -> ``(N, out)`` / ``(F_total, out)`` / ``(B, out)``.
+
+    Examples
+    --------
+    >>> net = SegmentationNet(16, 4, family="gem", width=8, n_blocks=1)
+    >>> net.family
+    'gem'
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, family: str = "diffusion",
+                 outputs: str = "vertices", width: int = 64, n_blocks: int = 4, dropout: float = 0.0, **kwargs):
+        super().__init__()
+        if outputs not in ("vertices", "faces", "global"):
+            raise ValueError(f"outputs: expected 'vertices', 'faces' or 'global' (got {outputs!r})")
+        self.in_channels, self.out_channels, self.family, self.outputs = in_channels, out_channels, family, outputs
+        self.backbone = MeshBackbone(in_channels, width, family=family, width=width, n_blocks=n_blocks,
+                                     dropout=dropout, **kwargs)
+        self.head = nn.Sequential(nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, out_channels))
+
+    def reset_parameters(self) -> None:
+        self.backbone.reset_parameters()
+        for m in self.head:
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, family={self.family!r}, outputs={self.outputs!r}"
+
+    def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
+        h = self.backbone(batch, x)
+        if self.outputs == "faces":
+            h = batch.vertex_to_face(h)
+        elif self.outputs == "global":
+            h = batch.global_mean(h)
+        return self.head(h)
+
+
+class FeatureNet(nn.Module):
+    r"""Per-vertex descriptors (for correspondence / matching) with any convolution family.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        ``out_channels`` is the descriptor dimension.
+    family : str
+    normalize : bool
+        L2-normalise every descriptor.
+    width, n_blocks : int
+    **kwargs
+        Passed to :class:`MeshBackbone`.
+
+    Shapes
+    ------
+    x ``(N, in_channels)`` -> ``(N, out_channels)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, family: str = "diffusion", normalize: bool = True,
+                 width: int = 64, n_blocks: int = 4, **kwargs):
+        super().__init__()
+        self.in_channels, self.out_channels, self.family, self.normalize = in_channels, out_channels, family, normalize
+        self.backbone = MeshBackbone(in_channels, out_channels, family=family, width=width, n_blocks=n_blocks,
+                                     **kwargs)
+
+    def reset_parameters(self) -> None:
+        self.backbone.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, family={self.family!r}, normalize={self.normalize}"
+
+    def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
+        y = self.backbone(batch, x)
+        return torch.nn.functional.normalize(y, dim=-1) if self.normalize else y
+
+
+# ---------------------------------------------------------------------------------------- inputs
+def _positive_range(batch: MeshBatch):
+    ev = batch.evals
+    mask = batch.eval_mask & (ev > 1e-8 * ev.abs().amax(1, keepdim=True).clamp_min(1e-30))
+    big = torch.where(mask, ev, torch.full_like(ev, float("inf"))).amin(1)
+    top = torch.where(mask, ev, torch.zeros_like(ev)).amax(1)
+    return mask, big, top
+
+
+def _per_mesh_square_synthesis(batch: MeshBatch, w: torch.Tensor) -> torch.Tensor:
+    """``Σ_k φ_k(x)² w[b, k, :]`` per mesh: w ``(B, K, n)`` -> ``(N, n)``."""
+    return torch.cat([(P * P) @ wb for P, wb in zip(batch.evecs_split(), w)], dim=0)
+
+
+def heat_kernel_signature(batch: MeshBatch, n_times: int = 16, *, normalize: bool = True) -> torch.Tensor:
+    r"""Heat kernel signature ``Σ_k exp(−λ_k t) φ_k(x)²`` at ``n_times`` log-spaced times per mesh.
+
+    Times span ``[4 ln 10 / λ_max, 4 ln 10 / λ_1]`` of each mesh (Sun et al. 2009), so the
+    descriptor is scale-adapted; ``normalize`` divides every time by the mass-weighted mean of
+    the mesh (then the HKS is also invariant to a global scaling).
+
+    Shapes: -> ``(N, n_times)``.
+    """
+    _, lo, hi = _positive_range(batch)
+    c = 4 * math.log(10)
+    s = torch.linspace(0, 1, n_times, dtype=batch.evals.dtype, device=batch.device)
+    tmin, tmax = c / hi, c / lo
+    t = tmin.unsqueeze(-1) * (tmax / tmin).unsqueeze(-1) ** s  # (B, n)
+    # every eigenpair contributes (the constant φ_0 too); only the time range uses λ > 0
+    w = torch.exp(-batch.evals.unsqueeze(-1) * t.unsqueeze(1)) * batch.eval_mask.unsqueeze(-1)  # (B, K, n)
+    h = _per_mesh_square_synthesis(batch, w)
+    if normalize:
+        h = h / batch.global_mean(h)[batch.batch]
+    return h
+
+
+def wave_kernel_signature(batch: MeshBatch, n_energies: int = 16, *, sigma_factor: float = 7.0) -> torch.Tensor:
+    r"""Wave kernel signature (Aubry et al. 2011) at ``n_energies`` log-energies per mesh.
+
+    ``WKS(x, e) = Σ_k φ_k(x)² exp(−(e − log λ_k)² / 2σ²) / Σ_k exp(−(e − log λ_k)² / 2σ²)`` with
+    ``e`` evenly spaced in ``[log λ_1, log λ_max]`` and ``σ = sigma_factor · Δe``.
+
+    Shapes: -> ``(N, n_energies)``.
+    """
+    mask, lo, hi = _positive_range(batch)
+    s = torch.linspace(0, 1, n_energies, dtype=batch.evals.dtype, device=batch.device)
+    emin, emax = torch.log(lo), torch.log(hi)
+    e = emin.unsqueeze(-1) + (emax - emin).unsqueeze(-1) * s  # (B, n)
+    sigma = (sigma_factor * (emax - emin) / max(n_energies - 1, 1)).clamp_min(1e-6)
+    loglam = torch.log(torch.where(mask, batch.evals, torch.ones_like(batch.evals)))
+    g = torch.exp(-((e.unsqueeze(1) - loglam.unsqueeze(-1)) ** 2) / (2 * sigma.view(-1, 1, 1) ** 2))
+    g = g * mask.unsqueeze(-1)
+    g = g / g.sum(1, keepdim=True).clamp_min(1e-30)
+    return _per_mesh_square_synthesis(batch, g)
+
+
+def input_features(batch: MeshBatch, kind: str = "hks", n: int = 16, values=None) -> torch.Tensor:
+    """Per-vertex input features for a batch.
+
+    Parameters
+    ----------
+    batch : MeshBatch
+    kind : {"xyz", "hks", "wks", "array"}
+        ``"xyz"``: positions centred on each mesh's mass-weighted centroid and divided by
+        ``sqrt(area)`` (not rotation invariant); ``"hks"`` / ``"wks"``: intrinsic descriptors;
+        ``"array"``: ``values``, a list of per-mesh ``(nV_b, C)`` arrays, stacked.
+    n : int
+        Number of HKS times / WKS energies.
+
+    Returns
+    -------
+    (N, C) tensor in the batch's dtype and device.
+    """
+    if kind == "xyz":
+        area = batch.mass.new_zeros(batch.num_meshes).index_add_(0, batch.batch, batch.mass)
+        centred = batch.pos - batch.global_mean(batch.pos)[batch.batch]
+        return centred / torch.sqrt(area)[batch.batch].unsqueeze(-1)
+    if kind == "hks":
+        return heat_kernel_signature(batch, n)
+    if kind == "wks":
+        return wave_kernel_signature(batch, n)
+    if kind == "array":
+        if values is None:
+            raise ValueError("kind='array': expected values, a list of per-mesh arrays")
+        vals = [torch.as_tensor(v, dtype=batch.pos.dtype) for v in values]
+        vals = [v.unsqueeze(-1) if v.dim() == 1 else v for v in vals]
+        return torch.cat(vals, 0).to(batch.device)
+    raise ValueError(f"kind: expected 'xyz', 'hks', 'wks' or 'array' (got {kind!r})")

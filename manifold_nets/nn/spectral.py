@@ -1,0 +1,162 @@
+"""Spectral family: filters that are functions of the Laplace–Beltrami operator.
+
+* :class:`SpectralConv` — convolution in the truncated eigenbasis with filters that are smooth
+  functions of the eigenvalue (a learned combination of heat kernels ``exp(−τ λ)``), so the same
+  filter applies to any mesh.
+* :class:`ChebConv` — Chebyshev polynomial filters of the mass-normalised cotan Laplacian
+  ``M⁻¹L`` rescaled to ``[−1, 1]`` by a per-mesh estimate of its largest eigenvalue.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .batch import MeshBatch
+
+__all__ = ["SpectralConv", "ChebConv", "to_spectral", "from_spectral", "heat_kernel_basis"]
+
+
+def to_spectral(batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
+    """Spectral coefficients ``Φᵀ M x`` per mesh: ``(N, C)`` -> ``(B, K, C)``."""
+    xm = x * batch.mass.to(x.dtype).unsqueeze(-1)
+    if batch.num_meshes == 1:
+        return (batch.evecs.T @ xm).unsqueeze(0)
+    parts = torch.split(xm, batch.sizes, dim=0)
+    return torch.stack([P.T @ xp for P, xp in zip(batch.evecs_split(), parts)])
+
+
+def from_spectral(batch: MeshBatch, c: torch.Tensor) -> torch.Tensor:
+    """Synthesis ``Φ c`` per mesh: ``(B, K, C)`` -> ``(N, C)``."""
+    if batch.num_meshes == 1:
+        return batch.evecs @ c[0]
+    return torch.cat([P @ cb for P, cb in zip(batch.evecs_split(), c)], dim=0)
+
+
+def heat_kernel_basis(evals: torch.Tensor, taus: torch.Tensor) -> torch.Tensor:
+    """Smooth spectral basis ``exp(−τ_b λ)``: evals ``(B, K)``, taus ``(n,)`` -> ``(B, K, n)``."""
+    return torch.exp(-evals.unsqueeze(-1) * taus)
+
+
+class SpectralConv(nn.Module):
+    r"""Spectral convolution with filters smooth in the eigenvalue.
+
+    ``y_o = Σ_c Φ diag(g_{oc}(λ)) Φᵀ M x_c + x W_self + b`` with
+    ``g_{oc}(λ) = Σ_b w_{boc} exp(−τ_b λ)`` and ``τ_b`` log-spaced in ``[tau_min, tau_max]`` (plus
+    ``τ = 0``, the constant).  Because ``g`` depends only on ``λ`` the filter is the same operator
+    on any mesh and is independent of the basis chosen inside a (complete) eigenspace.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    n_basis : int
+        Number of heat-kernel basis functions (including the constant).
+    tau_min, tau_max : float
+        Range of the diffusion times (for meshes of area about 1–10).
+    self_loop : bool
+        Add the pointwise linear term ``x W_self`` (keeps the frequencies beyond the truncation).
+    bias : bool
+
+    Shapes
+    ------
+    x ``(N, in_channels)`` -> ``(N, out_channels)``; uses ``batch.evals``, ``batch.evecs``,
+    ``batch.mass``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, n_basis: int = 8, tau_min: float = 1e-3,
+                 tau_max: float = 1.0, self_loop: bool = True, bias: bool = True):
+        super().__init__()
+        self.in_channels, self.out_channels, self.n_basis = in_channels, out_channels, n_basis
+        taus = torch.cat([torch.zeros(1), torch.logspace(math.log10(tau_min), math.log10(tau_max), n_basis - 1)])
+        self.register_buffer("taus", taus)
+        self.weight = nn.Parameter(torch.empty(n_basis, in_channels, out_channels))
+        self.self_weight = nn.Parameter(torch.empty(in_channels, out_channels)) if self_loop else None
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        std = 1.0 / math.sqrt(self.in_channels * self.n_basis)
+        nn.init.normal_(self.weight, std=std)
+        if self.self_weight is not None:
+            nn.init.normal_(self.self_weight, std=1.0 / math.sqrt(self.in_channels))
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, n_basis={self.n_basis}, "
+                f"self_loop={self.self_weight is not None}, bias={self.bias is not None}")
+
+    def filters(self, evals: torch.Tensor) -> torch.Tensor:
+        """Filter responses ``g(λ)``: ``(B, K)`` -> ``(B, K, in, out)``."""
+        basis = heat_kernel_basis(evals, self.taus.to(evals.dtype))
+        return torch.einsum("bkn,nio->bkio", basis, self.weight)
+
+    def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
+        c = to_spectral(batch, x)  # (B, K, Cin)
+        B, K, C = c.shape
+        basis = heat_kernel_basis(batch.evals.to(x.dtype), self.taus.to(x.dtype))  # (B, K, nb)
+        cb = (basis.unsqueeze(-1) * c.unsqueeze(2)).reshape(B, K, self.n_basis * C)
+        out = cb @ self.weight.reshape(self.n_basis * C, self.out_channels)
+        y = from_spectral(batch, out)
+        if self.self_weight is not None:
+            y = y + x @ self.self_weight
+        if self.bias is not None:
+            y = y + self.bias
+        return y
+
+
+class ChebConv(nn.Module):
+    r"""Chebyshev filter of the mass-normalised cotan Laplacian.
+
+    ``y = Σ_{k<K} T_k(L̃) x W_k + b`` with ``L̃ = 2 M⁻¹L / λ_max − I`` per mesh (``λ_max`` from
+    :attr:`MeshBatch.lambda_max`), so the filter is a polynomial of degree ``K − 1`` in the
+    intrinsic operator and reaches the ``(K − 1)``-ring.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    K : int
+        Number of Chebyshev terms (polynomial degree + 1).
+    bias : bool
+
+    Shapes
+    ------
+    x ``(N, in_channels)`` -> ``(N, out_channels)``; uses ``batch.L``, ``batch.mass``,
+    ``batch.lambda_max``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, K: int = 3, bias: bool = True):
+        super().__init__()
+        if K < 1:
+            raise ValueError(f"K: expected at least 1 (got {K})")
+        self.in_channels, self.out_channels, self.K = in_channels, out_channels, K
+        self.weight = nn.Parameter(torch.empty(K, in_channels, out_channels))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.weight, std=1.0 / math.sqrt(self.in_channels * self.K))
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, K={self.K}, bias={self.bias is not None}"
+
+    def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
+        scale = (2.0 / batch.lambda_max.to(x.dtype))[batch.batch] / batch.mass.to(x.dtype)
+        scale = scale.unsqueeze(-1)
+
+        def Lt(v):
+            return scale * (batch.L @ v) - v
+
+        Ts = [x]
+        if self.K > 1:
+            Ts.append(Lt(x))
+        for _ in range(2, self.K):
+            Ts.append(2.0 * Lt(Ts[-1]) - Ts[-2])
+        y = torch.cat(Ts, dim=-1) @ self.weight.reshape(self.K * self.in_channels, self.out_channels)
+        if self.bias is not None:
+            y = y + self.bias
+        return y

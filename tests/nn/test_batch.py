@@ -1,0 +1,190 @@
+"""MeshBatch, collate and the sparse operator: layout, block structure, device/dtype moves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+torch = pytest.importorskip("torch")
+
+from manifold_nets.nn import MeshBatch, MeshData, SparseOperator, collate  # noqa: E402
+from manifold_nets.shapes import icosphere, octahedron  # noqa: E402
+
+
+def test_layout_offsets_and_blocks(batch64, meshes):
+    nv = [len(V) for V, _ in meshes]
+    nf = [len(F) for _, F in meshes]
+    assert batch64.ptr.tolist() == np.concatenate([[0], np.cumsum(nv)]).tolist()
+    assert batch64.face_ptr.tolist() == np.concatenate([[0], np.cumsum(nf)]).tolist()
+    assert batch64.batch.tolist() == np.repeat(np.arange(3), nv).tolist()
+    # faces use global indices inside each mesh's range
+    for b in range(3):
+        f = batch64.faces[batch64.face_ptr[b]:batch64.face_ptr[b + 1]]
+        assert int(f.min()) == int(batch64.ptr[b]) and int(f.max()) == int(batch64.ptr[b + 1]) - 1
+    # the Laplacian is block diagonal: no entry couples two meshes
+    A = batch64.L.to_dense()
+    for b in range(3):
+        s, e = int(batch64.ptr[b]), int(batch64.ptr[b + 1])
+        assert torch.count_nonzero(A[s:e, :s]) == 0 and torch.count_nonzero(A[s:e, e:]) == 0
+        np.testing.assert_allclose(A[s:e, s:e].numpy(), batch64.data[b].L.toarray(), atol=0)
+    # patch edges stay inside their mesh
+    eb = batch64.edge_batch
+    assert torch.equal(batch64.batch[batch64.edges[:, 0]], eb)
+    assert torch.equal(batch64.batch[batch64.edges[:, 1]], eb)
+    assert "MeshBatch(meshes=3" in repr(batch64)
+
+
+def test_padded_eigenbasis_is_m_orthonormal(batch64):
+    Phi = batch64.evecs  # (N, K)
+    for b in range(batch64.num_meshes):
+        s, e = int(batch64.ptr[b]), int(batch64.ptr[b + 1])
+        P = Phi[s:e]
+        G = P.T @ (batch64.mass[s:e, None] * P)
+        np.testing.assert_allclose(G.numpy(), np.eye(P.shape[1]), atol=1e-8)
+    x = torch.randn(batch64.num_vertices, 3, dtype=torch.float64)
+    assert torch.equal(batch64.from_padded(batch64.to_padded(x)), x)
+    assert batch64.to_padded(x).shape == (3, 162, 3)
+
+
+def test_meshes_with_fewer_eigenpairs_are_zero_padded():
+    b = MeshBatch.from_meshes([octahedron(), icosphere(1)], k=20, patches=False, dtype=torch.float64)
+    assert b.evals.shape == (2, 20)
+    assert b.eval_mask[0].sum() == 5 and bool(b.eval_mask[1].all())  # 6 vertices -> k = 5
+    assert torch.count_nonzero(b.evecs_padded[0, :, 5:]) == 0
+    assert torch.count_nonzero(b.evecs_padded[0, 6:]) == 0
+    assert b.edges is None and not b.has_patches
+
+
+def test_split_mesh_unbatch_and_to(batch64):
+    x = torch.arange(batch64.num_vertices, dtype=torch.float64)
+    parts = batch64.split(x)
+    assert [len(p) for p in parts] == [42, 96, 162]
+    one = batch64.mesh(1)
+    assert one.num_meshes == 1 and one.num_vertices == 96 and one.edges.min() == 0
+    b32 = batch64.to("cpu", dtype=torch.float32)
+    assert b32.pos.dtype == torch.float32 and b32.L.dtype == torch.float32
+    assert b32.batch.dtype == torch.int64
+    y = b32.L @ torch.ones(b32.num_vertices, 2)
+    assert float(y.abs().max()) < 1e-4  # L 1 = 0
+    assert len(batch64.unbatch()) == 3
+
+
+def test_global_mean_is_mass_weighted(batch64):
+    # the mass-weighted mean of z over each (closed, bumpy) sphere is its discrete centroid
+    z = batch64.pos[:, 2:3]
+    gm = batch64.global_mean(z)
+    for b in range(batch64.num_meshes):
+        d = batch64.data[b]
+        np.testing.assert_allclose(float(gm[b]), (d.mass * d.V[:, 2]).sum() / d.mass.sum(), rtol=1e-12)
+    c = batch64.global_mean(torch.ones(batch64.num_vertices, 1, dtype=torch.float64))
+    np.testing.assert_allclose(c.numpy(), 1.0)
+
+
+def test_collate_with_dataloader(meshes):
+    data = [MeshData.from_mesh(V, F, k=8) for V, F in meshes]
+    labels = [np.arange(len(V)) % 3 for V, _ in meshes]
+    ds = list(zip(data, labels, [float(i) for i in range(3)]))
+    dl = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=collate)
+    out = list(dl)
+    assert len(out) == 2
+    b, y, g = out[0]
+    assert isinstance(b, MeshBatch) and b.num_meshes == 2
+    assert y.shape == (42 + 96,) and y.dtype == torch.int64
+    assert g.tolist() == [0.0, 1.0]
+    assert isinstance(collate(data[:1]), MeshBatch)
+
+
+def test_from_bundles_matches_from_meshes(meshes):
+    from manifold_nets.geometry import geodesic_patches, operators
+
+    V, F = meshes[0]
+    b1 = MeshBatch.from_bundles([operators(V, F, k=10)], patches=[geodesic_patches(V, F)], dtype=torch.float64)
+    b2 = MeshBatch.from_meshes([(V, F)], k=10, dtype=torch.float64)
+    assert torch.equal(b1.evecs_padded, b2.evecs_padded)
+    assert torch.equal(b1.edge_theta, b2.edge_theta)
+
+
+def test_cache_dir_round_trip(tmp_path, meshes):
+    V, F = meshes[1]
+    b1 = MeshBatch.from_meshes([(V, F)], k=8, cache_dir=tmp_path, dtype=torch.float64)
+    assert any(tmp_path.iterdir())
+    b2 = MeshBatch.from_meshes([(V, F)], k=8, cache_dir=tmp_path, dtype=torch.float64)
+    assert torch.equal(b1.evals, b2.evals)
+
+
+def test_sparse_operator_gradients():
+    rng = np.random.default_rng(0)
+    A = sp.random(7, 5, density=0.4, random_state=1, format="csr")
+    op = SparseOperator(A, dtype=torch.float64)
+    x = torch.tensor(rng.standard_normal((5, 3)), requires_grad=True)
+    np.testing.assert_allclose((op @ x).detach().numpy(), A @ x.detach().numpy(), atol=1e-14)
+    assert torch.autograd.gradcheck(lambda v: op @ v, (x,))
+    assert torch.autograd.gradgradcheck(lambda v: (op @ v) ** 2, (x,))
+    assert op.T.shape == (5, 7)
+    x3 = torch.randn(5, 2, 2, dtype=torch.float64)
+    assert (op @ x3).shape == (7, 2, 2)
+
+
+def test_gauge_change_matches_the_geometry_layer(meshes):
+    """MeshData.gauge_changed agrees with recomputing frames, gradients and patches in the rotated gauge."""
+    from manifold_nets.geometry import geodesic_patches, tangent_frames, vertex_gradient_xy
+
+    V, F = meshes[1]
+    d = MeshData.from_mesh(V, F, k=8)
+    g = np.random.default_rng(0).uniform(0, 2 * np.pi, len(V))
+    dg = d.gauge_changed(g)
+    frames = tangent_frames(V, F, gauge=g)
+    np.testing.assert_allclose(dg.x_axes, frames[1], atol=1e-12)
+    np.testing.assert_allclose(dg.y_axes, frames[2], atol=1e-12)
+    gx, gy = vertex_gradient_xy(V, F, frames)
+    np.testing.assert_allclose(dg.grad_x.toarray(), gx.toarray(), atol=1e-10)
+    np.testing.assert_allclose(dg.grad_y.toarray(), gy.toarray(), atol=1e-10)
+    p = geodesic_patches(V, F, gauge=g)
+    assert np.array_equal(p.edges, dg.edges)
+    wrap = lambda a: np.angle(np.exp(1j * a))  # noqa: E731
+    np.testing.assert_allclose(wrap(dg.edge_theta - p.theta), 0, atol=1e-12)
+    np.testing.assert_allclose(wrap(dg.edge_transport - p.transport), 0, atol=1e-12)
+
+
+def test_permuted_data_matches_recomputation(meshes):
+    """Renumbering vertices (face order kept) keeps every vertex's gauge: operators, frames and
+    patches of the renumbered mesh are the renumbered operators, frames and patches."""
+    V, F = meshes[0]
+    d = MeshData.from_mesh(V, F, k=8)
+    perm = np.random.default_rng(0).permutation(len(V))
+    dp = d.permuted(perm)
+    ref = MeshData.from_mesh(dp.V, dp.F, k=8)
+    np.testing.assert_allclose(dp.L.toarray(), ref.L.toarray(), atol=1e-12)
+    np.testing.assert_allclose(dp.x_axes, ref.x_axes, atol=1e-12)
+    np.testing.assert_allclose(dp.grad_x.toarray(), ref.grad_x.toarray(), atol=1e-10)
+    np.testing.assert_allclose(np.abs(dp.evecs), np.abs(ref.evecs), atol=1e-8)
+    key = lambda e: np.lexsort((e[:, 1], e[:, 0]))  # noqa: E731
+    a, b = key(dp.edges), key(ref.edges)
+    assert np.array_equal(dp.edges[a], ref.edges[b])
+    np.testing.assert_allclose(dp.edge_theta[a], ref.edge_theta[b], atol=1e-12)
+    # a line field: compare modulo π
+    np.testing.assert_allclose(np.sin(dp.principal_angle - ref.principal_angle), 0, atol=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["geometry", "fallback"])
+def test_principal_direction_on_a_torus(backend, monkeypatch):
+    """The first principal direction (largest curvature) of a torus of revolution runs around the
+    tube (curvature 1/r); the line field agrees with it up to sign, whether it comes from
+    geometry.principal_curvatures or from the one-ring fit used when that is unavailable."""
+    import manifold_nets.geometry as G
+    from manifold_nets.shapes import torus
+
+    if backend == "fallback":
+        monkeypatch.delattr(G, "principal_curvatures", raising=False)
+    else:
+        assert hasattr(G, "principal_curvatures")
+    n, m, R, r = 48, 24, 1.0, 0.35
+    V, F = torus(n, m, R=R, r=r)
+    d = MeshData.from_mesh(V, F, k=4, patches=False)
+    a = d.principal_angle
+    d1 = np.cos(a)[:, None] * d.x_axes + np.sin(a)[:, None] * d.y_axes
+    u = np.repeat(np.linspace(0, 2 * np.pi, n, endpoint=False), m)
+    w = np.tile(np.linspace(0, 2 * np.pi, m, endpoint=False), n)
+    tube = np.stack([-np.sin(w) * np.cos(u), -np.sin(w) * np.sin(u), np.cos(w)], 1)  # ∂/∂w, normalised
+    assert np.median(np.abs((d1 * tube).sum(1))) > 0.99
