@@ -173,6 +173,55 @@ class Mesh:
 
         return mesh_report(self._V, self._F)
 
+    # -- cached geometry (each delegates to a free function of manifold_nets.geometry) --------
+    @cached_property
+    def cotan_laplacian(self):
+        """(nV, nV) csr float64 PSD cotan Laplacian; see :func:`geometry.cotan_laplacian`."""
+        from .geometry import cotan_laplacian
+
+        return cotan_laplacian(self._V, self._F)
+
+    @cached_property
+    def robust_laplacian(self):
+        """``(L, M)`` intrinsic-Delaunay (tufted cover) pair; see :func:`geometry.robust_laplacian`."""
+        from .geometry import robust_laplacian
+
+        return robust_laplacian(self._V, self._F)
+
+    @cached_property
+    def mass_matrix(self):
+        """(nV, nV) diagonal csr lumped barycentric mass; see :func:`geometry.mass_matrix`."""
+        from .geometry import mass_matrix
+
+        return mass_matrix(self._V, self._F)
+
+    @cached_property
+    def tangent_frames(self):
+        """``(normals, x_axes, y_axes)`` each (nV, 3) in the documented gauge; see
+        :func:`geometry.tangent_frames`."""
+        from .geometry import tangent_frames
+
+        return tuple(_readonly(a) for a in tangent_frames(self._V, self._F))
+
+    @cached_property
+    def transport_angles(self):
+        """``(edges (m, 2), angles (m,))`` of the discrete Levi-Civita connection; see
+        :func:`geometry.transport_angles`."""
+        from .geometry import transport_angles
+
+        return tuple(_readonly(a) for a in transport_angles(self._V, self._F))
+
+    def operators(self, k: int = 128, **kwargs):
+        """The operator bundle of :func:`geometry.operators` (L, M, eigenpairs, gradients, frames);
+        pass ``cache_dir=`` to reuse it across runs.  Cached on the mesh per argument set."""
+        from .geometry import operators
+
+        key = ("operators", k, tuple(sorted((a, repr(b)) for a, b in kwargs.items())))
+        cache = self.__dict__.setdefault("_operator_cache", {})
+        if key not in cache:
+            cache[key] = operators(self._V, self._F, k=k, **kwargs)
+        return cache[key]
+
     # -- misc -------------------------------------------------------------------------------
     def __repr__(self) -> str:
         nm = f"{self.name!r}, " if self.name else ""

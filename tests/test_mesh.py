@@ -56,3 +56,21 @@ def test_vertex_and_face_data_shapes_checked():
         Mesh(V, F, vertex_data={"l": np.zeros(3)})
     with pytest.raises(MeshShapeError, match="face_data"):
         Mesh(V, F, face_data={"l": np.zeros(5)})
+
+
+def test_cached_geometry_delegates():
+    from manifold_nets import geometry as G
+
+    V, F = shapes.icosphere(2)
+    m = Mesh(V, F)
+    assert (m.cotan_laplacian != G.cotan_laplacian(V, F)).nnz == 0
+    assert (m.mass_matrix != G.mass_matrix(V, F)).nnz == 0
+    for a, b in zip(m.tangent_frames, G.tangent_frames(V, F)):
+        np.testing.assert_array_equal(a, b)
+    e, ang = m.transport_angles
+    e2, ang2 = G.transport_angles(V, F)
+    np.testing.assert_array_equal(e, e2)
+    np.testing.assert_array_equal(ang, ang2)
+    ops = m.operators(k=8)
+    assert m.operators(k=8) is ops  # cached per argument set
+    np.testing.assert_allclose(ops.evals, G.operators(V, F, k=8).evals)
