@@ -8,6 +8,7 @@ import numpy as np
 
 from manifold_nets import MeshError, read_mesh
 from manifold_nets import repair as R
+from manifold_nets._files import atomic_write
 
 STEPS = {
     "merge-vertices": R.merge_duplicate_vertices,
@@ -60,6 +61,7 @@ def run(args) -> int:
     fmap = np.full(n0f, -1, np.int64)
     fmap[fsrc[::-1]] = np.arange(len(fsrc))[::-1]
     maps = out.with_name(out.name + ".maps.npz")
-    np.savez(maps, vertex_map=vmap, face_map=fmap, vertex_source=vsrc, face_source=fsrc)
+    atomic_write(maps, lambda fh: np.savez(fh, vertex_map=vmap, face_map=fmap, vertex_source=vsrc,
+                                           face_source=fsrc))
     print(f"wrote {out} and {maps}")
     return 0

@@ -18,11 +18,11 @@ import gzip
 import io as _io
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_write
 from .errors import (
     EmptyMeshError,
     MeshError,
@@ -718,23 +718,7 @@ def write_mesh(path: str | os.PathLike, V, F, *, vertex_data: dict | None = None
         data = _off_bytes(V, F, vertex_data, face_data, precision)
     if gz:
         data = gzip.compress(data, mtime=0)
-    _atomic_write(p, data)
-
-
-def _atomic_write(p: Path, data: bytes) -> None:
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(p, data)
 
 
 def _fmt_rows(A: np.ndarray, precision: int, integer: bool = False) -> str:

@@ -17,14 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from .._files import atomic_write
 from ..conventions import DEFAULT_MASS
 from ..errors import MeshShapeError
 from ..validation import check_mesh_arrays
@@ -132,20 +131,7 @@ def save_operators(bundle: OperatorBundle, path, *, key: str = "") -> Path:
     arrays = bundle.arrays()
     meta = {"params": bundle.params, "key": key, "format": CACHE_FORMAT, "checksum": _checksum(arrays)}
     arrays["__meta__"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
 class _CorruptCache(Exception):
