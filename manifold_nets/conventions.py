@@ -36,7 +36,12 @@ Angles
     angles at ``i`` swept counter-clockwise (around ``n_i``) from the reference half-edge,
     rescaled by ``2π / Θ_i`` at an interior vertex (``Θ_i`` = sum of the corner angles at
     ``i``) so that a full turn is ``2π``; at a boundary vertex the angles are not rescaled.
-    Angles are counter-clockwise about the normal, in radians.
+    Angles are counter-clockwise about the normal, in radians; interior angles lie in
+    ``[0, 2π)``.  At a boundary vertex, half-edges reached clockwise from the reference get
+    negative angles: the values are the polar angles of the unrolled fan (not wrapped).  At a
+    non-manifold vertex the fans are cut at the bad edges and laid one after another (the
+    reference fan first, then by lowest face): deterministic and finite, but without meaning
+    across the cuts.  An unreferenced vertex gets the world frame ``(e_z; e_x, e_y)``.
 
 Tangent vectors
     A tangent vector at ``i`` is a **complex number** ``z`` in ``i``'s gauge: its 3D vector is
@@ -52,7 +57,9 @@ Transport (discrete Levi-Civita connection)
     For a directed edge ``(i, j)`` the transport angle ``ρ_ij`` carries a tangent vector at
     ``j``, in ``j``'s gauge, to ``i``'s gauge: ``z_i = e^{i ρ_ij} z_j``, with
     ``ρ_ij = φ_ij − φ_ji + π`` where ``φ_ij`` is the angle of half-edge ``i → j`` in ``i``'s
-    gauge.  Hence ``ρ_ji = −ρ_ij`` (mod 2π).
+    gauge.  Hence ``ρ_ji = −ρ_ij`` (mod 2π); transport angles are wrapped to ``(−π, π]``.
+    The holonomy of a loop ``v_0 → v_1 → … → v_0`` is ``Σ ρ_{v_{k+1} v_k}``; around a
+    counter-clockwise loop it equals the enclosed (integrated Gaussian) curvature mod 2π.
 """
 
 from __future__ import annotations
