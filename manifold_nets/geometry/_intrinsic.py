@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import MeshShapeError
+from ._common import check_lengths as _check_lengths_common
 
 TWO_PI = 2.0 * np.pi
 
@@ -81,20 +81,9 @@ def corner_angles_from_lengths(L: np.ndarray) -> np.ndarray:
 
 
 def check_lengths(L, F) -> np.ndarray:
-    """Validate intrinsic edge lengths ``(nF, 3)`` against faces ``F``."""
-    try:
-        L = np.asarray(L, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise MeshShapeError(f"lengths: expected an (nF, 3) float array (got {type(L).__name__})") from exc
-    if L.shape != F.shape:
-        raise MeshShapeError(f"lengths: expected shape {F.shape} like F (got {L.shape})")
-    bad = ~np.isfinite(L).all(axis=1) | (L < 0).any(axis=1)
-    if bad.any():
-        f = int(np.flatnonzero(bad)[0])
-        raise MeshShapeError(
-            f"lengths: expected finite non-negative edge lengths (got {L[f].tolist()} in face {f})"
-        )
-    return L
+    """Validate intrinsic edge lengths ``(nF, 3)`` against faces ``F`` (finite, non-negative,
+    triangle inequality); see :func:`._common.check_lengths`."""
+    return _check_lengths_common(L, F)[0]
 
 
 class Fans:

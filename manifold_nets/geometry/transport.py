@@ -197,6 +197,16 @@ def _loop_edges(loop, edges, nV, closed=True):
     return posc
 
 
+def _connection(V, F, connection):
+    """``(edges, rho, n_vertices)`` from a precomputed ``connection`` or from the mesh."""
+    if connection is None:
+        V, F = check_mesh_arrays(V, F)
+        edges, rho = transport_angles(V, F)
+        return edges, rho, V.shape[0]
+    edges, rho = (np.asarray(a) for a in connection)
+    return edges, rho, (int(edges.max()) + 1 if V is None else np.asarray(V).shape[0])
+
+
 def holonomy(V, F, loop, *, connection=None) -> float:
     """Holonomy angle of a closed vertex loop, in ``(−π, π]``.
 
@@ -224,13 +234,7 @@ def holonomy(V, F, loop, *, connection=None) -> float:
     >>> abs(holonomy(V, F, [5, 6, 10, 9])) < 1e-12          # flat: no rotation
     True
     """
-    if connection is None:
-        V, F = check_mesh_arrays(V, F)
-        edges, rho = transport_angles(V, F)
-        nV = V.shape[0]
-    else:
-        edges, rho = (np.asarray(a) for a in connection)
-        nV = int(edges.max()) + 1 if V is None else np.asarray(V).shape[0]
+    edges, rho, nV = _connection(V, F, connection)
     rows = _loop_edges(loop, edges, nV, closed=True)
     return float(wrap_angle(rho[rows].sum()))
 
@@ -293,13 +297,7 @@ def transport_vector(V, F, path, z, *, connection=None) -> complex:
     >>> bool(np.isclose(z, 1 + 2j))
     True
     """
-    if connection is None:
-        V, F = check_mesh_arrays(V, F)
-        edges, rho = transport_angles(V, F)
-        nV = V.shape[0]
-    else:
-        edges, rho = (np.asarray(a) for a in connection)
-        nV = int(edges.max()) + 1 if V is None else np.asarray(V).shape[0]
+    edges, rho, nV = _connection(V, F, connection)
     p = np.asarray(path, dtype=np.int64).ravel()
     if p.size == 1:
         return complex(z)
