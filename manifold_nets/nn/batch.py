@@ -31,7 +31,14 @@ def estimate_lambda_max(L, mass) -> float:
     """Upper estimate of the largest eigenvalue of ``M⁻¹ L`` (Lanczos + 1 %, Gershgorin fallback)."""
     L = sp.csr_matrix(L)
     mass = np.asarray(mass, dtype=np.float64)
+    # vertices without mass (unreferenced) have empty rows: leave them out
+    keep = mass > 0
+    if not keep.all():
+        L = L[keep][:, keep]
+        mass = mass[keep]
     n = L.shape[0]
+    if n == 0:
+        return 1.0
     absL = abs(L)
     gersh = float((np.asarray(absL.sum(axis=1)).ravel() / mass).max())
     if n < 3:

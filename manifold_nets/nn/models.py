@@ -296,10 +296,23 @@ class FeatureNet(nn.Module):
 
 # ---------------------------------------------------------------------------------------- inputs
 def _positive_range(batch: MeshBatch):
+    """Mask of the positive eigenvalues and their range ``(lo, hi)`` per mesh.
+
+    A mesh with more components than eigenpairs has no positive eigenvalue among them; its range
+    then comes from Weyl's law, ``λ_n ≈ 4πn / area``, for ``n = 1 … K``, so descriptors stay
+    finite (constant on each component, as they should be).
+    """
     ev = batch.evals
     mask = batch.eval_mask & (ev > 1e-8 * ev.abs().amax(1, keepdim=True).clamp_min(1e-30))
     big = torch.where(mask, ev, torch.full_like(ev, float("inf"))).amin(1)
     top = torch.where(mask, ev, torch.zeros_like(ev)).amax(1)
+    area = torch.zeros(batch.num_meshes, dtype=ev.dtype, device=ev.device)
+    area = area.index_add(0, batch.batch, batch.mass.to(ev.dtype)).clamp_min(1e-300)
+    weyl = 4 * math.pi / area
+    none = ~mask.any(1)
+    big = torch.where(none, weyl, big)
+    top = torch.where(none, weyl * ev.shape[1], top)
+    top = torch.where(top > big, top, 10 * big)
     return mask, big, top
 
 

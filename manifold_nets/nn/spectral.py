@@ -145,7 +145,11 @@ class ChebConv(nn.Module):
         return f"{self.in_channels}, {self.out_channels}, K={self.K}, bias={self.bias is not None}"
 
     def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
-        scale = (2.0 / batch.lambda_max.to(x.dtype))[batch.batch] / batch.mass.to(x.dtype)
+        mass = batch.mass.to(x.dtype)
+        # vertices without mass (unreferenced) have empty rows of L: give them scale 0
+        safe = torch.where(mass > 0, mass, torch.ones_like(mass))
+        scale = torch.where(mass > 0, (2.0 / batch.lambda_max.to(x.dtype))[batch.batch] / safe,
+                            torch.zeros_like(mass))
         scale = scale.unsqueeze(-1)
 
         def Lt(v):
