@@ -7,7 +7,6 @@ from pathlib import Path
 
 from manifold_nets import MeshError, read_mesh
 from manifold_nets.geometry import operators, save_operators
-from manifold_nets.topology import degenerate_faces, nonmanifold_edges, nonmanifold_vertices
 
 from ._files import expand_paths
 
@@ -39,14 +38,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _choose_laplacian(V, F, requested: str) -> str:
-    if requested != "auto":
-        return requested
-    if len(nonmanifold_edges(F)) or len(nonmanifold_vertices(F, len(V))) or len(degenerate_faces(V, F)):
-        return "robust"
-    return "cotan"
-
-
 def _out_name(path: Path, used: set[str]) -> str:
     name = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
     base, i = f"{name}.npz", 1
@@ -74,8 +65,8 @@ def run(args) -> int:
         bar.set_postfix_str(path.name, refresh=False)
         try:
             mesh = read_mesh(path, triangulate=not args.no_triangulate)
-            lap = _choose_laplacian(mesh.V, mesh.F, args.laplacian)
-            ops = operators(mesh.V, mesh.F, k=args.k, laplacian=lap, cache_dir=args.cache_dir)
+            ops = operators(mesh.V, mesh.F, k=args.k, laplacian=args.laplacian, cache_dir=args.cache_dir)
+            lap = ops.params["laplacian"]
             target = save_operators(ops, out / _out_name(path, used))
             tqdm.write(
                 f"{path}: {len(mesh.V)} vertices, k={ops.k}, {lap} Laplacian"

@@ -49,6 +49,7 @@ from .logmap import VectorHeatSolver, log_map, parallel_transport
 from .mass import mass_matrix, mass_matrix_from_lengths, vertex_areas
 from .operators import (
     OperatorBundle,
+    choose_laplacian,
     load_operators,
     operators,
     operators_cache_key,
@@ -68,6 +69,7 @@ from .transport import (
 )
 
 __all__ = [
+    "choose_laplacian",
     "HeatGeodesicSolver",
     "OperatorBundle",
     "Patches",

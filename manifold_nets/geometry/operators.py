@@ -199,12 +199,32 @@ def operators_cache_key(V, F, **params) -> str:
     return h.hexdigest()
 
 
+def choose_laplacian(V, F, requested: str = "auto") -> str:
+    """Resolve ``"auto"``: ``"robust"`` for a mesh with non-manifold edges or vertices or
+    degenerate faces (where cotan weights are unbounded or meaningless), else ``"cotan"``.
+    Any other value is returned unchanged.
+
+    >>> from manifold_nets.shapes import icosphere
+    >>> choose_laplacian(*icosphere(1))
+    'cotan'
+    """
+    if requested != "auto":
+        return requested
+    from ..topology import degenerate_faces, nonmanifold_edges, nonmanifold_vertices
+
+    V = np.asarray(V, dtype=np.float64)
+    F = np.asarray(F, dtype=np.int64)
+    if len(nonmanifold_edges(F)) or len(nonmanifold_vertices(F, len(V))) or len(degenerate_faces(V, F)):
+        return "robust"
+    return "cotan"
+
+
 def operators(
     V,
     F,
     k: int = 128,
     *,
-    laplacian: str = "cotan",
+    laplacian: str = "auto",
     mass: str = DEFAULT_MASS,
     clamp_cot: float | None = None,
     mollify_factor: float = 1e-5,
@@ -222,10 +242,11 @@ def operators(
     k : int
         Number of eigenpairs (``0`` skips the eigen solve).  Reduced to the number of
         referenced vertices on smaller meshes, so ``bundle.k`` may be less than ``k``.
-    laplacian : {"cotan", "robust"}
+    laplacian : {"auto", "cotan", "robust"}
         ``"cotan"``: :func:`~manifold_nets.geometry.cotan_laplacian` with the lumped ``mass``.
         ``"robust"``: :func:`~manifold_nets.geometry.robust_laplacian` and its own lumped mass
-        (use it for non-manifold or degenerate meshes; ``mass`` is then ignored).
+        (for non-manifold or degenerate meshes; ``mass`` is then ignored).  ``"auto"``
+        (default): see :func:`choose_laplacian`; the choice made is in ``bundle.params``.
     mass : {"barycentric", "voronoi"}
         Lumped mass for ``laplacian="cotan"``.
     clamp_cot : float, optional
@@ -268,8 +289,9 @@ def operators(
     V, F = check_mesh_arrays(V, F)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
         raise MeshShapeError(f"k: expected a non-negative integer (got {k!r})")
-    if laplacian not in ("cotan", "robust"):
-        raise MeshShapeError(f"laplacian: expected 'cotan' or 'robust' (got {laplacian!r})")
+    if laplacian not in ("auto", "cotan", "robust"):
+        raise MeshShapeError(f"laplacian: expected 'auto', 'cotan' or 'robust' (got {laplacian!r})")
+    laplacian = choose_laplacian(V, F, laplacian)
     if mass not in ("barycentric", "voronoi"):
         raise MeshShapeError(f"mass: expected a lumped mass, 'barycentric' or 'voronoi' (got {mass!r})")
     params = {

@@ -162,3 +162,20 @@ def test_bad_parameters():
         operators(V, F, mass="full")
     with pytest.raises(MeshError):
         operators(V[:, :2], F)
+
+
+def test_auto_laplacian_is_robust_only_on_defective_meshes():
+    from manifold_nets.geometry import choose_laplacian, operators
+    from manifold_nets.shapes import icosphere, tetrahedron
+
+    V, F = icosphere(2)
+    assert choose_laplacian(V, F) == "cotan"
+    assert operators(V, F, k=4).params["laplacian"] == "cotan"
+    Vt, Ft = tetrahedron()
+    fin = np.vstack([Ft, [[0, 1, 4]]])  # a fin: edge (0, 1) gets three faces
+    Vf = np.vstack([Vt, [[0.0, 0.0, 3.0]]])
+    assert choose_laplacian(Vf, fin) == "robust"
+    assert operators(Vf, fin, k=3).params["laplacian"] == "robust"
+    sliver = np.vstack([V, V[F[0, 0]]])  # a degenerate (zero-area) face
+    assert choose_laplacian(sliver, np.vstack([F, [[F[0, 0], F[0, 1], len(V)]]])) == "robust"
+    assert choose_laplacian(V, F, "robust") == "robust"
