@@ -104,7 +104,6 @@ _EXTRAS = {
     "distributed": "dist",
     "dask": "dist",
     "meshio": "io",
-    "pygeodesic": "test",
 }
 
 
