@@ -8,7 +8,7 @@ import sys
 from manifold_nets import MeshError, read_mesh
 from manifold_nets.topology import mesh_report
 
-from ._files import expand_paths
+from manifold_nets.files import expand_paths
 
 
 def register(sub) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from manifold_nets import MeshError, read_mesh
 from manifold_nets.geometry import operators, save_operators
 
-from ._files import expand_paths
+from manifold_nets.files import expand_paths
 
 
 def register(sub) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from manifold_nets import MeshError, read_mesh
 from manifold_nets import repair as R
-from manifold_nets._files import atomic_write
+from manifold_nets.files import atomic_write
 
 STEPS = {
     "merge-vertices": R.merge_duplicate_vertices,

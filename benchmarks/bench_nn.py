@@ -4,8 +4,15 @@ Measures, for every family of :class:`manifold_nets.nn.SegmentationNet`:
 
 * a batch of 8 meshes of 1k–5k vertices (clean meshes from ``$MANIFOLD_NETS_DATA/meshes/clean``,
   or bumpy synthetic tori when the data folder is missing) and a single ~50k-vertex mesh;
-* milliseconds per training step (forward + backward + Adam step), vertices per second, and the
-  peak resident memory added by training (each configuration runs in its own process);
+* milliseconds per training step, vertices per second, and the peak resident memory added by
+  training (each configuration runs in its own process).  A step models real training, where
+  every step sees a new batch: it assembles the :class:`MeshBatch` from the per-mesh cached
+  :class:`MeshData` (as a data loader's collate does), computes the input features, and runs
+  forward + backward + Adam, so the per-batch operators that the layers build lazily on first
+  use (patch bins, anisotropic / polar operators, ...) are built inside every timed step.  The
+  assembly part is also reported on its own.  ``--fixed-batch`` reuses one batch instead (the
+  per-batch operators are then built once, in the warm-up step, and never timed), for
+  comparison only;
 * DiffusionNet batched (one :class:`MeshBatch`) vs the same model run mesh by mesh in a loop,
   with gradients accumulated and one optimiser step (what DiffusionNet's own training does);
 * :class:`MoNetConv` vs ``torch_geometric.nn.GMMConv`` on the same graph and pseudo-coordinates,
@@ -16,8 +23,13 @@ Usage::
     python benchmarks/bench_nn.py            # full run (a few minutes on 2 cores)
     python benchmarks/bench_nn.py --quick    # fewer steps, no 50k mesh
     python benchmarks/bench_nn.py --threads 2 --device cuda
+    python benchmarks/bench_nn.py --quick --settings tiny --families diffusion --no-loop --no-pyg
+                                             # a smoke test: seconds
 
-Prints markdown tables.  Operators are cached in ``bench_out/cache``.
+Threads: every measurement runs with ``--threads`` threads (default 1) on both sides of every
+comparison: ``torch.set_num_threads`` in the worker and ``OMP_NUM_THREADS`` /
+``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` in its environment (set before numpy or torch
+load); the header says so.  Prints markdown tables.  Operators are cached in ``bench_out/cache``.
 """
 
 from __future__ import annotations
@@ -31,7 +43,27 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+             "NUMEXPR_NUM_THREADS")
+
+
+def _threads_from_argv(argv: list[str]) -> int:
+    """``--threads N`` from the command line, read before numpy loads (its BLAS reads the
+    environment once, at import)."""
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return int(argv[i + 1])
+        if a.startswith("--threads="):
+            return int(a.split("=", 1)[1])
+    return 1
+
+
+THREADS = _threads_from_argv(sys.argv[1:])
+if THREADS > 0 and "--_worker" not in sys.argv:  # a worker gets its environment from spawn()
+    for _var in BLAS_VARS:
+        os.environ[_var] = str(THREADS)
+
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MANIFOLD_NETS_DATA", REPO.parent / "shared"))
@@ -91,49 +123,66 @@ def worker(cfg: dict) -> dict:
 
     from manifold_nets.nn import MeshBatch, SegmentationNet, input_features
 
-    torch.set_num_threads(cfg["threads"])
+    if cfg["threads"] > 0:
+        torch.set_num_threads(cfg["threads"])
     torch.manual_seed(0)
     data, _ = build_data(cfg["which"])
     dev = torch.device(cfg["device"])
-    batch = MeshBatch.from_data(data, device=dev)
     rss0 = _maxrss_mb()  # after loading the operators, before the model and training
-    x = input_features(batch, "hks", 16)
-    y = (torch.arange(batch.num_vertices, device=dev) % 8)
+    n_vertices = sum(d.n_vertices for d in data)
     net = SegmentationNet(16, 8, family=cfg["family"], width=cfg["width"], n_blocks=cfg["blocks"]).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    singles = None
-    if cfg["mode"] == "loop":
-        singles = [MeshBatch.from_data([d], device=dev) for d in data]
-        xs, ys = batch.split(x), batch.split(y)
-
-    def step():
-        opt.zero_grad()
-        if cfg["mode"] == "loop":
-            for b1, x1, y1 in zip(singles, xs, ys):
-                loss = torch.nn.functional.cross_entropy(net(b1, x1), y1) / len(singles)
-                loss.backward()
-        else:
-            loss = torch.nn.functional.cross_entropy(net(batch, x), y)
-            loss.backward()
-        opt.step()
+    fixed = None
+    if cfg.get("fixed_batch"):
+        fixed = _assemble(data, cfg["mode"], dev, MeshBatch, input_features)
 
     def sync():
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
-    step()  # warm-up (patch operators are built and cached on the batch here)
+    def step():
+        """One training step; returns the seconds spent assembling the batch."""
+        t = time.perf_counter()
+        parts = fixed if fixed is not None else _assemble(data, cfg["mode"], dev, MeshBatch, input_features)
+        sync()
+        t_assemble = time.perf_counter() - t
+        opt.zero_grad()
+        for b, x, y in parts:  # one batch, or one per mesh (gradients accumulated)
+            loss = torch.nn.functional.cross_entropy(net(b, x), y) / len(parts)
+            loss.backward()
+        opt.step()
+        return t_assemble
+
+    step()  # warm-up: first-call costs (allocator, kernels); with --fixed-batch also its operators
     sync()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    times = []
+    times, assemble = [], []
     for _ in range(cfg["steps"]):
         t = time.perf_counter()
-        step()
+        assemble.append(step())
         sync()
         times.append(time.perf_counter() - t)
     peak = (torch.cuda.max_memory_allocated() / 2**20) if dev.type == "cuda" else _maxrss_mb() - rss0
-    return {"ms": 1000 * float(np.median(times)), "vps": batch.num_vertices / float(np.median(times)),
-            "peak_mb": peak, "rss_mb": _maxrss_mb(), "nv": batch.num_vertices}
+    ms = float(np.median(times))
+    return {"ms": 1000 * ms, "assemble_ms": 1000 * float(np.median(assemble)), "vps": n_vertices / ms,
+            "peak_mb": peak, "rss_mb": _maxrss_mb(), "nv": n_vertices, "torch_threads": torch.get_num_threads()}
+
+
+def _assemble(data, mode, dev, MeshBatch, input_features):
+    """What a data loader hands to each step: ``[(batch, x, y)]``, one batch of all meshes
+    (``mode="batched"``) or one per mesh (``"loop"``), each a NEW :class:`MeshBatch`, so nothing
+    the layers cache on a batch survives from the previous step."""
+    import torch
+
+    groups = [data] if mode == "batched" else [[d] for d in data]
+    out = []
+    for g in groups:
+        b = MeshBatch.from_data(g, device=dev)
+        x = input_features(b, "hks", 16)
+        y = torch.arange(b.num_vertices, device=dev) % 8
+        out.append((b, x, y))
+    return out
 
 
 def worker_pyg(cfg: dict) -> dict:
@@ -142,7 +191,8 @@ def worker_pyg(cfg: dict) -> dict:
 
     from manifold_nets.nn import MeshBatch, MoNetConv, patch_coordinates
 
-    torch.set_num_threads(cfg["threads"])
+    if cfg["threads"] > 0:
+        torch.set_num_threads(cfg["threads"])
     torch.manual_seed(0)
     data, _ = build_data(cfg["which"])
     dev = torch.device(cfg["device"])
@@ -186,8 +236,11 @@ def worker_pyg(cfg: dict) -> dict:
 
 
 def spawn(cfg: dict, fn: str = "worker") -> dict:
+    env = dict(os.environ)
+    if cfg["threads"] > 0:
+        env.update({v: str(cfg["threads"]) for v in BLAS_VARS})
     r = subprocess.run([sys.executable, __file__, "--_worker", fn, json.dumps(cfg)], capture_output=True,
-                       text=True, cwd=REPO)
+                       text=True, cwd=REPO, env=env)
     if r.returncode != 0:
         return {"error": (r.stderr.strip().splitlines() or ["?"])[-1]}
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -196,7 +249,16 @@ def spawn(cfg: dict, fn: str = "worker") -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2 timed steps, no 50k-vertex mesh")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch and BLAS threads of every measurement, both sides (default 1; 0 leaves them alone)")
+    ap.add_argument("--settings", default=None,
+                    help="comma-separated mesh sets from tiny,small,large (default: small,large; --quick: small)")
+    ap.add_argument("--steps", type=int, default=None, help="timed steps (default 5; --quick: 2)")
+    ap.add_argument("--fixed-batch", action="store_true",
+                    help="reuse one batch for every step (per-batch operators built once, untimed); "
+                         "not what training does, for comparison only")
+    ap.add_argument("--no-loop", action="store_true", help="skip the batched-vs-loop table")
+    ap.add_argument("--no-pyg", action="store_true", help="skip the MoNet-vs-PyG table")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--blocks", type=int, default=4)
@@ -210,32 +272,44 @@ def main(argv=None):
         return
     import torch
 
-    steps = 2 if a.quick else 5
+    steps = a.steps or (2 if a.quick else 5)
     fams = [f for f in a.families.split(",") if f]
-    base = dict(threads=a.threads, device=a.device, width=a.width, blocks=a.blocks, steps=steps)
-    settings = ["small"] if a.quick else ["small", "large"]
+    base = dict(threads=a.threads, device=a.device, width=a.width, blocks=a.blocks, steps=steps,
+                fixed_batch=a.fixed_batch)
+    settings = a.settings.split(",") if a.settings else (["small"] if a.quick else ["small", "large"])
     info = {}
-    for which in settings + ["tiny"]:
+    for which in dict.fromkeys(settings + ([] if a.no_loop else ["tiny"])):
         data, t = build_data(which)
         info[which] = (len(data), sum(d.n_vertices for d in data), t)
-    sys.stdout.write(f"torch {torch.__version__}, device {a.device}, {a.threads} thread(s), width {a.width}, "
-                     f"{a.blocks} blocks, median of {steps} steps\n\n")
+    threads = (f"{a.threads} thread(s) on both sides of every comparison (torch.set_num_threads and "
+               f"{'/'.join(BLAS_VARS[:3])}={a.threads})" if a.threads > 0 else "threads: environment defaults")
+    step_kind = ("FIXED batch reused every step: per-batch operators built once in the warm-up and not timed "
+                 "(not what training does)" if a.fixed_batch else
+                 "a NEW batch every step, as in training: batch assembly from the cached per-mesh operators, "
+                 "HKS inputs and the per-batch operators the layers build on first use are inside the timed step")
+    sys.stdout.write(f"torch {torch.__version__}, device {a.device}, {threads}, width {a.width}, "
+                     f"{a.blocks} blocks, median of {steps} steps after one warm-up step\n"
+                     f"step = {step_kind}\n\n")
     for which, (n, nv, t) in info.items():
         sys.stdout.write(f"- {which}: {n} mesh(es), {nv} vertices; operators (k=128, cached after the first run) "
                          f"+ patches + curvature: {t:.1f} s\n")
-    sys.stdout.write("\n| family | setting | vertices | ms / step | vertices / s | peak RSS added by training, MB |\n"
-                     "|---|---|---:|---:|---:|---:|\n")
+    sys.stdout.write("\n| family | setting | vertices | ms / step | of which batch assembly, ms | vertices / s | "
+                     "peak RSS added by training, MB |\n|---|---|---:|---:|---:|---:|---:|\n")
+    sys.stdout.flush()
     for fam in fams:
         for which in settings:
             r = spawn({**base, "family": fam, "which": which, "mode": "batched"})
             if "error" in r:
-                sys.stdout.write(f"| {fam} | {which} | | error: {r['error']} | | |\n")
+                sys.stdout.write(f"| {fam} | {which} | | error: {r['error']} | | | |\n")
                 continue
-            sys.stdout.write(f"| {fam} | {which} | {r['nv']} | {r['ms']:.0f} | {r['vps']:.0f} | {r['peak_mb']:.0f} |\n")
+            sys.stdout.write(f"| {fam} | {which} | {r['nv']} | {r['ms']:.0f} | {r['assemble_ms']:.0f} | "
+                             f"{r['vps']:.0f} | {r['peak_mb']:.0f} |\n")
             sys.stdout.flush()
+    if a.no_loop:
+        return _pyg_table(a, base, settings)
     sys.stdout.write("\n| DiffusionNet, 8 meshes | vertices | batched ms / step | per-mesh loop ms / step | "
                      "batched speed-up |\n|---|---:|---:|---:|---:|\n")
-    for which in ("small", "tiny"):
+    for which in [w for w in ("small", "tiny") if w in info]:
         rb = spawn({**base, "family": "diffusion", "which": which, "mode": "batched"})
         rl = spawn({**base, "family": "diffusion", "which": which, "mode": "loop"})
         if "error" not in rb and "error" not in rl:
@@ -243,6 +317,14 @@ def main(argv=None):
         else:
             sys.stdout.write(f"| {which} | | error: {rb.get('error', '')} {rl.get('error', '')} | | |\n")
         sys.stdout.flush()
+    return _pyg_table(a, base, settings)
+
+
+def _pyg_table(a, base, settings):
+    if a.no_pyg:
+        return None
+    sys.stdout.write("\nOne layer on a fixed graph: both sides get the patch pseudo-coordinates precomputed "
+                     "(ours cached on the batch in the warm-up call, PyG's passed in), same threads.\n")
     sys.stdout.write("\n| MoNet layer (fwd+bwd), width "
                      f"{a.width} | vertices | edges | manifold_nets MoNetConv ms | PyG GMMConv ms |\n"
                      "|---|---:|---:|---:|---:|\n")

@@ -16,6 +16,13 @@ Usage::
 
     python benchmarks/bench_operators.py --threads 1   # full run (about 10 min on 2 busy cores)
     python benchmarks/bench_operators.py --quick        # small meshes, about a minute
+    python benchmarks/bench_operators.py --quick --only clean/bunny.off --part b   # seconds
+
+Threads: both sides of every comparison (ours and the reference recipe / library) run with the
+same ``--threads`` BLAS/OpenMP threads (default 1): ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
+``MKL_NUM_THREADS`` are set in the environment of every measurement subprocess before numpy
+loads, and each measurement reports the BLAS threads it actually had (via threadpoolctl when
+installed).  The header line says which.  ``--threads 0`` leaves the environment alone.
 
 Prints a markdown table.
 """
@@ -36,8 +43,11 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MANIFOLD_NETS_DATA", REPO.parent / "shared")) / "meshes"
-#: BLAS threads of each measurement (``--threads``; 0 leaves the environment alone).
-THREADS = 0
+#: BLAS threads of each measurement, ours and reference alike (``--threads``; 0 leaves the
+#: environment alone).
+THREADS = 1
+BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+             "NUMEXPR_NUM_THREADS")
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,6 +204,15 @@ def _rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _blas_threads():
+    """The thread counts of the loaded BLAS / OpenMP pools (None without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return sorted({int(i["num_threads"]) for i in threadpool_info()})
+
+
 def worker(task: str, spec: str, k: int, dirty: bool, out: str) -> None:
     V, F = load(spec)
     import scipy.sparse.linalg  # noqa: F401  (import cost outside the timings)
@@ -257,6 +276,7 @@ def worker(task: str, spec: str, k: int, dirty: bool, out: str) -> None:
     else:
         raise SystemExit(f"unknown task {task}")
     res["peak_mb"] = _rss_mb() - base
+    res["blas_threads"] = _blas_threads()
     if evals is not None:
         np.save(out + ".evals.npy", np.sort(np.asarray(evals)))
     Path(out + ".json").write_text(json.dumps(res))
@@ -267,8 +287,7 @@ def run_task(task, spec, k, dirty, tmp, timeout=3600):
     cmd = [sys.executable, __file__, "--worker", task, spec, str(k), "1" if dirty else "0", out]
     env = dict(os.environ)
     if THREADS:
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[var] = str(THREADS)
+        env.update({var: str(THREADS) for var in BLAS_VARS})
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if r.returncode != 0:
         return {"task": task, "error": (r.stderr.strip().splitlines() or ["?"])[-1]}, None
@@ -286,9 +305,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small meshes only")
     ap.add_argument("--k", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=0,
-                    help="BLAS threads per measurement (default: leave the environment alone; "
-                         "1 gives stable numbers on a busy machine)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="BLAS/OpenMP threads of every measurement, ours and the reference alike "
+                         "(default 1: stable numbers on a busy machine; 0 leaves the environment alone)")
     ap.add_argument("--only", default=None, help="comma-separated subset of the mesh list")
     ap.add_argument("--part", choices=("all", "a", "b"), default="all",
                     help="run only part (a) (full operator set) or (b) (Laplacian assembly)")
@@ -317,8 +336,10 @@ def main():
     if args.only:
         wanted = args.only.split(",")
         meshes = [m for m in meshes if m[0] in wanted]
-    print(f"# bench_operators  k={args.k}  cpu_count={os.cpu_count()}  load={os.getloadavg()[0]:.2f}  "
-          f"BLAS threads={THREADS or 'default'}", flush=True)
+    threads = (f"threads={THREADS} for both sides of every comparison ({'/'.join(BLAS_VARS[:3])}={THREADS} "
+               f"in each measurement's environment)" if THREADS else "threads: environment defaults (not set)")
+    print(f"# bench_operators  k={args.k}  cpu_count={os.cpu_count()}  load={os.getloadavg()[0]:.2f}  {threads}",
+          flush=True)
     rows_a, rows_b = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for spec, dirty in meshes:
@@ -345,6 +366,11 @@ def main():
             b, _ = run_task(lap_pair[1], spec, args.k, dirty, tmp)
             rows_b.append({"mesh": spec, "nV": a.get("nV"), "kind": "robust" if dirty else "cotan", "ours": a, "ref": b})
             print(json.dumps(rows_b[-1]), flush=True)
+
+    seen = {t for r in rows_a for side in ("ours", "recipe", "check") for t in (r[side].get("blas_threads") or [])}
+    seen |= {t for r in rows_b for side in ("ours", "ref") for t in (r[side].get("blas_threads") or [])}
+    print(f"\nBLAS/OpenMP threads the measurements ran with: {sorted(seen) if seen else 'not checked (no threadpoolctl)'}"
+          f"; requested {THREADS or 'environment defaults'} for both sides")
 
     def f(x, key="total", fmt="{:.2f}"):
         return fmt.format(x[key]) if key in x else x.get("error", "-")[:40]

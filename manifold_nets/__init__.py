@@ -8,7 +8,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .errors import MeshError
-from .io import read_mesh, write_mesh
-from .mesh import Mesh
+from .io import write_mesh
+from .mesh import Mesh, read_mesh
 
 __all__ = ["__version__", "Mesh", "MeshError", "read_mesh", "write_mesh"]

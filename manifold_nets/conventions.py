@@ -12,7 +12,21 @@ Laplacian sign
     cotan Laplacian ``L[i, j] = −(cot α_ij + cot β_ij) / 2`` for an edge ``ij`` and
     ``L[i, i] = −Σ_j L[i, j]``, so ``L @ 1 = 0`` and ``xᵀ L x ≥ 0``.  Pointwise values go in,
     integrated values come out: the pointwise Laplacian of ``u`` is ``M⁻¹ L u`` (a *positive*
-    multiple of ``−Δu``; on the unit sphere its eigenvalues tend to ``l (l + 1)``).
+    multiple of ``−Δu``; on the unit sphere its eigenvalues tend to ``l (l + 1)``).  The cotan
+    ``L`` is PSD on *every* mesh, obtuse and sliver triangles included (it is a sum of per-face
+    PSD stiffness matrices; only its off-diagonal signs need a Delaunay mesh), and the sliver
+    guard ``clamp_cot`` keeps it so: it scales a face's three cotangents together.
+
+Degenerate faces (one triangle kernel)
+    Every corner cotangent and corner angle in :mod:`manifold_nets.geometry` comes from one
+    kernel (``geometry._common.FaceGeometry``), so the scalar and connection Laplacians, the
+    gradient, the Voronoi mass, the angle defect, normals and half-edge angles agree on every
+    mesh.  A face is **degenerate** when ``area <= 1e-12 · (longest edge)²`` (repeated or
+    coincident vertices, collinear vertices, extreme slivers): its cotangents are exactly 0, so
+    it contributes nothing to any Laplacian or gradient (:data:`DEGENERATE_FACE_POLICY`).  It
+    keeps its true area in mass matrices.  Its angles are still the true ones (``atan2``:
+    ``0, 0, π`` for collinear vertices); corners with a zero-length side share what is left of
+    ``π`` equally.  Other faces, however thin, use ``cot = (l²_a + l²_b − l²_o) / (4 area)``.
 
 Mass matrix
     The default is the **lumped barycentric** mass: ``M[i, i] = Σ_{faces ∋ i} area / 3``
@@ -67,6 +81,12 @@ from __future__ import annotations
 #: Laplacians are positive semidefinite (``L ≈ M(−Δ)``).
 LAPLACIAN_SIGN = "positive-semidefinite"
 
+#: Faces with ``area <= DEGENERATE_TOL · longest_edge²`` have cotangents 0 (see module docstring).
+DEGENERATE_FACE_POLICY = "relative-area-below-1e-12-contributes-nothing"
+
+#: The relative area threshold of :data:`DEGENERATE_FACE_POLICY`.
+DEGENERATE_TOL = 1e-12
+
 #: Default lumped mass matrix.
 DEFAULT_MASS = "barycentric"
 
@@ -84,6 +104,8 @@ TANGENT_VECTOR_TYPE = "complex"
 
 __all__ = [
     "LAPLACIAN_SIGN",
+    "DEGENERATE_FACE_POLICY",
+    "DEGENERATE_TOL",
     "DEFAULT_MASS",
     "EIGENVECTOR_SIGN_RULE",
     "GAUGE_RULE",

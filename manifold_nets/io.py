@@ -10,6 +10,11 @@ binary), each optionally gzip-compressed (``.obj.gz``, ``.ply.gz``, …); other 
 meshio reads (VTK, VTU, VTP, …) when meshio is installed.  Writers: PLY (ASCII or binary),
 OBJ and OFF, with optional per-vertex and per-face arrays (PLY keeps them all; OBJ and OFF
 keep what their format can hold and say so).
+
+This module turns files into arrays (:func:`read_polygons`, :func:`read_triangles`) and arrays
+into files (:func:`write_mesh`); it sits below :mod:`manifold_nets.mesh` and never imports it or
+:mod:`manifold_nets.repair`.  :func:`manifold_nets.read_mesh` wraps :func:`read_triangles` in a
+validated :class:`~manifold_nets.Mesh`.
 """
 
 from __future__ import annotations
@@ -19,22 +24,28 @@ import io as _io
 import os
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from ._files import atomic_write
 from .errors import (
     EmptyMeshError,
     MeshError,
     MeshFileError,
     MeshFileNotFoundError,
+    FaceIndexError,
     MeshParseError,
+    MeshShapeError,
     NonTriangleError,
     UnknownFormatError,
     optional_import,
 )
+from .files import atomic_write
+from .polygons import triangulate as _triangulate
+from .validation import check_mesh_arrays
 
-__all__ = ["read_mesh", "read_polygons", "write_mesh", "PolygonMesh", "SUPPORTED_READ", "SUPPORTED_WRITE"]
+__all__ = ["read_triangles", "read_polygons", "write_mesh", "PolygonMesh", "TriangleMeshData",
+           "SUPPORTED_READ", "SUPPORTED_WRITE"]
 
 SUPPORTED_READ = (".obj", ".off", ".ply", ".stl")
 SUPPORTED_WRITE = (".obj", ".off", ".ply")
@@ -582,50 +593,53 @@ def read_polygons(path: str | os.PathLike, *, split_seams: bool = False) -> Poly
         raise MeshParseError(f"{p}: expected a well-formed {ext[1:].upper()} file (got {type(exc).__name__}: {exc})") from None
 
 
-def read_mesh(path: str | os.PathLike, *, triangulate: bool = False, split_seams: bool = False,
-              allow_empty: bool = False, triangulation: str = "ear"):
-    """Read a triangle mesh from a file, keeping the file's vertex and face order.
+class TriangleMeshData(NamedTuple):
+    """Triangle arrays read from a file, before they become a :class:`~manifold_nets.Mesh`.
+
+    ``F`` indices are checked against ``len(V)``; everything else (finite coordinates, shapes of
+    the data arrays) is checked once, when the :class:`~manifold_nets.Mesh` is built.
+    """
+
+    V: np.ndarray
+    F: np.ndarray
+    vertex_data: dict
+    face_data: dict
+
+
+def read_triangles(path: str | os.PathLike, *, triangulate: bool = False, split_seams: bool = False,
+                   allow_empty: bool = False, triangulation: str = "ear") -> TriangleMeshData:
+    """Read the triangles of a mesh file as arrays, keeping the file's vertex and face order.
+
+    This is the array-level half of :func:`manifold_nets.read_mesh`, which wraps the result in
+    a validated :class:`~manifold_nets.Mesh`; the parameters are the same.
 
     Parameters
     ----------
     path : str or path-like
         ``.obj .off .ply .stl``, each optionally ``.gz``; VTK and friends through meshio.
     triangulate : bool
-        Triangulate polygon faces (see :func:`manifold_nets.repair.triangulate`); per-face data is
-        repeated for the triangles of each polygon and ``face_data["polygon"]`` maps each
-        triangle to its polygon.  If ``False`` a polygon face raises :class:`NonTriangleError`.
+        Triangulate polygon faces (see :func:`manifold_nets.polygons.triangulate`); per-face
+        data is repeated for the triangles of each polygon and ``face_data["polygon"]`` maps
+        each triangle to its polygon.  If ``False`` a polygon face raises :class:`NonTriangleError`.
     split_seams : bool
         OBJ only; see :func:`read_polygons`.
     triangulation : {"ear", "fan"}
         How polygons are split when ``triangulate=True`` (see
-        :func:`manifold_nets.repair.triangulate`).
+        :func:`manifold_nets.polygons.triangulate`).
     allow_empty : bool
         Accept a file with vertices but no faces (a point cloud) instead of raising
         :class:`EmptyMeshError`.
 
     Returns
     -------
-    Mesh
-        ``V (nV, 3) float64``, ``F (nF, 3) int64`` read-only; extra per-vertex/per-face
-        properties of the file in ``vertex_data`` / ``face_data``.
+    TriangleMeshData
+        ``V (nV, 3) float64``, ``F (nF, 3) int64``, ``vertex_data``, ``face_data``.
 
     Raises
     ------
     MeshFileNotFoundError, UnknownFormatError, MeshParseError, EmptyMeshError,
-    NonTriangleError, FaceIndexError, NonFiniteError
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> from manifold_nets import shapes, write_mesh, read_mesh
-    >>> V, F = shapes.tetrahedron()
-    >>> path = os.path.join(tempfile.mkdtemp(), "tet.ply")
-    >>> write_mesh(path, V, F)
-    >>> m = read_mesh(path); bool((m.V == V).all() and (m.F == F).all())
-    True
+    NonTriangleError, FaceIndexError
     """
-    from .mesh import Mesh
-
     p = Path(path)
     pm = read_polygons(p, split_seams=split_seams)
     if len(pm.V) == 0:
@@ -644,20 +658,14 @@ def read_mesh(path: str | os.PathLike, *, triangulate: bool = False, split_seams
                 f"{p}: face {bad}: expected a triangle (got a polygon with {int(sizes[bad])} vertices; "
                 f"{int((sizes != 3).sum())} polygons in all); pass triangulate=True (CLI: --triangulate)"
             )
-        from .repair import triangulate as _tri
-
         _check_indices(pm, p)
-        F, poly = _tri(pm.V, pm.faces, pm.offsets, method=triangulation)
+        F, poly = _triangulate(pm.V, pm.faces, pm.offsets, method=triangulation)
         fdata = {k: v[poly] for k, v in fdata.items()}
         fdata["polygon"] = poly
     else:
         F = pm.faces.reshape(-1, 3) if pm.n_polygons else np.zeros((0, 3), np.int64)
     _check_indices(pm, p)
-    try:
-        return Mesh(pm.V, F, name=p.name, vertex_data=pm.vertex_data, face_data=fdata,
-                    allow_no_faces=allow_empty)
-    except MeshError as exc:
-        raise type(exc)(f"{p}: {exc}") from None
+    return TriangleMeshData(pm.V, F, dict(pm.vertex_data), fdata)
 
 
 def _check_indices(pm: PolygonMesh, p: Path) -> None:
@@ -666,8 +674,6 @@ def _check_indices(pm: PolygonMesh, p: Path) -> None:
     nV = len(pm.V)
     bad = (pm.faces < 0) | (pm.faces >= nV)
     if bad.any():
-        from .errors import FaceIndexError
-
         k = int(np.flatnonzero(bad)[0])
         f = int(np.searchsorted(pm.offsets, k, side="right") - 1)
         raise FaceIndexError(
@@ -693,13 +699,9 @@ def write_mesh(path: str | os.PathLike, V, F, *, vertex_data: dict | None = None
     precision : int
         Significant digits for ASCII formats (17 round-trips float64 exactly).
     """
-    from .validation import check_mesh_arrays
-
     V, F = check_mesh_arrays(V, F, allow_empty_faces=True)
     vertex_data = {k: np.asarray(v) for k, v in (vertex_data or {}).items()}
     face_data = {k: np.asarray(v) for k, v in (face_data or {}).items()}
-    from .errors import MeshShapeError
-
     for k, v in vertex_data.items():
         if v.shape[:1] != (len(V),) or v.ndim > 2:
             raise MeshShapeError(f"vertex_data[{k!r}]: expected shape ({len(V)},) or ({len(V)}, k) (got {v.shape})")

@@ -5,6 +5,9 @@ caches derived quantities.  Every cached property delegates to a free function (
 is the API; the property is a convenience), so ``mesh.x`` always equals ``x(mesh.V, mesh.F)``.
 A mesh never merges, drops or reorders its vertices or faces: use :mod:`manifold_nets.repair`,
 whose functions return the new mesh *and* the index maps.
+
+:func:`read_mesh` lives here rather than in :mod:`manifold_nets.io`: ``io`` turns files into
+arrays and never imports this module; a :class:`Mesh` is built (and validated once) on top.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from functools import cached_property
 
 import numpy as np
 
+from . import topology
+from .errors import MeshError, MeshShapeError
+from .io import read_triangles, write_mesh
 from .validation import check_mesh_arrays
 
-__all__ = ["Mesh"]
+__all__ = ["Mesh", "read_mesh"]
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -63,8 +69,6 @@ class Mesh:
         object.__setattr__(self, "name", name)
         vd = {k: _readonly(np.asarray(v)) for k, v in (vertex_data or {}).items()}
         fd = {k: _readonly(np.asarray(v)) for k, v in (face_data or {}).items()}
-        from .errors import MeshShapeError
-
         for k, v in vd.items():
             if v.shape[:1] != (V.shape[0],):
                 raise MeshShapeError(f"vertex_data[{k!r}]: expected leading dimension {V.shape[0]} (got shape {v.shape})")
@@ -87,15 +91,11 @@ class Mesh:
     # -- construction -------------------------------------------------------------------
     @classmethod
     def from_file(cls, path: str | os.PathLike, **kwargs) -> Mesh:
-        """Read a mesh file (see :func:`manifold_nets.io.read_mesh` for formats and options)."""
-        from .io import read_mesh
-
+        """Read a mesh file (see :func:`read_mesh` for formats and options)."""
         return read_mesh(path, **kwargs)
 
     def to_file(self, path: str | os.PathLike, **kwargs) -> None:
         """Write the mesh with its vertex and face data (see :func:`manifold_nets.io.write_mesh`)."""
-        from .io import write_mesh
-
         write_mesh(path, self.V, self.F, vertex_data=self.vertex_data, face_data=self.face_data, **kwargs)
 
     # -- data -------------------------------------------------------------------------------
@@ -141,37 +141,27 @@ class Mesh:
     @cached_property
     def edges(self) -> np.ndarray:
         """(nE, 2) int64 unique undirected edges, ``i < j``, sorted; see :func:`topology.edges`."""
-        from .topology import edges
-
-        return _readonly(edges(self._F))
+        return _readonly(topology.edges(self._F))
 
     @cached_property
     def boundary_loops(self) -> list:
         """List of (n,) int64 vertex loops; see :func:`topology.boundary_loops`."""
-        from .topology import boundary_loops
-
-        return boundary_loops(self._F)
+        return topology.boundary_loops(self._F)
 
     @cached_property
     def euler_characteristic(self) -> int:
         """χ = V − E + F over referenced vertices; see :func:`topology.euler_characteristic`."""
-        from .topology import euler_characteristic
-
-        return euler_characteristic(self._F)
+        return topology.euler_characteristic(self._F)
 
     @cached_property
     def face_areas(self) -> np.ndarray:
         """(nF,) float64 triangle areas; see :func:`topology.face_areas`."""
-        from .topology import face_areas
-
-        return _readonly(face_areas(self._V, self._F))
+        return _readonly(topology.face_areas(self._V, self._F))
 
     @cached_property
     def report(self) -> dict:
         """The topology report of :func:`topology.mesh_report`."""
-        from .topology import mesh_report
-
-        return mesh_report(self._V, self._F)
+        return topology.mesh_report(self._V, self._F)
 
     # -- cached geometry (each delegates to a free function of manifold_nets.geometry) --------
     @cached_property
@@ -234,3 +224,54 @@ class Mesh:
 
     def __hash__(self) -> int:
         return hash(self.content_hash)
+
+
+def read_mesh(path: str | os.PathLike, *, triangulate: bool = False, split_seams: bool = False,
+              allow_empty: bool = False, triangulation: str = "ear") -> Mesh:
+    """Read a triangle mesh from a file, keeping the file's vertex and face order.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.obj .off .ply .stl``, each optionally ``.gz``; VTK and friends through meshio.
+    triangulate : bool
+        Triangulate polygon faces (see :func:`manifold_nets.polygons.triangulate`); per-face
+        data is repeated for the triangles of each polygon and ``face_data["polygon"]`` maps
+        each triangle to its polygon.  If ``False`` a polygon face raises ``NonTriangleError``.
+    split_seams : bool
+        OBJ only; see :func:`manifold_nets.io.read_polygons`.
+    triangulation : {"ear", "fan"}
+        How polygons are split when ``triangulate=True``.
+    allow_empty : bool
+        Accept a file with vertices but no faces (a point cloud) instead of raising
+        ``EmptyMeshError``.
+
+    Returns
+    -------
+    Mesh
+        ``V (nV, 3) float64``, ``F (nF, 3) int64`` read-only; extra per-vertex/per-face
+        properties of the file in ``vertex_data`` / ``face_data``.
+
+    Raises
+    ------
+    MeshFileNotFoundError, UnknownFormatError, MeshParseError, EmptyMeshError,
+    NonTriangleError, FaceIndexError, NonFiniteError
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from manifold_nets import shapes, write_mesh, read_mesh
+    >>> V, F = shapes.tetrahedron()
+    >>> path = os.path.join(tempfile.mkdtemp(), "tet.ply")
+    >>> write_mesh(path, V, F)
+    >>> m = read_mesh(path); bool((m.V == V).all() and (m.F == F).all())
+    True
+    """
+    t = read_triangles(path, triangulate=triangulate, split_seams=split_seams,
+                       allow_empty=allow_empty, triangulation=triangulation)
+    p = os.fspath(path)
+    try:
+        return Mesh(t.V, t.F, name=os.path.basename(p), vertex_data=t.vertex_data,
+                    face_data=t.face_data, allow_no_faces=allow_empty)
+    except MeshError as exc:
+        raise type(exc)(f"{p}: {exc}") from None

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from manifold_nets import conventions as C
 from manifold_nets import shapes
@@ -32,6 +33,13 @@ def test_laplacian_is_psd_weak_form_and_positive_on_sphere():
     # L ≈ M(−Δ): on the unit sphere z = Y_1 satisfies −Δz = 2z, so zᵀLz / zᵀMz ≈ +2
     z = V[:, 2]
     assert abs((z @ (L @ z)) / (z @ (M @ z)) - 2.0) < 0.01
+    # PSD on every mesh, slivers included, with or without the clamp_cot guard: a cap
+    # triangle (apex height 1e-7) next to an obtuse one
+    V = np.array([[0.0, 0, 0], [1, 0, 0], [0.5, 1e-7, 0], [0.5, -0.1, 0]])
+    F = np.array([[0, 1, 2], [0, 3, 1]])
+    for clamp in (None, 1.0, 100.0):
+        A = cotan_laplacian(V, F, clamp_cot=clamp).toarray()
+        assert np.linalg.eigvalsh(A).min() >= -1e-12 * np.abs(A).max()
 
 
 def test_default_mass_is_lumped_barycentric():
@@ -102,13 +110,56 @@ def test_gauge_change_formulas():
     out = change_gauge(g, vectors=z)
     # the same world vector, new coordinates e^{-ig} z
     np.testing.assert_allclose(tangent_to_world(out["vectors"], x2, y2), tangent_to_world(z, x, y), atol=1e-12)
+    # ρ_ij ← ρ_ij − g_i + g_j, checked through the frames: a vector at j carried to i gives
+    # the same 3D vector whether read and written in the old frames or in the rotated ones
     E, rho = transport_angles(V, F)
     E2, rho2 = transport_angles(V, F, gauge=g)
     np.testing.assert_array_equal(E, E2)
-    np.testing.assert_allclose(_wrap(rho2 - (rho - g[E[:, 0]] + g[E[:, 1]])), 0, atol=1e-12)
-    _, phi = halfedge_angles(V, F)
-    _, phi2 = halfedge_angles(V, F, gauge=g)
-    np.testing.assert_allclose(_wrap(phi2 - (phi - g[E[:, 0]])), 0, atol=1e-12)
+    zj = np.exp(0.5j * np.arange(len(E)))
+    wj = tangent_to_world(zj, x[E[:, 1]], y[E[:, 1]])
+    old = tangent_to_world(np.exp(1j * rho) * zj, x[E[:, 0]], y[E[:, 0]])
+    new = tangent_to_world(np.exp(1j * rho2) * world_to_tangent(wj, x2[E[:, 1]], y2[E[:, 1]]), x2[E[:, 0]], y2[E[:, 0]])
+    np.testing.assert_allclose(new, old, atol=1e-12)
+    # θ ← θ − g_i, checked through the frames on a flat mesh (where φ is the 3D polar angle)
+    Vf, Ff = shapes.grid(5, 4)
+    gf = np.random.default_rng(4).uniform(-np.pi, np.pi, len(Vf))
+    _, xf, yf = tangent_frames(Vf, Ff, gauge=gf)
+    Ef, phif = halfedge_angles(Vf, Ff, gauge=gf)
+    d = Vf[Ef[:, 1]] - Vf[Ef[:, 0]]
+    polar = np.arctan2(np.einsum("ij,ij->i", d, yf[Ef[:, 0]]), np.einsum("ij,ij->i", d, xf[Ef[:, 0]]))
+    np.testing.assert_allclose(_wrap(phif - polar), 0, atol=1e-12)
+
+
+def test_degenerate_face_policy():
+    # One triangle kernel, one rule: relative area <= 1e-12 contributes nothing.
+    from manifold_nets.geometry import connection_laplacian, face_gradient
+    from manifold_nets.geometry.curvature import angle_defect
+
+    assert C.DEGENERATE_FACE_POLICY == "relative-area-below-1e-12-contributes-nothing"
+    assert C.DEGENERATE_TOL == 1e-12
+    # unit right triangle (0, 1, 2) plus a face (1, 3, 4) of height h over a base of length 1
+    for h, degenerate in ((0.0, True), (1e-12, True), (4e-12, False)):  # area h/2 vs 1e-12 · 1²
+        V = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [2, 0, 0], [1.5, h, 0]])
+        F = np.array([[0, 1, 2], [1, 3, 4]])
+        L = cotan_laplacian(V, F).toarray()
+        assert (np.abs(L[3:, :]).max() == 0) == degenerate
+        # the same rule in the connection Laplacian and the gradient (L = Gᵀ A G)
+        Lc = connection_laplacian(V, F).toarray()
+        np.testing.assert_allclose(np.abs(Lc), np.abs(L), rtol=1e-14, atol=0)
+        G, A = face_gradient(V, F, return_areas=True)
+        assert (abs(G[[1, 3, 5]]).max() == 0) == degenerate
+        np.testing.assert_allclose(L, (G.T @ sp.diags(np.tile(A, 3)) @ G).toarray(), rtol=1e-12, atol=1e-12 * abs(L).max())
+        # the area itself is kept in the mass matrix: 1ᵀ M 1 is the true area 1/2 + h/2
+        np.testing.assert_allclose(mass_matrix(V, F).sum(), 0.5 + 0.5 * h, rtol=1e-15)
+        np.testing.assert_allclose(mass_matrix(V, F, "voronoi").sum(), 0.5 + 0.5 * h, rtol=1e-15)
+    # angles stay the true ones: collinear (1, 3, 4) has angles 0, 0, π; a repeated position
+    # (vertex 4 on vertex 3) leaves two corners undefined, which share π − 0 equally
+    V = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [2, 0, 0], [1.5, 0, 0]])
+    F = np.array([[0, 1, 2], [1, 3, 4]])
+    K = angle_defect(V, F)  # boundary vertices: π − Σ angles
+    np.testing.assert_allclose(K[3:], [np.pi, 0.0], atol=1e-15)
+    V[4] = V[3]
+    np.testing.assert_allclose(angle_defect(V, F)[3:], [np.pi / 2, np.pi / 2], atol=1e-15)
 
 
 @pytest.mark.parametrize("mesh", ["grid", "sphere"])

@@ -17,8 +17,8 @@ from manifold_nets.errors import (
     NonTriangleError,
     UnknownFormatError,
 )
-from manifold_nets.io import read_polygons
-from tests.conftest import shared_mesh_paths
+from manifold_nets.io import read_polygons, read_triangles
+from tests.conftest import require_shared_meshes, shared_mesh_paths
 
 
 @pytest.fixture
@@ -101,6 +101,23 @@ def test_polygons_rejected_or_triangulated(tmp_path):
     assert m.n_faces == 3
     assert m.face_data["polygon"].tolist() == [0, 1, 1]
     assert np.isclose(m.face_areas[1:].sum(), 1.0)
+
+
+def test_read_triangles_gives_arrays_and_read_mesh_validates_them(tmp_path):
+    """The array-level reader (below Mesh) triangulates like read_mesh; checks that belong to
+    Mesh (finite coordinates) happen once, in read_mesh, with the file name in the message."""
+    (tmp_path / "q.obj").write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 2 0 0\nf 1 2 5\nf 1 2 3 4\n")
+    t = read_triangles(tmp_path / "q.obj", triangulate=True)
+    m = read_mesh(tmp_path / "q.obj", triangulate=True)
+    assert isinstance(t.V, np.ndarray) and not isinstance(t, Mesh)
+    assert np.array_equal(t.F, m.F) and t.face_data["polygon"].tolist() == [0, 1, 1]
+    (tmp_path / "inf.obj").write_text("v inf 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    assert not np.isfinite(read_triangles(tmp_path / "inf.obj").V).all()
+    with pytest.raises(MeshError, match=r"inf\.obj: .*vertex 0"):
+        read_mesh(tmp_path / "inf.obj")
+    with pytest.raises(FaceIndexError, match=r"face 0: expected vertex indices in \[0, 3\)"):
+        (tmp_path / "bad.off").write_text("OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 9\n")
+        read_triangles(tmp_path / "bad.off")
 
 
 def test_concave_polygon_ear_clipping(tmp_path):
@@ -238,7 +255,12 @@ IO_FILES = shared_mesh_paths("io")
 
 
 @pytest.mark.data
-@pytest.mark.skipif(not IO_FILES, reason="research meshes not found (set MANIFOLD_NETS_DATA)")
+def test_io_research_files_are_present():
+    """Without them the parametrised test below is an empty set (a skip): fail on CI."""
+    assert len(require_shared_meshes("io")) >= 3
+
+
+@pytest.mark.data
 @pytest.mark.parametrize("path", IO_FILES, ids=[p.name for p in IO_FILES])
 def test_every_io_file_loads_or_raises_mesh_error(path):
     with _time_limit(60):

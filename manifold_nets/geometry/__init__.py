@@ -11,7 +11,8 @@ from .curvature import (
     mean_curvature,
     principal_curvatures,
 )
-from .descriptors import hks, hks_times, wks, wks_energies
+from .cache import ArrayCache, CacheWarning, algorithm_version, backend_versions, cache_key
+from .descriptors import hks, hks_times, positive_eigenvalues, spectral_range, wks, wks_energies
 from .differential import (
     divergence,
     face_areas,
@@ -47,6 +48,7 @@ from .laplacian import (
 )
 from .logmap import VectorHeatSolver, log_map, parallel_transport
 from .mass import mass_matrix, mass_matrix_from_lengths, vertex_areas
+from .normalize import Normalization, normalize_for_learning, robust_edge_length, total_area
 from .operators import (
     OperatorBundle,
     choose_laplacian,
@@ -69,6 +71,17 @@ from .transport import (
 )
 
 __all__ = [
+    "ArrayCache",
+    "CacheWarning",
+    "Normalization",
+    "algorithm_version",
+    "backend_versions",
+    "cache_key",
+    "normalize_for_learning",
+    "positive_eigenvalues",
+    "robust_edge_length",
+    "spectral_range",
+    "total_area",
     "choose_laplacian",
     "HeatGeodesicSolver",
     "OperatorBundle",

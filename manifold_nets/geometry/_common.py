@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..conventions import DEGENERATE_TOL as _DEGENERATE_TOL
 from ..errors import DegenerateFaceError, MeshShapeError, NonFiniteError
 from ..validation import as_faces
 
@@ -21,10 +22,14 @@ __all__ = [
     "boundary_vertex_mask",
     "vertex_normals",
     "degenerate_mask",
+    "FaceGeometry",
+    "cotangents_from_angles",
+    "fill_undefined_angles",
 ]
 
-#: Relative area below which a face counts as degenerate (``area <= tol * longest_edge²``).
-DEGENERATE_TOL = 1e-12
+#: Relative area below which a face counts as degenerate (``area <= tol * longest_edge²``);
+#: :data:`manifold_nets.conventions.DEGENERATE_TOL`.
+DEGENERATE_TOL = _DEGENERATE_TOL
 
 
 def edge_lengths(V: np.ndarray, F: np.ndarray) -> np.ndarray:
@@ -71,28 +76,144 @@ def areas_from_lengths(l: np.ndarray) -> np.ndarray:
     return 0.25 * np.sqrt(np.maximum(q, 0.0))
 
 
+# ---------------------------------------------------------------------------------------------
+# The triangle kernel: the one place where corner cotangents and angles are computed.
+# ---------------------------------------------------------------------------------------------
+
+
+class FaceGeometry:
+    """Corner cotangents, corner angles and areas of triangles, with one degenerate-face policy.
+
+    Every operator of :mod:`manifold_nets.geometry` that needs cotangents or corner angles (the
+    scalar and connection cotan Laplacians, the FEM gradient and divergence, the Voronoi mass,
+    the angle defect, the vertex normals, the half-edge angles and transport angles) gets them
+    from this class, so they agree on every mesh, slivers included.
+
+    Inputs are the **squared** edge lengths ``l2 (nF, 3)`` (column ``k`` opposite corner ``k``)
+    and the face areas; :meth:`from_vertices` measures both on an embedded mesh (area from the
+    cross product), :meth:`from_lengths` on an intrinsic one (area by Kahan's Heron formula).
+
+    The policy (see :data:`manifold_nets.conventions.DEGENERATE_FACE_POLICY`)
+        * a face is **degenerate** when ``area <= tol · (longest edge)²`` (``tol`` defaults
+          to :data:`DEGENERATE_TOL` ``= 1e-12``); this includes faces with a repeated vertex
+          or a zero-length edge and faces with collinear vertices;
+        * cotangents are ``cot_k = (l²_{k+1} + l²_{k+2} − l²_k) / (4 area)`` on every other
+          face and **exactly 0 on degenerate faces** (a degenerate face has no stiffness: it
+          contributes nothing to any Laplacian or gradient);
+        * angles are ``α_k = atan2(4 area, l²_{k+1} + l²_{k+2} − l²_k)`` (accurate for thin
+          triangles, ``(0, 0, π)`` for three collinear distinct points); a corner with a
+          zero-length side has no angle and the undefined corners of a face share what is
+          left of ``π`` equally, so every face's angles sum to ``π``;
+        * areas are never altered (a degenerate face keeps its tiny true area in mass
+          matrices, so ``1ᵀ M 1`` is still the surface area).
+    """
+
+    __slots__ = ("l2", "area", "degenerate", "normal", "_cot", "_angles")
+
+    def __init__(self, l2: np.ndarray, area: np.ndarray, tol: float = DEGENERATE_TOL):
+        self.normal = None  # (nF, 3) unnormalised normals (length 2·area), embedded meshes only
+        self.l2 = np.asarray(l2, dtype=np.float64)
+        self.area = np.asarray(area, dtype=np.float64)
+        self.degenerate = self.area <= float(tol) * self.l2.max(axis=1, initial=0.0)
+        self._cot = None
+        self._angles = None
+
+    @classmethod
+    def from_vertices(cls, V: np.ndarray, F: np.ndarray, tol: float = DEGENERATE_TOL) -> "FaceGeometry":
+        """Measure an embedded mesh: squared lengths of the edge vectors, area from ``|e1 × e2| / 2``."""
+        p0, p1, p2 = V[F[:, 0]], V[F[:, 1]], V[F[:, 2]]
+        e0, e1, e2 = p2 - p1, p0 - p2, p1 - p0
+        l2 = np.stack([np.einsum("ij,ij->i", e0, e0), np.einsum("ij,ij->i", e1, e1),
+                       np.einsum("ij,ij->i", e2, e2)], axis=1)
+        c = np.cross(e1, e2)
+        area = 0.5 * np.sqrt(np.einsum("ij,ij->i", c, c))
+        geom = cls(l2, area, tol)
+        geom.normal = c
+        return geom
+
+    @classmethod
+    def from_lengths(cls, l: np.ndarray, tol: float = DEGENERATE_TOL) -> "FaceGeometry":
+        """Measure an intrinsic mesh given by (checked) edge lengths ``(nF, 3)``."""
+        l = np.asarray(l, dtype=np.float64)
+        return cls(l * l, areas_from_lengths(l), tol)
+
+    def _num(self) -> np.ndarray:
+        l2 = self.l2
+        return l2[:, [1, 2, 0]] + l2[:, [2, 0, 1]] - l2  # 2 l_{k+1} l_{k+2} cos α_k
+
+    @property
+    def cot(self) -> np.ndarray:
+        """Corner cotangents ``(nF, 3)``; exactly 0 on degenerate faces (read-only)."""
+        if self._cot is None:
+            ok = ~self.degenerate
+            inv = np.divide(0.25, self.area, out=np.zeros_like(self.area), where=ok)
+            cot = self._num() * inv[:, None]
+            cot[~ok] = 0.0  # also clears 0 · inf / nan from non-finite lengths
+            cot.flags.writeable = False
+            self._cot = cot
+        return self._cot
+
+    @property
+    def angles(self) -> np.ndarray:
+        """Corner angles ``(nF, 3)`` in radians (read-only)."""
+        if self._angles is None:
+            alpha = np.arctan2(4.0 * self.area[:, None], self._num())
+            l2 = self.l2
+            undefined = (l2[:, [1, 2, 0]] <= 0) | (l2[:, [2, 0, 1]] <= 0)
+            alpha = fill_undefined_angles(alpha, undefined)
+            alpha.flags.writeable = False
+            self._angles = alpha
+        return self._angles
+
+
+def fill_undefined_angles(alpha: np.ndarray, undefined: np.ndarray) -> np.ndarray:
+    """Give undefined corner angles (a zero-length side) an equal share of what is left of π."""
+    if undefined.any():
+        alpha = alpha.copy()
+        rows = undefined.any(axis=1)
+        a = alpha[rows]
+        u = undefined[rows]
+        rest = np.pi - np.where(u, 0.0, a).sum(axis=1)
+        share = np.maximum(rest, 0.0) / u.sum(axis=1)
+        alpha[rows] = np.where(u, share[:, None], a)
+    return alpha
+
+
+def cotangents_from_angles(alpha: np.ndarray, tol: float = DEGENERATE_TOL) -> np.ndarray:
+    """The kernel's cotangents when only corner angles are known (same degenerate policy).
+
+    By the law of sines ``area / (longest edge)² = sin α₀ sin α₁ sin α₂ / (2 max_k sin² α_k)``,
+    so a face is degenerate exactly when :class:`FaceGeometry` would call it degenerate (up to
+    rounding); its cotangents are 0, the others ``cos α / sin α``.
+    """
+    alpha = np.asarray(alpha, dtype=np.float64)
+    s = np.sin(alpha)
+    s = np.where(s > 0, s, 0.0)
+    prod = s.prod(axis=1)
+    degenerate = prod <= 2.0 * float(tol) * (s * s).max(axis=1)
+    cot = np.divide(np.cos(alpha), s, out=np.zeros_like(alpha), where=s > 0)
+    cot[degenerate] = 0.0
+    return cot
+
+
 def degenerate_mask(l: np.ndarray, areas: np.ndarray, tol: float = DEGENERATE_TOL) -> np.ndarray:
     """Faces whose area is at most ``tol * (longest edge)²`` (includes repeated vertices)."""
-    return areas <= tol * np.max(l, axis=1) ** 2
+    return FaceGeometry(np.asarray(l) ** 2, areas, tol).degenerate
 
 
-def cotangents_from_lengths(l: np.ndarray, areas: np.ndarray | None = None) -> np.ndarray:
-    """Cotangent of each corner angle ``(nF, 3)``; ``inf``/``nan`` on zero-area faces."""
-    if areas is None:
-        areas = areas_from_lengths(l)
-    l2 = l * l
-    num = l2[:, [1, 2, 0]] + l2[:, [2, 0, 1]] - l2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return num / (4.0 * areas[:, None])
+def cotangents_from_lengths(l: np.ndarray, areas: np.ndarray | None = None,
+                            tol: float = DEGENERATE_TOL) -> np.ndarray:
+    """Corner cotangents ``(nF, 3)`` of the kernel (0 on degenerate faces), from edge lengths."""
+    l = np.asarray(l, dtype=np.float64)
+    geom = FaceGeometry(l * l, areas_from_lengths(l) if areas is None else areas, tol)
+    return geom.cot.copy()
 
 
 def angles_from_lengths(l: np.ndarray, areas: np.ndarray | None = None) -> np.ndarray:
-    """Corner angles ``(nF, 3)`` in radians (``atan2``, accurate for thin triangles)."""
-    if areas is None:
-        areas = areas_from_lengths(l)
-    l2 = l * l
-    num = l2[:, [1, 2, 0]] + l2[:, [2, 0, 1]] - l2
-    return np.arctan2(4.0 * areas[:, None], num)
+    """Corner angles ``(nF, 3)`` of the kernel, from edge lengths."""
+    l = np.asarray(l, dtype=np.float64)
+    geom = FaceGeometry(l * l, areas_from_lengths(l) if areas is None else areas)
+    return geom.angles.copy()
 
 
 def unique_edges(F: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -131,8 +252,7 @@ def boundary_vertex_mask(F: np.ndarray, n_vertices: int) -> np.ndarray:
 
 def vertex_normals(V: np.ndarray, F: np.ndarray) -> np.ndarray:
     """Angle-weighted unit vertex normals ``(nV, 3)``; isolated vertices get ``(0, 0, 1)``."""
-    l = edge_lengths(V, F)
-    ang = angles_from_lengths(l)
+    ang = FaceGeometry.from_vertices(V, F).angles
     fn = np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]])
     nrm = np.linalg.norm(fn, axis=1, keepdims=True)
     fn = np.divide(fn, nrm, out=np.zeros_like(fn), where=nrm > 0)

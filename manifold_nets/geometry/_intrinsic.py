@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._common import FaceGeometry
 from ._common import check_lengths as _check_lengths_common
 
 TWO_PI = 2.0 * np.pi
@@ -33,51 +34,25 @@ def edge_lengths(V: np.ndarray, F: np.ndarray) -> np.ndarray:
     )
 
 
-def _fill_undefined_angles(alpha: np.ndarray, undefined: np.ndarray) -> np.ndarray:
-    """Give undefined corner angles (a zero-length side) an equal share of what is left of π."""
-    if undefined.any():
-        rows = undefined.any(axis=1)
-        a = alpha[rows]
-        u = undefined[rows]
-        rest = np.pi - np.where(u, 0.0, a).sum(axis=1)
-        share = np.maximum(rest, 0.0) / u.sum(axis=1)
-        alpha[rows] = np.where(u, share[:, None], a)
-    return alpha
-
-
 def corner_angles(V: np.ndarray, F: np.ndarray) -> np.ndarray:
-    """Interior angle ``(nF, 3)`` at each corner, computed stably with ``atan2(|u × w|, u · w)``.
+    """Interior angle ``(nF, 3)`` at each corner of an embedded mesh.
 
-    A corner with a zero-length side has no defined angle; such corners share what is left of
-    ``π`` in their face equally (so every face's angles still sum to ``π``).
+    The angles of the one triangle kernel, :class:`._common.FaceGeometry` (``atan2`` of
+    ``4 area`` and the law-of-cosines numerator, accurate for thin triangles).  A corner with
+    a zero-length side has no defined angle; such corners share what is left of ``π`` in
+    their face equally (so every face's angles still sum to ``π``).
     """
-    alpha = np.empty(F.shape, dtype=np.float64)
-    undefined = np.zeros(F.shape, dtype=bool)
-    for c in range(3):
-        u = V[F[:, (c + 1) % 3]] - V[F[:, c]]
-        w = V[F[:, (c + 2) % 3]] - V[F[:, c]]
-        alpha[:, c] = np.arctan2(np.linalg.norm(np.cross(u, w), axis=1), np.einsum("ij,ij->i", u, w))
-        undefined[:, c] = ~(np.any(u != 0, axis=1) & np.any(w != 0, axis=1))
-    return _fill_undefined_angles(alpha, undefined)
+    return FaceGeometry.from_vertices(np.asarray(V, dtype=np.float64), np.asarray(F)).angles.copy()
 
 
 def corner_angles_from_lengths(L: np.ndarray) -> np.ndarray:
     """Corner angles ``(nF, 3)`` from edge lengths ``(nF, 3)`` (column ``c`` opposite corner ``c``).
 
-    Law of cosines with the cosine clipped to ``[-1, 1]`` (so triangle-inequality violations
-    give flat corners instead of NaN); corners with a zero-length side share what is left of π.
+    The kernel's angles with the area from Kahan's Heron formula (a triangle-inequality
+    violation gives zero area, hence flat corners ``0, 0, π`` instead of NaN); corners with a
+    zero-length side share what is left of π.
     """
-    L = np.asarray(L, dtype=np.float64)
-    alpha = np.empty(L.shape, dtype=np.float64)
-    undefined = np.zeros(L.shape, dtype=bool)
-    for c in range(3):
-        a, b, o = L[:, (c + 1) % 3], L[:, (c + 2) % 3], L[:, c]
-        den = 2.0 * a * b
-        ok = den > 0
-        cos = np.where(ok, (a * a + b * b - o * o) / np.where(ok, den, 1.0), 1.0)
-        alpha[:, c] = np.arccos(np.clip(cos, -1.0, 1.0))
-        undefined[:, c] = ~ok
-    return _fill_undefined_angles(alpha, undefined)
+    return FaceGeometry.from_lengths(np.asarray(L, dtype=np.float64)).angles.copy()
 
 
 def check_lengths(L, F) -> np.ndarray:

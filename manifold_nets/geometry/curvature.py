@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import MeshShapeError
 from ..validation import check_mesh_arrays
-from ._common import angles_from_lengths, boundary_vertex_mask, edge_lengths, unique_edges
+from ._common import FaceGeometry, boundary_vertex_mask, unique_edges
 from ._common import vertex_normals as _vertex_normals
 
 __all__ = ["angle_defect", "gaussian_curvature", "mean_curvature", "principal_curvatures"]
@@ -41,7 +41,7 @@ def angle_defect(V, F) -> np.ndarray:
     """
     V, F = check_mesh_arrays(V, F)
     nV = V.shape[0]
-    ang = angles_from_lengths(edge_lengths(V, F))
+    ang = FaceGeometry.from_vertices(V, F).angles  # the one triangle kernel
     total = np.bincount(F.ravel(), ang.ravel(), minlength=nV)
     used = np.bincount(F.ravel(), minlength=nV) > 0
     full = np.where(boundary_vertex_mask(F, nV), np.pi, 2 * np.pi)

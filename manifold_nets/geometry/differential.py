@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from ..errors import MeshShapeError
 from ..validation import check_mesh_arrays
-from ._common import DEGENERATE_TOL, unique_edges
+from ._common import DEGENERATE_TOL, FaceGeometry, unique_edges
 
 __all__ = ["face_gradient", "divergence", "face_areas", "vertex_gradient", "vertex_gradient_xy"]
 
@@ -40,11 +40,13 @@ def face_areas(V, F) -> np.ndarray:
 
 def _face_gradient(V, F, degenerate_tol):
     nV, nF = V.shape[0], F.shape[0]
-    c = np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]])
-    dbl = np.linalg.norm(c, axis=1)  # twice the area
+    # Degenerate faces and areas from the one triangle kernel, as in cotan_laplacian, so that
+    # Gᵀ diag(A) G equals it on every mesh (degenerate faces: zero rows, zero area).
+    geom = FaceGeometry.from_vertices(V, F, degenerate_tol)
+    ok = ~geom.degenerate
+    c = geom.normal  # (p1 − p0) × (p2 − p0), length 2·area
+    dbl = 2.0 * geom.area
     e = np.stack([V[F[:, 2]] - V[F[:, 1]], V[F[:, 0]] - V[F[:, 2]], V[F[:, 1]] - V[F[:, 0]]], axis=1)
-    lmax2 = (e * e).sum(2).max(1)
-    ok = 0.5 * dbl > degenerate_tol * lmax2
     n = np.zeros_like(c)
     n[ok] = c[ok] / dbl[ok, None]
     inv = np.zeros(nF)
@@ -55,7 +57,7 @@ def _face_gradient(V, F, degenerate_tol):
     cols = np.broadcast_to(F[:, :, None], (nF, 3, 3))
     G = sp.csr_matrix((g.ravel(), (rows.ravel(), cols.ravel())), shape=(3 * nF, nV))
     G.sum_duplicates()
-    return G, 0.5 * dbl * ok
+    return G, geom.area * ok
 
 
 def face_gradient(V, F, *, degenerate_tol: float = DEGENERATE_TOL, return_areas: bool = False):

@@ -28,6 +28,10 @@ angles lie in ``[0, 2π)``.  Details this module fixes beyond :mod:`manifold_net
   used, then ``e_z``; where the reference half-edge is (nearly) parallel to the normal, the
   world axis least aligned with ``n`` is projected instead.  The intrinsic angles ``φ`` do not
   depend on these choices.
+* **Corner angles** come from the one triangle kernel of the library
+  (:class:`~manifold_nets.geometry._common.FaceGeometry`, ``atan2``: exact for slivers,
+  ``0, 0, π`` for collinear vertices; corners with a zero-length side share what is left of π),
+  the same kernel that gives the cotan weights, so frames, transport and Laplacians agree.
 
 Gauge changes
 -------------

@@ -7,6 +7,13 @@
   Crane 2020), computed by the ``robust_laplacian`` package; it works on non-manifold meshes,
   soups and degenerate triangles.
 * :func:`point_cloud_laplacian` and :func:`graph_laplacian` complete the family.
+* :func:`triangle_quality_stats` says, cheaply, whether the cotan weights are trustworthy
+  (degenerate faces, needles/caps, negative weights) or :func:`robust_laplacian` is preferable.
+
+Cotangents come from the one triangle kernel shared by every operator
+(:class:`~manifold_nets.geometry._common.FaceGeometry`): faces with
+``area <= 1e-12 · longest_edge²`` contribute nothing (see :mod:`manifold_nets.conventions`).
+The cotan Laplacian is PSD on every mesh, with or without the ``clamp_cot`` sliver guard.
 
 Every matrix is ``scipy.sparse.csr_matrix`` float64, symmetric, with ``L @ 1 = 0``.
 """
@@ -20,14 +27,7 @@ import scipy.sparse as sp
 
 from ..errors import MeshShapeError, MissingDependencyError, SolverError
 from ..validation import as_faces, as_vertices, check_mesh_arrays
-from ._common import (
-    DEGENERATE_TOL,
-    areas_from_lengths,
-    check_lengths,
-    cotangents_from_lengths,
-    degenerate_mask,
-    unique_edges,
-)
+from ._common import DEGENERATE_TOL, FaceGeometry, check_lengths, unique_edges
 from ._common import edge_lengths as _edge_lengths
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "point_cloud_laplacian",
     "graph_laplacian",
     "edge_lengths",
+    "triangle_quality_stats",
 ]
 
 
@@ -85,18 +86,25 @@ def cotan_laplacian_from_lengths(
         Number of vertices (default ``F.max() + 1``); unreferenced vertices get an empty row
         with an explicit zero diagonal.
     clamp_cot : float, optional
-        **Degenerate-triangle guard**: clip every cotangent to ``[-clamp_cot, clamp_cot]``
-        (e.g. ``1e5``), which bounds the weights of needle and cap triangles.  Default: no
-        clipping.  Faces of (relative) zero area, ``area <= degenerate_tol * longest_edge²``,
-        always contribute nothing, since their angles are undefined.
+        **Sliver guard** (e.g. ``1e5``): on every face whose largest ``|cot|`` exceeds
+        ``clamp_cot``, the three cotangents are multiplied together by
+        ``clamp_cot / max |cot|``.  Every weight a face contributes is then at most
+        ``clamp_cot / 2`` in magnitude, and since each face's 3×3 stiffness is only scaled by a
+        positive factor (``cot₀cot₁ + cot₁cot₂ + cot₂cot₀ = 1`` keeps holding up to that
+        factor²), ``L`` stays positive semidefinite with ``L @ 1 = 0``.  (Clipping each
+        cotangent on its own, as before, broke that identity and made ``L`` indefinite on cap
+        triangles.)  Default: no clamping.
     degenerate_tol : float
-        Relative area threshold of the zero-area guard above.
+        Faces with ``area <= degenerate_tol * longest_edge²`` are degenerate and contribute
+        nothing (the one policy of :class:`~manifold_nets.geometry._common.FaceGeometry`,
+        shared by every operator).
 
     Returns
     -------
     L : (nV, nV) float64 csr_matrix
-        Symmetric positive semidefinite (on Delaunay meshes), ``L[i, j] = −(cot α + cot β)/2``,
-        ``L @ 1 = 0``.  The sparsity pattern is always the diagonal plus both directions of
+        Symmetric positive semidefinite on every mesh (a sum of per-face PSD stiffness
+        matrices; off-diagonal entries are non-positive only on Delaunay meshes),
+        ``L[i, j] = −(cot α + cot β)/2``, ``L @ 1 = 0``.  The sparsity pattern is always the diagonal plus both directions of
         every edge (explicit zeros are kept), so ``L.nnz == nV + 2 nE``.
 
     Raises
@@ -113,14 +121,24 @@ def cotan_laplacian_from_lengths(
     ((16, 16), True)
     """
     l, F, n = check_lengths(l, F, n_vertices)
-    areas = areas_from_lengths(l)
-    cot = cotangents_from_lengths(l, areas)
-    bad = degenerate_mask(l, areas, degenerate_tol)
-    if bad.any():
-        cot[bad] = 0.0
-    if clamp_cot is not None:
-        np.clip(cot, -float(clamp_cot), float(clamp_cot), out=cot)
-    return _assemble_from_cot(cot, F, n)
+    cot = FaceGeometry.from_lengths(l, degenerate_tol).cot
+    return _assemble_from_cot(_clamp_cot(cot, clamp_cot), F, n)
+
+
+def _clamp_cot(cot: np.ndarray, clamp_cot: float | None) -> np.ndarray:
+    """Scale each face's three cotangents together so that ``max |cot| <= clamp_cot``."""
+    if clamp_cot is None:
+        return cot
+    c = float(clamp_cot)
+    if not c > 0:
+        raise MeshShapeError(f"clamp_cot: expected a positive number or None (got {clamp_cot!r})")
+    big = np.abs(cot).max(axis=1)
+    over = big > c
+    if not over.any():
+        return cot
+    out = cot.copy()
+    out[over] *= (c / big[over])[:, None]
+    return out
 
 
 def _checked(V, F):
@@ -153,7 +171,8 @@ def cotan_laplacian(
     F : (nF, 3) int64
         Triangles.
     clamp_cot, degenerate_tol
-        Degenerate-triangle guard, see :func:`cotan_laplacian_from_lengths`.
+        Sliver guard (keeps ``L`` PSD) and degenerate-face threshold, see
+        :func:`cotan_laplacian_from_lengths`.
 
     Returns
     -------
@@ -177,22 +196,9 @@ def cotan_laplacian(
            [-0.5,  0. ,  0.5]])
     """
     V, F = _checked(V, F)
-    # Embedded fast path (same formula as the intrinsic one): with e_k the edge opposite
-    # corner k and l_k² = |e_k|², cot of corner k is (l_{k+1}² + l_{k+2}² − l_k²) / (4 area).
-    p0, p1, p2 = V[F[:, 0]], V[F[:, 1]], V[F[:, 2]]
-    e0, e1, e2 = p2 - p1, p0 - p2, p1 - p0
-    l2 = np.stack([np.einsum("ij,ij->i", e0, e0), np.einsum("ij,ij->i", e1, e1),
-                   np.einsum("ij,ij->i", e2, e2)], axis=1)
-    cx = e1[:, 1] * e2[:, 2] - e1[:, 2] * e2[:, 1]
-    cy = e1[:, 2] * e2[:, 0] - e1[:, 0] * e2[:, 2]
-    cz = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-    dbl = np.sqrt(cx * cx + cy * cy + cz * cz)  # twice the area
-    ok = 0.5 * dbl > degenerate_tol * l2.max(axis=1)
-    inv = np.divide(0.5, dbl, out=np.zeros_like(dbl), where=ok)
-    cot = (l2[:, [1, 2, 0]] + l2[:, [2, 0, 1]] - l2) * inv[:, None]
-    if clamp_cot is not None:
-        np.clip(cot, -float(clamp_cot), float(clamp_cot), out=cot)
-    return _assemble_from_cot(cot, F, V.shape[0])
+    # The one triangle kernel (cross-product areas on an embedded mesh), as in every operator.
+    cot = FaceGeometry.from_vertices(V, F, degenerate_tol).cot
+    return _assemble_from_cot(_clamp_cot(cot, clamp_cot), F, V.shape[0])
 
 
 def _robust_backend():
@@ -373,3 +379,83 @@ def edge_lengths(V, F) -> np.ndarray:
     """
     V, F = check_mesh_arrays(V, F)
     return _edge_lengths(V, F)
+
+
+def triangle_quality_stats(
+    V,
+    F,
+    *,
+    degenerate_tol: float = DEGENERATE_TOL,
+    max_negative_fraction: float = 0.02,
+    max_cot: float = 1e3,
+) -> dict:
+    """Cheap (vectorised) triangle-quality numbers that decide whether the cotan Laplacian is safe.
+
+    Everything is computed with the same triangle kernel as :func:`cotan_laplacian`, so the
+    weights counted here are exactly the off-diagonal entries ``−L[i, j]`` of that matrix.
+
+    Parameters
+    ----------
+    V : (nV, 3) float64
+    F : (nF, 3) int64
+    degenerate_tol : float
+        Relative area threshold of a degenerate face (as in :func:`cotan_laplacian`).
+    max_negative_fraction : float
+        ``poor`` is set when more than this fraction of the edges has a negative weight.
+    max_cot : float
+        ``poor`` is set when some non-degenerate corner has ``|cot| > max_cot`` (an angle
+        below ``atan(1 / max_cot)`` or above ``π − atan(1 / max_cot)``: a needle or a cap).
+
+    Returns
+    -------
+    dict with plain Python values
+        ``n_faces`` (int), ``n_edges`` (int), ``degenerate_faces`` (int, faces of relative area
+        ``<= degenerate_tol``, which contribute nothing to ``L``), ``obtuse_fraction`` (float,
+        fraction of non-degenerate faces with an angle above 90°), ``min_angle_deg`` and
+        ``max_angle_deg`` (float, over non-degenerate faces; ``nan`` when there are none),
+        ``max_abs_cot`` (float), ``negative_weight_edges`` (int, edges ``ij`` with
+        ``w_ij = (cot α + cot β) / 2 < 0`` beyond rounding, i.e. ``L[i, j] > 0``: not
+        locally Delaunay), ``negative_weight_fraction`` (float, of all edges),
+        ``min_weight_ratio`` (float, ``min w / mean |w|``, 0 when no weight is negative) and
+        ``poor`` (bool): ``degenerate_faces > 0`` or ``negative_weight_fraction >
+        max_negative_fraction`` or ``max_abs_cot > max_cot`` — then prefer
+        :func:`robust_laplacian` (intrinsic Delaunay, non-negative weights).
+
+    Examples
+    --------
+    >>> from manifold_nets.shapes import triangle
+    >>> s = triangle_quality_stats(*triangle())
+    >>> s["min_angle_deg"], s["max_angle_deg"], s["max_abs_cot"], s["negative_weight_edges"], s["poor"]
+    (45.0, 90.0, 1.0, 0, False)
+    """
+    V, F = _checked(V, F)
+    nV = V.shape[0]
+    geom = FaceGeometry.from_vertices(V, F, degenerate_tol)
+    ok = ~geom.degenerate
+    cot = geom.cot
+    ang = geom.angles[ok]
+    E, face_edge, _ = unique_edges(F, nV)
+    has = face_edge >= 0
+    w = np.bincount(face_edge[has], 0.5 * cot[has], minlength=len(E))
+    mean_abs = float(np.abs(w).mean()) if len(w) else 0.0
+    neg = w < -1e-10 * mean_abs
+    n_ok = int(ok.sum())
+    max_abs_cot = float(np.abs(cot).max()) if cot.size else 0.0
+    stats = {
+        "n_faces": int(F.shape[0]),
+        "n_edges": int(len(E)),
+        "degenerate_faces": int(geom.degenerate.sum()),
+        "obtuse_fraction": float((ang > 0.5 * np.pi + 1e-12).any(axis=1).mean()) if n_ok else 0.0,
+        "min_angle_deg": float(np.degrees(ang.min())) if n_ok else float("nan"),
+        "max_angle_deg": float(np.degrees(ang.max())) if n_ok else float("nan"),
+        "max_abs_cot": max_abs_cot,
+        "negative_weight_edges": int(neg.sum()),
+        "negative_weight_fraction": float(neg.mean()) if len(w) else 0.0,
+        "min_weight_ratio": float(w.min() / mean_abs) if neg.any() else 0.0,
+    }
+    stats["poor"] = bool(
+        stats["degenerate_faces"] > 0
+        or stats["negative_weight_fraction"] > max_negative_fraction
+        or max_abs_cot > max_cot
+    )
+    return stats

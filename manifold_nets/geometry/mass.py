@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from ..conventions import DEFAULT_MASS
 from ..errors import MeshShapeError
 from ..validation import check_mesh_arrays
-from ._common import areas_from_lengths, check_lengths, cotangents_from_lengths, edge_lengths
+from ._common import FaceGeometry, check_lengths
 
 __all__ = ["mass_matrix", "mass_matrix_from_lengths", "vertex_areas", "MASS_KINDS"]
 
@@ -19,20 +19,22 @@ __all__ = ["mass_matrix", "mass_matrix_from_lengths", "vertex_areas", "MASS_KIND
 MASS_KINDS = ("barycentric", "voronoi", "full")
 
 
-def _corner_areas(l: np.ndarray, kind: str) -> np.ndarray:
-    A = areas_from_lengths(l)
+def _corner_areas(geom: FaceGeometry, kind: str) -> np.ndarray:
+    """Per-corner areas from the one triangle kernel (areas, cotangents, degenerate policy)."""
+    A = geom.area
     if kind == "barycentric":
         return np.repeat(A[:, None] / 3.0, 3, axis=1)
     # Mixed Voronoi (Meyer, Desbrun, Schröder & Barr 2003).
-    cot = cotangents_from_lengths(l, A)
-    l2 = l * l
-    with np.errstate(invalid="ignore"):
-        vor = 0.125 * (l2[:, [1, 2, 0]] * cot[:, [1, 2, 0]] + l2[:, [2, 0, 1]] * cot[:, [2, 0, 1]])
+    cot = geom.cot
+    l2 = geom.l2
+    vor = 0.125 * (l2[:, [1, 2, 0]] * cot[:, [1, 2, 0]] + l2[:, [2, 0, 1]] * cot[:, [2, 0, 1]])
     # Obtuse test on the law of cosines: corner k is obtuse iff l_k² > l_{k+1}² + l_{k+2}².
     obtuse = l2 > l2[:, [1, 2, 0]] + l2[:, [2, 0, 1]]
     any_obtuse = obtuse.any(axis=1)
     out = np.where(any_obtuse[:, None], np.where(obtuse, A[:, None] / 2.0, A[:, None] / 4.0), vor)
-    out[A <= 0] = 0.0
+    # Degenerate faces (kernel policy: no angles, no cotangents) keep their tiny area, split in
+    # three, so that 1ᵀ M 1 is the surface area on every mesh.
+    out[geom.degenerate] = (A[geom.degenerate] / 3.0)[:, None]
     return out
 
 
@@ -74,8 +76,12 @@ def mass_matrix_from_lengths(
     if kind not in MASS_KINDS:
         raise MeshShapeError(f"kind: expected one of {MASS_KINDS} (got {kind!r})")
     l, F, n = check_lengths(l, F, n_vertices)
+    return _assemble(FaceGeometry.from_lengths(l), F, n, kind)
+
+
+def _assemble(geom: FaceGeometry, F: np.ndarray, n: int, kind: str) -> sp.csr_matrix:
     if kind == "full":
-        A = areas_from_lengths(l)
+        A = geom.area
         I = F[:, [1, 2, 0]].ravel()
         J = F[:, [2, 0, 1]].ravel()
         off = np.repeat(A / 12.0, 3)
@@ -87,7 +93,7 @@ def mass_matrix_from_lengths(
         )
         M.sum_duplicates()
         return M
-    m = np.bincount(F.ravel(), _corner_areas(l, kind).ravel(), minlength=n)
+    m = np.bincount(F.ravel(), _corner_areas(geom, kind).ravel(), minlength=n)
     return diagonal_csr(m)
 
 
@@ -122,8 +128,11 @@ def mass_matrix(V, F, kind: str = DEFAULT_MASS) -> sp.csr_matrix:
     >>> mass_matrix(*triangle(), kind="voronoi").diagonal()
     array([0.25 , 0.125, 0.125])
     """
+    if kind not in MASS_KINDS:
+        raise MeshShapeError(f"kind: expected one of {MASS_KINDS} (got {kind!r})")
     V, F = check_mesh_arrays(V, F)
-    return mass_matrix_from_lengths(edge_lengths(V, F), F, V.shape[0], kind=kind)
+    # embedded: areas from the cross product (exact for slivers), same kernel as from lengths
+    return _assemble(FaceGeometry.from_vertices(V, F), F, V.shape[0], kind)
 
 
 def vertex_areas(V, F, kind: str = "barycentric") -> np.ndarray:

@@ -2,14 +2,18 @@
 
 :func:`operators` returns an :class:`OperatorBundle` (float64 throughout).  With
 ``cache_dir=...`` the bundle is stored as ``<cache_dir>/<key>.npz`` where ``key`` is a SHA-256
-of the vertex and face bytes, every parameter and ``manifold_nets.__version__``; a later call
-with the same mesh and parameters loads it instead of recomputing.
+of the vertex and face bytes, every parameter, ``manifold_nets.__version__``, the algorithm
+version (a hash of the source of the modules that compute the bundle, so an algorithm fix
+invalidates old entries automatically) and the versions of the numerical backends (see
+:mod:`manifold_nets.geometry.cache`); a later call with the same mesh and parameters loads it
+instead of recomputing.
 
 Cache files are written atomically (a temporary file in the same folder, then
 :func:`os.replace`), so parallel workers never see a partial file; two workers computing the
 same mesh at once both write complete, identical files and the last rename wins.  Each file
 stores a SHA-256 checksum of its arrays; a file that fails to load or whose checksum or key
-does not match is logged, ignored, recomputed and overwritten.
+does not match is reported (:class:`~manifold_nets.geometry.cache.CacheWarning`), ignored,
+recomputed and overwritten.
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from .._files import atomic_write
+from ..files import atomic_write
 from ..conventions import DEFAULT_MASS
 from ..errors import MeshShapeError
 from ..validation import check_mesh_arrays
@@ -186,17 +191,12 @@ def _load(path: Path, expect_key: str | None) -> OperatorBundle:
 
 
 def operators_cache_key(V, F, **params) -> str:
-    """SHA-256 hex key of a mesh and the parameters of :func:`operators` (and the library version)."""
-    from .. import __version__
+    """SHA-256 hex key of a mesh and the parameters of :func:`operators`, with the library
+    version, the algorithm version and the backend versions (:func:`~manifold_nets.geometry.cache.cache_key`)."""
+    from .cache import cache_key
 
     V, F = check_mesh_arrays(V, F)
-    h = hashlib.sha256()
-    h.update(f"manifold_nets {__version__} operators format {CACHE_FORMAT}\n".encode())
-    h.update(json.dumps(params, sort_keys=True).encode())
-    for a in (V, F):
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
+    return cache_key(f"operators/{CACHE_FORMAT}", (V, F), params)
 
 
 def choose_laplacian(V, F, requested: str = "auto") -> str:
@@ -310,7 +310,10 @@ def operators(
             try:
                 return _load(path, key)
             except _CorruptCache as exc:
-                logger.warning("operator cache %s is corrupt (%s); recomputing", path, exc)
+                from .cache import CacheWarning
+
+                warnings.warn(f"operator cache {path} is corrupt or stale ({exc}); recomputing it",
+                              CacheWarning, stacklevel=2)
 
     if laplacian == "cotan":
         L = cotan_laplacian(V, F, clamp_cot=clamp_cot)

@@ -22,13 +22,8 @@ import scipy.sparse as sp
 
 from ..errors import MeshError, MeshShapeError
 from ..validation import as_faces, check_mesh_arrays
-from ._intrinsic import (
-    Fans,
-    check_lengths,
-    corner_angles,
-    corner_angles_from_lengths,
-    wrap_angle,
-)
+from ._common import FaceGeometry, cotangents_from_angles
+from ._intrinsic import Fans, check_lengths, wrap_angle
 from .frames import _check_gauge
 
 __all__ = [
@@ -44,18 +39,18 @@ __all__ = [
 ]
 
 
-def _fans(V, F) -> tuple[Fans, np.ndarray, np.ndarray]:
+def _fans(V, F) -> tuple[Fans, np.ndarray, FaceGeometry]:
     V, F = check_mesh_arrays(V, F)
-    alpha = corner_angles(V, F)
-    return Fans(F, alpha, V.shape[0]), F, alpha
+    geom = FaceGeometry.from_vertices(V, F)
+    return Fans(F, geom.angles, V.shape[0]), F, geom
 
 
 def _fans_lengths(F, lengths, n_vertices):
     F = as_faces(F, n_vertices)
     L = check_lengths(lengths, F)
     nV = int(F.max()) + 1 if n_vertices is None else int(n_vertices)
-    alpha = corner_angles_from_lengths(L)
-    return Fans(F, alpha, nV), F, alpha
+    geom = FaceGeometry.from_lengths(L)
+    return Fans(F, geom.angles, nV), F, geom
 
 
 def _transport(fans: Fans, gauge) -> tuple[np.ndarray, np.ndarray]:
@@ -104,15 +99,19 @@ def transport_angles_from_lengths(F, lengths, n_vertices: int | None = None, *, 
     return _transport(fans, gauge)
 
 
-def cotan_edge_weights(F, alpha, edges, n_vertices: int) -> np.ndarray:
+def cotan_edge_weights(F, alpha, edges, n_vertices: int, *, cot=None) -> np.ndarray:
     """Cotan weight ``w_ij = (cot α + cot β) / 2`` of each row of ``edges`` (symmetric).
 
-    ``alpha`` are the corner angles ``(nF, 3)``.  Cotangents of (near-)zero angles are capped
-    at ``1e12`` so degenerate faces stay finite.
+    ``cot`` are the corner cotangents ``(nF, 3)`` of the triangle kernel
+    (:class:`~manifold_nets.geometry._common.FaceGeometry`); when omitted they are computed
+    from the corner angles ``alpha`` ``(nF, 3)`` with the kernel's degenerate-face policy
+    (:func:`~manifold_nets.geometry._common.cotangents_from_angles`: degenerate faces, of
+    relative area ``<= 1e-12``, contribute 0).  Either way the weights are those of
+    :func:`~manifold_nets.geometry.cotan_laplacian` (exactly with ``cot``, up to rounding
+    from angles), so ``w_ij = −L[i, j]``.
     """
     nV = int(n_vertices)
-    s = np.maximum(np.sin(alpha), 1e-12)
-    cot = np.cos(alpha) / s
+    cot = cotangents_from_angles(alpha) if cot is None else np.asarray(cot, dtype=np.float64)
     rows, cols, vals = [], [], []
     for c in range(3):
         i, j = F[:, (c + 1) % 3], F[:, (c + 2) % 3]
@@ -126,10 +125,10 @@ def cotan_edge_weights(F, alpha, edges, n_vertices: int) -> np.ndarray:
     return np.asarray(W[edges[:, 0], edges[:, 1]]).ravel()
 
 
-def _connection_laplacian(fans, F, alpha, gauge, weights):
+def _connection_laplacian(fans, F, geom, gauge, weights):
     edges, rho = _transport(fans, gauge)
     nV = fans.nV
-    w = cotan_edge_weights(F, alpha, edges, nV)
+    w = cotan_edge_weights(F, geom.angles, edges, nV, cot=geom.cot)
     if weights == "positive":
         w = np.maximum(w, 0.0)
     elif weights != "cotan":
@@ -162,15 +161,15 @@ def connection_laplacian(V, F, *, gauge=None, weights: str = "cotan") -> sp.csr_
     >>> L.shape, L.dtype, abs(L - L.conj().T).max() < 1e-12
     ((42, 42), dtype('complex128'), np.True_)
     """
-    fans, F, alpha = _fans(V, F)
-    return _connection_laplacian(fans, F, alpha, gauge, weights)
+    fans, F, geom = _fans(V, F)
+    return _connection_laplacian(fans, F, geom, gauge, weights)
 
 
 def connection_laplacian_from_lengths(F, lengths, n_vertices: int | None = None, *, gauge=None,
                                       weights: str = "cotan") -> sp.csr_matrix:
     """:func:`connection_laplacian` of an intrinsic mesh given by edge lengths ``(nF, 3)``."""
-    fans, F, alpha = _fans_lengths(F, lengths, n_vertices)
-    return _connection_laplacian(fans, F, alpha, gauge, weights)
+    fans, F, geom = _fans_lengths(F, lengths, n_vertices)
+    return _connection_laplacian(fans, F, geom, gauge, weights)
 
 
 def _loop_edges(loop, edges, nV, closed=True):
@@ -268,8 +267,8 @@ def face_angle_excess(V, F) -> np.ndarray:
     ``s_v = 2π / Θ_v`` at interior vertices and 1 at boundary vertices.  Summed over a closed
     manifold mesh this is ``2π χ`` up to rounding (each interior vertex contributes ``2π``).
     """
-    fans, F, alpha = _fans(V, F)
-    return (alpha * fans.scale[F]).sum(axis=1) - np.pi
+    fans, F, geom = _fans(V, F)
+    return (geom.angles * fans.scale[F]).sum(axis=1) - np.pi
 
 
 def transport_vector(V, F, path, z, *, connection=None) -> complex:

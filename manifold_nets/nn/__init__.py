@@ -6,6 +6,13 @@ This is the only subpackage that imports torch.  Install it with ``pip install '
 >>> batch = MeshBatch.from_meshes([(V1, F1), (V2, F2)], k=128)  # doctest: +SKIP
 >>> net = SegmentationNet(in_channels=16, out_channels=4, family="gem")  # doctest: +SKIP
 >>> y = net(batch, x)                                            # doctest: +SKIP
+>>> net.save("seg.pt", features={"kind": "hks", "n": 16}, operators={"k": 128},
+...          labels=["head", "body"])                            # doctest: +SKIP
+>>> net = load("seg.pt", map_location="cpu")                     # doctest: +SKIP
+>>> b = net.pipeline.batch(["new.obj"]); y = net(b, net.pipeline.features_of(b))  # doctest: +SKIP
+
+Meshes are normalised for learning by default (centred, unit area; the factor is kept in
+``batch.normalization`` / ``batch.scale``), so every tensor of a batch is scale-invariant.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from .gauge import (  # noqa: E402
     Irreps,
     NormNonlinearity,
     RegularNonlinearity,
-    TransportPooling,
+    TransportSmoothing,
     rotate_irreps,
 )
 from .losses import accuracy, descriptor_loss, segmentation_loss  # noqa: E402
@@ -40,12 +47,19 @@ from .models import (  # noqa: E402
     MeshBackbone,
     ResidualConvBlock,
     SegmentationNet,
-    heat_kernel_signature,
-    input_features,
-    wave_kernel_signature,
 )
+from .features import heat_kernel_signature, input_features, wave_kernel_signature  # noqa: E402
 from .patch import ACNNConv, GCNNConv, MoNetConv, patch_coordinates  # noqa: E402
+from .serialization import (  # noqa: E402
+    CheckpointError,
+    Pipeline,
+    from_config,
+    get_config,
+    load,
+    save,
+)
 from .spectral import ChebConv, SpectralConv, from_spectral, to_spectral  # noqa: E402
+from .symmetries import FAMILY_SYMMETRIES, symmetry_table  # noqa: E402
 
 __all__ = [
     "MeshBatch", "MeshData", "collate", "estimate_lambda_max", "SparseOperator",
@@ -53,8 +67,10 @@ __all__ = [
     "LearnedDiffusion", "SpatialGradientFeatures", "DiffusionNetBlock", "DiffusionNet", "cg_solve",
     "GCNNConv", "ACNNConv", "MoNetConv", "patch_coordinates",
     "Irreps", "rotate_irreps", "GEMConv", "NormNonlinearity", "RegularNonlinearity", "InvariantReadout",
-    "TransportPooling",
+    "TransportSmoothing",
     "FAMILIES", "ResidualConvBlock", "GEMBlock", "MeshBackbone", "SegmentationNet", "FeatureNet",
     "input_features", "heat_kernel_signature", "wave_kernel_signature",
     "segmentation_loss", "accuracy", "descriptor_loss",
+    "FAMILY_SYMMETRIES", "symmetry_table",
+    "save", "load", "get_config", "from_config", "Pipeline", "CheckpointError",
 ]

@@ -16,6 +16,7 @@ are measured in the centre vertex's gauge and ``transport[e]`` carries a tangent
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -55,6 +56,16 @@ def estimate_lambda_max(L, mass) -> float:
         return gersh
 
 
+#: One-ring patches (``patch_radius=None``) are normalised by this multiple of the mesh's robust
+#: mean edge length (:func:`manifold_nets.geometry.normalize.robust_edge_length`), never by its
+#: longest edge, so one outlier edge does not collapse every other ``ρ = r / radius``.
+ONE_RING_RADIUS_FACTOR = 1.5
+
+_MD_DENSE = ("V", "F", "mass", "evals", "evecs", "normals", "x_axes", "y_axes", "edges", "edge_r", "edge_theta",
+             "edge_transport", "principal_angle")
+_MD_SPARSE = ("L", "grad_x", "grad_y")
+
+
 @dataclass
 class MeshData:
     """Everything the neural layers need for one mesh, as numpy / scipy arrays (float64).
@@ -65,6 +76,8 @@ class MeshData:
     Attributes
     ----------
     V, F : (nV, 3) float64, (nF, 3) int64
+        The mesh the operators were computed on: **normalised for learning** (centred, unit
+        area; see :attr:`normalization`) when built by :meth:`from_mesh` with ``normalize=True``.
     L : scipy csr (nV, nV)
         PSD weak-form Laplacian.
     mass : (nV,)
@@ -79,12 +92,21 @@ class MeshData:
     edge_r, edge_theta, edge_transport : (m,)
         Geodesic distance, angle of ``j`` in ``i``'s gauge, transport angle ``ρ_ij``.
     patch_radius : float
-        Radius that normalises ``edge_r`` (the patch radius, or the largest one-ring distance).
+        Radius that normalises ``edge_r``: the patch radius (in the units of :attr:`V`), or for
+        one-ring patches ``ONE_RING_RADIUS_FACTOR ×`` the robust mean edge length.
     principal_angle : (nV,) or None
         Angle of the first principal curvature direction in each vertex's gauge (a line field:
         defined modulo π), for ACNN.
     lambda_max : float
         Upper estimate of the largest eigenvalue of ``M⁻¹ L`` (for Chebyshev filters).
+    normalization : Normalization or None
+        The map from the input mesh to :attr:`V` (``None``: not normalised).
+    V_original : (nV, 3) float64 or None
+        The input positions (before normalisation).
+    params : dict
+        The parameters it was computed with (operators, patches, normalisation).
+    from_cache : bool
+        Whether it was read from the cache.
     """
 
     V: np.ndarray
@@ -106,6 +128,10 @@ class MeshData:
     principal_angle: np.ndarray | None = None
     lambda_max: float | None = None
     name: str | None = field(default=None, compare=False)
+    normalization: object | None = field(default=None, compare=False)
+    V_original: np.ndarray | None = field(default=None, compare=False, repr=False)
+    params: dict = field(default_factory=dict, compare=False)
+    from_cache: bool = field(default=False, compare=False)
 
     @property
     def n_vertices(self) -> int:
@@ -113,38 +139,173 @@ class MeshData:
 
     @classmethod
     def from_mesh(cls, V, F, *, k: int = 128, cache_dir=None, patch_radius=None, patches: bool = True,
-                  curvature: bool = True, name: str | None = None, **operator_kwargs) -> MeshData:
-        """Compute the operator bundle (and patches, principal directions) of one mesh.
+                  curvature: bool = True, name: str | None = None, normalize: bool = True,
+                  **operator_kwargs) -> MeshData:
+        """Compute (or read from the cache) the operator bundle, patches and principal directions.
 
         Parameters
         ----------
         V, F : array_like
-            The mesh.
+            The mesh, ``(nV, 3)`` float64 and ``(nF, 3)`` int64.
         k : int
             Number of eigenpairs (clamped to ``nV - 1``).
         cache_dir : path, optional
-            Operator cache of :func:`manifold_nets.geometry.operators`.
+            Folder of the learning cache (:mod:`manifold_nets.geometry.cache`): one entry per mesh
+            and parameter set holding the operators, patches, principal angles and ``λ_max``.
         patch_radius : float, optional
-            Geodesic patch radius; ``None`` is the one-ring.
+            Geodesic patch radius **in the units of the input mesh** (converted with the
+            normalisation factor, so the patches are the same ones with or without
+            ``normalize``); ``None`` is the one-ring, normalised by ``ONE_RING_RADIUS_FACTOR ×``
+            the robust mean edge length.
         patches : bool
             Compute geodesic patches (needed by the patch and gauge families).
         curvature : bool
             Compute principal curvature directions (needed by ACNN).
+        normalize : bool
+            Normalise the mesh for learning first
+            (:func:`~manifold_nets.geometry.normalize.normalize_for_learning`: centred at the
+            area-weighted centroid, unit total area); every field is then scale-invariant and
+            the factor is kept in :attr:`normalization`.
+        **operator_kwargs
+            Passed to :func:`manifold_nets.geometry.operators` (``laplacian``, ``mass``, ...).
         """
         from .. import geometry as G
+        from ..geometry.cache import ArrayCache
+        from ..geometry.normalize import Normalization, normalize_for_learning
+        from ..validation import check_mesh_arrays
 
-        V = np.asarray(V, dtype=np.float64)
-        F = np.asarray(F, dtype=np.int64)
-        k_eff = int(max(1, min(int(k), V.shape[0] - 1)))
-        bundle = G.operators(V, F, k=k_eff, cache_dir=cache_dir, **operator_kwargs)
-        P = G.geodesic_patches(V, F, radius=patch_radius) if patches else None
-        ang = _principal_angle(V, F, bundle) if curvature else None
-        return cls.from_bundle(bundle, patches=P, patch_radius=patch_radius, principal_angle=ang, name=name)
+        V_in, F = check_mesh_arrays(V, F)
+        params = _learning_params(V_in.shape[0], k=k, patch_radius=patch_radius, patches=patches,
+                                  curvature=curvature, normalize=normalize, operator_kwargs=operator_kwargs)
+        patch_radius = params["patch_radius"]
+        k_eff = params["k"]
+        store = key = None
+        if cache_dir is not None:
+            store = ArrayCache(cache_dir)
+            key = _learning_key(V_in, F, params)
+            hit = _cache_get(store, key, V_original=V_in, name=name)
+            if hit is not None:
+                return hit
+        if normalize:
+            Vn, norm = normalize_for_learning(V_in, F)
+        else:
+            Vn, norm = V_in, Normalization.identity()
+        bundle = G.operators(Vn, F, k=k_eff, **operator_kwargs)
+        radius = None if patch_radius is None else patch_radius * norm.scale
+        P = G.geodesic_patches(Vn, F, radius=radius) if patches else None
+        ang = _principal_angle(Vn, F, bundle) if curvature else None
+        if ang is not None and P is not None and len(P.edges):
+            # the same direction in the patches' own (intrinsic) angular coordinate, so that
+            # θ_ij − angle_i does not depend on which half-edge defines the gauge (face order)
+            ang = _principal_angle_in_patch_angles(Vn, np.asarray(P.edges, np.int64),
+                                                   np.asarray(P.theta, np.float64), bundle.x_axes,
+                                                   bundle.y_axes, ang)
+        out = cls.from_bundle(bundle, patches=P, patch_radius=radius, principal_angle=ang, name=name)
+        out.normalization = norm if normalize else None
+        out.V_original = V_in
+        out.params = {**params, "operators": dict(bundle.params)}
+        if store is not None:
+            arrays = out._to_arrays()
+            arrays["V_original"] = V_in
+            store.put(key, arrays, meta={"params": out.params,
+                                         "normalization": None if not normalize else norm.to_dict()})
+        return out
+
+    @classmethod
+    def from_path(cls, path, *, k: int = 128, cache_dir=None, patch_radius=None, patches: bool = True,
+                  curvature: bool = True, name: str | None = None, normalize: bool = True,
+                  **operator_kwargs) -> MeshData:
+        """:meth:`from_mesh` of a mesh file (read with :func:`manifold_nets.read_mesh`).
+
+        With ``cache_dir``, a small index entry keyed by a SHA-256 of the file's bytes (and the
+        parameters, and the algorithm version, which covers the readers) points to the entry of
+        :meth:`from_mesh`, so a cache hit neither parses the file nor recomputes anything.
+        """
+        import os
+
+        from .. import read_mesh
+        from ..geometry.cache import ArrayCache, cache_key
+
+        name = str(path) if name is None else name
+        kw = dict(k=k, patch_radius=patch_radius, patches=patches, curvature=curvature, normalize=normalize,
+                  **operator_kwargs)
+        if cache_dir is None:
+            mesh = read_mesh(path)
+            return cls.from_mesh(mesh.V, mesh.F, cache_dir=None, name=name, **kw)
+        store = ArrayCache(cache_dir)
+        p = Path(os.fspath(path))
+        try:
+            raw = np.frombuffer(p.read_bytes(), dtype=np.uint8)
+        except OSError:
+            raw = None  # read_mesh below raises the typed error
+        request = {"k": int(k) if not isinstance(k, bool) and isinstance(k, (int, np.integer)) else repr(k),
+                   "patch_radius": None if patch_radius is None else repr(patch_radius),
+                   "patches": bool(patches), "curvature": bool(curvature), "normalize": bool(normalize),
+                   "operators": dict(sorted(operator_kwargs.items())), "suffix": "".join(p.suffixes)}
+        index_key = None if raw is None else cache_key("mesh_file", (raw,), request)
+        if index_key is not None:
+            index = store.get(index_key)
+            if index is not None and isinstance(index[1].get("target"), str):
+                hit = _cache_get(store, index[1]["target"], V_original=None, name=name)
+                if hit is not None:
+                    return hit
+        mesh = read_mesh(path)
+        out = cls.from_mesh(mesh.V, mesh.F, cache_dir=cache_dir, name=name, **kw)
+        if index_key is not None:
+            V_in, F_in = np.asarray(mesh.V, dtype=np.float64), np.asarray(mesh.F, dtype=np.int64)
+            target = _learning_key(V_in, F_in, _learning_params(V_in.shape[0], k=k, patch_radius=patch_radius,
+                                                                patches=patches, curvature=curvature,
+                                                                normalize=normalize, operator_kwargs=operator_kwargs))
+            store.put(index_key, {}, meta={"target": target})
+        return out
+
+    def _to_arrays(self) -> dict:
+        """Flat dict of plain arrays (sparse matrices as csr parts) for the cache."""
+        out = {}
+        for name in _MD_DENSE:
+            a = getattr(self, name)
+            if a is not None:
+                out[name] = np.asarray(a)
+        for name in _MD_SPARSE:
+            m = getattr(self, name)
+            if m is not None:
+                m = sp.csr_matrix(m)
+                out[f"{name}__data"] = m.data
+                out[f"{name}__indices"] = m.indices.astype(np.int64)
+                out[f"{name}__indptr"] = m.indptr.astype(np.int64)
+                out[f"{name}__shape"] = np.asarray(m.shape, dtype=np.int64)
+        for name in ("patch_radius", "lambda_max"):
+            if getattr(self, name) is not None:
+                out[name] = np.asarray(float(getattr(self, name)))
+        return out
+
+    @classmethod
+    def _from_arrays(cls, arrays: dict, meta: dict, *, V_original=None, name=None) -> MeshData:
+        from ..geometry.normalize import Normalization
+
+        kw = {n: arrays[n] for n in _MD_DENSE if n in arrays}
+        for n in _MD_SPARSE:
+            if f"{n}__data" in arrays:
+                shape = tuple(int(s) for s in arrays[f"{n}__shape"])
+                kw[n] = sp.csr_matrix((arrays[f"{n}__data"], arrays[f"{n}__indices"], arrays[f"{n}__indptr"]),
+                                      shape=shape)
+        for n in ("patch_radius", "lambda_max"):
+            if n in arrays:
+                kw[n] = float(arrays[n])
+        norm = meta.get("normalization")
+        return cls(**kw, name=name, normalization=None if norm is None else Normalization.from_dict(norm),
+                   V_original=V_original, params=meta.get("params", {}), from_cache=True)
 
     @classmethod
     def from_bundle(cls, bundle, *, patches=None, patch_radius=None, principal_angle=None,
                     name: str | None = None) -> MeshData:
-        """Wrap an :class:`~manifold_nets.geometry.OperatorBundle` (and optional ``Patches``)."""
+        """Wrap an :class:`~manifold_nets.geometry.OperatorBundle` (and optional ``Patches``).
+
+        ``patch_radius`` (in the units of ``bundle.V``) normalises ``edge_r``; ``None`` means
+        one-ring patches: ``ONE_RING_RADIUS_FACTOR ×`` the robust mean edge length.
+        """
+        from ..geometry.normalize import robust_edge_length
+
         L = sp.csr_matrix(bundle.L, dtype=np.float64)
         mass = np.asarray(getattr(bundle, "mass", None) if getattr(bundle, "mass", None) is not None
                           else bundle.M.diagonal(), dtype=np.float64)
@@ -153,7 +314,8 @@ class MeshData:
         if patches is not None:
             edges = np.asarray(patches.edges, dtype=np.int64)
             r = np.asarray(patches.r, dtype=np.float64)
-            rad = float(patch_radius) if patch_radius is not None else float(r.max() if r.size else 1.0)
+            rad = (float(patch_radius) if patch_radius is not None
+                   else ONE_RING_RADIUS_FACTOR * robust_edge_length(bundle.V, bundle.F))
             kw = dict(edges=edges, edge_r=r, edge_theta=np.asarray(patches.theta, dtype=np.float64),
                       edge_transport=np.asarray(patches.transport, dtype=np.float64), patch_radius=rad)
         gx, gy = get("grad_x"), get("grad_y")
@@ -203,11 +365,92 @@ class MeshData:
         conj = lambda A: None if A is None else sp.csr_matrix(P @ A @ P.T)  # noqa: E731
         take = lambda a: None if a is None else a[perm]  # noqa: E731
         kw = dict(V=self.V[perm], F=inv[self.F], L=conj(self.L), mass=self.mass[perm], evecs=take(self.evecs),
+                  V_original=take(self.V_original),
                   grad_x=conj(self.grad_x), grad_y=conj(self.grad_y), normals=take(self.normals),
                   x_axes=take(self.x_axes), y_axes=take(self.y_axes), principal_angle=take(self.principal_angle))
         if self.edges is not None:
             kw["edges"] = inv[self.edges]
         return replace(self, **kw)
+
+
+def _learning_params(n_vertices: int, *, k, patch_radius, patches, curvature, normalize, operator_kwargs) -> dict:
+    """The checked parameters of :meth:`MeshData.from_mesh` (also the cache parameters)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise MeshShapeError(f"k: expected a positive integer (got {k!r})")
+    if patch_radius is not None:
+        patch_radius = float(patch_radius)
+        if not (np.isfinite(patch_radius) and patch_radius > 0):
+            raise MeshShapeError(f"patch_radius: expected a positive finite radius or None (got {patch_radius})")
+    return {"k": int(max(1, min(int(k), n_vertices - 1))), "patch_radius": patch_radius, "patches": bool(patches),
+            "curvature": bool(curvature), "normalize": bool(normalize),
+            "one_ring_radius_factor": ONE_RING_RADIUS_FACTOR, "operators": dict(sorted(operator_kwargs.items()))}
+
+
+def _learning_key(V, F, params: dict) -> str:
+    from ..geometry.cache import cache_key
+
+    return cache_key("mesh_data", (V, F), params)
+
+
+def _cache_get(store, key: str, *, V_original, name):
+    """The :class:`MeshData` of a valid cache entry, or ``None`` (an unusable one is warned about)."""
+    hit = store.get(key)
+    if hit is None:
+        return None
+    arrays, meta = hit
+    try:
+        V0 = arrays.pop("V_original") if V_original is None else V_original
+        return MeshData._from_arrays(arrays, meta, V_original=V0, name=name)
+    except (KeyError, ValueError, TypeError) as exc:  # an entry written by other code
+        import warnings
+
+        from ..geometry.cache import CacheWarning
+
+        warnings.warn(f"cache entry {store.path(key)} is unusable ({exc}); recomputing it", CacheWarning,
+                      stacklevel=3)
+        return None
+
+
+def _principal_angle_in_patch_angles(V, edges, edge_theta, x_axes, y_axes, angle):
+    """Principal line-field angle (projected, as _principal_angle returns it) re-expressed in the
+    patches' intrinsic angular coordinate, so that θ_ij − angle_i does not depend on the gauge.
+
+    Per vertex, the projected direction is located between the two patch edges whose projected
+    angles bracket it and its intrinsic angle is interpolated linearly between theirs; done for the
+    direction and its opposite and averaged as a line field (doubled angles)."""
+    i, j = edges[:, 0], edges[:, 1]
+    nV = V.shape[0]
+    d = V[j] - V[i]
+    phi = np.arctan2((d * y_axes[i]).sum(1), (d * x_axes[i]).sum(1))
+    order = np.lexsort((np.arange(len(i)), i))
+    has = np.bincount(i, minlength=nV) > 0
+    starts = np.searchsorted(i[order], np.arange(nV))
+    res = []
+    for a in (angle, angle + np.pi):
+        dd = np.mod(phi - a[i], 2 * np.pi)[order]
+        s = starts[has]
+        after = order[s + _segment_arg(dd, s, np.minimum)]
+        before = order[s + _segment_arg(dd, s, np.maximum)]
+        da = np.mod(phi[after] - a[has], 2 * np.pi)
+        db = 2 * np.pi - np.mod(phi[before] - a[has], 2 * np.pi)
+        span = np.mod(edge_theta[after] - edge_theta[before], 2 * np.pi)
+        frac = np.divide(db, da + db, out=np.zeros_like(db), where=(da + db) > 0)
+        res.append(edge_theta[before] + span * frac)
+    out = np.array(angle, dtype=np.float64, copy=True)
+    out[has] = 0.5 * np.angle(np.exp(2j * res[0]) + np.exp(2j * (res[1] - np.pi)))
+    return out
+
+
+def _segment_arg(vals, starts, ufunc):
+    """Offset (within each segment) of the min / max of ``vals`` over segments starting at ``starts``."""
+    ext = ufunc.reduceat(vals, starts)
+    seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(vals)]))
+    hit = vals == ext[seg]
+    first = np.full(len(starts), -1)
+    idx = np.nonzero(hit)[0]
+    first_rev = idx[::-1]
+    first[seg[first_rev]] = first_rev  # the first hit in each segment wins
+    return first - starts
 
 
 def _principal_angle(V, F, bundle) -> np.ndarray | None:
@@ -254,6 +497,16 @@ def _principal_angle(V, F, bundle) -> np.ndarray | None:
     return 0.5 * np.arctan2(-2 * b, -(2 * a - 2 * c))
 
 
+def _as_arrays(m, i: int):
+    """``(V, F, name)`` of element ``i`` of ``MeshBatch.from_meshes`` (not a path): a Mesh or a (V, F) pair."""
+    if hasattr(m, "V") and hasattr(m, "F"):
+        return m.V, m.F, getattr(m, "name", None) or f"Mesh #{i}"
+    if isinstance(m, (tuple, list)) and len(m) == 2:
+        return m[0], m[1], f"(V, F) #{i}"
+    raise MeshShapeError(f"meshes[{i}]: expected a path, a Mesh or a (V, F) pair (got {type(m).__name__}"
+                         f"{' of length ' + str(len(m)) if isinstance(m, (tuple, list)) else ''})")
+
+
 class MeshBatch:
     """A batch of ``B`` meshes of different sizes, as torch tensors on one device.
 
@@ -287,6 +540,12 @@ class MeshBatch:
         ``edge_batch (E,)``; ``patch_radius (B,)``.
     lambda_max : (B,)
         Largest-eigenvalue estimate of ``M⁻¹L`` per mesh.
+    normalization : list of Normalization or None
+        Per mesh, the map from the input mesh to :attr:`pos` (``None``: not normalised); the
+        input positions are ``data[b].V_original``.
+    scale, center : (B,), (B, 3)
+        The normalisation factors (``pos = (V_input − center) · scale``; 1 and 0 when not
+        normalised): lengths in :attr:`pos` units divide by ``scale`` to get input units.
     principal_angle : (N,) or None
         First principal direction in the vertex gauge.
     data : list of MeshData
@@ -300,28 +559,57 @@ class MeshBatch:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_meshes(cls, meshes, *, k: int = 128, cache_dir=None, patch_radius=None, patches: bool = True,
-                    curvature: bool = True, dtype=torch.float32, device=None, **operator_kwargs) -> MeshBatch:
+                    curvature: bool = True, normalize: bool = True, dtype=torch.float32, device=None,
+                    **operator_kwargs) -> MeshBatch:
         """Compute (or read from the cache) the operators of each mesh and batch them.
 
         Parameters
         ----------
-        meshes : sequence of ``(V, F)`` pairs or :class:`~manifold_nets.Mesh`
+        meshes : sequence of paths, :class:`~manifold_nets.Mesh` or ``(V, F)`` pairs
+            Paths (``str`` / ``os.PathLike``) are read with :func:`manifold_nets.read_mesh`;
+            the kinds may be mixed.
         k : int
             Eigenpairs per mesh (clamped to ``nV - 1``).
         cache_dir : path, optional
-            Operator cache directory.
+            Learning cache (operators, patches, principal angles, ``λ_max``), see
+            :meth:`MeshData.from_mesh`.
         patch_radius : float, optional
-            Geodesic patch radius (``None``: one-ring).
+            Geodesic patch radius in the units of the input meshes (``None``: one-ring).
         patches, curvature : bool
             Whether to compute geodesic patches / principal directions.
+        normalize : bool
+            Normalise each mesh for learning (centred, unit area); :attr:`pos` then holds the
+            normalised positions and :attr:`normalization` / :attr:`scale` the factors.
         dtype : torch.dtype
         device : torch.device or str, optional
+
+        Raises
+        ------
+        MeshShapeError
+            An element is neither a path, a ``Mesh`` nor a ``(V, F)`` pair (the message names it).
+        MeshError
+            A file that cannot be read, or invalid arrays (the message names the element).
         """
+        from ..errors import MeshError
+
+        import os
+
         data = []
-        for m in meshes:
-            V, F = (m.V, m.F) if hasattr(m, "V") else m
-            data.append(MeshData.from_mesh(V, F, k=k, cache_dir=cache_dir, patch_radius=patch_radius,
-                                           patches=patches, curvature=curvature, **operator_kwargs))
+        common = dict(k=k, cache_dir=cache_dir, patch_radius=patch_radius, patches=patches, curvature=curvature,
+                      normalize=normalize, **operator_kwargs)
+        for i, m in enumerate(meshes):
+            name = None
+            try:
+                if isinstance(m, (str, os.PathLike)):
+                    name = str(m)
+                    data.append(MeshData.from_path(m, **common))
+                else:
+                    V, F, name = _as_arrays(m, i)
+                    data.append(MeshData.from_mesh(V, F, name=name, **common))
+            except MeshError as exc:
+                if str(exc).startswith("meshes["):
+                    raise
+                raise type(exc)(f"meshes[{i}] ({name}): {exc}") from exc
         return cls.from_data(data, dtype=dtype, device=device)
 
     @classmethod
@@ -349,8 +637,11 @@ class MeshBatch:
         ptr = np.concatenate([[0], np.cumsum(nv)])
         fptr = np.concatenate([[0], np.cumsum(nf)])
         B = len(data)
+        norms = [d.normalization for d in data]
         out = dict(
-            data=data, dtype=dtype,
+            data=data, dtype=dtype, normalization=norms,
+            scale=t([1.0 if n is None else n.scale for n in norms]),
+            center=t(np.stack([np.zeros(3) if n is None else n.center for n in norms])),
             pos=t(np.concatenate([d.V for d in data])),
             faces=ti(np.concatenate([d.F + o for d, o in zip(data, ptr[:-1])])),
             batch=ti(np.repeat(np.arange(B), nv)),

@@ -1,24 +1,31 @@
 """Learned diffusion, spatial gradient features and the DiffusionNet block / network.
 
 The diffusion of a per-vertex signal ``u`` for a time ``t`` is the heat flow
-``∂u/∂t = −M⁻¹L u`` (PSD Laplacian).  Two discretisations, with one learned time per channel:
+``∂u/∂t = −M⁻¹L u`` (PSD Laplacian).  Times are learned relative to the mesh: channel ``c`` of
+mesh ``b`` diffuses for ``t_c · A_b`` with ``A_b`` the mesh's area (the sum of its lumped mass),
+so a layer gives the same output when the mesh is scaled (eigenvalues scale as ``s⁻²``, areas as
+``s²``).  Two discretisations, with one learned time per channel:
 
 * ``method="spectral"``: ``Φ exp(−λ t) Φᵀ M u`` in the truncated eigenbasis;
 * ``method="implicit"``: one backward-Euler step, the sparse solve ``(M + t L) v = M u``, done
   by preconditioned conjugate gradients on the whole block-diagonal batch at once (every channel
   and mesh together).  The backward pass solves the adjoint system with the same solver (implicit
-  differentiation), so no CG iterate is kept for autograd.
+  differentiation), so no CG iterate is kept for autograd.  Vertices without mass and without
+  Laplacian entries (unreferenced by any face) are left out of the solve and keep their input
+  value (heat does not flow to or from them).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import nn
 
+from ._config import configurable
 from .batch import MeshBatch
-from .spectral import from_spectral, to_spectral
+from .spectral import check_input_dtype, from_spectral, mesh_areas, to_spectral
 
 __all__ = ["LearnedDiffusion", "SpatialGradientFeatures", "DiffusionNetBlock", "DiffusionNet", "cg_solve"]
 
@@ -27,7 +34,20 @@ def cg_solve(apply_A, b: torch.Tensor, diag: torch.Tensor, *, tol: float, max_it
     """Jacobi-preconditioned conjugate gradients for SPD ``A``, all columns of ``b (N, C)`` at once.
 
     Stops when every column's residual is below ``tol · ‖b_c‖`` (columns with ``b_c = 0`` give 0).
+    Rows whose diagonal ``diag`` is not positive (e.g. vertices unreferenced by any face, which
+    have neither mass nor Laplacian entries) are left out: their right-hand side is ignored and
+    their solution is 0.  Warns (:class:`RuntimeWarning`, with the iterations and the largest
+    relative residual) when the tolerance is not reached in ``max_iter`` iterations, and stops at
+    once, with a warning, when the residual becomes non-finite.
     """
+    active = diag > 0
+    if not bool(active.all()):
+        b = torch.where(active, b, torch.zeros_like(b))
+        diag = torch.where(active, diag, torch.ones_like(diag))
+        apply_user = apply_A
+
+        def apply_A(v):  # noqa: F811 - the operator restricted to the active rows
+            return torch.where(active, apply_user(torch.where(active, v, torch.zeros_like(v))), torch.zeros_like(v))
     x = b / diag
     r = b - apply_A(x)
     z = r / diag
@@ -36,8 +56,19 @@ def cg_solve(apply_A, b: torch.Tensor, diag: torch.Tensor, *, tol: float, max_it
     bnorm = b.norm(dim=0)
     thresh = tol * bnorm
     check_every = 1 if b.device.type == "cpu" else 8
-    for it in range(max_iter):
-        if it % check_every == 0 and bool((r.norm(dim=0) <= thresh).all()):
+    converged = False
+    it = 0
+    for it in range(max_iter + 1):
+        if it % check_every == 0 or it == max_iter:
+            rn = r.norm(dim=0)
+            if not bool(torch.isfinite(rn).all()):
+                warnings.warn(f"cg_solve: non-finite residual after {it} iterations (check the operator and the "
+                              "right-hand side for NaN / inf)", RuntimeWarning, stacklevel=3)
+                return x
+            if bool((rn <= thresh).all()):
+                converged = True
+                break
+        if it == max_iter:
             break
         Ap = apply_A(p)
         den = (p * Ap).sum(0)
@@ -49,39 +80,50 @@ def cg_solve(apply_A, b: torch.Tensor, diag: torch.Tensor, *, tol: float, max_it
         beta = torch.where(rz > 0, rz_new / torch.where(rz > 0, rz, torch.ones_like(rz)), torch.zeros_like(rz))
         p = z + beta * p
         rz = rz_new
+    if not converged:
+        rel = float((r.norm(dim=0) / bnorm.clamp_min(torch.finfo(b.dtype).tiny)).max())
+        warnings.warn(f"cg_solve: expected a relative residual <= {tol:g} (got {rel:.3g} after {it} iterations); "
+                      "raise max_iter or tol", RuntimeWarning, stacklevel=3)
     return x
 
 
 class _ImplicitDiffusion(torch.autograd.Function):
+    """``v = (M + s t L)⁻¹ M x`` per channel (``s (N, 1)`` the per-vertex time scale, ``t (C,)``);
+    rows without mass or Laplacian entries keep ``v = x``."""
+
     @staticmethod
-    def forward(ctx, x, t, L, L_diag, mass, tol, max_iter):
+    def forward(ctx, x, t, s, L, L_diag, mass, tol, max_iter):
         m = mass.unsqueeze(-1)
+        ts = s * t  # (N, C)
 
         def A(v):
-            return m * v + t * (L @ v)
+            return m * v + ts * (L @ v)
 
-        diag = m + t * L_diag.unsqueeze(-1)
+        diag = m + ts * L_diag.unsqueeze(-1)
         v = cg_solve(A, m * x, diag, tol=tol, max_iter=max_iter)
-        ctx.save_for_backward(v, t, L_diag, mass)
+        v = torch.where(diag > 0, v, x)
+        ctx.save_for_backward(v, t, s, L_diag, mass)
         ctx.L, ctx.tol, ctx.max_iter = L, tol, max_iter
         return v
 
     @staticmethod
     def backward(ctx, g):
-        v, t, L_diag, mass = ctx.saved_tensors
+        v, t, s, L_diag, mass = ctx.saved_tensors
         L = ctx.L
         m = mass.unsqueeze(-1)
+        ts = s * t
 
         def A(w):
-            return m * w + t * (L @ w)
+            return m * w + ts * (L @ w)
 
-        diag = m + t * L_diag.unsqueeze(-1)
-        lam = cg_solve(A, g, diag, tol=ctx.tol, max_iter=ctx.max_iter)  # A symmetric
-        gx = m * lam if ctx.needs_input_grad[0] else None
-        gt = -(lam * (L @ v)).sum(0) if ctx.needs_input_grad[1] else None
-        return gx, gt, None, None, None, None, None
+        diag = m + ts * L_diag.unsqueeze(-1)
+        lam = cg_solve(A, g, diag, tol=ctx.tol, max_iter=ctx.max_iter)  # A symmetric; 0 on inactive rows
+        gx = torch.where(diag > 0, m * lam, g) if ctx.needs_input_grad[0] else None
+        gt = -(lam * s * (L @ v)).sum(0) if ctx.needs_input_grad[1] else None
+        return gx, gt, None, None, None, None, None, None
 
 
+@configurable
 class LearnedDiffusion(nn.Module):
     r"""Heat diffusion with one learned, non-negative time per channel.
 
@@ -92,7 +134,8 @@ class LearnedDiffusion(nn.Module):
     method : {"spectral", "implicit"}
         Truncated-eigenbasis exponential or backward-Euler sparse solve (see module docstring).
     init_time : float
-        Initial diffusion time scale; times start log-spaced in ``[init_time/10, init_time]``.
+        Initial diffusion time relative to the mesh area (the absolute time of mesh ``b`` is
+        ``t · A_b``); times start log-spaced in ``[init_time/10, init_time]``.
     tol, max_iter : float, int
         Conjugate-gradient tolerance (relative residual) and iteration cap for ``"implicit"``.
         ``tol=None`` picks ``1e-6`` for float32 and ``1e-12`` for float64.
@@ -123,28 +166,36 @@ class LearnedDiffusion(nn.Module):
     def extra_repr(self) -> str:
         return f"{self.in_channels}, method={self.method!r}"
 
-    def times(self) -> torch.Tensor:
-        """Current (non-negative) diffusion times ``(C,)``."""
-        return self.time.abs()
+    def times(self, batch: MeshBatch | None = None) -> torch.Tensor:
+        """Current (non-negative) diffusion times: relative ``(C,)``, or absolute ``(B, C)`` for ``batch``."""
+        t = self.time.abs()
+        if batch is None:
+            return t
+        return mesh_areas(batch, t.dtype).unsqueeze(-1) * t
 
     def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
+        check_input_dtype(batch, x, "LearnedDiffusion")
         t = self.times().to(x.dtype)
+        area = mesh_areas(batch, x.dtype)  # (B,)
         if self.method == "spectral":
             c = to_spectral(batch, x)
-            c = torch.exp(-batch.evals.to(x.dtype).unsqueeze(-1) * t) * c
+            lam = batch.evals.to(x.dtype) * area.unsqueeze(-1)  # scale free
+            c = torch.exp(-lam.unsqueeze(-1) * t) * c
             return from_spectral(batch, c)
         tol = self.tol if self.tol is not None else (1e-12 if x.dtype == torch.float64 else 1e-6)
-        return _ImplicitDiffusion.apply(x, t, batch.L, batch.L_diag.to(x.dtype), batch.mass.to(x.dtype),
-                                        tol, self.max_iter)
+        return _ImplicitDiffusion.apply(x, t, area[batch.batch].unsqueeze(-1), batch.L, batch.L_diag.to(x.dtype),
+                                        batch.mass.to(x.dtype), tol, self.max_iter)
 
 
+@configurable
 class SpatialGradientFeatures(nn.Module):
     r"""Gauge-invariant features from the tangent gradients of each channel.
 
     With ``g = G_x x + i G_y x`` (the gradient of every channel as a complex number in the vertex
     gauge) and a learned complex matrix ``A = A_re + i A_im``, the feature is
-    ``tanh(Re(conj(g) ⊙ (A g)))``: a learned inner product between gradients, unchanged by a
-    rotation of the vertex frame.
+    ``tanh(A_b · Re(conj(g) ⊙ (A g)))`` with ``A_b`` the area of the mesh: a learned inner product
+    between gradients, unchanged by a rotation of the vertex frame and, through ``A_b`` (squared
+    gradients scale as ``s⁻²``), by a uniform scaling of the mesh.
 
     Parameters
     ----------
@@ -178,6 +229,7 @@ class SpatialGradientFeatures(nn.Module):
         return f"{self.in_channels}, with_rotation={self.A_im is not None}"
 
     def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
+        check_input_dtype(batch, x, "SpatialGradientFeatures")
         gx = batch.grad_x @ x
         gy = batch.grad_y @ x
         bre = gx @ self.A_re.T
@@ -185,9 +237,11 @@ class SpatialGradientFeatures(nn.Module):
         if self.A_im is not None:
             bre = bre - gy @ self.A_im.T
             bim = bim + gx @ self.A_im.T
-        return torch.tanh(gx * bre + gy * bim)
+        area = mesh_areas(batch, x.dtype)[batch.batch].unsqueeze(-1)
+        return torch.tanh(area * (gx * bre + gy * bim))
 
 
+@configurable
 class DiffusionNetBlock(nn.Module):
     r"""One DiffusionNet block: diffuse, gradient features, per-vertex MLP, residual.
 
@@ -202,6 +256,8 @@ class DiffusionNetBlock(nn.Module):
     method : {"spectral", "implicit"}
     gradient_features : bool
     dropout : float
+    init_time : float
+        Initial diffusion time relative to the mesh area (see :class:`LearnedDiffusion`).
 
     Shapes
     ------
@@ -242,6 +298,7 @@ class DiffusionNetBlock(nn.Module):
         return self.skip(x) + self.mlp(torch.cat(feats, dim=-1))
 
 
+@configurable
 class DiffusionNet(nn.Module):
     r"""DiffusionNet: a linear lift, ``n_blocks`` :class:`DiffusionNetBlock` and a linear head.
 
@@ -287,6 +344,7 @@ class DiffusionNet(nn.Module):
         return f"{self.in_channels}, {self.out_channels}, outputs={self.outputs!r}"
 
     def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
+        check_input_dtype(batch, x, "DiffusionNet")
         h = self.lift(x)
         for b in self.blocks:
             h = b(batch, h)

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._config import configurable
 from ._sparse import sparse_from_coo
 from .batch import MeshBatch
 
@@ -37,7 +38,7 @@ __all__ = [
     "NormNonlinearity",
     "RegularNonlinearity",
     "InvariantReadout",
-    "TransportPooling",
+    "TransportSmoothing",
 ]
 
 
@@ -139,6 +140,7 @@ def _norms(x: torch.Tensor, irreps: Irreps, eps: float = 0.0):
     return sc, nr
 
 
+@configurable
 class GEMConv(nn.Module):
     r"""Gauge-equivariant mesh convolution (see the module docstring for the formula).
 
@@ -385,12 +387,20 @@ def _hat_basis(rho: torch.Tensor, n: int) -> torch.Tensor:
     return (1 - (u - centres).abs()).clamp_min(0)
 
 
+@configurable
 class NormNonlinearity(nn.Module):
     r"""Exactly gauge-equivariant nonlinearity.
 
-    Order-0 channels: ``act(x)``.  Order-``n > 0`` pairs: ``z ↦ z · relu(|z| + b) / |z|`` with a
-    learned bias ``b`` per channel (``|z|`` smoothed by ``eps`` at 0).  The scale depends only on
-    the norm, so the map commutes with every rotation.
+    Order-0 channels: ``act(x)``.  Order-``n > 0`` pairs are multiplied by a function of their
+    norm ``‖z‖ = sqrt(|z|² + eps)`` and a learned bias ``b`` per channel, so the map commutes with
+    every rotation:
+
+    * ``gate="sigmoid"`` (default): ``z ↦ z · σ(‖z‖ + b)`` — smooth everywhere, ``0`` at ``z = 0``
+      with Jacobian ``σ(b) I`` there (bounded by 1), ``≈ z`` for large norms and suppressed
+      when ``‖z‖ + b ≪ 0``.
+    * ``gate="relu"``: ``z ↦ z · relu(‖z‖ + b) / ‖z‖`` (the classic norm ReLU) — discontinuous at
+      ``z = 0`` when ``b > 0`` (the direction of ``z`` is undefined there) with gradients of order
+      ``b / sqrt(eps)``; kept for comparison.
 
     Parameters
     ----------
@@ -398,6 +408,7 @@ class NormNonlinearity(nn.Module):
         The same type.
     act : callable
         Nonlinearity for order 0 (default ReLU).
+    gate : {"sigmoid", "relu"}
     eps : float
 
     Shapes
@@ -405,14 +416,16 @@ class NormNonlinearity(nn.Module):
     x ``(N, irreps.dim)`` -> same.
     """
 
-    def __init__(self, in_channels, out_channels=None, *, act=None, eps: float = 1e-12):
+    def __init__(self, in_channels, out_channels=None, *, act=None, gate: str = "sigmoid", eps: float = 1e-12):
         super().__init__()
         self.irreps = Irreps(in_channels)
         if out_channels is not None and Irreps(out_channels) != self.irreps:
             raise ValueError(f"out_channels: expected {self.irreps!r} (got {Irreps(out_channels)!r})")
+        if gate not in ("sigmoid", "relu"):
+            raise ValueError(f"gate: expected 'sigmoid' or 'relu' (got {gate!r})")
         self.in_channels = self.out_channels = self.irreps
         self.act = act if act is not None else torch.relu
-        self.eps = eps
+        self.gate, self.eps = gate, eps
         n_pairs = sum(m for m, n in self.irreps if n > 0)
         self.bias = nn.Parameter(torch.empty(n_pairs))
         self.reset_parameters()
@@ -421,7 +434,7 @@ class NormNonlinearity(nn.Module):
         nn.init.zeros_(self.bias)
 
     def extra_repr(self) -> str:
-        return f"{self.irreps!r}"
+        return f"{self.irreps!r}, gate={self.gate!r}"
 
     def forward(self, x: torch.Tensor, batch: MeshBatch | None = None) -> torch.Tensor:
         parts, k = [], 0
@@ -432,12 +445,17 @@ class NormNonlinearity(nn.Module):
                 continue
             blk = blk.reshape(-1, m, 2)
             nrm = torch.sqrt((blk * blk).sum(-1) + self.eps)
-            scale = torch.relu(nrm + self.bias[k:k + m].to(x.dtype)) / nrm
+            b = self.bias[k:k + m].to(x.dtype)
+            if self.gate == "sigmoid":
+                scale = torch.sigmoid(nrm + b)
+            else:
+                scale = torch.relu(nrm + b) / nrm
             k += m
             parts.append((blk * scale.unsqueeze(-1)).reshape(-1, 2 * m))
         return torch.cat(parts, -1)
 
 
+@configurable
 class RegularNonlinearity(nn.Module):
     r"""Sampled ("regular") nonlinearity for features of type ``Irreps.regular(m, L)``.
 
@@ -503,6 +521,7 @@ class RegularNonlinearity(nn.Module):
         return torch.cat(parts, -1)
 
 
+@configurable
 class InvariantReadout(nn.Module):
     r"""Gauge-invariant features: the order-0 channels and the norm of every higher-order pair,
     followed by a linear map.
@@ -538,12 +557,14 @@ class InvariantReadout(nn.Module):
         return self.linear(self.invariants(x))
 
 
-class TransportPooling(nn.Module):
-    r"""Parallel-transport mean pooling over each vertex's patch (no coarsening).
+@configurable
+class TransportSmoothing(nn.Module):
+    r"""Parallel-transport mean over each vertex's patch, on the same mesh (no coarsening).
 
     ``y_i = (x_i + Σ_j ρ(ρ_ij) x_j) / (1 + deg_i)``: neighbours are brought to ``i``'s gauge by
     the connection before averaging, so the operation is gauge-equivariant (a plain mean of the
-    coordinates would not be).
+    coordinates would not be).  The number of vertices does not change: this is a smoothing of
+    the features (named ``TransportPooling`` before 0.2: it smooths, it does not pool).
 
     Parameters
     ----------
@@ -569,11 +590,16 @@ class TransportPooling(nn.Module):
         return f"{self.irreps!r}"
 
     def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
+        if not batch.has_patches:
+            raise ValueError("TransportSmoothing: expected a MeshBatch with patches (got patches=None)")
         i, j = batch.edges[:, 0], batch.edges[:, 1]
         v = rotate_irreps(x[j], self.irreps, batch.edge_transport.to(x.dtype))
         agg = x.clone().index_add_(0, i, v)
         deg = x.new_ones(x.shape[0]).index_add_(0, i, torch.ones_like(batch.edge_r, dtype=x.dtype))
         return agg / deg.unsqueeze(-1)
+
+
+#: Backwards-compatible alias of :class:`TransportSmoothing` (it never coarsened the mesh).
 
 
 def as_irreps(spec: Irreps | int | Sequence) -> Irreps:

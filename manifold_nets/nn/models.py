@@ -11,26 +11,32 @@
 ``monet``      :class:`~manifold_nets.nn.MoNetConv`
 ``gem``        :class:`~manifold_nets.nn.GEMConv` on ``Irreps.regular(width, max_order)`` features
 =============  =====================================================================
+
+Every model and block has ``get_config()`` / ``from_config()`` (plain JSON of its constructor
+arguments) and ``save(path, ...)`` / ``load(path, map_location=...)``; see
+:mod:`manifold_nets.nn.serialization`.  The input features live in :mod:`manifold_nets.nn.features`
+(re-exported here).
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from ._config import configurable
 from .batch import MeshBatch
 from .diffusion import DiffusionNetBlock
+from .features import heat_kernel_signature, input_features, wave_kernel_signature  # noqa: F401 (re-exported)
 from .gauge import (
     GEMConv,
     InvariantReadout,
     Irreps,
     NormNonlinearity,
     RegularNonlinearity,
-    TransportPooling,
+    TransportSmoothing,
 )
 from .patch import ACNNConv, GCNNConv, MoNetConv
+from .serialization import Serializable
 from .spectral import ChebConv, SpectralConv
 
 __all__ = ["FAMILIES", "ResidualConvBlock", "GEMBlock", "MeshBackbone", "SegmentationNet", "FeatureNet",
@@ -40,7 +46,8 @@ FAMILIES = ("diffusion", "spectral", "cheb", "gcnn", "acnn", "monet", "gem")
 _CONVS = {"spectral": SpectralConv, "cheb": ChebConv, "gcnn": GCNNConv, "acnn": ACNNConv, "monet": MoNetConv}
 
 
-class ResidualConvBlock(nn.Module):
+@configurable
+class ResidualConvBlock(nn.Module, Serializable):
     r"""``y = x + Linear(dropout(act(conv(x))))`` for any scalar convolution ``conv(batch, x)``.
 
     Parameters
@@ -79,7 +86,8 @@ class ResidualConvBlock(nn.Module):
         return x + self.linear(self.dropout(torch.relu(self.conv(batch, x))))
 
 
-class GEMBlock(nn.Module):
+@configurable
+class GEMBlock(nn.Module, Serializable):
     r"""``y = x + GEMConv(σ(x))`` on a fixed irreps type, ``σ`` the norm or regular nonlinearity.
 
     Parameters
@@ -90,7 +98,7 @@ class GEMBlock(nn.Module):
     n_samples : int
         Samples of the regular nonlinearity.
     transport_pooling : bool
-        Follow the convolution by :class:`TransportPooling`.
+        Follow the convolution by :class:`TransportSmoothing` (transported neighbour mean).
     n_radial : int
 
     Shapes
@@ -110,7 +118,7 @@ class GEMBlock(nn.Module):
         else:
             raise ValueError(f"nonlinearity: expected 'norm' or 'regular' (got {nonlinearity!r})")
         self.conv = GEMConv(irreps, irreps, n_radial=n_radial)
-        self.pool = TransportPooling(irreps) if transport_pooling else None
+        self.pool = TransportSmoothing(irreps) if transport_pooling else None
 
     def reset_parameters(self) -> None:
         self.nonlin.reset_parameters()
@@ -126,7 +134,8 @@ class GEMBlock(nn.Module):
         return x + h
 
 
-class MeshBackbone(nn.Module):
+@configurable
+class MeshBackbone(nn.Module, Serializable):
     r"""Lift ``in_channels -> width``, ``n_blocks`` blocks of one family, per-vertex features out.
 
     For ``family="gem"`` the lift is a linear map to scalars followed by a GEM convolution to
@@ -202,7 +211,8 @@ class MeshBackbone(nn.Module):
         return self.out(h)
 
 
-class SegmentationNet(nn.Module):
+@configurable
+class SegmentationNet(nn.Module, Serializable):
     r"""Per-vertex, per-face or per-mesh prediction with any convolution family.
 
     Parameters
@@ -257,7 +267,8 @@ class SegmentationNet(nn.Module):
         return self.head(h)
 
 
-class FeatureNet(nn.Module):
+@configurable
+class FeatureNet(nn.Module, Serializable):
     r"""Per-vertex descriptors (for correspondence / matching) with any convolution family.
 
     Parameters
@@ -292,106 +303,3 @@ class FeatureNet(nn.Module):
     def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
         y = self.backbone(batch, x)
         return torch.nn.functional.normalize(y, dim=-1) if self.normalize else y
-
-
-# ---------------------------------------------------------------------------------------- inputs
-def _positive_range(batch: MeshBatch):
-    """Mask of the positive eigenvalues and their range ``(lo, hi)`` per mesh.
-
-    A mesh with more components than eigenpairs has no positive eigenvalue among them; its range
-    then comes from Weyl's law, ``λ_n ≈ 4πn / area``, for ``n = 1 … K``, so descriptors stay
-    finite (constant on each component, as they should be).
-    """
-    ev = batch.evals
-    mask = batch.eval_mask & (ev > 1e-8 * ev.abs().amax(1, keepdim=True).clamp_min(1e-30))
-    big = torch.where(mask, ev, torch.full_like(ev, float("inf"))).amin(1)
-    top = torch.where(mask, ev, torch.zeros_like(ev)).amax(1)
-    area = torch.zeros(batch.num_meshes, dtype=ev.dtype, device=ev.device)
-    area = area.index_add(0, batch.batch, batch.mass.to(ev.dtype)).clamp_min(1e-300)
-    weyl = 4 * math.pi / area
-    none = ~mask.any(1)
-    big = torch.where(none, weyl, big)
-    top = torch.where(none, weyl * ev.shape[1], top)
-    top = torch.where(top > big, top, 10 * big)
-    return mask, big, top
-
-
-def _per_mesh_square_synthesis(batch: MeshBatch, w: torch.Tensor) -> torch.Tensor:
-    """``Σ_k φ_k(x)² w[b, k, :]`` per mesh: w ``(B, K, n)`` -> ``(N, n)``."""
-    return torch.cat([(P * P) @ wb for P, wb in zip(batch.evecs_split(), w)], dim=0)
-
-
-def heat_kernel_signature(batch: MeshBatch, n_times: int = 16, *, normalize: bool = True) -> torch.Tensor:
-    r"""Heat kernel signature ``Σ_k exp(−λ_k t) φ_k(x)²`` at ``n_times`` log-spaced times per mesh.
-
-    Times span ``[4 ln 10 / λ_max, 4 ln 10 / λ_1]`` of each mesh (Sun et al. 2009), so the
-    descriptor is scale-adapted; ``normalize`` divides every time by the mass-weighted mean of
-    the mesh (then the HKS is also invariant to a global scaling).
-
-    Shapes: -> ``(N, n_times)``.
-    """
-    _, lo, hi = _positive_range(batch)
-    c = 4 * math.log(10)
-    s = torch.linspace(0, 1, n_times, dtype=batch.evals.dtype, device=batch.device)
-    tmin, tmax = c / hi, c / lo
-    t = tmin.unsqueeze(-1) * (tmax / tmin).unsqueeze(-1) ** s  # (B, n)
-    # every eigenpair contributes (the constant φ_0 too); only the time range uses λ > 0
-    w = torch.exp(-batch.evals.unsqueeze(-1) * t.unsqueeze(1)) * batch.eval_mask.unsqueeze(-1)  # (B, K, n)
-    h = _per_mesh_square_synthesis(batch, w)
-    if normalize:
-        h = h / batch.global_mean(h)[batch.batch]
-    return h
-
-
-def wave_kernel_signature(batch: MeshBatch, n_energies: int = 16, *, sigma_factor: float = 7.0) -> torch.Tensor:
-    r"""Wave kernel signature (Aubry et al. 2011) at ``n_energies`` log-energies per mesh.
-
-    ``WKS(x, e) = Σ_k φ_k(x)² exp(−(e − log λ_k)² / 2σ²) / Σ_k exp(−(e − log λ_k)² / 2σ²)`` with
-    ``e`` evenly spaced in ``[log λ_1, log λ_max]`` and ``σ = sigma_factor · Δe``.
-
-    Shapes: -> ``(N, n_energies)``.
-    """
-    mask, lo, hi = _positive_range(batch)
-    s = torch.linspace(0, 1, n_energies, dtype=batch.evals.dtype, device=batch.device)
-    emin, emax = torch.log(lo), torch.log(hi)
-    e = emin.unsqueeze(-1) + (emax - emin).unsqueeze(-1) * s  # (B, n)
-    sigma = (sigma_factor * (emax - emin) / max(n_energies - 1, 1)).clamp_min(1e-6)
-    loglam = torch.log(torch.where(mask, batch.evals, torch.ones_like(batch.evals)))
-    g = torch.exp(-((e.unsqueeze(1) - loglam.unsqueeze(-1)) ** 2) / (2 * sigma.view(-1, 1, 1) ** 2))
-    g = g * mask.unsqueeze(-1)
-    g = g / g.sum(1, keepdim=True).clamp_min(1e-30)
-    return _per_mesh_square_synthesis(batch, g)
-
-
-def input_features(batch: MeshBatch, kind: str = "hks", n: int = 16, values=None) -> torch.Tensor:
-    """Per-vertex input features for a batch.
-
-    Parameters
-    ----------
-    batch : MeshBatch
-    kind : {"xyz", "hks", "wks", "array"}
-        ``"xyz"``: positions centred on each mesh's mass-weighted centroid and divided by
-        ``sqrt(area)`` (not rotation invariant); ``"hks"`` / ``"wks"``: intrinsic descriptors;
-        ``"array"``: ``values``, a list of per-mesh ``(nV_b, C)`` arrays, stacked.
-    n : int
-        Number of HKS times / WKS energies.
-
-    Returns
-    -------
-    (N, C) tensor in the batch's dtype and device.
-    """
-    if kind == "xyz":
-        area = batch.mass.new_zeros(batch.num_meshes).index_add_(0, batch.batch, batch.mass)
-        centred = batch.pos - batch.global_mean(batch.pos)[batch.batch]
-        return centred / torch.sqrt(area)[batch.batch].unsqueeze(-1)
-    if kind == "hks":
-        return heat_kernel_signature(batch, n)
-    if kind == "wks":
-        return wave_kernel_signature(batch, n)
-    if kind == "array":
-        if values is None:
-            raise ValueError("kind='array': expected values, a list of per-mesh arrays")
-        vals = [torch.as_tensor(v, dtype=batch.pos.dtype) for v in values]
-        vals = [v.unsqueeze(-1) if v.dim() == 1 else v for v in vals]
-        return torch.cat(vals, 0).to(batch.device)
-    raise ValueError(f"kind: expected 'xyz', 'hks', 'wks' or 'array' (got {kind!r})")

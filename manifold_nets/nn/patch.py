@@ -4,16 +4,27 @@ Every layer reads the flat patch arrays of a :class:`~manifold_nets.nn.MeshBatch
 (``edges (E, 2)`` = (centre i, neighbour j), ``edge_r``, ``edge_theta`` in ``i``'s gauge) and
 the radius ``patch_radius`` per mesh, which normalises ``ρ = r / radius ∈ [0, 1]``.
 
-* :class:`GCNNConv` — polar bins (``n_rho × n_theta``, bilinear interpolation, each bin
-  normalised by its total weight), a learnable kernel per bin and, by default, the maximum over
-  the ``n_theta`` rotations of the kernel (the angular origin of a patch is arbitrary).
+The angular origin of a patch (the vertex gauge) is arbitrary: it follows from the face order and
+the corner order of the mesh file.  By default every layer here is therefore exactly independent
+of it (see :mod:`manifold_nets.nn.symmetries`):
+
+* :class:`GCNNConv` — radial rings ``a`` and, per ring, the angular Fourier coefficients of the
+  patch ``Â_{a,m} = Σ_j w_a(ρ_ij) e^{−i m θ_ij} x_j`` (``m = 0..max_frequency``).  A gauge change
+  by ``g`` multiplies ``Â_{a,m}`` by ``e^{i m g}``, so the response
+  ``Σ Â_{·,0} W_0 + Σ_{m≥1} |Σ Â_{·,m} W_m|`` (complex ``W_m``) is exactly gauge invariant — the
+  continuous-angle limit of Masci et al.'s max over kernel rotations.  ``angular="bins"`` keeps
+  the original polar bins with a max over the ``n_theta`` discrete rotations (exact only for
+  rotations by multiples of ``2π / n_theta``, i.e. gauge dependent) or an explicit orientation.
 * :class:`ACNNConv` — anisotropic Gaussian kernels at several scales and orientations, measured
-  from the first principal curvature direction (a line field, so the kernels are π-symmetric).
-* :class:`MoNetConv` — a learnable mixture of kernels over pseudo-coordinates ``(ρ, θ)``: Gaussian
-  in ``ρ``, von Mises (the periodic Gaussian) in ``θ``.
+  from the first principal curvature direction (a line field, defined mod π; the kernels are
+  π-periodic in θ, so the sign ambiguity of the direction does not matter).
+* :class:`MoNetConv` — learnable Gaussian kernels in ``ρ``; by default (``angular="fourier"``)
+  each kernel's angular Fourier coefficients enter through their magnitudes, as in GCNN, so the
+  layer is exactly gauge invariant.  ``angular="von_mises"`` keeps Monti et al.'s mixture over
+  ``(ρ, θ)`` (von Mises in ``θ``), which is gauge dependent.
 
 The fixed (parameter-free) patch weights of GCNN and ACNN are assembled once per batch into a
-sparse operator and cached on the batch, so a layer is one sparse product and one dense product.
+sparse operator and cached on the batch, so a layer is one sparse product and a few dense ones.
 """
 
 from __future__ import annotations
@@ -23,10 +34,11 @@ import math
 import torch
 from torch import nn
 
+from ._config import configurable
 from ._sparse import SparseOperator, sparse_from_coo
 from .batch import MeshBatch
 
-__all__ = ["GCNNConv", "ACNNConv", "MoNetConv", "patch_coordinates"]
+__all__ = ["GCNNConv", "ACNNConv", "MoNetConv", "patch_coordinates", "angular_fourier_operator"]
 
 
 def _require_patches(batch: MeshBatch, who: str) -> None:
@@ -114,57 +126,169 @@ def polar_bin_operator(batch: MeshBatch, n_rho: int, n_theta: int, orientation=N
     return op
 
 
-class GCNNConv(nn.Module):
-    r"""Geodesic CNN convolution on polar bins (Masci et al. 2015 style).
+def _radial_hat(rho: torch.Tensor, n_rho: int):
+    """Linear interpolation weights between ring centres ``(a + 1) / n_rho`` (clamped at both ends).
 
-    ``y_i = max_s Σ_{a,b} (P x)_{i,a,b} W_{a, b+s} + x_i W_self + b`` where ``(P x)_{i,a,b}`` is the
-    bin-averaged patch (see :func:`polar_bin_operator`) and ``s`` runs over the ``n_theta``
-    rotations of the kernel (``max_over_rotations=False`` uses ``s = 0`` only: an oriented
-    convolution, e.g. with ``orientation`` a direction field).
+    Returns ``[(ring index (E,), weight (E,)), …]`` (two entries; weights sum to 1 per edge).
+    """
+    u = (rho * n_rho - 1.0).clamp(0.0, float(n_rho - 1))
+    r_lo = torch.clamp(torch.floor(u), max=max(n_rho - 2, 0)).long()
+    fr = (u - r_lo.to(u.dtype)) if n_rho > 1 else torch.zeros_like(u)
+    r_hi = torch.clamp(r_lo + 1, max=n_rho - 1)
+    return [(r_lo, 1 - fr), (r_hi, fr)]
+
+
+def angular_fourier_operator(batch: MeshBatch, n_rho: int, max_frequency: int) -> SparseOperator:
+    r"""Sparse ``((2M + 1) · N · n_rho, N)`` operator of the ring-wise angular Fourier coefficients.
+
+    Row ``(k, i, a)`` (order-major, so the product reshapes to ``(2M + 1, N, n_rho · C)`` without a
+    copy) with ``k = 0`` holds ``Σ_j w_a(ρ_ij) x_j / Σ_j w_a(ρ_ij)`` and, for ``m = 1..M``,
+    ``k = m`` / ``M + m`` the real / imaginary part of
+    ``Σ_j w_a(ρ_ij) e^{−i m θ_ij} x_j / Σ_j w_a(ρ_ij)`` (``w_a`` linear interpolation between the
+    ring centres ``(a + 1) / n_rho``).  A gauge change ``θ ← θ − g_i`` multiplies the order-``m``
+    coefficient by ``e^{i m g_i}``; the normalisation does not depend on ``θ``.  Cached on the batch.
+    """
+    key = ("fourier", n_rho, max_frequency)
+    cache = _cache(batch)
+    if key in cache:
+        return cache[key]
+    rho, theta = patch_coordinates(batch)
+    i, j = batch.edges[:, 0], batch.edges[:, 1]
+    nk = 2 * max_frequency + 1
+    N = batch.num_vertices
+    # per-ring normalisation (independent of θ)
+    ringsum = rho.new_zeros(batch.num_vertices * n_rho)
+    for rb, wr in _radial_hat(rho, n_rho):
+        ringsum.index_add_(0, i * n_rho + rb, wr)
+    ringsum = ringsum.clamp_min(torch.finfo(rho.dtype).tiny)
+    rows, cols, vals = [], [], []
+    for rb, wr in _radial_hat(rho, n_rho):
+        w = wr / ringsum[i * n_rho + rb]
+        keep = wr > 0
+        phases = [(0, w)]
+        for m in range(1, max_frequency + 1):
+            phases += [(m, w * torch.cos(m * theta)), (max_frequency + m, -w * torch.sin(m * theta))]
+        for k, v in phases:
+            rows.append(((k * N + i) * n_rho + rb)[keep])
+            cols.append(j[keep])
+            vals.append(v[keep])
+    op = sparse_from_coo(torch.cat(rows), torch.cat(cols), torch.cat(vals), (nk * N * n_rho, N))
+    cache[key] = op
+    return op
+
+
+def _fourier_magnitude_response(A: torch.Tensor, w0: torch.Tensor, w_re: torch.Tensor, w_im: torch.Tensor,
+                                eps: float) -> torch.Tensor:
+    r"""Gauge-invariant response of angular Fourier coefficients.
+
+    ``A (2M + 1, N, K)`` (order 0, the real parts of orders ``1..M``, then their imaginary parts),
+    ``w0 (K, O)``, ``w_re, w_im (M, K, O)`` ->
+    ``A_0 w0 + Σ_m sqrt(|Σ_k A_{m,k} W_{m,k}|² + eps)`` ``(N, O)``.
+    """
+    nk, N, K = A.shape
+    M = (nk - 1) // 2
+    if M == 0:
+        return A[0] @ w0
+    a0, are, aim = torch.split(A, [1, M, M], 0)  # views; the backward is one concatenation
+    y = a0[0] @ w0
+    # (a + ib)(c + id): real = ac − bd, imag = ad + bc
+    Z = torch.bmm(are, torch.cat([w_re, w_im], -1)) + torch.bmm(aim, torch.cat([-w_im, w_re], -1))  # (M, N, 2O)
+    O = w0.shape[-1]
+    mag = torch.sqrt(Z[..., :O].square() + Z[..., O:].square() + eps)
+    return y + mag.sum(0)
+
+
+@configurable
+class GCNNConv(nn.Module):
+    r"""Geodesic CNN convolution (Masci et al. 2015 style), gauge invariant by default.
+
+    ``angular="fourier"`` (default):
+    ``y_i = Σ_{a,c} Â_{i,a,0,c} W⁰_{a,c} + Σ_{m=1}^{M} |Σ_{a,c} Â_{i,a,m,c} W^m_{a,c}| + x_i W_self + b``
+    with ``Â`` the ring-wise angular Fourier coefficients of the patch
+    (:func:`angular_fourier_operator`) and complex ``W^m``.  The magnitude is taken per output
+    channel and smoothed (``sqrt(|z|² + eps)``).  Exactly invariant to any rotation of the patch
+    origin (the continuous limit of the max over kernel rotations), so the output does not depend
+    on the gauge, hence not on the face or corner order of the mesh.
+
+    ``angular="bins"`` (explicit choice; gauge dependent): the original polar bins
+    (``n_rho × n_theta``, bilinear, each bin normalised by its total weight, see
+    :func:`polar_bin_operator`) and ``y_i = max_s Σ_{a,b} (P x)_{i,a,b} W_{a,b+s} + …`` over the
+    ``n_theta`` discrete kernel rotations (exact only for rotations of the origin by multiples
+    of ``2π / n_theta``), or ``s = 0`` with ``max_over_rotations=False`` and an ``orientation``.
 
     Parameters
     ----------
     in_channels, out_channels : int
-    n_rho, n_theta : int
-        Radial and angular bins.
+    n_rho : int
+        Radial rings / bins.
+    max_frequency : int
+        Highest angular frequency ``M`` (``angular="fourier"``).
+    angular : {"fourier", "bins"}
+    n_theta : int
+        Angular bins (``angular="bins"``).
     max_over_rotations : bool
-    orientation : None, "gauge" or "principal"
-        Angular origin of the patches (a tensor may also be passed to :meth:`forward`).
+        ``angular="bins"`` only.
+    orientation : None, "gauge", "principal"
+        Angular origin of the bins (``angular="bins"`` only; a tensor may also be passed to
+        :meth:`forward`).
     bias : bool
+    eps : float
+        Smoothing of the magnitudes.
 
     Shapes
     ------
     x ``(N, in_channels)`` -> ``(N, out_channels)``; uses the batch's patches.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, n_rho: int = 2, n_theta: int = 8,
-                 max_over_rotations: bool = True, orientation=None, bias: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, *, n_rho: int = 2, max_frequency: int = 3,
+                 angular: str = "fourier", n_theta: int = 8, max_over_rotations: bool = True, orientation=None,
+                 bias: bool = True, eps: float = 1e-12):
         super().__init__()
+        if angular not in ("fourier", "bins"):
+            raise ValueError(f"angular: expected 'fourier' or 'bins' (got {angular!r})")
+        if angular == "fourier" and orientation is not None:
+            raise ValueError("orientation: expected None with angular='fourier' (the response is gauge invariant; "
+                             f"use angular='bins' for oriented patches) (got {orientation!r})")
+        if n_rho < 1 or max_frequency < 0 or n_theta < 1:
+            raise ValueError(f"n_rho, n_theta, max_frequency: expected n_rho >= 1, n_theta >= 1, max_frequency >= 0 "
+                             f"(got {n_rho}, {n_theta}, {max_frequency})")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.n_rho, self.n_theta, self.max_over_rotations = n_rho, n_theta, max_over_rotations
-        self.orientation = orientation
-        self.weight = nn.Parameter(torch.empty(n_rho, n_theta, in_channels, out_channels))
+        self.angular, self.n_rho, self.eps = angular, n_rho, float(eps)
+        self.n_theta, self.max_over_rotations, self.orientation = n_theta, max_over_rotations, orientation
+        self.max_frequency = max_frequency
+        if angular == "fourier":
+            K = n_rho * in_channels
+            self.weight = nn.Parameter(torch.empty(K, out_channels))  # order 0
+            self.weight_re = nn.Parameter(torch.empty(max_frequency, K, out_channels))
+            self.weight_im = nn.Parameter(torch.empty(max_frequency, K, out_channels))
+        else:
+            self.weight = nn.Parameter(torch.empty(n_rho, n_theta, in_channels, out_channels))
+            self.weight_re = self.weight_im = None
         self.self_weight = nn.Parameter(torch.empty(in_channels, out_channels))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        fan = self.in_channels * (self.n_rho * self.n_theta + 1)
-        nn.init.normal_(self.weight, std=math.sqrt(2.0 / fan))
+        if self.angular == "fourier":
+            fan = self.in_channels * (self.n_rho * (2 * self.max_frequency + 1) + 1)
+            for w in (self.weight, self.weight_re, self.weight_im):
+                nn.init.normal_(w, std=math.sqrt(2.0 / fan))
+        else:
+            fan = self.in_channels * (self.n_rho * self.n_theta + 1)
+            nn.init.normal_(self.weight, std=math.sqrt(2.0 / fan))
         nn.init.normal_(self.self_weight, std=math.sqrt(2.0 / fan))
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
     def extra_repr(self) -> str:
+        if self.angular == "fourier":
+            return (f"{self.in_channels}, {self.out_channels}, n_rho={self.n_rho}, "
+                    f"max_frequency={self.max_frequency}, angular='fourier'")
         return (f"{self.in_channels}, {self.out_channels}, n_rho={self.n_rho}, n_theta={self.n_theta}, "
-                f"max_over_rotations={self.max_over_rotations}, orientation={self.orientation!r}")
+                f"angular='bins', max_over_rotations={self.max_over_rotations}, orientation={self.orientation!r}")
 
     def _all_rotations(self, A: torch.Tensor) -> torch.Tensor:
-        """``y[:, s] = Σ_{a,b,c} A[:, a, b, c] W[a, b − s, c]`` for every rotation ``s``: ``(N, n_theta, out)``.
-
-        One product with the stacked rotated kernels.  (A Fourier-domain version has ~3x fewer
-        flops but measured slower on CPU for forward + backward at these sizes.)
-        """
+        """``y[:, s] = Σ_{a,b,c} A[:, a, b, c] W[a, b − s, c]`` for every rotation ``s``: ``(N, n_theta, out)``."""
         N = A.shape[0]
         Ws = torch.stack([torch.roll(self.weight.to(A.dtype), s, dims=1) for s in range(self.n_theta)], dim=-2)
         y = A.reshape(N, -1) @ Ws.reshape(-1, self.n_theta * self.out_channels)
@@ -172,16 +296,26 @@ class GCNNConv(nn.Module):
 
     def forward(self, batch: MeshBatch, x: torch.Tensor, orientation=None) -> torch.Tensor:
         _require_patches(batch, "GCNNConv")
-        orientation = self.orientation if orientation is None else orientation
-        P = polar_bin_operator(batch, self.n_rho, self.n_theta, orientation)
-        if P.dtype != x.dtype:
-            P = P.to(dtype=x.dtype)
         N, C = x.shape
-        A = (P @ x).reshape(N, self.n_rho * self.n_theta * C)
-        if self.max_over_rotations:
-            y = self._all_rotations(A.reshape(N, self.n_rho, self.n_theta, C)).max(dim=1).values
+        if self.angular == "fourier":
+            if orientation is not None:
+                raise ValueError("orientation: expected None with angular='fourier' "
+                                 f"(got {type(orientation).__name__}); use angular='bins' for oriented patches")
+            P = angular_fourier_operator(batch, self.n_rho, self.max_frequency)
+            if P.dtype != x.dtype:
+                P = P.to(dtype=x.dtype)
+            A = (P @ x).reshape(2 * self.max_frequency + 1, N, self.n_rho * C)
+            y = _fourier_magnitude_response(A, self.weight, self.weight_re, self.weight_im, self.eps)
         else:
-            y = A @ self.weight.reshape(-1, self.out_channels)
+            orientation = self.orientation if orientation is None else orientation
+            P = polar_bin_operator(batch, self.n_rho, self.n_theta, orientation)
+            if P.dtype != x.dtype:
+                P = P.to(dtype=x.dtype)
+            A = (P @ x).reshape(N, self.n_rho * self.n_theta * C)
+            if self.max_over_rotations:
+                y = self._all_rotations(A.reshape(N, self.n_rho, self.n_theta, C)).max(dim=1).values
+            else:
+                y = A @ self.weight.reshape(-1, self.out_channels)
         y = y + x @ self.self_weight
         if self.bias is not None:
             y = y + self.bias
@@ -219,6 +353,7 @@ def anisotropic_operator(batch: MeshBatch, scales, n_orientations: int, anisotro
     return op
 
 
+@configurable
 class ACNNConv(nn.Module):
     r"""Anisotropic convolution (Boscaini et al. 2016 style) aligned with principal curvature directions.
 
@@ -280,80 +415,239 @@ class ACNNConv(nn.Module):
         return y
 
 
-class MoNetConv(nn.Module):
-    r"""MoNet convolution (Monti et al. 2017 style) on intrinsic pseudo-coordinates ``(ρ, θ)``.
+def _edge_pattern(batch: MeshBatch, n_phase: int, n_kernels: int):
+    """CSR pattern of the ``(P · N · K, N)`` matrix with rows ``(p, i, k)`` and one entry per patch edge.
 
-    ``y_i = mean_j Σ_k w_k(ρ_ij, θ_ij) x_j G_k + x_i W_self + b`` with learnable kernels
-    ``w_k = exp(−(ρ − μ_k)² / (2 σ_k²) + κ_k (cos(θ − ν_k) − 1))``.
+    ``Q = P · K`` values per edge, ``q = p · K + k``.  Returns ``(crow, col, pos, crow_t, col_t,
+    perm_t)``: ``pos (E, Q)`` is where the value of edge ``e`` for ``q`` goes in the CSR value
+    array; ``(crow_t, col_t)`` is the CSR pattern of the transpose, whose values are
+    ``values[perm_t]``.  Cached on the batch.
+    """
+    key = ("edge_pattern", n_phase, n_kernels)
+    cache = _cache(batch)
+    if key in cache:
+        return cache[key]
+    i, j = batch.edges[:, 0], batch.edges[:, 1]
+    dev = i.device
+    N, E, K = batch.num_vertices, i.shape[0], n_kernels
+    R = n_phase * N * K
+    order = torch.argsort(i, stable=True)
+    deg = torch.bincount(i, minlength=N)
+    start = torch.cumsum(deg, 0) - deg
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(E, device=dev)
+    within = rank - start[i]  # position of the edge among its centre's edges
+    row_center = (torch.arange(R, device=dev) // K) % N
+    crow = torch.zeros(R + 1, dtype=torch.long, device=dev)
+    crow[1:] = torch.cumsum(deg[row_center], 0)
+    q = torch.arange(n_phase * K, device=dev)
+    rows = ((q // K) * N).unsqueeze(0) * K + i.unsqueeze(1) * K + (q % K).unsqueeze(0)  # (E, Q)
+    pos = crow[rows] + within.unsqueeze(1)
+    col = torch.empty(E * n_phase * K, dtype=torch.long, device=dev)
+    col[pos.reshape(-1)] = j.unsqueeze(1).expand_as(pos).reshape(-1)
+    # transpose: rows j, columns (p, i, k); sorted by (j, column)
+    rows_big = torch.repeat_interleave(torch.arange(R, device=dev), crow[1:] - crow[:-1])
+    perm_t = torch.argsort(col * R + rows_big)
+    crow_t = torch.zeros(N + 1, dtype=torch.long, device=dev)
+    crow_t[1:] = torch.cumsum(torch.bincount(col, minlength=N), 0)
+    cache[key] = (crow, col, pos, crow_t, rows_big[perm_t], perm_t)
+    return cache[key]
+
+
+class _EdgeKernelAggregate(torch.autograd.Function):
+    """``A[p, i, k] = Σ_{e = (i, j)} vals[e, p·K + k] x_j`` with gradients w.r.t. ``vals`` and ``x``: ``(P, N, K, C)``.
+
+    Forward and both backward products are CSR kernels on a cached pattern (the value gradient is
+    a sampled dense–dense product), so no ``(E, Q, C)`` tensor is formed.
+    """
+
+    @staticmethod
+    def forward(ctx, vals, x, pattern, n_phase):
+        import warnings
+
+        crow, col, pos, _, _, _ = pattern
+        N, C = x.shape
+        Q = vals.shape[1]
+        K = Q // n_phase
+        v = vals.new_empty(vals.numel())
+        v[pos.reshape(-1)] = vals.reshape(-1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            S = torch.sparse_csr_tensor(crow, col, v, (N * Q, N), check_invariants=False)
+            out = torch.mm(S, x) if x.numel() else x.new_zeros(N * Q, C)
+        ctx.save_for_backward(v, x)
+        ctx.pattern, ctx.shape = pattern, (N, Q, C)
+        return out.reshape(n_phase, N, K, C)
+
+    @staticmethod
+    def backward(ctx, g):
+        import warnings
+
+        v, x = ctx.saved_tensors
+        crow, col, pos, crow_t, col_t, perm_t = ctx.pattern
+        N, Q, C = ctx.shape
+        g = g.reshape(N * Q, C).contiguous()
+        gvals = gx = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            if ctx.needs_input_grad[1]:
+                St = torch.sparse_csr_tensor(crow_t, col_t, v[perm_t], (N, N * Q), check_invariants=False)
+                gx = torch.mm(St, g)
+            if ctx.needs_input_grad[0]:
+                P = torch.sparse_csr_tensor(crow, col, torch.zeros_like(v), (N * Q, N), check_invariants=False)
+                sd = torch.sparse.sampled_addmm(P, g, x.T.contiguous(), beta=0.0).values()  # <g_(i,q), x_j>
+                gvals = sd[pos.reshape(-1)].reshape(-1, Q)
+        return gvals, gx, None, None
+
+
+@configurable
+class MoNetConv(nn.Module):
+    r"""MoNet convolution (Monti et al. 2017 style) on intrinsic pseudo-coordinates, gauge invariant by default.
+
+    ``angular="fourier"`` (default): learnable radial Gaussians
+    ``w_k(ρ) = exp(−(ρ − μ_k)² / (2 σ_k²))`` and the angular Fourier coefficients of every kernel's
+    patch, ``Â_{i,k,m,c} = mean_j w_k(ρ_ij) e^{−i m θ_ij} x_{j,c}`` (``m = 0..max_frequency``),
+    combined as in :class:`GCNNConv`:
+    ``y_i = Σ_{k,c} Â_{i,k,0,c} G⁰_{k,c} + Σ_{m≥1} |Σ_{k,c} Â_{i,k,m,c} G^m_{k,c}| + x_i W_self + b``
+    (complex ``G^m``, magnitudes per output channel).  Exactly invariant to the gauge, hence to
+    the face and corner order.
+
+    ``angular="von_mises"`` (explicit choice; gauge dependent): the original mixture
+    ``y_i = mean_j Σ_k w_k(ρ_ij, θ_ij) x_j G_k + x_i W_self + b`` with
+    ``w_k = exp(−(ρ − μ_k)² / (2 σ_k²) + κ_k (cos(θ − ν_k) − 1))``, ``θ`` measured from
+    ``orientation``.
 
     Parameters
     ----------
     in_channels, out_channels : int
     n_kernels : int
+        Learnable kernels (radial for ``"fourier"``; default 4 there, 8 for ``"von_mises"``).
+    max_frequency : int
+        Highest angular frequency (``angular="fourier"``).
+    angular : {"fourier", "von_mises"}
     orientation : None, "gauge" or "principal"
+        ``angular="von_mises"`` only.
     bias : bool
+    eps : float
+        Smoothing of the magnitudes.
 
     Shapes
     ------
     x ``(N, in_channels)`` -> ``(N, out_channels)``; uses the batch's patches.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, n_kernels: int = 8, orientation=None,
-                 bias: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, *, n_kernels: int | None = None, max_frequency: int = 2,
+                 angular: str = "fourier", orientation=None, bias: bool = True, eps: float = 1e-12):
         super().__init__()
+        if angular not in ("fourier", "von_mises"):
+            raise ValueError(f"angular: expected 'fourier' or 'von_mises' (got {angular!r})")
+        if angular == "fourier" and orientation is not None:
+            raise ValueError("orientation: expected None with angular='fourier' (the response is gauge invariant; "
+                             f"use angular='von_mises' for oriented kernels) (got {orientation!r})")
+        n_kernels = (4 if angular == "fourier" else 8) if n_kernels is None else int(n_kernels)
+        if n_kernels < 1 or max_frequency < 0:
+            raise ValueError(f"n_kernels, max_frequency: expected >= 1 and >= 0 (got {n_kernels}, {max_frequency})")
         self.in_channels, self.out_channels, self.n_kernels = in_channels, out_channels, n_kernels
+        self.angular, self.max_frequency, self.eps = angular, max_frequency, float(eps)
         self.orientation = orientation
         self.mu_rho = nn.Parameter(torch.empty(n_kernels))
-        self.mu_theta = nn.Parameter(torch.empty(n_kernels))
         self.log_sigma_rho = nn.Parameter(torch.empty(n_kernels))
-        self.log_kappa = nn.Parameter(torch.empty(n_kernels))
-        self.weight = nn.Parameter(torch.empty(in_channels, n_kernels * out_channels))
+        if angular == "von_mises":
+            self.mu_theta = nn.Parameter(torch.empty(n_kernels))
+            self.log_kappa = nn.Parameter(torch.empty(n_kernels))
+            self.weight = nn.Parameter(torch.empty(in_channels, n_kernels * out_channels))
+            self.weight_re = self.weight_im = None
+        else:
+            self.mu_theta = self.log_kappa = None
+            K = n_kernels * in_channels
+            self.weight = nn.Parameter(torch.empty(K, out_channels))
+            self.weight_re = nn.Parameter(torch.empty(max_frequency, K, out_channels))
+            self.weight_im = nn.Parameter(torch.empty(max_frequency, K, out_channels))
         self.self_weight = nn.Parameter(torch.empty(in_channels, out_channels))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        k = self.n_kernels
         with torch.no_grad():
-            k = self.n_kernels
-            self.mu_rho.copy_(torch.linspace(0.5, 1.0, k))
-            self.mu_theta.copy_(torch.arange(k) * (2 * math.pi / k))
             self.log_sigma_rho.fill_(math.log(0.5))
-            self.log_kappa.fill_(math.log(2.0))
-        fan = self.in_channels * (self.n_kernels + 1)
-        nn.init.normal_(self.weight, std=math.sqrt(2.0 / fan))
+            if self.angular == "von_mises":
+                self.mu_rho.copy_(torch.linspace(0.5, 1.0, k))
+                self.mu_theta.copy_(torch.arange(k) * (2 * math.pi / k))
+                self.log_kappa.fill_(math.log(2.0))
+            else:
+                self.mu_rho.copy_(torch.linspace(0.0, 1.0, k) if k > 1 else torch.full((1,), 0.5))
+                if k > 1:
+                    self.log_sigma_rho.fill_(math.log(1.0 / (k - 1)))
+        if self.angular == "von_mises":
+            fan = self.in_channels * (self.n_kernels + 1)
+            nn.init.normal_(self.weight, std=math.sqrt(2.0 / fan))
+        else:
+            fan = self.in_channels * (self.n_kernels * (2 * self.max_frequency + 1) + 1)
+            for w in (self.weight, self.weight_re, self.weight_im):
+                nn.init.normal_(w, std=math.sqrt(2.0 / fan))
         nn.init.normal_(self.self_weight, std=math.sqrt(2.0 / fan))
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, n_kernels={self.n_kernels}, orientation={self.orientation!r}"
+        if self.angular == "fourier":
+            return (f"{self.in_channels}, {self.out_channels}, n_kernels={self.n_kernels}, "
+                    f"max_frequency={self.max_frequency}, angular='fourier'")
+        return (f"{self.in_channels}, {self.out_channels}, n_kernels={self.n_kernels}, angular='von_mises', "
+                f"orientation={self.orientation!r}")
 
     def _kernel_major_weight(self) -> torch.Tensor:
-        """``weight`` ``(in, K·out)`` rearranged to ``(K·in, out)``."""
+        """``weight`` ``(in, K·out)`` rearranged to ``(K·in, out)`` (``angular="von_mises"``)."""
         return self.weight.reshape(self.in_channels, self.n_kernels, self.out_channels).transpose(0, 1).reshape(
             self.n_kernels * self.in_channels, self.out_channels)
 
-    def kernel_weights(self, rho: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-        """Mixture weights ``(E, n_kernels)`` at the pseudo-coordinates."""
+    def radial_weights(self, rho: torch.Tensor) -> torch.Tensor:
+        """Radial Gaussians ``(E, n_kernels)`` at ``ρ``."""
         sr = torch.exp(self.log_sigma_rho).to(rho.dtype)
-        kap = torch.exp(self.log_kappa).to(rho.dtype)
         d = (rho.unsqueeze(-1) - self.mu_rho.to(rho.dtype)) / sr
-        return torch.exp(-0.5 * d * d + kap * (torch.cos(theta.unsqueeze(-1) - self.mu_theta.to(rho.dtype)) - 1))
+        return torch.exp(-0.5 * d * d)
+
+    def kernel_weights(self, rho: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """Mixture weights ``(E, n_kernels)`` at the pseudo-coordinates (``angular="von_mises"``)."""
+        if self.angular != "von_mises":
+            raise ValueError(f"kernel_weights: expected angular='von_mises' (got {self.angular!r})")
+        kap = torch.exp(self.log_kappa).to(rho.dtype)
+        return self.radial_weights(rho) * torch.exp(
+            kap * (torch.cos(theta.unsqueeze(-1) - self.mu_theta.to(rho.dtype)) - 1))
 
     def forward(self, batch: MeshBatch, x: torch.Tensor, orientation=None) -> torch.Tensor:
         _require_patches(batch, "MoNetConv")
-        orientation = self.orientation if orientation is None else orientation
-        rho, theta = patch_coordinates(batch, orientation)
-        rho, theta = rho.to(x.dtype), theta.to(x.dtype)
-        w = self.kernel_weights(rho, theta)  # (E, K)
         i, j = batch.edges[:, 0], batch.edges[:, 1]
         N, C = x.shape
-        deg = x.new_zeros(N).index_add_(0, i, torch.ones_like(rho)).clamp_min(1.0)
-        w = w / deg[i].unsqueeze(-1)
-        # aggregate the inputs per kernel (E × C memory, not E × K × out), then one dense product
-        xj = x[j]
-        A = torch.stack([x.new_zeros(N, C).index_add_(0, i, w[:, k:k + 1] * xj) for k in range(self.n_kernels)], 1)
-        y = A.reshape(N, self.n_kernels * C) @ self._kernel_major_weight() + x @ self.self_weight
+        if self.angular == "fourier":
+            if orientation is not None:
+                raise ValueError("orientation: expected None with angular='fourier' "
+                                 f"(got {type(orientation).__name__}); use angular='von_mises' for oriented kernels")
+            rho, theta = patch_coordinates(batch)
+            rho, theta = rho.to(x.dtype), theta.to(x.dtype)
+            deg = x.new_zeros(N).index_add_(0, i, torch.ones_like(rho)).clamp_min(1.0)
+            w = self.radial_weights(rho) / deg[i].unsqueeze(-1)  # (E, K)
+            M = self.max_frequency
+            phase = [torch.ones_like(theta)] + [torch.cos(m * theta) for m in range(1, M + 1)] \
+                + [-torch.sin(m * theta) for m in range(1, M + 1)]
+            ph = torch.stack(phase, 1)  # (E, 2M + 1): order 0, real parts, imaginary parts
+            vals = (ph.unsqueeze(-1) * w.unsqueeze(1)).reshape(-1, (2 * M + 1) * self.n_kernels)  # (E, (2M+1)·K)
+            P = 2 * M + 1
+            A = _EdgeKernelAggregate.apply(vals, x, _edge_pattern(batch, P, self.n_kernels), P)  # (P, N, K, C)
+            A = A.reshape(P, N, self.n_kernels * C)
+            y = _fourier_magnitude_response(A, self.weight, self.weight_re, self.weight_im, self.eps)
+            y = y + x @ self.self_weight
+        else:
+            orientation = self.orientation if orientation is None else orientation
+            rho, theta = patch_coordinates(batch, orientation)
+            rho, theta = rho.to(x.dtype), theta.to(x.dtype)
+            w = self.kernel_weights(rho, theta)  # (E, K)
+            deg = x.new_zeros(N).index_add_(0, i, torch.ones_like(rho)).clamp_min(1.0)
+            w = w / deg[i].unsqueeze(-1)
+            xj = x[j]
+            A = torch.stack([x.new_zeros(N, C).index_add_(0, i, w[:, k:k + 1] * xj) for k in range(self.n_kernels)], 1)
+            y = A.reshape(N, self.n_kernels * C) @ self._kernel_major_weight() + x @ self.self_weight
         if self.bias is not None:
             y = y + self.bias
         return y

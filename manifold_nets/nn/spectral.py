@@ -1,10 +1,16 @@
 """Spectral family: filters that are functions of the Laplace–Beltrami operator.
 
 * :class:`SpectralConv` — convolution in the truncated eigenbasis with filters that are smooth
-  functions of the eigenvalue (a learned combination of heat kernels ``exp(−τ λ)``), so the same
-  filter applies to any mesh.
+  functions of the scale-free eigenvalue ``λ · A`` (``A`` the area of the mesh: a learned
+  combination of heat kernels ``exp(−τ A λ)``), so the same filter applies to any mesh, at any
+  scale.
 * :class:`ChebConv` — Chebyshev polynomial filters of the mass-normalised cotan Laplacian
-  ``M⁻¹L`` rescaled to ``[−1, 1]`` by a per-mesh estimate of its largest eigenvalue.
+  ``M⁻¹L`` rescaled to ``[−1, 1]`` by a per-mesh estimate of its largest eigenvalue (scale free
+  by construction).
+
+Scale: scaling a mesh by ``s`` multiplies its eigenvalues by ``s⁻²`` and its area by ``s²``, so
+every filter here is a function of scale-free quantities and a layer's output does not change
+when the mesh is scaled (see :mod:`manifold_nets.nn.symmetries`).
 """
 
 from __future__ import annotations
@@ -14,9 +20,28 @@ import math
 import torch
 from torch import nn
 
+from ._config import configurable
 from .batch import MeshBatch
 
-__all__ = ["SpectralConv", "ChebConv", "to_spectral", "from_spectral", "heat_kernel_basis"]
+__all__ = ["SpectralConv", "ChebConv", "to_spectral", "from_spectral", "heat_kernel_basis", "mesh_areas",
+           "check_input_dtype"]
+
+
+def check_input_dtype(batch: MeshBatch, x: torch.Tensor, who: str) -> None:
+    """Raise a clear :class:`TypeError` when ``x`` and the batch's operators differ in dtype."""
+    dt = getattr(batch, "dtype", None)
+    if dt is None:
+        dt = batch.mass.dtype
+    if x.dtype != dt:
+        raise TypeError(f"{who}: expected x of the batch's dtype {dt} (got {x.dtype}); "
+                        "convert the batch with batch.to(dtype=...) or the input with x.to(...)")
+
+
+def mesh_areas(batch: MeshBatch, dtype=None) -> torch.Tensor:
+    """Total area (sum of the lumped mass) of every mesh: ``(B,)``, floored at the smallest normal."""
+    m = batch.mass if dtype is None else batch.mass.to(dtype)
+    a = m.new_zeros(batch.num_meshes).index_add_(0, batch.batch, m)
+    return a.clamp_min(torch.finfo(a.dtype).tiny)
 
 
 def to_spectral(batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
@@ -40,13 +65,15 @@ def heat_kernel_basis(evals: torch.Tensor, taus: torch.Tensor) -> torch.Tensor:
     return torch.exp(-evals.unsqueeze(-1) * taus)
 
 
+@configurable
 class SpectralConv(nn.Module):
     r"""Spectral convolution with filters smooth in the eigenvalue.
 
     ``y_o = Σ_c Φ diag(g_{oc}(λ)) Φᵀ M x_c + x W_self + b`` with
-    ``g_{oc}(λ) = Σ_b w_{boc} exp(−τ_b λ)`` and ``τ_b`` log-spaced in ``[tau_min, tau_max]`` (plus
-    ``τ = 0``, the constant).  Because ``g`` depends only on ``λ`` the filter is the same operator
-    on any mesh and is independent of the basis chosen inside a (complete) eigenspace.
+    ``g_{oc}(λ) = Σ_b w_{boc} exp(−τ_b A λ)``, ``A`` the area of the mesh and ``τ_b`` log-spaced in
+    ``[tau_min, tau_max]`` (plus ``τ = 0``, the constant).  Because ``g`` depends only on the
+    scale-free ``A λ`` the filter is the same operator on any mesh and at any scale, and is
+    independent of the basis chosen inside a (complete) eigenspace.
 
     Parameters
     ----------
@@ -54,7 +81,8 @@ class SpectralConv(nn.Module):
     n_basis : int
         Number of heat-kernel basis functions (including the constant).
     tau_min, tau_max : float
-        Range of the diffusion times (for meshes of area about 1–10).
+        Range of the diffusion times relative to the mesh area (``τ A`` is the absolute time, so
+        ``τ = 1`` diffuses over a length of about the mesh's size).
     self_loop : bool
         Add the pointwise linear term ``x W_self`` (keeps the frequencies beyond the truncation).
     bias : bool
@@ -88,15 +116,19 @@ class SpectralConv(nn.Module):
         return (f"{self.in_channels}, {self.out_channels}, n_basis={self.n_basis}, "
                 f"self_loop={self.self_weight is not None}, bias={self.bias is not None}")
 
-    def filters(self, evals: torch.Tensor) -> torch.Tensor:
-        """Filter responses ``g(λ)``: ``(B, K)`` -> ``(B, K, in, out)``."""
+    def filters(self, evals: torch.Tensor, areas: torch.Tensor | None = None) -> torch.Tensor:
+        """Filter responses ``g(λ)``: evals ``(B, K)`` (and areas ``(B,)``, default 1) -> ``(B, K, in, out)``."""
+        if areas is not None:
+            evals = evals * areas.to(evals.dtype).unsqueeze(-1)
         basis = heat_kernel_basis(evals, self.taus.to(evals.dtype))
-        return torch.einsum("bkn,nio->bkio", basis, self.weight)
+        return torch.einsum("bkn,nio->bkio", basis, self.weight.to(evals.dtype))
 
     def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
+        check_input_dtype(batch, x, "SpectralConv")
         c = to_spectral(batch, x)  # (B, K, Cin)
         B, K, C = c.shape
-        basis = heat_kernel_basis(batch.evals.to(x.dtype), self.taus.to(x.dtype))  # (B, K, nb)
+        lam = batch.evals.to(x.dtype) * mesh_areas(batch, x.dtype).unsqueeze(-1)  # scale free
+        basis = heat_kernel_basis(lam, self.taus.to(x.dtype))  # (B, K, nb)
         cb = (basis.unsqueeze(-1) * c.unsqueeze(2)).reshape(B, K, self.n_basis * C)
         out = cb @ self.weight.reshape(self.n_basis * C, self.out_channels)
         y = from_spectral(batch, out)
@@ -107,6 +139,7 @@ class SpectralConv(nn.Module):
         return y
 
 
+@configurable
 class ChebConv(nn.Module):
     r"""Chebyshev filter of the mass-normalised cotan Laplacian.
 
@@ -145,6 +178,7 @@ class ChebConv(nn.Module):
         return f"{self.in_channels}, {self.out_channels}, K={self.K}, bias={self.bias is not None}"
 
     def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
+        check_input_dtype(batch, x, "ChebConv")
         mass = batch.mass.to(x.dtype)
         # vertices without mass (unreferenced) have empty rows of L: give them scale 0
         safe = torch.where(mass > 0, mass, torch.ones_like(mass))

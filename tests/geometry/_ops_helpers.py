@@ -51,3 +51,40 @@ def random_rotation(rng):
 
 def data_available() -> bool:
     return (DATA / "meshes").is_dir()
+
+
+def sliver_grid(h: float, n: int = 7, m: int = 6):
+    """A flat, valid (non-overlapping, counter-clockwise) grid with two rows of slivers.
+
+    Built on ``shapes.grid(n, m)`` (vertex ``i·m + j`` at column ``i``, row ``j``): row 2 is
+    moved to ``h`` above row 1 (the strip between them becomes right-angled **needles** with a
+    corner of ``atan(h / dx)``) and row 4 to ``h`` above row 3, shifted by half a column (that
+    strip becomes parallelograms cut into **caps** with an angle near π).  For
+    ``h <= ~1e-12 · dx`` those faces are degenerate.
+    """
+    from manifold_nets.shapes import grid
+
+    V, F = grid(n, m)
+    V = V.copy()
+    dy = V[1, 1] - V[0, 1]
+    dx = V[m, 0] - V[0, 0]
+    rows = V[:, 1].copy()
+    j = np.rint(rows / dy).astype(int)
+    V[j == 2, 1] = V[j == 1, 1] + h
+    V[j == 4, 1] = V[j == 3, 1] + h
+    V[j == 4, 0] += 0.5 * dx
+    return V, F
+
+
+def face_rings(F, seeds, rings: int):
+    """Faces within ``rings`` vertex rings of the ``seeds`` faces, re-indexed: ``(F_sub, vertices)``."""
+    F = np.asarray(F)
+    keep = np.zeros(len(F), dtype=bool)
+    keep[np.asarray(seeds)] = True
+    for _ in range(rings):
+        verts = np.unique(F[keep])
+        keep |= np.isin(F, verts).any(axis=1)
+    verts = np.unique(F[keep])
+    remap = np.full(F.max() + 1, -1)
+    remap[verts] = np.arange(len(verts))
+    return remap[F[keep]], verts

@@ -19,6 +19,7 @@ from manifold_nets.geometry import (
 from manifold_nets.geometry._intrinsic import edge_lengths
 from manifold_nets.shapes import cylinder_strip, grid, icosphere, torus
 from tests.geometry._geodesic_meshes import load
+from tests.geometry._ops_helpers import sliver_grid
 
 
 def _frame_angle(V, edges, x, y):
@@ -66,6 +67,17 @@ def test_flat_grid_angles_are_true_polar_angles(diagonal):
     edges, phi = halfedge_angles(V, F)
     n, x, y = tangent_frames(V, F)
     assert np.max(_angdiff(phi, _frame_angle(V, edges, x, y))) < 1e-12
+
+
+@pytest.mark.parametrize("h, tol", [(1e-4, 1e-12), (1e-8, 1e-8), (1e-13, 1e-11)])
+def test_flat_sliver_angles_are_true_polar_angles(h, tol):
+    # needles and caps (h = 1e-13: degenerate): the kernel's atan2 angles stay the polar
+    # angles of the plane; the law-of-cosines numerator loses about ε·dx/h (measured
+    # 1.1e-13, 3.7e-10, 6.0e-13)
+    V, F = sliver_grid(h)
+    edges, phi = halfedge_angles(V, F)
+    n, x, y = tangent_frames(V, F)
+    assert np.max(_angdiff(phi, _frame_angle(V, edges, x, y))) < tol
 
 
 def test_interior_angles_wrap_and_sum_to_full_turn():
@@ -121,7 +133,8 @@ def test_random_gauge_rotates_frames_and_angles_consistently():
     np.testing.assert_allclose(tangent_to_world(z2, x2, y2), tangent_to_world(z, x, y), atol=1e-12)
     np.testing.assert_allclose(world_to_tangent(tangent_to_world(z, x, y), x2, y2), z2, atol=1e-12)
     xr, yr = rotate_frames(x, y, g)
-    np.testing.assert_allclose(xr, x2) and np.testing.assert_allclose(yr, y2)
+    np.testing.assert_allclose(xr, x2)
+    np.testing.assert_allclose(yr, y2)
 
 
 def test_isolated_vertex_gets_world_frame():

@@ -24,6 +24,7 @@ from manifold_nets.geometry import (
     point_cloud_laplacian,
     robust_laplacian,
 )
+from manifold_nets.geometry.laplacian import triangle_quality_stats
 from manifold_nets.shapes import (
     cylinder_strip,
     flat_torus_lengths,
@@ -33,7 +34,7 @@ from manifold_nets.shapes import (
     torus,
     triangle,
 )
-from tests.conftest import ids, manifest, shared_mesh_paths
+from tests.conftest import data_path, ids, manifest, shared_mesh_paths
 from tests.geometry._ops_helpers import is_psd, load_shared, n_edges, random_rotation
 
 CLEAN = shared_mesh_paths("clean")
@@ -172,17 +173,119 @@ def test_scale_behaviour():
 
 
 def test_degenerate_guard():
-    # A zero-area face (three collinear vertices) on top of a good one.
+    # A zero-area face (three collinear vertices) on top of a good one contributes nothing.
     V = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [2, 0, 0]])
     F = np.array([[0, 1, 2], [0, 1, 3]])
     L = cotan_laplacian(V, F)
     assert np.isfinite(L.data).all()
     np.testing.assert_allclose(L.toarray()[:3, :3], cotan_laplacian(*triangle()).toarray(), atol=1e-15)
-    # A needle: clamp_cot bounds every weight.
-    V = np.array([[0.0, 0, 0], [1, 0, 0], [0.5, 1e-5, 0], [0.5, -1, 0]])
-    F = np.array([[0, 1, 2], [0, 3, 1]])
-    assert abs(cotan_laplacian(V, F)).max() > 1e4
-    assert abs(cotan_laplacian(V, F, clamp_cot=10.0)).max() <= 2 * 10.0 + 1e-12
+    assert abs(L[3]).sum() == 0
+    # A face of relative area 1e-13 (< 1e-12) is degenerate too; 1e-11 is not.
+    for h, zero in ((1e-13, True), (1e-11, False)):
+        Vh = np.array([[0.0, 0, 0], [1, 0, 0], [0.5, h, 0]])
+        Lh = cotan_laplacian(Vh, np.array([[0, 1, 2]]))
+        assert (abs(Lh).max() == 0) == zero
+
+
+def _cap(h):
+    """A cap triangle: base (0,0)–(1,0), apex (½, h).  Its cotangents, by hand: ½/h at the two
+    base corners and (h² − ¼)/h at the apex (vectors (∓½, −h): dot h² − ¼, cross h)."""
+    return np.array([[0.0, 0, 0], [1, 0, 0], [0.5, h, 0]]), np.array([[0, 1, 2]])
+
+
+def test_cap_triangle_by_hand_and_clamp_scales_the_face():
+    h = 1e-6
+    V, F = _cap(h)
+    c_base, c_apex = 0.5 / h, (h * h - 0.25) / h
+    L = cotan_laplacian(V, F).toarray()
+    # edge 1–2 is opposite corner 0 (base), 0–2 opposite corner 1 (base), 0–1 opposite the apex
+    np.testing.assert_allclose([L[1, 2], L[0, 2], L[0, 1]], [-c_base / 2, -c_base / 2, -c_apex / 2], rtol=1e-9)
+    # clamp_cot = 10: the three cotangents are scaled together by 10 / (½/h) = 2e-5, giving
+    # (10, 10, −5 + 2e-11): weights 5, 5, −2.5 (per-corner clipping would give −5 for the apex).
+    Lc = cotan_laplacian(V, F, clamp_cot=10.0).toarray()
+    s = 10.0 / c_base
+    expected = -0.5 * s * np.array([[0, c_apex, c_base], [c_apex, 0, c_base], [c_base, c_base, 0]])
+    expected -= np.diag(expected.sum(1))
+    np.testing.assert_allclose(Lc, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(Lc[0, 1], 2.5, rtol=1e-9)
+    lam = np.linalg.eigvalsh(Lc)
+    # per-corner clipping gave (10, 10, −10), weights (5, 5, −5): eigenvalues 0, 15 and −5
+    assert lam.min() >= -1e-12 * lam.max(), lam
+
+
+@pytest.mark.parametrize("h", [1e-3, 1e-6, 1e-9])
+@pytest.mark.parametrize("clamp", [None, 1.0, 10.0, 1e4])
+def test_clamp_cot_keeps_L_psd_on_needles_and_caps(h, clamp):
+    # A strip of caps (apex height h) glued to needles (the same vertices, fanned the other
+    # way) and a collinear face: every weight bounded by clamp, L PSD with L·1 = 0.
+    x = np.linspace(0.0, 1.0, 6)
+    top = np.stack([x, np.zeros(6), np.zeros(6)], 1)
+    mid = np.stack([x[:-1] + 0.1, np.full(5, h), np.zeros(5)], 1)
+    far = np.array([[0.5, 1.0, 0.0], [0.5, -1.0, 0.0], [2.0, 0.0, 0.0]])
+    V = np.vstack([top, mid, far])  # 0..5 base, 6..10 apexes, 11, 12, 13
+    F = [[k, k + 1, 6 + k] for k in range(5)]             # caps / needles (apex near the base)
+    F += [[6 + k, k + 1, 11] for k in range(5)]           # long thin triangles up to vertex 11
+    F += [[k + 1, k, 12] for k in range(5)]               # the other side of the base line
+    F += [[0, 5, 13]]                                     # collinear (0, 5, 13 on y = 0)
+    F = np.array(F)
+    L = cotan_laplacian(V, F, clamp_cot=clamp)
+    A = L.toarray()
+    scale = np.abs(A).max()
+    assert abs(A.sum(1)).max() <= 1e-12 * scale
+    lam = np.linalg.eigvalsh(A)
+    assert lam.min() >= -1e-12 * scale, (lam.min(), scale)
+    if clamp is not None:
+        # each face adds at most clamp/2 to an edge weight; every edge here has <= 3 faces
+        off = A - np.diag(np.diag(A))
+        assert np.abs(off).max() <= 1.5 * clamp * (1 + 1e-12)
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name", ["shark.ply", "ogre.obj", "truck.obj"])
+def test_clamp_cot_keeps_L_psd_on_degenerate_shared_meshes(name):
+    # shark: slivers of relative area 1.6e-4; ogre: 4 collinear faces; truck: non-manifold
+    # edges and thin faces.  Per-corner clipping made L indefinite on all three (Cholesky of
+    # L + 1e-12·max|diag|·I failed; ogre at clamp 10: smallest eigenvalue −2.7e-4·max|diag|).
+    V, F = load_shared(data_path("meshes", "dirty", name))
+    for clamp in (None, 100.0, 10.0):
+        L = cotan_laplacian(V, F, clamp_cot=clamp)
+        assert np.isfinite(L.data).all()
+        assert is_psd(L, rel=1e-12), clamp
+    with pytest.raises(MeshShapeError, match="clamp_cot"):
+        cotan_laplacian(V, F, clamp_cot=0.0)
+
+
+def test_clamp_cot_from_lengths_matches_embedded():
+    V, F = _cap(1e-5)
+    a = cotan_laplacian(V, F, clamp_cot=3.0)
+    b = cotan_laplacian_from_lengths(edge_lengths(V, F), F, clamp_cot=3.0)
+    assert abs(a - b).max() <= 1e-6 * abs(a).max()  # Heron vs cross product on a sliver
+
+
+def test_triangle_quality_stats_by_hand():
+    # A kite: the edge 0–1 is opposite two angles of 2·atan(1/0.2) ≈ 157.38° (cot −2.4 each:
+    # dot −0.96, cross 0.4), so its weight is −2.4 — the only negative one of the 5 edges.
+    V = np.array([[0.0, 0, 0], [2, 0, 0], [1, 0.2, 0], [1, -0.2, 0]])
+    F = np.array([[0, 1, 2], [1, 0, 3]])
+    s = triangle_quality_stats(V, F)
+    assert s["n_faces"] == 2 and s["n_edges"] == 5 and s["degenerate_faces"] == 0
+    assert s["negative_weight_edges"] == 1 and s["negative_weight_fraction"] == pytest.approx(0.2)
+    assert s["obtuse_fraction"] == 1.0
+    np.testing.assert_allclose(s["max_angle_deg"], np.degrees(2 * np.arctan(5.0)), rtol=1e-12)
+    np.testing.assert_allclose(s["min_angle_deg"], np.degrees(np.arctan(0.2)), rtol=1e-12)
+    np.testing.assert_allclose(s["max_abs_cot"], 5.0, rtol=1e-12)  # cot(atan 0.2)
+    # weights: 0–1: −2.4; each of the four sides is opposite one base angle of cot 5 (one
+    # face): 2.5.  mean |w| = (2.4 + 4 · 2.5) / 5 = 2.48.
+    np.testing.assert_allclose(s["min_weight_ratio"], -2.4 / 2.48, rtol=1e-12)
+    assert s["poor"]  # 20 % negative edges > 2 %
+    # the weights counted are exactly L's off-diagonal entries
+    L = cotan_laplacian(V, F)
+    np.testing.assert_allclose(L[0, 1], 2.4, rtol=1e-12)
+    good = triangle_quality_stats(*icosphere(2))
+    assert not good["poor"] and good["negative_weight_edges"] == 0 and good["obtuse_fraction"] == 0
+    V2 = np.array([[0.0, 0, 0], [1, 0, 0], [2, 0, 0], [1, 1, 0]])
+    bad = triangle_quality_stats(V2, np.array([[0, 1, 3], [1, 2, 3], [0, 2, 1]]))
+    assert bad["degenerate_faces"] == 1 and bad["poor"]
 
 
 @pytest.mark.data
@@ -254,6 +357,8 @@ def test_bad_input(V, F, err):
         cotan_laplacian(V, F)
     with pytest.raises(err):
         robust_laplacian(V, F)
+    with pytest.raises(err):
+        triangle_quality_stats(V, F)
 
 
 def test_bad_lengths():

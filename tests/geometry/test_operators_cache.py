@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -23,6 +22,7 @@ from manifold_nets.geometry import (
     save_operators,
     tangent_frames,
 )
+from manifold_nets.geometry.cache import CacheWarning, algorithm_version, backend_versions
 from manifold_nets.shapes import icosphere, torus
 from tests.conftest import data_path
 from tests.geometry._ops_helpers import load_shared
@@ -88,7 +88,7 @@ def test_cache_hit_identical(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip_byte", "garbage", "empty"])
-def test_corrupted_cache_is_detected_and_recomputed(tmp_path, caplog, damage):
+def test_corrupted_cache_is_detected_and_recomputed(tmp_path, damage):
     V, F = icosphere(2)
     a = operators(V, F, k=8, cache_dir=tmp_path)
     p = Path(a.cache_path)
@@ -106,9 +106,9 @@ def test_corrupted_cache_is_detected_and_recomputed(tmp_path, caplog, damage):
         p.write_bytes(b"")
     with pytest.raises(MeshFileError):
         load_operators(p)
-    with caplog.at_level(logging.WARNING, logger="manifold_nets.geometry.operators"):
+    with pytest.warns(CacheWarning, match="corrupt"):
         b = operators(V, F, k=8, cache_dir=tmp_path)
-    assert not b.from_cache and "corrupt" in caplog.text
+    assert not b.from_cache
     _assert_identical(a, b)
     c = operators(V, F, k=8, cache_dir=tmp_path)  # rewritten: a hit again
     assert c.from_cache
@@ -179,3 +179,17 @@ def test_auto_laplacian_is_robust_only_on_defective_meshes():
     sliver = np.vstack([V, V[F[0, 0]]])  # a degenerate (zero-area) face
     assert choose_laplacian(sliver, np.vstack([F, [[F[0, 0], F[0, 1], len(V)]]])) == "robust"
     assert choose_laplacian(V, F, "robust") == "robust"
+
+
+def test_cache_key_covers_algorithm_and_backend_versions(monkeypatch):
+    """An algorithm change (any edit of the geometry sources) or a backend upgrade changes the key."""
+    import manifold_nets.geometry.cache as C
+
+    V, F = icosphere(1)
+    k0 = operators_cache_key(V, F, k=4)
+    assert len(algorithm_version()) == 16 and "numpy" in backend_versions() and "scipy" in backend_versions()
+    monkeypatch.setattr(C, "algorithm_version", lambda: "0" * 16)
+    k1 = operators_cache_key(V, F, k=4)
+    assert k1 != k0
+    monkeypatch.setattr(C, "backend_versions", lambda: {**dict(C._backend_versions()), "scipy": "0.0"})
+    assert operators_cache_key(V, F, k=4) not in (k0, k1)

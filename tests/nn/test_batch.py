@@ -8,6 +8,7 @@ import scipy.sparse as sp
 
 torch = pytest.importorskip("torch")
 
+from manifold_nets.errors import MeshShapeError  # noqa: E402
 from manifold_nets.nn import MeshBatch, MeshData, SparseOperator, collate  # noqa: E402
 from manifold_nets.shapes import icosphere, octahedron  # noqa: E402
 
@@ -76,7 +77,7 @@ def test_global_mean_is_mass_weighted(batch64):
     gm = batch64.global_mean(z)
     for b in range(batch64.num_meshes):
         d = batch64.data[b]
-        np.testing.assert_allclose(float(gm[b]), (d.mass * d.V[:, 2]).sum() / d.mass.sum(), rtol=1e-12)
+        np.testing.assert_allclose(float(gm[b]), (d.mass * d.V[:, 2]).sum() / d.mass.sum(), rtol=1e-12, atol=1e-14)
     c = batch64.global_mean(torch.ones(batch64.num_vertices, 1, dtype=torch.float64))
     np.testing.assert_allclose(c.numpy(), 1.0)
 
@@ -100,7 +101,7 @@ def test_from_bundles_matches_from_meshes(meshes):
 
     V, F = meshes[0]
     b1 = MeshBatch.from_bundles([operators(V, F, k=10)], patches=[geodesic_patches(V, F)], dtype=torch.float64)
-    b2 = MeshBatch.from_meshes([(V, F)], k=10, dtype=torch.float64)
+    b2 = MeshBatch.from_meshes([(V, F)], k=10, normalize=False, dtype=torch.float64)
     assert torch.equal(b1.evecs_padded, b2.evecs_padded)
     assert torch.equal(b1.edge_theta, b2.edge_theta)
 
@@ -130,8 +131,8 @@ def test_gauge_change_matches_the_geometry_layer(meshes):
     """MeshData.gauge_changed agrees with recomputing frames, gradients and patches in the rotated gauge."""
     from manifold_nets.geometry import geodesic_patches, tangent_frames, vertex_gradient_xy
 
-    V, F = meshes[1]
-    d = MeshData.from_mesh(V, F, k=8)
+    d = MeshData.from_mesh(*meshes[1], k=8)
+    V, F = d.V, d.F  # the normalised mesh the operators were computed on
     g = np.random.default_rng(0).uniform(0, 2 * np.pi, len(V))
     dg = d.gauge_changed(g)
     frames = tangent_frames(V, F, gauge=g)
@@ -188,3 +189,106 @@ def test_principal_direction_on_a_torus(backend, monkeypatch):
     w = np.tile(np.linspace(0, 2 * np.pi, m, endpoint=False), n)
     tube = np.stack([-np.sin(w) * np.cos(u), -np.sin(w) * np.sin(u), np.cos(w)], 1)  # ∂/∂w, normalised
     assert np.median(np.abs((d1 * tube).sum(1))) > 0.99
+
+
+# ----------------------------------------------------------------------------- scale contract
+def _rel(a, b):
+    a, b = (x.to_dense() if hasattr(x, "to_dense") else x for x in (a, b))
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
+
+
+@pytest.mark.parametrize("s", [1e-3, 1e3])
+def test_scaled_and_moved_meshes_give_identical_batches(meshes, s):
+    """Normalised for learning (centred, unit area): scaling and moving the input changes no
+    tensor of the batch (float64 rounding only), nor the input features; the factor is recorded."""
+    from manifold_nets.nn import input_features
+
+    b0 = MeshBatch.from_meshes(meshes[1:], k=16, dtype=torch.float64)
+    b1 = MeshBatch.from_meshes([(V * s + np.array([5.0, -2.0, 1.0]), F) for V, F in meshes[1:]], k=16,
+                               dtype=torch.float64)
+    for name in ("pos", "mass", "evals", "L", "grad_x", "grad_y", "edge_r", "patch_radius", "lambda_max",
+                 "edge_theta", "edge_transport", "normals", "x_axes"):
+        assert _rel(getattr(b1, name), getattr(b0, name)) < 1e-9, name
+    assert _rel(b1.evecs, b0.evecs) < 1e-9  # the sign rule is scale-invariant too
+    assert float(torch.sin(b1.principal_angle - b0.principal_angle).abs().max()) < 1e-9
+    for kind in ("hks", "wks", "xyz"):
+        assert _rel(input_features(b1, kind, 8), input_features(b0, kind, 8)) < 1e-9, kind
+    np.testing.assert_allclose((b1.scale / b0.scale).numpy(), 1 / s, rtol=1e-12)
+    # the recorded normalisation maps back to the input mesh
+    for d, (V, _) in zip(b1.data, meshes[1:]):
+        np.testing.assert_allclose(d.normalization.points_back(d.V), V * s + np.array([5.0, -2.0, 1.0]),
+                                   rtol=1e-12, atol=1e-12 * max(s, 1))
+        assert d.V_original is not None and np.array_equal(d.V_original, V * s + np.array([5.0, -2.0, 1.0]))
+        area = float(d.mass.sum())
+        assert abs(area - 1.0) < 1e-12
+
+
+def test_normalize_false_keeps_the_input_units(meshes):
+    V, F = meshes[0]
+    b = MeshBatch.from_meshes([(3.0 * V, F)], k=8, normalize=False, dtype=torch.float64)
+    np.testing.assert_array_equal(b.pos.numpy(), 3.0 * V)
+    assert b.normalization == [None] and float(b.scale[0]) == 1.0
+
+
+def test_an_outlier_edge_does_not_collapse_the_radial_coordinates(meshes):
+    """One-ring ρ = r / radius uses the robust mean edge length, not the longest edge: pulling one
+    vertex far out leaves the ρ of every edge away from it (almost) unchanged."""
+    V, F = meshes[2]
+    Vo = V.copy()
+    Vo[0] *= 20.0  # five edges about 20x longer than the rest
+    b0 = MeshBatch.from_meshes([(V, F)], k=8, dtype=torch.float64)
+    b1 = MeshBatch.from_meshes([(Vo, F)], k=8, dtype=torch.float64)
+    assert torch.equal(b0.edges, b1.edges)
+    rho0 = (b0.edge_r / b0.patch_radius[b0.edge_batch]).numpy()
+    rho1 = (b1.edge_r / b1.patch_radius[b1.edge_batch]).numpy()
+    far = (b0.edges != 0).all(1).numpy()
+    np.testing.assert_allclose(rho1[far], rho0[far], rtol=0.02)
+    assert 0.4 < np.median(rho0) < 1.0 and rho1[~far].min() > 5  # the outlier edges stand out
+    # the rule the batch used to have (divide by the longest one-ring edge) would shrink them ~20x
+    assert np.median(rho1[far] * b1.patch_radius.item() / b1.edge_r.max().item()) < 0.1
+
+
+def test_absolute_patch_radius_is_in_input_units(meshes):
+    """An explicit patch radius is in the units of the input mesh: the same patches with or without
+    normalisation, and for a scaled mesh with the scaled radius."""
+    V, F = meshes[0]
+    a = MeshBatch.from_meshes([(V, F)], k=8, patch_radius=1.0, normalize=False, dtype=torch.float64)
+    b = MeshBatch.from_meshes([(V, F)], k=8, patch_radius=1.0, dtype=torch.float64)
+    c = MeshBatch.from_meshes([(10 * V, F)], k=8, patch_radius=10.0, dtype=torch.float64)
+    assert torch.equal(a.edges, b.edges) and torch.equal(b.edges, c.edges)
+    assert int((a.edges[:, 0] == 0).sum()) > 6  # more than the one-ring
+    np.testing.assert_allclose((b.edge_r / b.patch_radius).numpy(), (a.edge_r / a.patch_radius).numpy(), rtol=1e-9)
+    with pytest.raises(MeshShapeError, match="patch_radius"):
+        MeshBatch.from_meshes([(V, F)], k=8, patch_radius=-1.0)
+
+
+# ----------------------------------------------------------------------------- mesh inputs
+def test_paths_meshes_and_pairs_are_all_accepted(tmp_path, meshes):
+    from pathlib import Path
+
+    from manifold_nets import read_mesh, write_mesh
+
+    V, F = meshes[0]
+    p = tmp_path / "x.obj"
+    write_mesh(p, V, F)
+    Vr = read_mesh(p).V
+    b = MeshBatch.from_meshes([str(p), Path(p), read_mesh(p), (Vr, F)], k=8, dtype=torch.float64)
+    assert b.num_meshes == 4
+    parts = b.split(b.pos)
+    for q in parts[1:]:
+        assert torch.equal(q, parts[0])
+    assert b.data[0].name == str(p)
+
+
+def test_bad_elements_are_named(tmp_path, meshes):
+    from manifold_nets.errors import MeshError, MeshFileError
+
+    V, F = meshes[0]
+    with pytest.raises(MeshShapeError, match=r"meshes\[1\]: expected a path, a Mesh or a \(V, F\) pair \(got int"):
+        MeshBatch.from_meshes([(V, F), 42], k=4)
+    with pytest.raises(MeshShapeError, match=r"meshes\[0\].*length 3"):
+        MeshBatch.from_meshes([(V, F, None)], k=4)
+    with pytest.raises(MeshFileError, match=r"meshes\[1\] \(.*missing.obj\)"):
+        MeshBatch.from_meshes([(V, F), tmp_path / "missing.obj"], k=4)
+    with pytest.raises(MeshError, match=r"meshes\[0\]"):
+        MeshBatch.from_meshes([(V[:, :2], F)], k=4)

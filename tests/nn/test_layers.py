@@ -24,12 +24,15 @@ LAYERS = {
     "diffusionnet_block": (lambda: mnn.DiffusionNetBlock(3, 4), 3),
     "diffusionnet": (lambda: mnn.DiffusionNet(3, 2, width=8, n_blocks=2), 3),
     "gcnn": (lambda: mnn.GCNNConv(3, 4), 3),
-    "gcnn_oriented": (lambda: mnn.GCNNConv(3, 4, max_over_rotations=False, orientation="principal"), 3),
+    "gcnn_bins": (lambda: mnn.GCNNConv(3, 4, angular="bins"), 3),
+    "gcnn_oriented": (lambda: mnn.GCNNConv(3, 4, angular="bins", max_over_rotations=False,
+                                           orientation="principal"), 3),
     "acnn": (lambda: mnn.ACNNConv(3, 4), 3),
     "monet": (lambda: mnn.MoNetConv(3, 4), 3),
+    "monet_von_mises": (lambda: mnn.MoNetConv(3, 4, angular="von_mises"), 3),
     "gem": (lambda: mnn.GEMConv(IR_IN, IR_OUT), IR_IN.dim),
     "gem_edges": (lambda: mnn.GEMConv(IR_IN, IR_OUT, method="edges"), IR_IN.dim),
-    "transport_pooling": (lambda: mnn.TransportPooling(IR_IN), IR_IN.dim),
+    "transport_smoothing": (lambda: mnn.TransportSmoothing(IR_IN), IR_IN.dim),
 }
 
 
@@ -77,7 +80,7 @@ def test_gradcheck_parameters(meshes):
 
     b = MeshBatch.from_meshes(meshes[:1], k=12, dtype=torch.float64)
     x = torch.randn(b.num_vertices, 3, dtype=torch.float64)
-    monet = mnn.MoNetConv(3, 2).double()
+    monet = mnn.MoNetConv(3, 2, angular="von_mises").double()
 
     def f_monet(mu, ls, kap):
         monet.mu_rho, monet.log_sigma_rho, monet.log_kappa = mu, ls, kap
@@ -87,6 +90,19 @@ def test_gradcheck_parameters(meshes):
     for name in ("mu_rho", "log_sigma_rho", "log_kappa"):
         del monet._parameters[name]
     assert torch.autograd.gradcheck(f_monet, tuple(params))
+    # the gauge-invariant default: gradients through the radial kernels and the complex weights
+    fm = mnn.MoNetConv(3, 2).double()
+    names = ("mu_rho", "log_sigma_rho", "weight_re", "weight_im")
+    params = [getattr(fm, n).detach().clone().requires_grad_() for n in names]
+    for n in names:
+        del fm._parameters[n]
+
+    def f_fourier(*ps):
+        for n, p in zip(names, ps):
+            setattr(fm, n, p)
+        return fm(b, x)
+
+    assert torch.autograd.gradcheck(f_fourier, tuple(params))
     for method in ("spectral", "implicit"):
         d = mnn.LearnedDiffusion(3, method=method, init_time=0.1).double()
         t = d.time.detach().clone().requires_grad_()
@@ -117,23 +133,27 @@ def test_implicit_diffusion_solves_the_backward_euler_system(batch64):
     d = mnn.LearnedDiffusion(2, method="implicit", init_time=0.3).double()
     x = torch.randn(batch64.num_vertices, 2, dtype=torch.float64)
     y = d(batch64, x).detach().numpy()
-    L = sp.block_diag([m.L for m in batch64.data]).tocsc()
-    M = sp.diags(np.concatenate([m.mass for m in batch64.data]))
-    t = d.times().detach().numpy()
-    for c in range(2):
-        ref = sla.spsolve(M + t[c] * L, M @ x[:, c].numpy())
-        np.testing.assert_allclose(y[:, c], ref, atol=1e-9)
+    t = d.times().detach().numpy()  # relative to the mesh area
+    for b, m in enumerate(batch64.data):
+        s, e = int(batch64.ptr[b]), int(batch64.ptr[b + 1])
+        M = sp.diags(m.mass)
+        area = m.mass.sum()
+        for c in range(2):
+            ref = sla.spsolve((M + t[c] * area * m.L).tocsc(), M @ x[s:e, c].numpy())
+            np.testing.assert_allclose(y[s:e, c], ref, atol=1e-9)
+    assert_close(d.times(batch64), torch.tensor([[m.mass.sum()] for m in batch64.data]) * d.times(), atol=1e-12)
 
 
 def test_spectral_diffusion_is_the_heat_semigroup(batch64):
-    """Diffusing an eigenvector multiplies it by exp(−λ t); times add up (semigroup)."""
+    """Diffusing an eigenvector multiplies it by exp(−λ A t) (A the mesh area); times add up (semigroup)."""
     d = mnn.LearnedDiffusion(1, method="spectral").double()
     with torch.no_grad():
         d.time.fill_(0.2)
     phi = batch64.evecs[:, 3:4]
     y = d(batch64, phi)
+    area = torch.tensor([m.mass.sum() for m in batch64.data])[batch64.batch].unsqueeze(-1)
     lam = batch64.evals[:, 3][batch64.batch].unsqueeze(-1)
-    assert_close(y, torch.exp(-0.2 * lam) * phi, atol=1e-12)
+    assert_close(y, torch.exp(-0.2 * lam * area) * phi, atol=1e-12)
     x = torch.randn(batch64.num_vertices, 1, dtype=torch.float64)
     with torch.no_grad():
         d.time.fill_(0.1)
@@ -146,10 +166,11 @@ def test_spectral_diffusion_is_the_heat_semigroup(batch64):
 def test_spectral_conv_filter_is_a_function_of_lambda(batch64):
     """With the self term off, an eigenvector is mapped to g(λ) times itself."""
     conv = mnn.SpectralConv(1, 1, self_loop=False, bias=False).double()
+    areas = torch.tensor([m.mass.sum() for m in batch64.data])
     for k in (1, 5):
         phi = batch64.evecs[:, k:k + 1]
         y = conv(batch64, phi)
-        g = conv.filters(batch64.evals)[:, k, 0, 0][batch64.batch].unsqueeze(-1)
+        g = conv.filters(batch64.evals, areas)[:, k, 0, 0][batch64.batch].unsqueeze(-1)
         assert_close(y, g * phi, atol=1e-12)
 
 
@@ -170,19 +191,34 @@ def test_chebconv_matches_dense_polynomial(batch64):
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
-def test_repr_and_reset(name):
-    make, _ = LAYERS[name]
-    layer = make()
+def test_repr_and_reset(name, batch64):
+    """``reset_parameters`` restores the initial state: under the same seed it reproduces the initial
+    values exactly (and hence the output), whatever the parameters were perturbed to."""
+    make, c = LAYERS[name]
+    torch.manual_seed(3)
+    layer = make().double()
     r = repr(layer)
     assert type(layer).__name__ in r and len(r) < 2000
+    assert type(layer).__doc__ and "Shapes" in type(layer).__doc__
+    x = torch.randn(batch64.num_vertices, c, dtype=torch.float64)
+    torch.manual_seed(11)
+    layer.reset_parameters()
     before = [p.detach().clone() for p in layer.parameters()]
+    y0 = layer(batch64, x).detach()
+    if not before:  # parameter-free layers: reset is a no-op and the output is unchanged
+        assert_close(layer(batch64, x), y0, atol=0, rtol=0)
+        return
     with torch.no_grad():
         for p in layer.parameters():
-            p.add_(1.0)
+            p.mul_(-3.0).add_(0.7)
+    assert not all(torch.equal(p, q) for p, q in zip(before, layer.parameters()))
+    assert float((layer(batch64, x) - y0).detach().abs().max()) > 1e-6  # the perturbation is visible
+    torch.manual_seed(11)
     layer.reset_parameters()
     for p, q in zip(before, layer.parameters()):
         assert p.shape == q.shape
-    assert type(layer).__doc__ and "Shapes" in type(layer).__doc__
+        assert torch.equal(p, q.detach())
+    assert_close(layer(batch64, x), y0, atol=1e-13, rtol=0)
 
 
 def test_argument_errors(batch64):
@@ -232,7 +268,7 @@ def test_gem_fourier_path_equals_the_edge_by_edge_kernel(irreps, batch64):
 
 def test_monet_matches_its_formula(batch64):
     """y_i = mean_j Σ_k w_k(ρ_ij, θ_ij) x_j G_k + x_i W_self + b, evaluated edge by edge in numpy."""
-    conv = mnn.MoNetConv(3, 2, n_kernels=4).double()
+    conv = mnn.MoNetConv(3, 2, n_kernels=4, angular="von_mises").double()
     with torch.no_grad():
         conv.bias.normal_()
     x = torch.randn(batch64.num_vertices, 3, dtype=torch.float64)
@@ -263,7 +299,17 @@ def test_implicit_diffusion_model_trains_its_times(batch64):
     assert t.grad is not None and float(t.grad.abs().max()) > 0
 
 
-def test_dtype_mismatch_is_a_clear_error(batch32):
-    conv = mnn.ChebConv(2, 2).double()
-    with pytest.raises(TypeError, match="batch.to"):
-        conv(batch32, torch.zeros(batch32.num_vertices, 2, dtype=torch.float64))
+@pytest.mark.parametrize("name", ["cheb", "spectral", "diffusion_spectral", "diffusion_implicit",
+                                  "gradient_features", "diffusionnet_block", "diffusionnet"])
+def test_dtype_mismatch_is_a_clear_error(name, batch32):
+    make, c = LAYERS[name]
+    layer = make().double()
+    with pytest.raises(TypeError, match=r"expected x of the batch's dtype torch.float32 \(got torch.float64\).*batch.to"):
+        layer(batch32, torch.zeros(batch32.num_vertices, c, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("family", ["diffusion", "spectral", "cheb"])
+def test_dtype_mismatch_in_models_is_a_clear_error(family, batch32):
+    net = mnn.SegmentationNet(3, 2, family=family, width=4, n_blocks=1).double()
+    with pytest.raises(TypeError, match="expected x of the batch's dtype"):
+        net(batch32, torch.zeros(batch32.num_vertices, 3, dtype=torch.float64))
