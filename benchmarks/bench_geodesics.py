@@ -3,6 +3,16 @@
 Every measurement runs in its own subprocess so that peak memory (``ru_maxrss``, minus the
 resident size after loading the mesh) is attributable to one method.  Prints markdown tables.
 
+Fair comparison: every subprocess gets the same thread count (``--threads``, default 1) through
+``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` / ``VECLIB_MAXIMUM_THREADS``
+set before it starts (CHOLMOD and BLAS read them) and ``threadpoolctl`` inside it when
+installed; and every method runs with the same parameters: the heat time ``t = t_factor · h²``
+(``--t-factor``, default 1.0, the peers' default) with ``h`` the mean edge length of the
+intrinsic Delaunay triangulation (what potpourri3d's ``use_robust`` uses; libigl gets the same
+``t`` value explicitly), and the same Laplacian kind where the peer lets one choose
+(``--laplacian``: ``robust`` = intrinsic Delaunay for us and potpourri3d; libigl only has
+cotan).  The settings used are printed with the tables.
+
 Usage::
 
     python benchmarks/bench_geodesics.py            # ~5k, ~25k, ~100k vertices
@@ -10,7 +20,9 @@ Usage::
     python benchmarks/bench_geodesics.py --out results.md
 
 Meshes come from ``$MANIFOLD_NETS_DATA/meshes`` (default ``../shared`` beside the checkout);
-icospheres are generated.  The dragon ladder is non-manifold (tufted-cover robust Laplacian).
+icospheres are generated.  The dragon ladder is non-manifold: heat distances run (intrinsic
+Delaunay with the non-manifold edges kept), log maps and radius patches are refused there with
+``NonManifoldError`` (their radii would be too short) and the tables say so.
 """
 
 from __future__ import annotations
@@ -72,8 +84,29 @@ def _mre(d, ref):
     return float(np.mean(np.abs(d[m] - ref[m]) / ref[m]))
 
 
-def worker(task: str, spec: str, accuracy: bool, n_batch: int) -> dict:
+def _limit_threads(n: int) -> None:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(n)
+
+
+def _heat_time(V, F, t_factor: float) -> float:
+    """``t_factor · h²`` with ``h`` the mean edge length of the intrinsic Delaunay triangulation."""
+    from manifold_nets.geometry.geodesics import _mean_edge_length
+    from manifold_nets.geometry.quality import intrinsic_delaunay
+
+    T = intrinsic_delaunay(V, F)
+    h = _mean_edge_length(T.F, T.lengths, len(V))
+    return t_factor * h * h
+
+
+def worker(task: str, spec: str, accuracy: bool, n_batch: int, threads: int = 1, t_factor: float = 1.0,
+           laplacian: str = "robust") -> dict:
+    _limit_threads(threads)
     V, F = _load(spec)
+    robust = laplacian == "robust"
     srcs = _sources(V, F, n_batch)
     out: dict = {"nV": int(len(V))}
     base = _rss_now()
@@ -82,9 +115,10 @@ def worker(task: str, spec: str, accuracy: bool, n_batch: int) -> dict:
         from manifold_nets.geometry import HeatGeodesicSolver
 
         t0 = time.perf_counter()
-        solver = HeatGeodesicSolver(V, F)
+        solver = HeatGeodesicSolver(V, F, t_factor=t_factor, laplacian=laplacian)
         out["setup"] = time.perf_counter() - t0
         out["backend"] = solver.backend
+        out["t"] = solver.t
         t0 = time.perf_counter()
         solver.distance(int(srcs[-1]))
         out["first"] = time.perf_counter() - t0
@@ -100,7 +134,7 @@ def worker(task: str, spec: str, accuracy: bool, n_batch: int) -> dict:
         import potpourri3d as pp3d
 
         t0 = time.perf_counter()
-        solver = pp3d.MeshHeatMethodDistanceSolver(V, F)
+        solver = pp3d.MeshHeatMethodDistanceSolver(V, F, t_coef=t_factor, use_robust=robust)
         out["setup"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         solver.compute_distance(int(srcs[-1]))
@@ -115,9 +149,11 @@ def worker(task: str, spec: str, accuracy: bool, n_batch: int) -> dict:
     elif task == "igl_heat":
         import igl
 
+        t_heat = _heat_time(V, F, t_factor)  # the same t as ours (not timed)
+        out["t"] = t_heat
         t0 = time.perf_counter()
         data = igl.HeatGeodesicsData()
-        igl.heat_geodesics_precompute(V, F, data)
+        igl.heat_geodesics_precompute(V, F, t_heat, data)
         out["setup"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         igl.heat_geodesics_solve(data, np.array([srcs[-1]], dtype=np.int64))
@@ -131,7 +167,7 @@ def worker(task: str, spec: str, accuracy: bool, n_batch: int) -> dict:
         from manifold_nets.geometry import VectorHeatSolver
 
         t0 = time.perf_counter()
-        vhm = VectorHeatSolver(V, F)
+        vhm = VectorHeatSolver(V, F, t_factor=t_factor, laplacian=laplacian)
         out["setup"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         vhm.log_map(int(srcs[-1]))
@@ -147,7 +183,7 @@ def worker(task: str, spec: str, accuracy: bool, n_batch: int) -> dict:
         import potpourri3d as pp3d
 
         t0 = time.perf_counter()
-        vhm = pp3d.MeshVectorHeatSolver(V, F)
+        vhm = pp3d.MeshVectorHeatSolver(V, F, t_coef=t_factor, use_intrinsic_delaunay=robust)
         out["setup"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         vhm.compute_log_map(int(srcs[-1]))
@@ -181,16 +217,32 @@ def worker(task: str, spec: str, accuracy: bool, n_batch: int) -> dict:
     return out
 
 
-def run_task(task, spec, accuracy, n_batch, timeout):
-    cmd = [sys.executable, __file__, "--worker", task, spec, str(int(accuracy)), str(n_batch)]
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+               "NUMEXPR_NUM_THREADS")
+
+
+def _worker_or_refusal(*args) -> dict:
+    from manifold_nets.errors import NonManifoldError
+
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+        return worker(*args)
+    except NonManifoldError as exc:
+        return {"error": f"refused, non-manifold mesh ({type(exc).__name__})"}
+
+
+def run_task(task, spec, accuracy, n_batch, timeout, threads=1, t_factor=1.0, laplacian="robust"):
+    cmd = [sys.executable, __file__, "--worker", task, spec, str(int(accuracy)), str(n_batch),
+           "--threads", str(threads), "--t-factor", str(t_factor), "--laplacian", laplacian]
+    env = dict(os.environ, **{k: str(threads) for k in THREAD_VARS})
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"timeout {timeout}s"}
     if res.returncode != 0:
         tail = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["?"]
         return {"error": f"rc={res.returncode}: {tail[0][:80]}"}
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    return out
 
 
 def fmt(x, unit="s"):
@@ -214,11 +266,16 @@ def main():
     ap.add_argument("--only", nargs="+", help="run only these meshes (e.g. ico:7 clean/bunny.off)")
     ap.add_argument("--json", type=Path, help="save the raw results to this JSON file")
     ap.add_argument("--render", nargs="+", type=Path, help="print tables from saved JSON files, run nothing")
+    ap.add_argument("--threads", type=int, default=1, help="threads for every method (env vars + threadpoolctl)")
+    ap.add_argument("--t-factor", type=float, default=1.0, help="heat time t = t_factor · h² for every method")
+    ap.add_argument("--laplacian", choices=["robust", "cotan"], default="robust",
+                    help="Laplacian kind for us and potpourri3d (libigl: always cotan)")
     ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         task, spec, acc, nb = args.worker
-        print(json.dumps(worker(task, spec, bool(int(acc)), int(nb))))
+        print(json.dumps(_worker_or_refusal(task, spec, bool(int(acc)), int(nb), args.threads, args.t_factor,
+                                            args.laplacian)))
         return
     meshes = QUICK if args.quick else FULL
     if args.only:
@@ -236,14 +293,19 @@ def main():
     else:
         for spec, accuracy in meshes:
             for task in TASKS:
-                r = run_task(task, spec, accuracy, args.sources, args.timeout)
+                r = run_task(task, spec, accuracy, args.sources, args.timeout, args.threads, args.t_factor,
+                             args.laplacian)
                 results[(spec, task)] = r
                 print(f"# {spec} {task}: {r}", file=sys.stderr, flush=True)
         if args.json:
             rows = [{"spec": k[0], "task": k[1], "result": v} for k, v in results.items()]
             args.json.write_text(json.dumps(rows, indent=1))
 
-    lines = ["### Heat-method geodesic distance", "",
+    settings = (f"Settings: {args.threads} thread(s) per method (OMP/MKL/OPENBLAS/VECLIB env vars + threadpoolctl); "
+                f"heat time t = {args.t_factor} · h² (h: mean edge length of the intrinsic Delaunay triangulation) "
+                f"for all three; Laplacian: {args.laplacian} for manifold_nets and potpourri3d "
+                f"(use_robust / use_intrinsic_delaunay = {args.laplacian == 'robust'}), cotan for libigl.")
+    lines = [settings, "", "### Heat-method geodesic distance", "",
              "| mesh | nV | method | setup | setup + 1st source | per source (single) | per source (batch of "
              f"{args.sources}) | peak mem | mean rel. err vs exact |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|"]

@@ -46,6 +46,7 @@ from .laplacian import (
     point_cloud_laplacian,
     robust_laplacian,
 )
+from .intrinsic_delaunay import IntrinsicTriangulation, intrinsic_delaunay
 from .logmap import VectorHeatSolver, log_map, parallel_transport
 from .mass import mass_matrix, mass_matrix_from_lengths, vertex_areas
 from .normalize import Normalization, normalize_for_learning, robust_edge_length, total_area
@@ -58,6 +59,7 @@ from .operators import (
     save_operators,
 )
 from .patches import Patches, geodesic_patches
+from .quality import TriangleQuality, laplacian_choice, triangle_quality
 from .spectral import active_vertices, eigenbasis, fix_eigenvector_signs, sparse_cholesky
 from .transport import (
     connection_laplacian,
@@ -71,6 +73,11 @@ from .transport import (
 )
 
 __all__ = [
+    "IntrinsicTriangulation",
+    "TriangleQuality",
+    "intrinsic_delaunay",
+    "laplacian_choice",
+    "triangle_quality",
     "ArrayCache",
     "CacheWarning",
     "Normalization",

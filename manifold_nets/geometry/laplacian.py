@@ -7,8 +7,6 @@
   Crane 2020), computed by the ``robust_laplacian`` package; it works on non-manifold meshes,
   soups and degenerate triangles.
 * :func:`point_cloud_laplacian` and :func:`graph_laplacian` complete the family.
-* :func:`triangle_quality_stats` says, cheaply, whether the cotan weights are trustworthy
-  (degenerate faces, needles/caps, negative weights) or :func:`robust_laplacian` is preferable.
 
 Cotangents come from the one triangle kernel shared by every operator
 (:class:`~manifold_nets.geometry._common.FaceGeometry`): faces with
@@ -37,7 +35,6 @@ __all__ = [
     "point_cloud_laplacian",
     "graph_laplacian",
     "edge_lengths",
-    "triangle_quality_stats",
 ]
 
 
@@ -379,83 +376,3 @@ def edge_lengths(V, F) -> np.ndarray:
     """
     V, F = check_mesh_arrays(V, F)
     return _edge_lengths(V, F)
-
-
-def triangle_quality_stats(
-    V,
-    F,
-    *,
-    degenerate_tol: float = DEGENERATE_TOL,
-    max_negative_fraction: float = 0.02,
-    max_cot: float = 1e3,
-) -> dict:
-    """Cheap (vectorised) triangle-quality numbers that decide whether the cotan Laplacian is safe.
-
-    Everything is computed with the same triangle kernel as :func:`cotan_laplacian`, so the
-    weights counted here are exactly the off-diagonal entries ``−L[i, j]`` of that matrix.
-
-    Parameters
-    ----------
-    V : (nV, 3) float64
-    F : (nF, 3) int64
-    degenerate_tol : float
-        Relative area threshold of a degenerate face (as in :func:`cotan_laplacian`).
-    max_negative_fraction : float
-        ``poor`` is set when more than this fraction of the edges has a negative weight.
-    max_cot : float
-        ``poor`` is set when some non-degenerate corner has ``|cot| > max_cot`` (an angle
-        below ``atan(1 / max_cot)`` or above ``π − atan(1 / max_cot)``: a needle or a cap).
-
-    Returns
-    -------
-    dict with plain Python values
-        ``n_faces`` (int), ``n_edges`` (int), ``degenerate_faces`` (int, faces of relative area
-        ``<= degenerate_tol``, which contribute nothing to ``L``), ``obtuse_fraction`` (float,
-        fraction of non-degenerate faces with an angle above 90°), ``min_angle_deg`` and
-        ``max_angle_deg`` (float, over non-degenerate faces; ``nan`` when there are none),
-        ``max_abs_cot`` (float), ``negative_weight_edges`` (int, edges ``ij`` with
-        ``w_ij = (cot α + cot β) / 2 < 0`` beyond rounding, i.e. ``L[i, j] > 0``: not
-        locally Delaunay), ``negative_weight_fraction`` (float, of all edges),
-        ``min_weight_ratio`` (float, ``min w / mean |w|``, 0 when no weight is negative) and
-        ``poor`` (bool): ``degenerate_faces > 0`` or ``negative_weight_fraction >
-        max_negative_fraction`` or ``max_abs_cot > max_cot`` — then prefer
-        :func:`robust_laplacian` (intrinsic Delaunay, non-negative weights).
-
-    Examples
-    --------
-    >>> from manifold_nets.shapes import triangle
-    >>> s = triangle_quality_stats(*triangle())
-    >>> s["min_angle_deg"], s["max_angle_deg"], s["max_abs_cot"], s["negative_weight_edges"], s["poor"]
-    (45.0, 90.0, 1.0, 0, False)
-    """
-    V, F = _checked(V, F)
-    nV = V.shape[0]
-    geom = FaceGeometry.from_vertices(V, F, degenerate_tol)
-    ok = ~geom.degenerate
-    cot = geom.cot
-    ang = geom.angles[ok]
-    E, face_edge, _ = unique_edges(F, nV)
-    has = face_edge >= 0
-    w = np.bincount(face_edge[has], 0.5 * cot[has], minlength=len(E))
-    mean_abs = float(np.abs(w).mean()) if len(w) else 0.0
-    neg = w < -1e-10 * mean_abs
-    n_ok = int(ok.sum())
-    max_abs_cot = float(np.abs(cot).max()) if cot.size else 0.0
-    stats = {
-        "n_faces": int(F.shape[0]),
-        "n_edges": int(len(E)),
-        "degenerate_faces": int(geom.degenerate.sum()),
-        "obtuse_fraction": float((ang > 0.5 * np.pi + 1e-12).any(axis=1).mean()) if n_ok else 0.0,
-        "min_angle_deg": float(np.degrees(ang.min())) if n_ok else float("nan"),
-        "max_angle_deg": float(np.degrees(ang.max())) if n_ok else float("nan"),
-        "max_abs_cot": max_abs_cot,
-        "negative_weight_edges": int(neg.sum()),
-        "negative_weight_fraction": float(neg.mean()) if len(w) else 0.0,
-        "min_weight_ratio": float(w.min() / mean_abs) if neg.any() else 0.0,
-    }
-    stats["poor"] = bool(
-        stats["degenerate_faces"] > 0
-        or stats["negative_weight_fraction"] > max_negative_fraction
-        or max_abs_cot > max_cot
-    )
-    return stats

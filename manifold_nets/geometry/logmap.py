@@ -18,33 +18,53 @@ along (approximately) shortest geodesics.
   to every vertex (one more vector diffusion), ``log_s(i) = −q_i / Ĥ_i``: ``r = |q_i|`` and
   ``θ = arg(−q_i / Ĥ_i)`` in the source's gauge.  On a flat mesh this is exact to rounding
   (proved by substitution: ``q_i = p_s − p_i`` solves both systems); on curved meshes it agrees
-  with potpourri3d's default log map (same construction) and is accurate inside the
-  injectivity radius.
+  with potpourri3d's default log map (same construction).
+* **Log-map radius.**  ``radius="affine"`` uses ``r = |q_i|`` as above; ``radius="heat"`` uses
+  the heat-method distance of the same diffusion ``w`` (steps 2–3 of
+  :mod:`~manifold_nets.geometry.geodesics`, one extra factorisation of ``L``), far more
+  accurate on scanned and poorly shaped meshes: on the decimated tuning meshes the mean
+  relative radius error over the nearest 30 % of vertices was 1.5–4.3 % (heat) against
+  6.2–19 % (affine, equal to potpourri3d's).  ``radius="auto"`` (default) takes the affine
+  radius where the mesh is well shaped (``laplacian`` resolves to ``"cotan"``; exact on flat
+  meshes, 0.8 % on an icosphere against 1.1 % for heat) and the heat radius otherwise.
+
+Operators: ``laplacian="robust"`` builds everything on the intrinsic Delaunay triangulation
+(:func:`~manifold_nets.geometry.intrinsic_delaunay.intrinsic_delaunay`, non-negative weights, positive
+definite systems); its signpost angles keep every tangent vector in the gauge of
+:mod:`~manifold_nets.geometry.frames` of the *input* mesh.  ``"cotan"`` uses the input faces;
+``"auto"`` (default) follows :func:`~manifold_nets.geometry.quality.laplacian_choice`.
 
 All factorisations (``M + t L∇``, as the real ``2n × 2n`` symmetric system
 ``[[Re, −Im], [Im, Re]]`` with interleaved unknowns, and ``M + t L``) are computed once in
 :class:`VectorHeatSolver` and reused for every source; several sources are solved as one
-multi-right-hand-side block.  If ``M + t L∇`` cannot be factorised (a very poorly shaped mesh
-with strongly negative cotan weights) the weights are clipped to be non-negative and the
-factorisation retried.  Works on any mesh the connection is defined on (see
-:mod:`~manifold_nets.geometry.frames` for non-manifold vertices; values are meaningless across
-non-manifold cuts).  Vertices in other components get ``r = inf``, ``θ = nan`` and transported
-vectors ``0``; where the diffused values underflow (farther than roughly ``700 √t`` from the
-source) ``r`` and ``θ`` are ``nan``.
+multi-right-hand-side block.  If ``M + t L∇`` cannot be factorised (negative weights left on a
+non-manifold mesh, or ``laplacian="cotan"`` on a poorly shaped one) the negative weights are
+clipped to zero and the factorisation retried, with a ``RuntimeWarning`` saying so (CHOLMOD's
+own message is captured, never printed).  Log maps need a manifold mesh: on non-manifold meshes
+the tangent planes are cut and the radii come out too short, so :meth:`VectorHeatSolver.log_maps`
+raises :class:`~manifold_nets.errors.NonManifoldError` (transport still works; values are
+meaningless across non-manifold cuts).  Vertices in other components get ``r = inf``,
+``θ = nan`` and transported vectors ``0``; where the diffused values underflow (farther than
+roughly ``700 √t`` from the source) ``θ`` is ``nan`` (and ``r`` with ``radius="affine"``).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from ..errors import MeshShapeError, SolverError
+from ..errors import MeshError, MeshShapeError, NonManifoldError, SolverError
 from ..validation import check_mesh_arrays
-from ._intrinsic import Fans, corner_angles
+from ._intrinsic import Fans, corner_angles, edge_lengths, wrap_angle
 from ._solve import SPDSolver
 from .frames import _check_gauge
 from .geodesics import _check_sources
+from ._common import areas_from_lengths
+from .intrinsic_delaunay import intrinsic_delaunay
+from .quality import laplacian_choice
 from .transport import cotan_edge_weights
 
 __all__ = ["VectorHeatSolver", "parallel_transport", "log_map"]
@@ -63,6 +83,22 @@ def _complex_to_real_system(A: sp.spmatrix) -> sp.csr_matrix:
     return B
 
 
+def _face_areas(lengths):
+    return areas_from_lengths(lengths)
+
+
+def _directed_lengths(F, lengths, edges, nV):
+    """Length of each directed edge row of ``edges`` from per-face lengths (column c opposite c)."""
+    i = np.concatenate([F[:, 1], F[:, 2], F[:, 0], F[:, 2], F[:, 0], F[:, 1]])
+    j = np.concatenate([F[:, 2], F[:, 0], F[:, 1], F[:, 1], F[:, 2], F[:, 0]])
+    ell = np.tile(np.concatenate([lengths[:, 0], lengths[:, 1], lengths[:, 2]]), 2)
+    key = i * nV + j
+    o = np.argsort(key, kind="stable")
+    key, ell = key[o], ell[o]
+    pos = np.searchsorted(key, edges[:, 0] * nV + edges[:, 1])
+    return ell[pos]
+
+
 class VectorHeatSolver:
     """Prefactored vector heat method: parallel transport and log maps from any source.
 
@@ -76,6 +112,11 @@ class VectorHeatSolver:
         Frames rotated by these angles; inputs and outputs are in that gauge.
     t_factor : float
     backend : {"auto", "cholespy", "scipy"}
+    laplacian : {"auto", "robust", "cotan"}
+        Triangulation the operators are built on (see the module docstring); the choice and its
+        reason are kept in :attr:`laplacian` and :attr:`laplacian_reason`.
+    radius : {"auto", "heat", "affine"}
+        How log-map radii are computed (see the module docstring); resolved in :attr:`radius`.
 
     Examples
     --------
@@ -91,20 +132,56 @@ class VectorHeatSolver:
     """
 
     def __init__(self, V, F, t: float | None = None, *, gauge=None, t_factor: float = 1.0,
-                 backend: str = "auto"):
+                 backend: str = "auto", laplacian: str = "auto", radius: str = "auto"):
         V, F = check_mesh_arrays(V, F)
+        if laplacian not in ("auto", "robust", "cotan"):
+            raise MeshError(f"laplacian: expected 'auto', 'robust' or 'cotan' (got {laplacian!r})")
+        if radius not in ("auto", "heat", "affine"):
+            raise MeshError(f"radius: expected 'auto', 'heat' or 'affine' (got {radius!r})")
         nV = V.shape[0]
         self.n_vertices = nV
         self.gauge = _check_gauge(gauge, nV)
-        alpha = corner_angles(V, F)
-        fans = Fans(F, alpha, nV)
-        self._edges = fans.edges
-        phi = fans.phi if self.gauge is None else fans.phi - self.gauge[fans.edges[:, 0]]
-        self._phi = phi
-        self._ell = np.linalg.norm(V[fans.edges[:, 1]] - V[fans.edges[:, 0]], axis=1)
-        self._rho = fans.transport()
+        from ..topology import nonmanifold_edges, nonmanifold_vertices
+
+        nme = nonmanifold_edges(F)
+        nmv = nonmanifold_vertices(F, nV)
+        self._nonmanifold = None
+        if len(nme):
+            i, j = (int(x) for x in nme[0][:2])
+            self._nonmanifold = f"{len(nme)} non-manifold edges, e.g. ({i}, {j})"
+        elif len(nmv):
+            self._nonmanifold = f"{len(nmv)} non-manifold vertices, e.g. {int(nmv[0])}"
+        if laplacian == "auto":
+            laplacian, self.laplacian_reason = laplacian_choice(V, F)
+        else:
+            self.laplacian_reason = "requested"
+        self.laplacian = laplacian
+        self.radius = radius if radius != "auto" else ("heat" if laplacian == "robust" else "affine")
+        if laplacian == "robust":
+            T = intrinsic_delaunay(V, F)
+            Fi, alpha, lengths = T.F, T.alpha, T.lengths
+            edges, phi = T.half_edge_angles()
+            self.n_flips = T.n_flips
+        else:
+            alpha = corner_angles(V, F)
+            fans = Fans(F, alpha, nV)
+            Fi, lengths = F, edge_lengths(V, F)
+            edges, phi = fans.edges, fans.phi
+            self.n_flips = 0
+        self.faces = Fi
+        self._lengths = lengths
+        self._used = np.bincount(F.ravel(), minlength=nV) > 0
+        self._integrator = None
+        self._edges = edges
+        key = edges[:, 0] * nV + edges[:, 1]
+        rev = np.searchsorted(key, edges[:, 1] * nV + edges[:, 0])
+        self._ell = _directed_lengths(Fi, lengths, edges, nV)
+        rho = wrap_angle(phi - phi[rev] + np.pi)
         if self.gauge is not None:
-            self._rho = self._rho - self.gauge[fans.edges[:, 0]] + self.gauge[fans.edges[:, 1]]
+            phi = phi - self.gauge[edges[:, 0]]
+            rho = rho - self.gauge[edges[:, 0]] + self.gauge[edges[:, 1]]
+        self._phi = phi
+        self._rho = rho
         self._backend_req = backend
         ev = self._edges
         h = float(self._ell.mean()) if ev.size else 1.0
@@ -114,16 +191,22 @@ class VectorHeatSolver:
         self._labels = csgraph.connected_components(
             sp.csr_matrix((np.ones(len(ev)), (ev[:, 0], ev[:, 1])), shape=(nV, nV)), directed=False
         )[1]
-        area = 0.5 * np.linalg.norm(np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]]), axis=1)
-        m = np.bincount(F.ravel(), weights=np.repeat(area / 3.0, 3), minlength=nV)
+        area = _face_areas(lengths)
+        m = np.bincount(Fi.ravel(), weights=np.repeat(area / 3.0, 3), minlength=nV)
         m = np.where(m > 0, m, max(m[m > 0].min() if (m > 0).any() else 1.0, 1e-300))
         self.weights = "cotan"
         self._mass = m
         try:
-            self._build(F, alpha, "cotan")
-        except SolverError:
+            self._build(Fi, alpha, "cotan")
+        except SolverError as exc:
+            n_neg = int((self._w < 0).sum() // 2)
+            warnings.warn(
+                f"VectorHeatSolver: the vector heat system with cotan weights could not be factorised "
+                f"({exc}); {n_neg} negative cotan weights were clipped to 0, which makes log maps and "
+                "transport less accurate on this mesh (laplacian='robust' avoids this)",
+                RuntimeWarning, stacklevel=2)
             self.weights = "positive"
-            self._build(F, alpha, "positive")
+            self._build(Fi, alpha, "positive")
         self.backend = self._vec.backend
         # transported x-axes of recent log-map sources (a transport from the same source reuses it)
         self._h_cache: dict[int, np.ndarray] = {}
@@ -145,7 +228,8 @@ class VectorHeatSolver:
                               what=f"vector heat system M + t L∇ ({weights} weights)")
         self._vec.solve(np.ones(2 * nV))  # probe: raises SolverError if the factor is unusable
         Ls = sp.csr_matrix((-w, (i, j)), shape=(nV, nV)) + deg
-        self._scal = SPDSolver(sp.diags(m) + self.t * Ls, self._backend_req,
+        self._scal_matrix = sp.diags(m) + self.t * Ls
+        self._scal = SPDSolver(self._scal_matrix, self._backend_req,
                                what=f"scalar heat system M + t L ({weights} weights)")
         # translation part of the affine connection: (C w)_i = Σ_j w_ij e_ij w_j, with
         # e_ij = ℓ_ij e^{i φ_ij} the position of j seen from i, in i's gauge
@@ -223,6 +307,11 @@ class VectorHeatSolver:
     def log_maps(self, sources) -> tuple[np.ndarray, np.ndarray]:
         """Log maps of several sources at once: ``(r, theta)``, each ``(len(sources), nV)``."""
         s = _check_sources(sources, self.n_vertices)
+        if self._nonmanifold is not None:
+            raise NonManifoldError(
+                f"mesh: expected a manifold mesh for log maps (got {self._nonmanifold}); the tangent "
+                "planes are cut at non-manifold edges and vertices, which shortens the radii — use "
+                "geodesic_distance (heat method) for distances or repair the mesh first")
         k = s.size
         nV = self.n_vertices
         W0 = np.zeros((nV, k))
@@ -243,6 +332,8 @@ class VectorHeatSolver:
         aH = np.abs(H)
         logv = -np.divide(q * np.conj(H), aH, out=np.zeros_like(q), where=ok)
         r = np.where(ok, np.abs(logv), np.nan)
+        if self.radius == "heat":
+            r = self._heat_radius(W, s)
         theta = np.where(ok, np.angle(logv), np.nan)
         for a, src in enumerate(s):
             r[a, src] = 0.0
@@ -251,6 +342,34 @@ class VectorHeatSolver:
         r[lab[None, :] != lab[s][:, None]] = np.inf
         theta[~np.isfinite(r)] = np.nan
         return r, theta
+
+    def _heat_radius(self, W: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """Heat-method distance ``(k, nV)`` from the diffused ``W`` (steps 2–3 of the heat method)."""
+        if self._integrator is None:
+            from .geodesics import _boundary_vertices, _HeatIntegrator
+
+            self._integrator = _HeatIntegrator(self.faces, self._lengths, self.n_vertices, self._used,
+                                               self._labels, self._backend_req)
+            bnd = _boundary_vertices(self.faces, self.n_vertices)
+            self._dirichlet = None
+            if bnd.any() and (~bnd).any():
+                inner = np.flatnonzero(~bnd)
+                Ls = self._scal_matrix.tocsr()
+                self._dirichlet = (inner, SPDSolver(Ls[inner][:, inner], self._backend_req,
+                                                    what="scalar heat system M + t L (Dirichlet)"))
+        if self._dirichlet is not None:
+            # average of Neumann and Dirichlet heat, as the heat method does on meshes with boundary
+            inner, solver = self._dirichlet
+            B = np.zeros_like(W)
+            B[s, np.arange(s.size)] = 1.0
+            WD = np.zeros_like(W)
+            WD[inner] = solver.solve(B[inner])
+            live = B[inner].sum(axis=0) > 0
+            W = W.copy()
+            W[:, live] = 0.5 * (W[:, live] + WD[:, live])
+        phi = self._integrator.potential(W).T
+        r = phi - phi[np.arange(s.size), s][:, None]
+        return np.maximum(r, 0.0)
 
     def log_map(self, source: int) -> tuple[np.ndarray, np.ndarray]:
         """Geodesic polar coordinates ``(r, theta)``, ``(nV,)`` each, in ``source``'s gauge.

@@ -200,9 +200,10 @@ def operators_cache_key(V, F, **params) -> str:
 
 
 def choose_laplacian(V, F, requested: str = "auto") -> str:
-    """Resolve ``"auto"``: ``"robust"`` for a mesh with non-manifold edges or vertices or
-    degenerate faces (where cotan weights are unbounded or meaningless), else ``"cotan"``.
-    Any other value is returned unchanged.
+    """Resolve ``"auto"`` with :func:`~manifold_nets.geometry.quality.laplacian_choice`:
+    ``"robust"`` (intrinsic Delaunay, non-negative weights) for a mesh with non-manifold edges or
+    vertices, degenerate faces or poorly shaped triangles (many negative cotan weights), else
+    ``"cotan"``.  Any other value is returned unchanged.
 
     >>> from manifold_nets.shapes import icosphere
     >>> choose_laplacian(*icosphere(1))
@@ -210,13 +211,9 @@ def choose_laplacian(V, F, requested: str = "auto") -> str:
     """
     if requested != "auto":
         return requested
-    from ..topology import degenerate_faces, nonmanifold_edges, nonmanifold_vertices
+    from .quality import laplacian_choice
 
-    V = np.asarray(V, dtype=np.float64)
-    F = np.asarray(F, dtype=np.int64)
-    if len(nonmanifold_edges(F)) or len(nonmanifold_vertices(F, len(V))) or len(degenerate_faces(V, F)):
-        return "robust"
-    return "cotan"
+    return laplacian_choice(V, F)[0]
 
 
 def operators(

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import MeshShapeError
+from ..errors import MeshShapeError, NonManifoldError
 from ..validation import check_mesh_arrays
 from ._intrinsic import Fans, corner_angles, wrap_angle
 from .frames import _check_gauge
@@ -81,7 +81,9 @@ def geodesic_patches(V, F, radius: float | None = None, *, gauge=None, include_s
     radius : float, optional
         ``None`` (default): the one-ring (exact discrete quantities).  Otherwise every vertex
         ``j`` with estimated geodesic distance ``r ≤ radius`` from the centre (computed by local
-        unfolding, see the module docstring).
+        unfolding, see the module docstring).  Needs a manifold mesh (raises
+        :class:`~manifold_nets.errors.NonManifoldError` otherwise: the unfolding would mix the
+        sheets of cut fans and return radii that are too short).
     gauge : (nV,) float64, optional
         Frames rotated by these angles: ``θ ← θ − g_i``, ``transport ← transport − g_i + g_j``.
     include_self : bool
@@ -122,6 +124,7 @@ def geodesic_patches(V, F, radius: float | None = None, *, gauge=None, include_s
             raise MeshShapeError(f"radius: expected a positive finite number or None (got {radius})")
         if int(batch) < 1:
             raise MeshShapeError(f"batch: expected a positive integer (got {batch})")
+        _require_manifold_for_radius(F, nV)
         E, R, T, P = _unfold_patches(nV, edges, phi, rho, ell, fans.interior, radius, int(batch),
                                      nV if max_iter is None else int(max_iter))
     if include_self:
@@ -135,6 +138,24 @@ def geodesic_patches(V, F, radius: float | None = None, *, gauge=None, include_s
         T = T - g[E[:, 0]]
         P = wrap_angle(P - g[E[:, 0]] + g[E[:, 1]])
     return Patches(E, R, T, P, nV)
+
+
+def _require_manifold_for_radius(F, nV):
+    """Radius patches unfold vertex fans; at non-manifold edges or vertices the fans are cut and
+    the unfolded vectors of different sheets mix, which shortens ``r`` — refuse instead."""
+    from ..topology import nonmanifold_edges, nonmanifold_vertices
+
+    nme = nonmanifold_edges(F)
+    if len(nme):
+        i, j = (int(x) for x in nme[0][:2])
+        raise NonManifoldError(
+            f"mesh: expected a manifold mesh for radius patches (got {len(nme)} non-manifold edges, e.g. "
+            f"({i}, {j})); use radius=None (one-ring patches) or repair the mesh first")
+    nmv = nonmanifold_vertices(F, nV)
+    if len(nmv):
+        raise NonManifoldError(
+            f"mesh: expected a manifold mesh for radius patches (got {len(nmv)} non-manifold vertices, e.g. "
+            f"{int(nmv[0])}); use radius=None (one-ring patches) or repair the mesh first")
 
 
 def _unfold_patches(nV, edges, phi, rho, ell, interior, radius, batch, max_iter, path_factor=2.0):

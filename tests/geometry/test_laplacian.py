@@ -24,7 +24,7 @@ from manifold_nets.geometry import (
     point_cloud_laplacian,
     robust_laplacian,
 )
-from manifold_nets.geometry.laplacian import triangle_quality_stats
+from manifold_nets.geometry.quality import triangle_quality
 from manifold_nets.shapes import (
     cylinder_strip,
     flat_torus_lengths,
@@ -262,32 +262,6 @@ def test_clamp_cot_from_lengths_matches_embedded():
     assert abs(a - b).max() <= 1e-6 * abs(a).max()  # Heron vs cross product on a sliver
 
 
-def test_triangle_quality_stats_by_hand():
-    # A kite: the edge 0–1 is opposite two angles of 2·atan(1/0.2) ≈ 157.38° (cot −2.4 each:
-    # dot −0.96, cross 0.4), so its weight is −2.4 — the only negative one of the 5 edges.
-    V = np.array([[0.0, 0, 0], [2, 0, 0], [1, 0.2, 0], [1, -0.2, 0]])
-    F = np.array([[0, 1, 2], [1, 0, 3]])
-    s = triangle_quality_stats(V, F)
-    assert s["n_faces"] == 2 and s["n_edges"] == 5 and s["degenerate_faces"] == 0
-    assert s["negative_weight_edges"] == 1 and s["negative_weight_fraction"] == pytest.approx(0.2)
-    assert s["obtuse_fraction"] == 1.0
-    np.testing.assert_allclose(s["max_angle_deg"], np.degrees(2 * np.arctan(5.0)), rtol=1e-12)
-    np.testing.assert_allclose(s["min_angle_deg"], np.degrees(np.arctan(0.2)), rtol=1e-12)
-    np.testing.assert_allclose(s["max_abs_cot"], 5.0, rtol=1e-12)  # cot(atan 0.2)
-    # weights: 0–1: −2.4; each of the four sides is opposite one base angle of cot 5 (one
-    # face): 2.5.  mean |w| = (2.4 + 4 · 2.5) / 5 = 2.48.
-    np.testing.assert_allclose(s["min_weight_ratio"], -2.4 / 2.48, rtol=1e-12)
-    assert s["poor"]  # 20 % negative edges > 2 %
-    # the weights counted are exactly L's off-diagonal entries
-    L = cotan_laplacian(V, F)
-    np.testing.assert_allclose(L[0, 1], 2.4, rtol=1e-12)
-    good = triangle_quality_stats(*icosphere(2))
-    assert not good["poor"] and good["negative_weight_edges"] == 0 and good["obtuse_fraction"] == 0
-    V2 = np.array([[0.0, 0, 0], [1, 0, 0], [2, 0, 0], [1, 1, 0]])
-    bad = triangle_quality_stats(V2, np.array([[0, 1, 3], [1, 2, 3], [0, 2, 1]]))
-    assert bad["degenerate_faces"] == 1 and bad["poor"]
-
-
 @pytest.mark.data
 @pytest.mark.parametrize("path", DIRTY, ids=ids(DIRTY))
 def test_robust_laplacian_on_dirty_meshes(path):
@@ -358,7 +332,7 @@ def test_bad_input(V, F, err):
     with pytest.raises(err):
         robust_laplacian(V, F)
     with pytest.raises(err):
-        triangle_quality_stats(V, F)
+        triangle_quality(V, F)
 
 
 def test_bad_lengths():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from manifold_nets.errors import MeshShapeError
+from manifold_nets.errors import MeshShapeError, NonManifoldError
 from manifold_nets.geometry import (
     Patches,
     VectorHeatSolver,
@@ -16,6 +16,7 @@ from manifold_nets.geometry import (
     transport_angles,
 )
 from manifold_nets.shapes import grid, icosphere
+from manifold_nets.topology import nonmanifold_edges, nonmanifold_vertices
 from tests.geometry._geodesic_meshes import load
 
 
@@ -111,10 +112,16 @@ def test_gauge_change_of_patches_matches_rotated_frames():
     assert _angerr(p.transport, p0.transport - g[i] + g[j]).max() < 1e-12
 
 
-@pytest.mark.parametrize("name", ["suzanne.obj", "dragon_vrip_res4.ply.gz"])
-def test_dirty_meshes_finite(name):
+@pytest.mark.parametrize("name", ["suzanne.obj", "dragon_vrip_res4.ply.gz", "shark.ply"])
+def test_dirty_meshes_finite_or_refused(name):
     V, F = load("dirty", name)
+    nonmanifold = bool(len(nonmanifold_edges(F)) or len(nonmanifold_vertices(F, len(V))))
     for radius in (None, 0.02 * np.ptp(V, axis=0).max()):
+        if radius is not None and nonmanifold:
+            # unfolding across cut fans gives radii that are too short: refused, never silent
+            with pytest.raises(NonManifoldError, match="non-manifold"):
+                geodesic_patches(V, F, radius=radius)
+            continue
         p = geodesic_patches(V, F, radius=radius)
         assert np.isfinite(p.r).all() and np.isfinite(p.theta).all() and np.isfinite(p.transport).all()
         assert len(np.unique(p.edges, axis=0)) == len(p)

@@ -236,3 +236,17 @@ def test_bad_input():
         eigenbasis(bad, M, 4)
     with pytest.raises(MeshShapeError, match="mass"):
         eigenbasis(sp.csr_matrix((5, 5)), sp.csr_matrix((5, 5)), 2)
+
+
+def test_sparse_cholesky_failure_is_typed_and_silent_at_c_level(capfd):
+    pytest.importorskip("cholespy")
+    A = sp.csr_matrix(np.array([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 3.0]]))  # indefinite
+    capfd.readouterr()
+    with pytest.raises(SolverError, match="not positive definite"):
+        spectral.sparse_cholesky(A, backend="cholmod")
+    out, err = capfd.readouterr()
+    assert "CHOLMOD" not in out + err  # CHOLMOD's printf is captured into the error message
+    B = sp.csr_matrix(np.array([[2.0, -1.0], [-1.0, 2.0]]))
+    np.testing.assert_allclose(spectral.sparse_cholesky(B, backend="cholmod").solve(np.ones(2)), [1.0, 1.0])
+    print("still visible")  # descriptors are restored afterwards
+    assert "still visible" in capfd.readouterr().out
