@@ -2,9 +2,12 @@
 
 Each subcommand lives in its own module listed in :data:`SUBCOMMANDS`; the module defines
 ``register(subparsers)``, which adds a parser and sets ``func`` to a callable taking the parsed
-arguments and returning an exit code.  User errors (:class:`~manifold_nets.errors.MeshError`,
-a missing optional dependency, a missing file) print one line and exit non-zero, without a
-traceback; ``--debug`` shows the traceback.
+arguments and returning an exit code.  Every user-caused failure (bad arguments, missing or
+unreadable files, a file where a folder is expected, permissions, bad formats, files too large,
+a missing optional dependency) prints one line ``manifold-nets: error: ...`` and exits with the
+documented code of :mod:`manifold_nets_apps.common` (0 ok, 1 input failed, 2 usage,
+3 missing dependency, 4 output cannot be written, 130 interrupted, 141 closed pipe), without
+a traceback; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -14,21 +17,30 @@ import importlib
 import sys
 
 from manifold_nets import __version__
-from manifold_nets.errors import MeshError, MissingDependencyError
+from manifold_nets.errors import ManifoldNetsError, MissingDependencyError
+
+from .common import (  # noqa: F401  (re-exported exit codes)
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_MISSING_DEPENDENCY,
+    EXIT_OK,
+    EXIT_OUTPUT,
+    EXIT_USAGE,
+    CommandError,
+    one_line,
+)
 
 #: Modules of ``manifold_nets_apps`` that provide subcommands, in help order.
 SUBCOMMANDS = ("info_cmd", "repair_cmd", "operators_cmd")
-
-EXIT_OK = 0
-EXIT_FAILED = 1  # some inputs failed (batch commands), or a user error
-EXIT_USAGE = 2  # argparse errors
-EXIT_MISSING_DEPENDENCY = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="manifold-nets",
         description="Geometry processing and geometric deep learning on meshes.",
+        epilog="exit codes: 0 ok, 1 an input failed, 2 usage error, 3 missing optional dependency, "
+               "4 output cannot be written, 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"manifold-nets {__version__}")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
@@ -40,31 +52,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(args, exc: BaseException, code: int) -> int:
+    if getattr(args, "debug", False):
+        raise exc
+    print(f"manifold-nets: error: {one_line(exc)}", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) and usage errors (2)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
     try:
         return int(args.func(args) or 0)
+    except CommandError as exc:
+        return _fail(args, exc, exc.code)
     except MissingDependencyError as exc:
-        if args.debug:
-            raise
-        print(f"manifold-nets: error: {exc}", file=sys.stderr)
-        return EXIT_MISSING_DEPENDENCY
-    except (MeshError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        if args.debug:
-            raise
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"manifold-nets: error: {msg}", file=sys.stderr)
-        return EXIT_FAILED
+        return _fail(args, exc, EXIT_MISSING_DEPENDENCY)
+    except (ManifoldNetsError, MemoryError) as exc:
+        return _fail(args, exc, EXIT_FAILED)
     except BrokenPipeError:  # e.g. `manifold-nets info DIR | head`
         import os
 
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 141
+        return EXIT_BROKEN_PIPE
+    except OSError as exc:  # inputs are read through the library (typed errors): an OSError here
+        return _fail(args, exc, EXIT_OUTPUT)  # comes from writing an output
     except KeyboardInterrupt:
         print("manifold-nets: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

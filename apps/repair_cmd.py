@@ -6,9 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from manifold_nets import MeshError, read_mesh
+from manifold_nets import read_mesh
 from manifold_nets import repair as R
+from manifold_nets.errors import NonTriangleError, UnknownFormatError, UnsupportedDataError
 from manifold_nets.files import atomic_write
+from manifold_nets.io import check_writable
+
+from .common import OutputError, UsageError, check_output_file, one_line
 
 STEPS = {
     "merge-vertices": R.merge_duplicate_vertices,
@@ -28,7 +32,10 @@ def register(sub) -> None:
         description=(
             "Apply the named repairs in order and write OUTPUT (.ply/.obj/.off) and, beside it, "
             "OUTPUT.maps.npz with vertex_map/face_map (old->new, -1 dropped) and "
-            "vertex_source/face_source (new->old), so labels can follow.  Steps: "
+            "vertex_source/face_source (new->old), so labels can follow.  The output name and "
+            "whether its format can hold the mesh's vertex/face arrays are checked before any "
+            "work.  Exit codes: 0 written, 1 the input cannot be read or repaired, 2 usage error "
+            "(unknown step, output extension), 4 the output cannot be written.  Steps: "
             + ", ".join(STEPS)
         ),
     )
@@ -37,15 +44,56 @@ def register(sub) -> None:
     p.add_argument("--steps", default="merge-vertices,drop-degenerate,drop-duplicate-faces,drop-unreferenced",
                    help="comma-separated repair steps (default: %(default)s)")
     p.add_argument("--triangulate", action="store_true", help="triangulate polygon faces when reading")
+    p.add_argument("--drop-data", action="store_true",
+                   help="leave out (and list) the vertex/face arrays OUTPUT's format cannot hold "
+                        "instead of stopping; .ply holds them all")
     p.set_defaults(func=run)
+
+
+def _droppable(out: Path, mesh) -> list[tuple[str, str]]:
+    """(kind, name) of every array the output format cannot hold."""
+    bad = []
+    for kind, data in (("vertex_data", mesh.vertex_data), ("face_data", mesh.face_data)):
+        for k, v in data.items():
+            try:
+                check_writable(out, **{kind: {k: v}})
+            except UnsupportedDataError:
+                bad.append((kind, k))
+    return bad
 
 
 def run(args) -> int:
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
     unknown = [s for s in steps if s not in STEPS]
-    if unknown:
-        raise MeshError(f"--steps: expected names from {', '.join(STEPS)} (got {', '.join(unknown)})")
-    mesh = read_mesh(args.mesh, triangulate=args.triangulate)
+    if unknown or not steps:
+        raise UsageError(f"--steps: expected names from {', '.join(STEPS)} (got {', '.join(unknown) or 'none'})")
+    out = Path(args.output)
+    try:
+        check_writable(out)
+    except UnknownFormatError as exc:
+        raise UsageError(f"OUTPUT {one_line(exc)}") from None
+    check_output_file(out, "OUTPUT")
+    maps = out.with_name(out.name + ".maps.npz")
+    check_output_file(maps, "OUTPUT")
+    hint = "triangulate with --triangulate"
+    try:
+        mesh = read_mesh(args.mesh, triangulate=args.triangulate)
+    except NonTriangleError as exc:
+        raise NonTriangleError(one_line(exc).replace("pass triangulate=True to triangulate", hint)) from None
+    try:
+        check_writable(out, mesh.vertex_data, mesh.face_data)
+    except UnsupportedDataError as exc:
+        if not args.drop_data:
+            raise UnsupportedDataError(
+                f"{one_line(exc).split('; write .ply')[0]}; write .ply or pass --drop-data"
+            ) from None
+        bad = _droppable(out, mesh)
+        for kind, k in bad:
+            print(f"dropping {kind}[{k!r}]: {out.suffix} cannot hold it (--drop-data)")
+        vd = {k: v for k, v in mesh.vertex_data.items() if ("vertex_data", k) not in bad}
+        fd = {k: v for k, v in mesh.face_data.items() if ("face_data", k) not in bad}
+        mesh = type(mesh)(mesh.V, mesh.F, name=mesh.name, vertex_data=vd, face_data=fd)
+        check_writable(out, mesh.vertex_data, mesh.face_data)
     vsrc = np.arange(mesh.n_vertices)
     fsrc = np.arange(mesh.n_faces)
     n0v, n0f = mesh.n_vertices, mesh.n_faces
@@ -54,14 +102,15 @@ def run(args) -> int:
         vsrc, fsrc = vsrc[res.vertex_source], fsrc[res.face_source]
         print(f"{s}: vertices {mesh.n_vertices} -> {res.mesh.n_vertices}, faces {mesh.n_faces} -> {res.mesh.n_faces}")
         mesh = res.mesh
-    out = Path(args.output)
-    mesh.to_file(out)
     vmap = np.full(n0v, -1, np.int64)
     vmap[vsrc[::-1]] = np.arange(len(vsrc))[::-1]
     fmap = np.full(n0f, -1, np.int64)
     fmap[fsrc[::-1]] = np.arange(len(fsrc))[::-1]
-    maps = out.with_name(out.name + ".maps.npz")
-    atomic_write(maps, lambda fh: np.savez(fh, vertex_map=vmap, face_map=fmap, vertex_source=vsrc,
-                                           face_source=fsrc))
+    try:
+        mesh.to_file(out)
+        atomic_write(maps, lambda fh: np.savez(fh, vertex_map=vmap, face_map=fmap, vertex_source=vsrc,
+                                               face_source=fsrc))
+    except OSError as exc:
+        raise OutputError(f"OUTPUT {out}: expected a writable file (got {one_line(exc)})") from None
     print(f"wrote {out} and {maps}")
     return 0

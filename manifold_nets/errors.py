@@ -1,18 +1,49 @@
-"""Typed errors for bad input.
+"""Typed errors.
 
-Every error raised for user input is a :class:`MeshError` (a :class:`ValueError`), and its
-message follows the pattern ``"<what>: expected <...> (got <...>)"`` and names the offending
-vertex, face or edge where there is one.  Library code never uses ``assert`` on user input.
+Every error the library raises on purpose is a :class:`ManifoldNetsError`.  Errors about user
+input are a :class:`MeshError` (also a :class:`ValueError`); their messages follow the pattern
+``"<what>: expected <...> (got <...>)"`` and name the offending file, line, vertex, face or edge
+where there is one.  Library code never uses ``assert`` on user input.
+
+The hierarchy (``a < b`` reads "a is a subclass of b")::
+
+    ManifoldNetsError (Exception)
+    ├── MeshError (ValueError)                 bad input: a mesh, an array, a parameter
+    │   ├── MeshFileError                      a mesh file cannot be read
+    │   │   ├── MeshFileNotFoundError (FileNotFoundError)
+    │   │   ├── MeshIsADirectoryError (IsADirectoryError)
+    │   │   ├── MeshPermissionError (PermissionError)
+    │   │   ├── UnknownFormatError
+    │   │   ├── MeshFileTooLargeError          not a regular file, or over the size cap
+    │   │   └── MeshParseError                 malformed content
+    │   │       └── FileFaceIndexError (also FaceIndexError)
+    │   ├── EmptyMeshError, MeshShapeError, NonFiniteError, NonTriangleError,
+    │   │   DegenerateFaceError, DuplicateFaceError, NonManifoldError, NonOrientableError,
+    │   │   BoundaryError
+    │   ├── FaceIndexError                     an index out of range (arrays or files)
+    │   └── UnsupportedDataError               a writer's format cannot hold an array
+    ├── SolverError (RuntimeError)             a numerical solve failed: not bad input
+    └── MissingDependencyError (ImportError)   an optional package is missing
+
+:class:`SolverError` is deliberately *not* a :class:`MeshError`/:class:`ValueError`: a failed
+factorisation is not proof that the input is wrong; catch :class:`ManifoldNetsError` to catch
+both.  The ``manifold-nets`` command maps these to exit codes (see :mod:`manifold_nets_apps.cli`).
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ManifoldNetsError",
     "MeshError",
     "MeshFileError",
     "MeshFileNotFoundError",
+    "MeshIsADirectoryError",
+    "MeshPermissionError",
+    "MeshFileTooLargeError",
     "UnknownFormatError",
     "MeshParseError",
+    "FileFaceIndexError",
+    "UnsupportedDataError",
     "EmptyMeshError",
     "MeshShapeError",
     "NonFiniteError",
@@ -29,8 +60,12 @@ __all__ = [
 ]
 
 
-class MeshError(ValueError):
-    """Base class of every error about a mesh given by the user."""
+class ManifoldNetsError(Exception):
+    """Base class of every error raised on purpose by manifold_nets."""
+
+
+class MeshError(ManifoldNetsError, ValueError):
+    """Base class of every error about a mesh (or a parameter) given by the user."""
 
 
 class MeshFileError(MeshError):
@@ -38,7 +73,19 @@ class MeshFileError(MeshError):
 
 
 class MeshFileNotFoundError(MeshFileError, FileNotFoundError):
-    """The mesh file does not exist."""
+    """The mesh file does not exist (also a :class:`FileNotFoundError`)."""
+
+
+class MeshIsADirectoryError(MeshFileError, IsADirectoryError):
+    """A mesh file was expected and a directory was given (also an :class:`IsADirectoryError`)."""
+
+
+class MeshPermissionError(MeshFileError, PermissionError):
+    """The mesh file cannot be opened for lack of permission (also a :class:`PermissionError`)."""
+
+
+class MeshFileTooLargeError(MeshFileError):
+    """The path is not a regular file (a device, a FIFO) or is larger than the reading cap."""
 
 
 class UnknownFormatError(MeshFileError):
@@ -65,6 +112,16 @@ class FaceIndexError(MeshError):
     """A face refers to a vertex index that is negative or out of range."""
 
 
+class FileFaceIndexError(MeshParseError, FaceIndexError):
+    """A face in a file refers to a vertex that does not exist: both a :class:`FaceIndexError`
+    and (for code written against older versions) a :class:`MeshParseError`."""
+
+
+class UnsupportedDataError(MeshError):
+    """A writer's format cannot hold an array it was given (the message names it and the
+    formats or options that can)."""
+
+
 class NonTriangleError(MeshError):
     """A face is not a triangle where triangles are required."""
 
@@ -89,11 +146,14 @@ class BoundaryError(MeshError):
     """The method needs a closed mesh (or a boundary) and did not get one."""
 
 
-class SolverError(MeshError):
-    """A numerical solve failed on this mesh even after the documented retries."""
+class SolverError(ManifoldNetsError, RuntimeError):
+    """A numerical solve failed on this mesh even after the documented retries.
+
+    Not a :class:`MeshError` (not a :class:`ValueError`): catch :class:`ManifoldNetsError` to
+    catch both bad input and solver failures."""
 
 
-class MissingDependencyError(ImportError):
+class MissingDependencyError(ManifoldNetsError, ImportError):
     """An optional dependency is missing; the message says which ``pip install`` fixes it."""
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "expand_paths", "is_mesh_file", "MESH_SUFFIXES"]
+__all__ = ["atomic_write", "expand_paths", "expand_inputs", "is_mesh_file", "MESH_SUFFIXES"]
 
 MESH_SUFFIXES = (".obj", ".off", ".ply", ".stl", ".vtk", ".vtp", ".vtu")
 
@@ -40,6 +40,62 @@ def expand_paths(items: list[str], *, recursive: bool = True) -> list[Path]:
         else:
             out.append(p)
     return out
+
+
+def expand_inputs(items: list[str], *, recursive: bool = True) -> tuple[list[Path], list[dict]]:
+    """Like :func:`expand_paths`, and also say what gave no mesh file.
+
+    Returns
+    -------
+    paths : list of Path
+        Files as given (even if missing or not mesh files, so that reading reports them),
+        the mesh files inside folders (sorted), the matches of globs.
+    skipped : list of dict
+        ``{"path": str, "reason": str}`` for every folder without mesh files, every folder's
+        entries left out (non-mesh files, sub-folders named like mesh files, unreadable
+        sub-folders) and every glob that matches nothing: nothing is dropped without a word.
+    """
+    out: list[Path] = []
+    skipped: list[dict] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found: list[Path] = []
+            other = 0
+            odd: list[str] = []
+            errors: list[str] = []
+            walk = os.walk(p, onerror=lambda e: errors.append(f"{e.filename}: {e.strerror}"))
+            for root, dirs, files in walk:
+                dirs.sort()
+                for d in dirs:
+                    if is_mesh_file(d):
+                        odd.append(os.path.join(root, d))
+                for f in files:
+                    q = Path(root, f)
+                    if is_mesh_file(q) and q.is_file():
+                        found.append(q)
+                    else:
+                        other += 1
+                if not recursive:
+                    break
+            out.extend(sorted(found))
+            if not found:
+                skipped.append({"path": str(p), "reason": "folder without mesh files"
+                                + (f" ({other} other files)" if other else "")})
+            elif other:
+                skipped.append({"path": str(p), "reason": f"{other} files without a mesh extension ignored"})
+            for d in odd:
+                skipped.append({"path": d, "reason": "a folder named like a mesh file"})
+            for e in errors:
+                skipped.append({"path": e.split(": ", 1)[0], "reason": f"unreadable folder ({e.split(': ', 1)[-1]})"})
+        elif any(c in item for c in "*?[") and not p.exists():
+            matches = sorted(Path(g) for g in glob.glob(item, recursive=True))
+            if not matches:
+                skipped.append({"path": item, "reason": "no file matches this pattern"})
+            out.extend(matches)
+        else:
+            out.append(p)
+    return out, skipped
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object] | bytes, *,

@@ -120,6 +120,17 @@ class Mesh:
         return dict(self._face_data)
 
     @property
+    def corner_data(self) -> dict:
+        """The per-corner arrays, ``(nF, 3, ...)`` entries of :attr:`face_data` read from OBJ
+        ``vt``/``vn`` references: ``uv`` (texture coordinates, NaN where a corner has none),
+        ``uv_index`` (the 0-based ``vt`` record of each corner, ``-1`` for none), ``normal`` and
+        ``normal_index``.  Vertices are not split for them (``read_mesh(..., split_seams=True)``
+        splits them)."""
+        names = ("uv", "uv_index", "normal", "normal_index")
+        return {k: v for k, v in self._face_data.items()
+                if k in names and v.ndim >= 2 and v.shape[1] == 3}
+
+    @property
     def n_vertices(self) -> int:
         return int(self._V.shape[0])
 
@@ -250,12 +261,16 @@ def read_mesh(path: str | os.PathLike, *, triangulate: bool = False, split_seams
     -------
     Mesh
         ``V (nV, 3) float64``, ``F (nF, 3) int64`` read-only; extra per-vertex/per-face
-        properties of the file in ``vertex_data`` / ``face_data``.
+        properties of the file in ``vertex_data`` / ``face_data`` (PLY properties keep their
+        dtype; OBJ texture coordinates and normals are per-corner ``face_data["uv"]`` etc., see
+        :attr:`Mesh.corner_data`).
 
     Raises
     ------
-    MeshFileNotFoundError, UnknownFormatError, MeshParseError, EmptyMeshError,
-    NonTriangleError, FaceIndexError, NonFiniteError
+    MeshFileNotFoundError (a FileNotFoundError), MeshIsADirectoryError, MeshPermissionError,
+    MeshFileTooLargeError (a device such as /dev/zero, or over ``io.MAX_READ_BYTES``),
+    UnknownFormatError, MeshParseError, EmptyMeshError, NonTriangleError,
+    FaceIndexError (FileFaceIndexError for a bad index in a file), NonFiniteError
 
     Examples
     --------

@@ -14,7 +14,7 @@ from .errors import MeshError, NonTriangleError
 __all__ = ["triangulate"]
 
 
-def triangulate(V, faces, offsets, *, method: str = "ear") -> tuple[np.ndarray, np.ndarray]:
+def triangulate(V, faces, offsets, *, method: str = "ear", return_corners: bool = False):
     """Triangulate polygons given as flat index arrays.
 
     Triangles are kept as they are.  With ``method="ear"`` (default) a quad is split along the
@@ -38,6 +38,9 @@ def triangulate(V, faces, offsets, *, method: str = "ear") -> tuple[np.ndarray, 
         Triangles, in polygon order (the triangles of polygon ``p`` are consecutive).
     polygon : (nT,) int64
         Source polygon of each triangle.
+    corners : (nT, 3) int64, only with ``return_corners=True``
+        Position in ``faces`` of each triangle corner (``F == faces[corners]``), to carry
+        per-corner data (texture coordinates, normals) over to the triangles.
 
     Examples
     --------
@@ -61,19 +64,21 @@ def triangulate(V, faces, offsets, *, method: str = "ear") -> tuple[np.ndarray, 
         poly = np.repeat(np.arange(nP), ntri)
         k = np.arange(len(poly)) - np.repeat(np.cumsum(ntri) - ntri, ntri)
         base = offsets[poly]
-        F = np.stack([faces[base], faces[base + 1 + k], faces[base + 2 + k]], 1)
-        return F.astype(np.int64), poly.astype(np.int64)
+        C = np.stack([base, base + 1 + k, base + 2 + k], 1).astype(np.int64)
+        F = faces[C].astype(np.int64)
+        return (F, poly.astype(np.int64), C) if return_corners else (F, poly.astype(np.int64))
     out_tris: list[np.ndarray] = []
     out_poly: list[np.ndarray] = []
     # triangles
     tri = np.flatnonzero(sizes == 3)
     if tri.size:
         idx = offsets[tri][:, None] + np.arange(3)
-        out_tris.append(faces[idx])
+        out_tris.append(idx)
         out_poly.append(tri)
     quad = np.flatnonzero(sizes == 4)
     if quad.size:
-        q = faces[offsets[quad][:, None] + np.arange(4)]
+        qc = offsets[quad][:, None] + np.arange(4)
+        q = faces[qc]
         P = V[q]
         nrm = np.cross(P[:, 2] - P[:, 0], P[:, 3] - P[:, 1])  # Newell normal of a quad
         def facing(a, b, c):
@@ -83,23 +88,25 @@ def triangulate(V, faces, offsets, *, method: str = "ear") -> tuple[np.ndarray, 
         d02 = np.linalg.norm(P[:, 2] - P[:, 0], axis=1)
         d13 = np.linalg.norm(P[:, 3] - P[:, 1], axis=1)
         use13 = (~ok02 & ok13) | ((ok02 == ok13) & (d13 < d02 * (1 - 1e-12)))
-        t1 = np.where(use13[:, None], q[:, [0, 1, 3]], q[:, [0, 1, 2]])
-        t2 = np.where(use13[:, None], q[:, [1, 2, 3]], q[:, [0, 2, 3]])
+        t1 = np.where(use13[:, None], qc[:, [0, 1, 3]], qc[:, [0, 1, 2]])
+        t2 = np.where(use13[:, None], qc[:, [1, 2, 3]], qc[:, [0, 2, 3]])
         out_tris.append(np.stack([t1, t2], 1).reshape(-1, 3))
         out_poly.append(np.repeat(quad, 2))
     for p in np.flatnonzero(sizes > 4):
-        poly = faces[offsets[p] : offsets[p + 1]]
-        tris = _ear_clip(V[poly])
-        out_tris.append(poly[tris])
+        pc = np.arange(offsets[p], offsets[p + 1])
+        tris = _ear_clip(V[faces[pc]])
+        out_tris.append(pc[tris])
         out_poly.append(np.full(len(tris), p, np.int64))
     if not out_tris:
-        return np.zeros((0, 3), np.int64), np.zeros(0, np.int64)
-    F = np.concatenate(out_tris).astype(np.int64)
-    poly = np.concatenate(out_poly).astype(np.int64)
-    order = np.argsort(poly, kind="stable")
-    if nP == 0:
-        return F, poly
-    return F[order], poly[order]
+        C = np.zeros((0, 3), np.int64)
+        poly = np.zeros(0, np.int64)
+    else:
+        C = np.concatenate(out_tris).astype(np.int64)
+        poly = np.concatenate(out_poly).astype(np.int64)
+        order = np.argsort(poly, kind="stable")
+        C, poly = C[order], poly[order]
+    F = faces[C].astype(np.int64)
+    return (F, poly, C) if return_corners else (F, poly)
 
 
 def _ear_clip(P: np.ndarray) -> np.ndarray:

@@ -76,9 +76,17 @@ def _inverse(source: np.ndarray, n_old: int) -> np.ndarray:
     return m
 
 
-def _build(mesh: Mesh, V, F, vsrc, fsrc) -> RepairResult:
+_CORNER_DATA = ("uv", "uv_index", "normal", "normal_index")  # see Mesh.corner_data
+
+
+def _build(mesh: Mesh, V, F, vsrc, fsrc, flip=None) -> RepairResult:
     vd = {k: v[vsrc] for k, v in mesh.vertex_data.items()}
     fd = {k: v[fsrc] for k, v in mesh.face_data.items()}
+    if flip is not None and flip.any():  # per-corner data follows the reversed corners
+        for k in mesh.corner_data:
+            a = fd[k].copy()
+            a[flip] = a[flip][:, ::-1]
+            fd[k] = a
     new = Mesh(V, F, name=mesh.name, vertex_data=vd, face_data=fd)
     vsrc = np.asarray(vsrc, np.int64)
     fsrc = np.asarray(fsrc, np.int64)
@@ -186,7 +194,7 @@ def orient_faces(mesh: Mesh) -> RepairResult:
         raise NonOrientableError("faces: expected an orientable surface (got a non-orientable one)")
     F = mesh.F.copy()
     F[rep["flip"]] = F[rep["flip"]][:, ::-1]
-    return _build(mesh, mesh.V, F, np.arange(mesh.n_vertices), np.arange(mesh.n_faces))
+    return _build(mesh, mesh.V, F, np.arange(mesh.n_vertices), np.arange(mesh.n_faces), rep["flip"])
 
 
 def split_nonmanifold(mesh: Mesh) -> RepairResult:

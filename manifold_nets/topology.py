@@ -11,7 +11,14 @@ modify or reorder them.  Counting conventions (chosen to agree with trimesh ``pr
 * **components** are the classes of vertices connected through edges (faces touching at a single
   vertex are one component); :func:`face_components` gives the edge-connected classes of faces;
 * the **Euler characteristic** is ``χ = V_ref − E + F`` with ``V_ref`` the referenced vertices
-  (unreferenced vertices are reported separately, not counted).
+  (unreferenced vertices are reported separately, not counted);
+* a face that repeats a vertex index (``f 1 2 2``, a **collapsed** face) is not a 2-cell: χ,
+  genus and the surface part of :func:`mesh_report` (edges, boundary, closed, manifoldness,
+  orientability, components) are those of the faces with three distinct vertices, and a mesh
+  with collapsed faces is never reported ``closed`` (``closed_reason`` says why);
+* the **genus** of a connected orientable (edge- and vertex-) manifold surface with ``b``
+  boundary loops is ``g = (2 − χ − b) / 2``; it is ``None`` for anything else (several
+  components: see ``genus_per_component``; non-manifold; non-orientable).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ __all__ = [
     "genus",
     "orientation_report",
     "degenerate_faces",
+    "collapsed_faces",
     "duplicate_faces",
     "unreferenced_vertices",
     "face_areas",
@@ -254,29 +262,56 @@ def vertex_components(F, n_vertices: int) -> tuple[int, np.ndarray]:
     return int(n), lab.astype(np.int64)
 
 
+def _proper(F) -> np.ndarray:
+    """The faces with three distinct vertex indices (collapsed faces left out)."""
+    F = np.asarray(F, dtype=np.int64).reshape(-1, 3)
+    ok = (F[:, 0] != F[:, 1]) & (F[:, 1] != F[:, 2]) & (F[:, 2] != F[:, 0])
+    return F[ok]
+
+
 def euler_characteristic(F) -> int:
-    """χ = V_ref − E + F (referenced vertices, unique edges, all faces).
+    """χ = V_ref − E + F of the faces with three distinct vertices (referenced vertices, unique
+    edges, faces; a collapsed face such as ``(1, 2, 2)`` is not a 2-cell and is not counted).
 
     >>> from manifold_nets.shapes import tetrahedron
     >>> euler_characteristic(tetrahedron()[1])
     2
+    >>> euler_characteristic([[0, 1, 1]])
+    0
     """
-    F = np.asarray(F, dtype=np.int64)
+    F = _proper(F)
     if len(F) == 0:
         return 0
     nv = np.unique(F).size
     return int(nv - len(edges(F)) + len(F))
 
 
-def genus(F) -> int | None:
-    """Genus ``(2 − χ) / 2`` of a closed, orientable, edge-manifold, single-component mesh;
-    ``None`` when the mesh is not of that kind."""
-    F = np.asarray(F, dtype=np.int64)
-    _, counts = edge_face_counts(F)
-    if (counts != 2).any() or face_components(F)[0] != 1 or not orientation_report(F)["orientable"]:
+def _surface_genus(F) -> int | None:
+    """``(2 − χ − b) / 2`` for a connected, edge- and vertex-manifold, orientable ``F`` (no
+    collapsed faces), else ``None``."""
+    if len(F) == 0:
         return None
-    chi = euler_characteristic(F)
-    return (2 - chi) // 2
+    _, counts = edge_face_counts(F)
+    if (counts > 2).any() or face_components(F)[0] != 1 or nonmanifold_vertices(F).size:
+        return None
+    if not orientation_report(F)["orientable"]:
+        return None
+    g2 = 2 - euler_characteristic(F) - len(boundary_loops(F))
+    return g2 // 2 if g2 >= 0 and g2 % 2 == 0 else None
+
+
+def genus(F) -> int | None:
+    """Genus of a connected orientable manifold surface, with or without boundary.
+
+    ``g = (2 − χ − b) / 2`` with ``b`` boundary loops, computed on the faces with three distinct
+    vertices; ``None`` when the mesh has several edge-connected components, a non-manifold edge
+    or vertex, or is not orientable.
+
+    >>> from manifold_nets import shapes
+    >>> genus(shapes.torus(8, 6)[1]), genus(shapes.grid(4)[1])
+    (1, 0)
+    """
+    return _surface_genus(_proper(F))
 
 
 def orientation_report(F) -> dict:
@@ -291,7 +326,8 @@ def orientation_report(F) -> dict:
         ``inconsistent_edges`` ((k, 2) int64): interior edges whose two faces traverse it in the
         same direction;
         ``flip`` ((nF,) bool): faces to flip for a consistent orientation (lowest face of each
-        component kept), all ``False`` when not orientable.
+        component kept), all ``False`` when not orientable;
+        ``nonorientable_faces`` ((nF,) bool): faces of the components that cannot be oriented.
     """
     F = np.asarray(F, dtype=np.int64)
     nF = len(F)
@@ -320,7 +356,8 @@ def orientation_report(F) -> dict:
         cols = np.r_[r, np.where(same_dir, fb, fb + nF), r2, np.where(same_dir, fa, fa + nF)]
         A = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(2 * nF, 2 * nF))
         _, dl = connected_components(A, directed=False)
-        if (dl[:nF] == dl[nF:]).any():
+        bad_face = dl[:nF] == dl[nF:]
+        if bad_face.any():
             orientable = False
         else:
             root = np.zeros(n, np.int64)
@@ -328,6 +365,7 @@ def orientation_report(F) -> dict:
             flip = dl[np.arange(nF) + nF] == dl[root[lab]]
     inc = np.sort(H[a[same_dir]], axis=1)
     return {
+        "nonorientable_faces": bad_face if nF else np.zeros(0, bool),
         "orientable": bool(orientable),
         "consistent": bool(orientable and not same_dir.any()),
         "inconsistent_edges": inc.astype(np.int64).reshape(-1, 2),
@@ -363,6 +401,13 @@ def degenerate_faces(V, F, *, rel_tol: float = 1e-12) -> np.ndarray:
     return np.flatnonzero(rep | tiny).astype(np.int64)
 
 
+def collapsed_faces(F) -> np.ndarray:
+    """Indices of faces that repeat a vertex index (``(1, 2, 2)``): not 2-cells of a surface."""
+    F = np.asarray(F, dtype=np.int64).reshape(-1, 3)
+    rep = (F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 2] == F[:, 0])
+    return np.flatnonzero(rep).astype(np.int64)
+
+
 def duplicate_faces(F) -> np.ndarray:
     """Indices of faces whose vertex set repeats an earlier face (the first copy is not listed)."""
     F = np.asarray(F, dtype=np.int64)
@@ -382,70 +427,114 @@ def unreferenced_vertices(F, n_vertices: int) -> np.ndarray:
     return np.flatnonzero(~used).astype(np.int64)
 
 
+def _genera(F, lab, ncomp, counts, E, he_edge, nmv, loops, nonorientable) -> list:
+    """``(2 − χ_c − b_c) / 2`` for every edge-connected component ``c`` of ``F`` (no collapsed
+    faces), ``None`` where the component is non-manifold or non-orientable (vectorised: a soup
+    of many components stays fast)."""
+    if ncomp == 0:
+        return []
+    nF = len(F)
+    f_c = np.bincount(lab, minlength=ncomp)
+    face = np.repeat(np.arange(nF), 3)
+    edge_comp = np.zeros(len(E), np.int64)
+    edge_comp[he_edge] = lab[face]
+    e_c = np.bincount(edge_comp, minlength=ncomp)
+    key = np.unique(F.reshape(-1) * ncomp + np.repeat(lab, 3))  # distinct (vertex, component)
+    vc = np.stack([key // ncomp, key % ncomp], 1)
+    v_c = np.bincount(vc[:, 1], minlength=ncomp)
+    chi = v_c - e_c + f_c
+    ok = np.ones(ncomp, bool)
+    ok[edge_comp[counts > 2]] = False
+    ok[lab[nonorientable]] = False
+    if len(nmv):
+        bad_v = np.zeros(int(F.max()) + 1, bool)
+        bad_v[nmv] = True
+        ok[lab[bad_v[F].any(1)]] = False
+    b_c = np.zeros(ncomp, np.int64)
+    if loops:
+        comp_of_v = np.full(int(F.max()) + 1, -1, np.int64)
+        comp_of_v[vc[:, 0]] = vc[:, 1]
+        for lp in loops:
+            b_c[comp_of_v[lp[0]]] += 1
+    g2 = 2 - chi - b_c
+    ok &= (g2 >= 0) & (g2 % 2 == 0)
+    return [int(g) // 2 if k else None for g, k in zip(g2, ok)]
+
+
 def mesh_report(V, F) -> dict:
     """Everything :command:`manifold-nets info` prints, as plain Python values (JSON-ready).
 
     Keys: ``n_vertices, n_faces, n_edges, n_halfedges, boundary_edges, boundary_loops,
-    components, edge_components, euler_characteristic, genus, closed, edge_manifold, vertex_manifold,
-    nonmanifold_edges, nonmanifold_vertices, orientable, consistently_oriented,
-    degenerate_faces, duplicate_faces, unreferenced_vertices, bbox_min, bbox_max,
-    bbox_diagonal, total_area`` (counts are ints; ``genus`` is ``None`` unless closed,
-    orientable, manifold and single-component; per component genera are in ``genus_per_component``).
+    components, edge_components, euler_characteristic, genus, genus_per_component, closed,
+    closed_reason, edge_manifold, vertex_manifold, nonmanifold_edges, nonmanifold_vertices,
+    orientable, consistently_oriented, degenerate_faces, collapsed_faces, duplicate_faces,
+    unreferenced_vertices, bbox_min, bbox_max, bbox_diagonal, total_area``.
+
+    The surface quantities (edges, boundary, χ, genus, closed, manifoldness, orientation,
+    components) are those of the faces with three distinct vertices; ``collapsed_faces`` counts
+    the others (they are also in ``degenerate_faces``, with the zero-area faces).
+    ``closed`` is ``True`` only for a mesh with faces, no boundary edge and no collapsed face;
+    ``closed_reason`` is ``None`` then and says why not otherwise (``"3 boundary edges"``,
+    ``"1 face repeats a vertex"``, ``"no faces"``).  ``genus`` is ``(2 − χ − b) / 2`` for a
+    single connected orientable manifold surface with ``b`` boundary loops (``None`` otherwise);
+    ``genus_per_component`` gives it for every edge-connected component (``None`` where it is
+    not defined).
     """
     V = np.asarray(V, dtype=np.float64)
-    F = np.asarray(F, dtype=np.int64)
-    nV, nF = len(V), len(F)
-    E, counts = edge_face_counts(F)
+    F_all = np.asarray(F, dtype=np.int64).reshape(-1, 3)
+    n_collapsed = int(collapsed_faces(F_all).size)
+    F = _proper(F_all)
+    nV, nF = len(V), len(F_all)
+    E, he_edge = edge_face_incidence(F)
+    counts = np.bincount(he_edge[he_edge >= 0], minlength=len(E)).astype(np.int64)
     nb = int((counts == 1).sum())
     nme = int((counts > 2).sum())
     nmv = nonmanifold_vertices(F, nV)
     ncomp_e, lab = face_components(F)
-    ncomp_v, vlab = vertex_components(F, nV)
-    used0 = np.unique(F) if nF else np.zeros(0, np.int64)
-    ncomp = int(np.unique(vlab[used0]).size)
+    _, vlab = vertex_components(F_all, nV)
+    used = np.unique(F_all) if nF else np.zeros(0, np.int64)
+    ncomp = int(np.unique(vlab[used]).size)
     orient = orientation_report(F)
     loops = boundary_loops(F)
-    used = np.unique(F) if nF else np.zeros(0, np.int64)
     P = V[used] if len(used) else V
     bmin = P.min(0) if len(P) else np.zeros(3)
     bmax = P.max(0) if len(P) else np.zeros(3)
-    chi = euler_characteristic(F)
-    # genus per closed orientable manifold component: (2 - chi_c) / 2
-    genera = []
-    if nF and nme == 0:
-        for c in range(ncomp_e):
-            Fc = F[lab == c]
-            _, cc = edge_face_counts(Fc)
-            if (cc == 2).all() and orientation_report(Fc)["orientable"]:
-                genera.append((2 - euler_characteristic(Fc)) // 2)
-            else:
-                genera.append(None)
-    closed = nb == 0 and nF > 0
-    single = ncomp_e == 1
+    chi = int(np.unique(F).size - len(E) + len(F)) if len(F) else 0
+    genera = _genera(F, lab, ncomp_e, counts, E, he_edge, nmv, loops, orient["nonorientable_faces"])
+    reasons = []
+    if nF == 0:
+        reasons.append("no faces")
+    if nb:
+        reasons.append(f"{nb} boundary edge{'s' if nb != 1 else ''}")
+    if n_collapsed:
+        reasons.append(f"{n_collapsed} face{'s repeat' if n_collapsed != 1 else ' repeats'} a vertex")
+    closed = not reasons
     return {
         "n_vertices": nV,
         "n_faces": nF,
         "n_edges": int(len(E)),
-        "n_halfedges": int(3 * nF),
+        "n_halfedges": int(3 * len(F)),
         "boundary_edges": nb,
         "boundary_loops": len(loops),
         "components": int(ncomp),
         "edge_components": int(ncomp_e),
         "euler_characteristic": int(chi),
-        "genus": genera[0] if (single and closed and genera and genera[0] is not None and nmv.size == 0) else None,
+        "genus": genera[0] if ncomp_e == 1 else None,
         "genus_per_component": genera,
         "closed": bool(closed),
+        "closed_reason": None if closed else "; ".join(reasons),
         "edge_manifold": nme == 0,
         "vertex_manifold": int(nmv.size) == 0,
         "nonmanifold_edges": nme,
         "nonmanifold_vertices": int(nmv.size),
         "orientable": orient["orientable"],
         "consistently_oriented": orient["consistent"],
-        "degenerate_faces": int(degenerate_faces(V, F).size),
-        "duplicate_faces": int(duplicate_faces(F).size),
+        "degenerate_faces": int(degenerate_faces(V, F_all).size),
+        "collapsed_faces": n_collapsed,
+        "duplicate_faces": int(duplicate_faces(F_all).size),
         "unreferenced_vertices": int(nV - len(used)),
         "bbox_min": [float(x) for x in bmin],
         "bbox_max": [float(x) for x in bmax],
         "bbox_diagonal": float(np.linalg.norm(bmax - bmin)),
-        "total_area": float(face_areas(V, F).sum()),
+        "total_area": float(face_areas(V, F_all).sum()),
     }

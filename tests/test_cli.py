@@ -47,7 +47,7 @@ def test_info_json(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     rep = doc["files"][0]["report"]
     assert rep["boundary_edges"] == 12 and rep["euler_characteristic"] == 1
-    assert doc["summary"] == {"files": 1, "read": 1, "failed": 0}
+    assert doc["summary"] == {"files": 1, "read": 1, "failed": 0, "skipped": 0}
 
 
 def test_user_error_is_one_line_without_traceback(tmp_path):
@@ -81,7 +81,7 @@ def test_repair_writes_mesh_and_maps(tmp_path):
     np.testing.assert_array_equal(m.V, soup[maps["vertex_source"]])
     np.testing.assert_array_equal(m.vertex_data["label"], maps["vertex_source"])
     r = run_cli("repair", tmp_path / "soup.ply", tmp_path / "x.ply", "--steps", "nonsense")
-    assert r.returncode == 1 and "expected names from" in r.stderr
+    assert r.returncode == 2 and "expected names from" in r.stderr  # a usage error
 
 
 @pytest.mark.data
@@ -92,3 +92,32 @@ def test_info_on_whole_shared_folder_finishes_with_summary():
     r = run_cli("info", d)
     assert "files:" in r.stdout.splitlines()[-1]
     assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_info_qualifies_closed_and_reports_genus_with_boundary(tmp_path, capsys):
+    """`f 1 2 2` was reported "closed yes" with genus 0; a grid had genus "-"."""
+    (tmp_path / "c.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 2\n")
+    assert main(["info", str(tmp_path / "c.obj")]) == 0
+    out = capsys.readouterr().out
+    assert "closed no (1 face repeats a vertex)" in out and "genus -" in out
+    V, F = shapes.tetrahedron()
+    V2 = np.vstack([V, V[:1]])  # a fifth vertex on top of vertex 0: a zero-area face
+    write_mesh(tmp_path / "t.ply", V2, np.vstack([F, [[0, 1, 4]]]))
+    V3, F3 = shapes.grid(4)
+    write_mesh(tmp_path / "g.ply", V3, F3)
+    assert main(["info", "--json", str(tmp_path / "g.ply")]) == 0
+    rep = json.loads(capsys.readouterr().out)["files"][0]["report"]
+    assert rep["genus"] == 0 and rep["closed"] is False and rep["closed_reason"] == "12 boundary edges"
+    main(["info", str(tmp_path / "t.ply")])
+    assert "closed no" in capsys.readouterr().out  # the sliver face's edges are boundary here
+    Vs, Fs = shapes.icosphere(1)
+    Vz = np.vstack([Vs, (Vs[Fs[0, 0]] + Vs[Fs[0, 1]]) / 2])
+    a, b, _ = Fs[0]
+    n = len(Vs)
+    # two flat (zero-area) faces through the midpoint n of edge (a, b), glued to each other:
+    # no boundary edge, so closed, but qualified
+    Fz = np.vstack([Fs, [[a, n, b], [b, n, a]]])
+    write_mesh(tmp_path / "z.ply", Vz, Fz)
+    main(["info", str(tmp_path / "z.ply")])
+    out = capsys.readouterr().out
+    assert "closed yes (with 2 zero-area faces)" in out

@@ -49,9 +49,15 @@ def test_ply_roundtrip_with_vertex_and_face_data(tmp_path, mesh_with_data, binar
     np.testing.assert_array_equal(m.F, F)
     np.testing.assert_array_equal(m.vertex_data["label"], vd["label"])
     np.testing.assert_array_equal(m.vertex_data["scalar"], vd["scalar"])
-    np.testing.assert_array_equal(np.stack([m.vertex_data[f"color_{j}"] for j in range(3)], 1), vd["color"])
+    # a multi-column array keeps its name (not color_0..2) and every array keeps its dtype
+    np.testing.assert_array_equal(m.vertex_data["color"], vd["color"])
     np.testing.assert_array_equal(m.face_data["part"], fd["part"])
     np.testing.assert_array_equal(m.face_data["weight"], fd["weight"])
+    assert sorted(m.vertex_data) == sorted(vd) and sorted(m.face_data) == sorted(fd)
+    for k in vd:
+        assert m.vertex_data[k].dtype == vd[k].dtype, k
+    for k in fd:
+        assert m.face_data[k].dtype == fd[k].dtype, k
 
 
 def test_obj_and_off_keep_colours(tmp_path, mesh_with_data):
@@ -272,3 +278,151 @@ def test_every_io_file_loads_or_raises_mesh_error(path):
             else:
                 assert m.V.dtype == np.float64 and m.F.dtype == np.int64
                 assert m.F.min() >= 0 and m.F.max() < m.n_vertices
+
+
+# --- issue 13: nothing a user saves is dropped silently; names, dtypes, texture coordinates ---
+
+
+@pytest.mark.parametrize("name", ["m.obj", "m.off", "m.obj.gz"])
+def test_obj_and_off_refuse_arrays_they_cannot_hold(tmp_path, mesh_with_data, name):
+    """`write_mesh` to .obj/.off used to drop vertex_data/face_data silently."""
+    from manifold_nets.errors import UnsupportedDataError
+
+    V, F, vd, fd = mesh_with_data
+    with pytest.raises(UnsupportedDataError, match=r"vertex_data\['label'\].*write \.ply"):
+        write_mesh(tmp_path / name, V, F, vertex_data={"label": vd["label"]})
+    with pytest.raises(UnsupportedDataError, match=r"face_data\['part'\]"):
+        write_mesh(tmp_path / name, V, F, face_data={"part": fd["part"]})
+    assert list(tmp_path.iterdir()) == []  # refused before writing anything
+
+
+def test_stl_write_is_refused_with_the_reason(tmp_path):
+    V, F = shapes.tetrahedron()
+    with pytest.raises(UnknownFormatError, match=r"'\.stl'.*float32.*write \.ply"):
+        write_mesh(tmp_path / "t.stl", V, F)
+
+
+def test_ply_uchar_colours_stay_uchar(tmp_path):
+    """PLY uchar colours were read as float64 and written back as `double red`."""
+    (tmp_path / "c.ply").write_text(
+        "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\n"
+        "property uchar red\nproperty uchar green\nproperty uchar blue\n"
+        "element face 1\nproperty list uchar int vertex_indices\nproperty int label\nend_header\n"
+        "0 0 0 255 0 10\n1 0 0 0 255 20\n0 1 0 0 0 255\n3 0 1 2 7\n"
+    )
+    m = read_mesh(tmp_path / "c.ply")
+    assert m.vertex_data["red"].dtype == np.uint8 and m.vertex_data["red"].tolist() == [255, 0, 0]
+    assert m.face_data["label"].dtype == np.int32
+    m.to_file(tmp_path / "c2.ply")
+    head = (tmp_path / "c2.ply").read_bytes().split(b"end_header")[0].decode()
+    assert "property uchar red" in head and "property int label" in head and "double red" not in head
+    color = np.stack([m.vertex_data[c] for c in ("red", "green", "blue")], 1)
+    write_mesh(tmp_path / "c3.ply", m.V, m.F, vertex_data={"color": color})
+    head = (tmp_path / "c3.ply").read_bytes().split(b"end_header")[0].decode()
+    assert "property uchar red" in head  # a uint8 colour is written as the standard red green blue
+    back = read_mesh(tmp_path / "c3.ply").vertex_data
+    assert list(back) == ["color"] and back["color"].dtype == np.uint8
+    np.testing.assert_array_equal(back["color"], color)
+
+
+def test_ply_fixed_length_list_properties_are_read(tmp_path):
+    (tmp_path / "t.ply").write_text(
+        "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\n"
+        "element face 1\nproperty list uchar int vertex_indices\nproperty list uchar float texcoord\n"
+        "end_header\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2 6 0 0 1 0 0 0.5\n"
+    )
+    tc = read_mesh(tmp_path / "t.ply").face_data["texcoord"]
+    assert tc.dtype == np.float32 and tc.tolist() == [[0, 0, 1, 0, 0, 0.5]]
+
+
+OBJ_UV = ("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nvt 0 0\nvt 1 0\nvt 1 1\nvt 0 1\nvn 0 0 1\n"
+          "f 1/1/1 2/2/1 3/3/1\nf 1/1/1 3/3/1 4/4/1\n")
+
+
+def test_obj_texture_coordinates_are_per_corner_data(tmp_path):
+    """OBJ texture coordinates were never exposed; vertices are not split to get them."""
+    (tmp_path / "t.obj").write_text(OBJ_UV)
+    m = read_mesh(tmp_path / "t.obj")
+    assert m.n_vertices == 4  # not split
+    assert m.face_data["uv_index"].tolist() == [[0, 1, 2], [0, 2, 3]]
+    np.testing.assert_array_equal(m.face_data["uv"][1], [[0, 0], [1, 1], [0, 1]])
+    assert m.face_data["normal"].shape == (2, 3, 3) and (m.face_data["normal_index"] == 0).all()
+    m.to_file(tmp_path / "u.obj")  # OBJ holds them ...
+    back = read_mesh(tmp_path / "u.obj")
+    for k in ("uv", "uv_index", "normal", "normal_index"):
+        np.testing.assert_array_equal(back.face_data[k], m.face_data[k])
+    m.to_file(tmp_path / "u.ply")  # ... and so does PLY, shape (nF, 3, 2) and all
+    np.testing.assert_array_equal(read_mesh(tmp_path / "u.ply").face_data["uv"], m.face_data["uv"])
+
+
+def test_obj_texture_coordinates_follow_triangulation(tmp_path):
+    (tmp_path / "q.obj").write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nvt 0 0\nvt 1 0\nvt 1 1\nvt 0 1\n"
+                                    "f 1/1 2/2 3/3 4/4\n")
+    m = read_mesh(tmp_path / "q.obj", triangulate=True)
+    # each triangle corner keeps the texture coordinate of its polygon corner
+    assert (m.face_data["uv_index"] == m.F).all()
+    np.testing.assert_array_equal(m.face_data["uv"], np.array([[0, 0], [1, 0], [1, 1], [0, 1.]])[m.F])
+
+
+def test_bad_obj_face_index_is_a_face_index_error(tmp_path):
+    """It was a MeshParseError only; it is now both (old `except MeshParseError` still works)."""
+    (tmp_path / "i.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 7\n")
+    with pytest.raises(FaceIndexError, match=r"line 4: expected a vertex index in \[1, 3\]"):
+        read_mesh(tmp_path / "i.obj")
+    with pytest.raises(MeshParseError):
+        read_mesh(tmp_path / "i.obj")
+    (tmp_path / "t.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nf 1/1 2/2 3/1\n")
+    with pytest.raises(FaceIndexError, match=r"texture coordinate index in \[1, 1\] .*got 2"):
+        read_mesh(tmp_path / "t.obj")
+
+
+def test_file_errors_are_os_errors_too(tmp_path):
+    from manifold_nets.errors import (
+        ManifoldNetsError,
+        MeshIsADirectoryError,
+        MeshFileTooLargeError,
+        SolverError,
+    )
+
+    with pytest.raises(FileNotFoundError):
+        read_mesh(tmp_path / "nope.obj")
+    with pytest.raises(FileNotFoundError):  # a path under a file
+        (tmp_path / "f").write_text("x")
+        read_mesh(tmp_path / "f" / "a.obj")
+    (tmp_path / "d.obj").mkdir()
+    with pytest.raises(IsADirectoryError):
+        read_mesh(tmp_path / "d.obj")
+    with pytest.raises(MeshIsADirectoryError):
+        read_mesh(tmp_path / "d.obj")
+    assert issubclass(MeshFileNotFoundError, FileNotFoundError)
+    # solver failures are not bad input
+    assert issubclass(SolverError, ManifoldNetsError) and issubclass(SolverError, RuntimeError)
+    assert not issubclass(SolverError, (MeshError, ValueError))
+    assert issubclass(MeshError, ManifoldNetsError) and issubclass(MeshError, ValueError)
+    import os
+
+    os.symlink("/dev/zero", tmp_path / "z.ply")
+    with pytest.raises(MeshFileTooLargeError, match="regular file"):
+        read_mesh(tmp_path / "z.ply")
+
+
+def test_reading_is_capped(tmp_path, monkeypatch, mesh_with_data):
+    import manifold_nets.io as mio
+    from manifold_nets.errors import MeshFileTooLargeError
+
+    V, F, _, _ = mesh_with_data
+    write_mesh(tmp_path / "m.ply.gz", V, F)
+    size = (tmp_path / "m.ply.gz").stat().st_size
+    monkeypatch.setattr(mio, "MAX_READ_BYTES", size + 10)  # the file fits, its content does not
+    with pytest.raises(MeshFileTooLargeError, match="gzip content of at most"):
+        read_mesh(tmp_path / "m.ply.gz")
+    monkeypatch.setattr(mio, "MAX_READ_BYTES", size - 1)
+    with pytest.raises(MeshFileTooLargeError, match="a file of at most"):
+        read_mesh(tmp_path / "m.ply.gz")
+
+
+def test_polygon_error_suggests_no_cli_flag(tmp_path):
+    (tmp_path / "q.obj").write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nf 1 2 3 4\n")
+    with pytest.raises(NonTriangleError) as exc:
+        read_mesh(tmp_path / "q.obj")
+    assert "--" not in str(exc.value) and "triangulate=True" in str(exc.value)

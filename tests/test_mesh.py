@@ -74,3 +74,15 @@ def test_cached_geometry_delegates():
     ops = m.operators(k=8)
     assert m.operators(k=8) is ops  # cached per argument set
     np.testing.assert_allclose(ops.evals, G.operators(V, F, k=8).evals)
+
+
+def test_corner_data_of_a_textured_obj(tmp_path):
+    from manifold_nets import read_mesh
+
+    (tmp_path / "t.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0.5 0.25\nvt 1 0\nf 1/1 2/2 3\n")
+    m = read_mesh(tmp_path / "t.obj")
+    cd = m.corner_data
+    assert sorted(cd) == ["uv", "uv_index"] and m.n_vertices == 3
+    assert cd["uv_index"].tolist() == [[0, 1, -1]]
+    np.testing.assert_array_equal(cd["uv"][0, :2], [[0.5, 0.25], [1, 0]])
+    assert np.isnan(cd["uv"][0, 2]).all()  # the third corner has no texture coordinate

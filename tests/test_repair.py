@@ -116,3 +116,20 @@ def test_triangulate_fan_and_ear():
     assert np.isclose(T.face_areas(V, F_ear).sum(), 3.0)
     with pytest.raises(MeshError):
         R.triangulate(V, faces, np.array([0, 6]), method="magic")
+
+
+def test_orient_faces_carries_per_corner_data(tmp_path):
+    """Flipping a face reverses its corners: its texture coordinates must follow them."""
+    from manifold_nets import read_mesh
+
+    (tmp_path / "t.obj").write_text(
+        "v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nvt 0 0\nvt 1 0\nvt 1 1\nvt 0 1\n"
+        "f 1/1 2/2 3/3\nf 1/1 4/4 3/3\n"  # the second face is flipped
+    )
+    m = read_mesh(tmp_path / "t.obj")
+    res = R.orient_faces(m)
+    new = res.mesh
+    assert new.F.tolist() != m.F.tolist()  # a face was flipped
+    uv_of_vertex = np.array([[0, 0], [1, 0], [1, 1], [0, 1.0]])
+    np.testing.assert_array_equal(new.face_data["uv"], uv_of_vertex[new.F])
+    assert (new.face_data["uv_index"] == new.F).all()

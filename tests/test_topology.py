@@ -42,7 +42,10 @@ def test_grid_has_one_boundary_loop_of_the_right_length():
     V, F = shapes.grid(5, 4)
     r = T.mesh_report(V, F)
     assert r["boundary_edges"] == 2 * (4 + 3) and r["boundary_loops"] == 1
-    assert r["euler_characteristic"] == 1 and r["genus"] is None
+    # genus of a surface with boundary: χ = 2 − 2g − b, here 1 = 2 − 0 − 1 (was None before)
+    assert r["euler_characteristic"] == 1 and r["genus"] == 0 and r["genus_per_component"] == [0]
+    assert not r["closed"] and r["closed_reason"] == "14 boundary edges"
+    assert T.genus(F) == 0
     assert np.isclose(r["total_area"], 1.0 * 0.75)
     assert r["bbox_min"] == [0, 0, 0] and np.allclose(r["bbox_max"], [1, 0.75, 0])
 
@@ -102,3 +105,43 @@ def test_boundary_loops_of_two_holes():
     keep[[12, 36]] = False
     loops = T.boundary_loops(F[keep])
     assert sorted(len(lp) for lp in loops) == [3, 3, 20]
+
+
+def test_genus_with_boundary_from_chi_components_and_loops():
+    V, F = shapes.torus(10, 7)
+    holed = F[1:]  # one face removed: a torus with one boundary loop
+    r = T.mesh_report(V, holed)
+    assert r["boundary_loops"] == 1 and r["euler_characteristic"] == -1
+    assert r["genus"] == 1 and T.genus(holed) == 1
+    Vs, Fs = shapes.icosphere(1)
+    G = np.vstack([Fs, F + len(Vs)])  # a sphere and a torus: per component, none overall
+    r2 = T.mesh_report(np.vstack([Vs, V]), G)
+    assert r2["genus_per_component"] == [0, 1] and r2["genus"] is None
+    assert T.genus(_moebius(10)) is None  # non-orientable: no (orientable) genus
+
+
+def test_collapsed_face_is_not_a_closed_genus_0_surface():
+    """`f 1 2 2` alone used to be reported closed with χ = 2 and genus 0."""
+    V = np.eye(3)
+    r = T.mesh_report(V, np.array([[0, 1, 1]]))
+    assert not r["closed"] and r["closed_reason"] == "1 face repeats a vertex"
+    assert r["euler_characteristic"] == 0 and r["genus"] is None and r["n_edges"] == 0
+    assert r["collapsed_faces"] == 1 and r["degenerate_faces"] == 1
+    assert T.euler_characteristic([[0, 1, 1]]) == 0 and T.genus([[0, 1, 1]]) is None
+    # a closed tetrahedron plus a collapsed face: the surface is still a sphere, but the
+    # mesh is not reported closed, and the collapsed face does not make edges non-manifold
+    Vt, Ft = shapes.tetrahedron()
+    r = T.mesh_report(Vt, np.vstack([Ft, [[0, 1, 1]]]))
+    assert not r["closed"] and "repeats a vertex" in r["closed_reason"]
+    assert r["edge_manifold"] and r["euler_characteristic"] == 2 and r["genus"] == 0
+
+
+def test_genus_of_a_soup_of_many_components_is_fast():
+    import time
+
+    V, F = shapes.icosphere(4)
+    S = V[F].reshape(-1, 3)
+    t = time.perf_counter()
+    r = T.mesh_report(S, np.arange(len(S)).reshape(-1, 3))
+    assert time.perf_counter() - t < 20
+    assert r["edge_components"] == len(F) and set(r["genus_per_component"]) == {0}
