@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import MeshShapeError
-from ..validation import check_mesh_arrays
+from ._checked import CheckedMesh, check_mesh, require_checked
 from ._common import FaceGeometry, boundary_vertex_mask, unique_edges
 from ._common import vertex_normals as _vertex_normals
 
@@ -39,7 +39,12 @@ def angle_defect(V, F) -> np.ndarray:
     >>> angle_defect(*tetrahedron()).round(6)   # 2π − 3·(π/3) = π at each corner
     array([3.141593, 3.141593, 3.141593, 3.141593])
     """
-    V, F = check_mesh_arrays(V, F)
+    return _angle_defect(check_mesh(V, F))
+
+
+def _angle_defect(mesh: CheckedMesh) -> np.ndarray:
+    """Kernel of :func:`angle_defect` on a checked mesh (no validation)."""
+    V, F = require_checked(mesh)
     nV = V.shape[0]
     ang = FaceGeometry.from_vertices(V, F).angles  # the one triangle kernel
     total = np.bincount(F.ravel(), ang.ravel(), minlength=nV)
@@ -73,12 +78,13 @@ def gaussian_curvature(V, F, *, pointwise: bool = True, mass=None) -> np.ndarray
     >>> bool(abs(K.mean() - 1) < 0.01)
     True
     """
-    from .mass import vertex_areas
+    from .mass import _mass_matrix
 
-    K = angle_defect(V, F)
+    mesh = check_mesh(V, F)
+    K = _angle_defect(mesh)
     if not pointwise:
         return K
-    m = vertex_areas(V, F, "voronoi") if mass is None else np.asarray(mass, dtype=np.float64)
+    m = _mass_matrix(mesh, "voronoi").diagonal() if mass is None else np.asarray(mass, dtype=np.float64)
     if m.shape != K.shape:
         raise MeshShapeError(f"mass: expected shape {K.shape} (got {m.shape})")
     return np.divide(K, m, out=np.zeros_like(K), where=m > 0)
@@ -110,12 +116,13 @@ def mean_curvature(V, F, *, L=None, M=None, normals=None) -> np.ndarray:
     >>> bool(np.allclose(H, 0.5, rtol=0.02))
     True
     """
-    from .laplacian import cotan_laplacian
-    from .mass import mass_matrix
+    from .laplacian import _cotan_laplacian
+    from .mass import _mass_matrix
 
-    V, F = check_mesh_arrays(V, F)
-    L = cotan_laplacian(V, F) if L is None else L
-    M = mass_matrix(V, F, "voronoi") if M is None else M
+    mesh = check_mesh(V, F)
+    V, F = mesh
+    L = _cotan_laplacian(mesh) if L is None else L
+    M = _mass_matrix(mesh, "voronoi") if M is None else M
     m = M.diagonal() if hasattr(M, "diagonal") else np.asarray(M, dtype=np.float64)
     Hn = L @ V
     Hn = np.divide(Hn, m[:, None], out=np.zeros_like(Hn), where=m[:, None] > 0)
@@ -160,7 +167,7 @@ def principal_curvatures(V, F, *, normals=None, rings: int = 2):
     """
     import scipy.sparse as sp
 
-    V, F = check_mesh_arrays(V, F)
+    V, F = check_mesh(V, F)
     nV = V.shape[0]
     if rings not in (1, 2):
         raise MeshShapeError(f"rings: expected 1 or 2 (got {rings!r})")

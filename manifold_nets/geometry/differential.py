@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import MeshShapeError
-from ..validation import check_mesh_arrays
+from ._checked import CheckedMesh, check_mesh, require_checked
 from ._common import DEGENERATE_TOL, FaceGeometry, unique_edges
 
 __all__ = ["face_gradient", "divergence", "face_areas", "vertex_gradient", "vertex_gradient_xy"]
@@ -33,7 +33,7 @@ def face_areas(V, F) -> np.ndarray:
     >>> face_areas(*triangle())
     array([0.5])
     """
-    V, F = check_mesh_arrays(V, F)
+    V, F = check_mesh(V, F)
     c = np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]])
     return 0.5 * np.linalg.norm(c, axis=1)
 
@@ -89,7 +89,7 @@ def face_gradient(V, F, *, degenerate_tol: float = DEGENERATE_TOL, return_areas:
     >>> (face_gradient(V, F) @ (V[:, 0] + 2 * V[:, 1])).round(12) + 0.0
     array([1., 2., 0.])
     """
-    V, F = check_mesh_arrays(V, F)
+    V, F = check_mesh(V, F)
     G, A = _face_gradient(V, F, degenerate_tol)
     return (G, A) if return_areas else G
 
@@ -116,7 +116,7 @@ def divergence(V, F, *, degenerate_tol: float = DEGENERATE_TOL) -> sp.csr_matrix
     >>> float(abs(divergence(V, F) @ face_gradient(V, F) + cotan_laplacian(V, F)).max()) < 1e-12
     True
     """
-    V, F = check_mesh_arrays(V, F)
+    V, F = check_mesh(V, F)
     G, A = _face_gradient(V, F, degenerate_tol)
     return sp.csr_matrix(-(G.T @ sp.diags(np.tile(A, 3))))
 
@@ -191,7 +191,7 @@ def vertex_gradient_xy(V, F, frames=None, *, ridge: float = 1e-8) -> tuple[sp.cs
     >>> bool(np.allclose(gx @ (3 * V[:, 0] - V[:, 1]), 3)), bool(np.allclose(gy @ (3 * V[:, 0] - V[:, 1]), -1))
     (True, True)
     """
-    G = vertex_gradient(V, F, frames, ridge=ridge)
+    G = _vertex_gradient(check_mesh(V, F), frames, ridge=ridge)
     return sp.csr_matrix(G.real), sp.csr_matrix(G.imag)
 
 
@@ -217,12 +217,17 @@ def vertex_gradient(V, F, frames=None, *, ridge: float = 1e-8) -> sp.csr_matrix:
     >>> (vertex_gradient(V, F, frames, ridge=0) @ V[:, 0])[4].round(12)
     np.complex128(-1j)
     """
-    V, F = check_mesh_arrays(V, F)
+    return _vertex_gradient(check_mesh(V, F), frames, ridge=ridge)
+
+
+def _vertex_gradient(mesh: CheckedMesh, frames=None, *, ridge: float = 1e-8) -> sp.csr_matrix:
+    """Kernel of :func:`vertex_gradient` on a checked mesh (validates only ``frames`` and ``ridge``)."""
+    V, F = require_checked(mesh)
     nV = V.shape[0]
     if frames is None:
-        from .frames import tangent_frames
+        from .frames import _tangent_frames
 
-        frames = tangent_frames(V, F)
+        frames = _tangent_frames(mesh)
     _, x_axes, y_axes = _check_frames(frames, nV)
     ridge = float(ridge)
     if not ridge >= 0:

@@ -45,7 +45,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import MeshShapeError
-from ..validation import as_faces, check_mesh_arrays
+from ..validation import as_faces
+from ._checked import CheckedMesh, check_mesh, require_checked
 from ._intrinsic import (
     Fans,
     check_lengths,
@@ -95,7 +96,12 @@ def vertex_normals(V, F, *, alpha: np.ndarray | None = None) -> np.ndarray:
     >>> vertex_normals(V, F)[4].tolist()
     [0.0, 0.0, 1.0]
     """
-    V, F = check_mesh_arrays(V, F)
+    return _vertex_normals(check_mesh(V, F), alpha=alpha)
+
+
+def _vertex_normals(mesh: CheckedMesh, *, alpha: np.ndarray | None = None) -> np.ndarray:
+    """Kernel of :func:`vertex_normals` on a checked mesh (no validation)."""
+    V, F = require_checked(mesh)
     if alpha is None:
         alpha = corner_angles(V, F)
     fn = _face_normals(V, F)
@@ -147,7 +153,7 @@ def halfedge_angles(V, F, *, gauge=None) -> tuple[np.ndarray, np.ndarray]:
     >>> dict(zip(edges[out, 1].tolist(), np.round(np.degrees(phi[out])).tolist()))
     {0: 0.0, 1: 315.0, 2: 270.0, 3: 45.0, 5: 225.0, 6: 90.0, 7: 135.0, 8: 180.0}
     """
-    V, F = check_mesh_arrays(V, F)
+    V, F = check_mesh(V, F)
     fans = Fans(F, corner_angles(V, F), V.shape[0])
     return _apply_gauge_phi(fans, _check_gauge(gauge, V.shape[0]))
 
@@ -197,10 +203,15 @@ def tangent_frames(V, F, *, gauge=None) -> tuple[np.ndarray, np.ndarray, np.ndar
     >>> np.allclose(y, np.cross(n, x))
     True
     """
-    V, F = check_mesh_arrays(V, F)
+    return _tangent_frames(check_mesh(V, F), gauge=gauge)
+
+
+def _tangent_frames(mesh: CheckedMesh, *, gauge=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Kernel of :func:`tangent_frames` on a checked mesh (validates only ``gauge``)."""
+    V, F = require_checked(mesh)
     nV = V.shape[0]
     g = _check_gauge(gauge, nV)
-    n = vertex_normals(V, F, alpha=corner_angles(V, F))
+    n = _vertex_normals(mesh, alpha=corner_angles(V, F))
     nC = 3 * F.shape[0]
     ref = np.full(nV, nC, dtype=np.int64)
     np.minimum.at(ref, F.ravel(), np.arange(nC))

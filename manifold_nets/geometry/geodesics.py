@@ -59,11 +59,11 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from ..errors import MeshError, MeshShapeError, NonManifoldError
-from ..validation import check_mesh_arrays
+from ._checked import CheckedMesh, check_mesh, require_checked
 from ._intrinsic import edge_lengths
 from ._solve import SPDSolver
-from .intrinsic_delaunay import intrinsic_delaunay
-from .quality import laplacian_choice
+from .intrinsic_delaunay import _intrinsic_delaunay
+from .quality import _laplacian_choice
 
 __all__ = [
     "T_FACTOR_CLOSED",
@@ -236,7 +236,21 @@ class HeatGeodesicSolver:
     def __init__(self, V, F, t: float | None = None, laplacian: str = "auto", *,
                  t_factor: float | None = None, backend: str = "auto", max_memory: float = 256e6,
                  offset: str = "source", boundary: str = "average"):
-        V, F = check_mesh_arrays(V, F)
+        self._setup(check_mesh(V, F), t, laplacian, t_factor=t_factor, backend=backend,
+                    max_memory=max_memory, offset=offset, boundary=boundary)
+
+    @classmethod
+    def _from_checked(cls, mesh: CheckedMesh, t: float | None = None, laplacian: str = "auto",
+                      **kwargs) -> "HeatGeodesicSolver":
+        """The solver of a checked mesh, for composite functions (no second validation)."""
+        self = cls.__new__(cls)
+        self._setup(mesh, t, laplacian, **kwargs)
+        return self
+
+    def _setup(self, mesh: CheckedMesh, t: float | None = None, laplacian: str = "auto", *,
+               t_factor: float | None = None, backend: str = "auto", max_memory: float = 256e6,
+               offset: str = "source", boundary: str = "average"):
+        V, F = require_checked(mesh)
         if laplacian not in ("auto", "robust", "cotan"):
             raise MeshError(f"laplacian: expected 'auto', 'robust' or 'cotan' (got {laplacian!r})")
         if offset not in ("one-ring", "source"):
@@ -247,12 +261,12 @@ class HeatGeodesicSolver:
         nV = V.shape[0]
         self.n_vertices = nV
         if laplacian == "auto":
-            laplacian, self.laplacian_reason = laplacian_choice(V, F)
+            laplacian, self.laplacian_reason = _laplacian_choice(mesh)
         else:
             self.laplacian_reason = "requested"
         self.laplacian = laplacian
         if laplacian == "robust":
-            T = intrinsic_delaunay(V, F, signposts=False)
+            T = _intrinsic_delaunay(mesh, signposts=False)
             Fi, lengths = T.F, T.lengths
             self.n_flips = T.n_flips
         else:
@@ -397,13 +411,14 @@ def geodesic_distance(V, F, sources, t: float | None = None, method: str = "heat
     >>> round(float(d[-1]), 6)        # the opposite corner of the unit square
     1.414214
     """
+    if method not in ("heat", "exact", "graph"):
+        raise MeshError(f"method: expected 'heat', 'exact' or 'graph' (got {method!r})")
+    mesh = check_mesh(V, F)
     if method == "heat":
-        return HeatGeodesicSolver(V, F, t=t, **kwargs).distance(sources)
+        return HeatGeodesicSolver._from_checked(mesh, t=t, **kwargs).distance(sources)
     if method == "exact":
-        return exact_geodesic_distance(V, F, sources)
-    if method == "graph":
-        return graph_distance(V, F, sources)
-    raise MeshError(f"method: expected 'heat', 'exact' or 'graph' (got {method!r})")
+        return _exact_geodesic_distance(mesh, sources)
+    return _graph_distance(mesh, sources)
 
 
 def exact_geodesic_distance(V, F, source) -> np.ndarray:
@@ -417,9 +432,15 @@ def exact_geodesic_distance(V, F, source) -> np.ndarray:
     >>> float(exact_geodesic_distance(V, F, 0)[4])
     1.0
     """
-    V, F = check_mesh_arrays(V, F)
+    return _exact_geodesic_distance(check_mesh(V, F), source)
+
+
+def _exact_geodesic_distance(mesh: CheckedMesh, source, *, manifold_checked: bool = False) -> np.ndarray:
+    """Kernel of :func:`exact_geodesic_distance` on a checked mesh (validates only ``source``)."""
+    V, F = require_checked(mesh)
     s = _check_sources(source, V.shape[0], name="source")
-    _require_edge_manifold(F)
+    if not manifold_checked:
+        _require_edge_manifold(F)
     import igl
 
     used = np.bincount(F.ravel(), minlength=V.shape[0]) > 0
@@ -501,7 +522,12 @@ def graph_distance(V, F, sources, *, rows: bool = False) -> np.ndarray:
     >>> graph_distance(V, F, 0)[[2, 8]].round(4).tolist()
     [1.0, 1.4142]
     """
-    V, F = check_mesh_arrays(V, F)
+    return _graph_distance(check_mesh(V, F), sources, rows=rows)
+
+
+def _graph_distance(mesh: CheckedMesh, sources, *, rows: bool = False) -> np.ndarray:
+    """Kernel of :func:`graph_distance` on a checked mesh (validates only ``sources``)."""
+    V, F = require_checked(mesh)
     s = _check_sources(sources, V.shape[0])
     G = _edge_graph(V, F)
     if rows:
@@ -545,14 +571,15 @@ def distance_matrix(V, F, sources=None, *, method: str = "heat", out=None, chunk
     >>> D.shape, bool(np.allclose(D, D.T))
     ((42, 42), True)
     """
-    V, F = check_mesh_arrays(V, F)
+    mesh = check_mesh(V, F)
+    V, F = mesh
     nV = V.shape[0]
     s = np.arange(nV) if sources is None else _check_sources(sources, nV)
     chunk = int(chunk)
     if chunk < 1:
         raise MeshShapeError(f"chunk: expected a positive integer (got {chunk})")
     if method == "heat":
-        solver = solver if solver is not None else HeatGeodesicSolver(V, F, **kwargs)
+        solver = solver if solver is not None else HeatGeodesicSolver._from_checked(mesh, **kwargs)
 
         def rows_of(ss):
             return solver.distances(ss)
@@ -560,7 +587,7 @@ def distance_matrix(V, F, sources=None, *, method: str = "heat", out=None, chunk
         _require_edge_manifold(F)
 
         def rows_of(ss):
-            return np.stack([exact_geodesic_distance(V, F, int(x)) for x in ss])
+            return np.stack([_exact_geodesic_distance(mesh, int(x), manifold_checked=True) for x in ss])
     elif method == "graph":
         G = _edge_graph(V, F)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..validation import check_mesh_arrays
+from ._checked import CheckedMesh, check_mesh, require_checked
 from ._common import areas_from_lengths
 from ._intrinsic import Fans, corner_angles, corner_angles_from_lengths, edge_lengths
 
@@ -165,7 +165,14 @@ def intrinsic_delaunay(V, F, *, mollify_factor: float = 1e-5, max_flips: int | N
     >>> T.n_flips, T.F.shape
     (0, (320, 3))
     """
-    V, F = check_mesh_arrays(V, F)
+    return _intrinsic_delaunay(check_mesh(V, F), mollify_factor=mollify_factor, max_flips=max_flips,
+                               signposts=signposts)
+
+
+def _intrinsic_delaunay(mesh: CheckedMesh, *, mollify_factor: float = 1e-5, max_flips: int | None = None,
+                        signposts: bool = True) -> IntrinsicTriangulation:
+    """Kernel of :func:`intrinsic_delaunay` on a checked mesh (no validation)."""
+    V, F = require_checked(mesh)
     nV, nF = V.shape[0], F.shape[0]
     L = edge_lengths(V, F)
     valid = F[:, 0] != F[:, 1]

@@ -24,7 +24,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import MeshShapeError, MissingDependencyError, SolverError
-from ..validation import as_faces, as_vertices, check_mesh_arrays
+from ..validation import as_faces, as_vertices
+from ._checked import CheckedMesh, check_mesh, require_checked
 from ._common import DEGENERATE_TOL, FaceGeometry, check_lengths, unique_edges
 from ._common import edge_lengths as _edge_lengths
 
@@ -138,20 +139,6 @@ def _clamp_cot(cot: np.ndarray, clamp_cot: float | None) -> np.ndarray:
     return out
 
 
-def _checked(V, F):
-    """``check_mesh_arrays`` with a fast path for arrays that are already canonical and valid
-    (the full validator runs, and raises its typed error, whenever the fast check fails)."""
-    if (
-        isinstance(V, np.ndarray) and isinstance(F, np.ndarray)
-        and V.dtype == np.float64 and F.dtype == np.int64 and V.ndim == 2 and F.ndim == 2
-        and V.shape[1] == 3 and F.shape[1] == 3 and V.shape[0] > 0 and F.shape[0] > 0
-        and V.flags.c_contiguous and F.flags.c_contiguous
-        and np.isfinite(V.sum()) and F.min() >= 0 and F.max() < V.shape[0]
-    ):
-        return V, F
-    return check_mesh_arrays(V, F)
-
-
 def cotan_laplacian(
     V,
     F,
@@ -192,7 +179,13 @@ def cotan_laplacian(
            [-0.5,  0.5,  0. ],
            [-0.5,  0. ,  0.5]])
     """
-    V, F = _checked(V, F)
+    return _cotan_laplacian(check_mesh(V, F), clamp_cot=clamp_cot, degenerate_tol=degenerate_tol)
+
+
+def _cotan_laplacian(mesh: CheckedMesh, *, clamp_cot: float | None = None,
+                     degenerate_tol: float = DEGENERATE_TOL) -> sp.csr_matrix:
+    """Kernel of :func:`cotan_laplacian` on a checked mesh (no validation)."""
+    V, F = require_checked(mesh)
     # The one triangle kernel (cross-product areas on an embedded mesh), as in every operator.
     cot = FaceGeometry.from_vertices(V, F, degenerate_tol).cot
     return _assemble_from_cot(_clamp_cot(cot, clamp_cot), F, V.shape[0])
@@ -272,7 +265,12 @@ def robust_laplacian(V, F, *, mollify_factor: float = 1e-5) -> tuple[sp.csr_matr
     >>> L.shape, bool(abs(L - L.T).max() < 1e-12), round(float(M.sum()), 1)
     ((42, 42), True, 11.7)
     """
-    V, F = check_mesh_arrays(V, F)
+    return _robust_laplacian(check_mesh(V, F), mollify_factor=mollify_factor)
+
+
+def _robust_laplacian(mesh: CheckedMesh, *, mollify_factor: float = 1e-5) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Kernel of :func:`robust_laplacian` on a checked mesh (no validation)."""
+    V, F = require_checked(mesh)
     rl = _robust_backend()
     L, M = rl.mesh_laplacian(V, F, mollify_factor=float(mollify_factor))
     return _to_csr_psd(L, M, F)
@@ -374,5 +372,5 @@ def edge_lengths(V, F) -> np.ndarray:
     >>> edge_lengths(*triangle()).round(4)
     array([[1.4142, 1.    , 1.    ]])
     """
-    V, F = check_mesh_arrays(V, F)
+    V, F = check_mesh(V, F)
     return _edge_lengths(V, F)

@@ -57,14 +57,14 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from ..errors import MeshError, MeshShapeError, NonManifoldError, SolverError
-from ..validation import check_mesh_arrays
+from ._checked import CheckedMesh, check_mesh, require_checked
 from ._intrinsic import Fans, corner_angles, edge_lengths, wrap_angle
 from ._solve import SPDSolver
 from .frames import _check_gauge
 from .geodesics import _check_sources
 from ._common import areas_from_lengths
-from .intrinsic_delaunay import intrinsic_delaunay
-from .quality import laplacian_choice
+from .intrinsic_delaunay import _intrinsic_delaunay
+from .quality import _laplacian_choice
 from .transport import cotan_edge_weights
 
 __all__ = ["VectorHeatSolver", "parallel_transport", "log_map"]
@@ -133,7 +133,19 @@ class VectorHeatSolver:
 
     def __init__(self, V, F, t: float | None = None, *, gauge=None, t_factor: float = 1.0,
                  backend: str = "auto", laplacian: str = "auto", radius: str = "auto"):
-        V, F = check_mesh_arrays(V, F)
+        self._setup(check_mesh(V, F), t, gauge=gauge, t_factor=t_factor, backend=backend,
+                    laplacian=laplacian, radius=radius)
+
+    @classmethod
+    def _from_checked(cls, mesh: CheckedMesh, t: float | None = None, **kwargs) -> "VectorHeatSolver":
+        """The solver of a checked mesh, for composite functions (no second validation)."""
+        self = cls.__new__(cls)
+        self._setup(mesh, t, **kwargs)
+        return self
+
+    def _setup(self, mesh: CheckedMesh, t: float | None = None, *, gauge=None, t_factor: float = 1.0,
+               backend: str = "auto", laplacian: str = "auto", radius: str = "auto"):
+        V, F = require_checked(mesh)
         if laplacian not in ("auto", "robust", "cotan"):
             raise MeshError(f"laplacian: expected 'auto', 'robust' or 'cotan' (got {laplacian!r})")
         if radius not in ("auto", "heat", "affine"):
@@ -152,13 +164,13 @@ class VectorHeatSolver:
         elif len(nmv):
             self._nonmanifold = f"{len(nmv)} non-manifold vertices, e.g. {int(nmv[0])}"
         if laplacian == "auto":
-            laplacian, self.laplacian_reason = laplacian_choice(V, F)
+            laplacian, self.laplacian_reason = _laplacian_choice(mesh)
         else:
             self.laplacian_reason = "requested"
         self.laplacian = laplacian
         self.radius = radius if radius != "auto" else ("heat" if laplacian == "robust" else "affine")
         if laplacian == "robust":
-            T = intrinsic_delaunay(V, F)
+            T = _intrinsic_delaunay(mesh)
             Fi, alpha, lengths = T.F, T.alpha, T.lengths
             edges, phi = T.half_edge_angles()
             self.n_flips = T.n_flips
@@ -204,7 +216,7 @@ class VectorHeatSolver:
                 f"VectorHeatSolver: the vector heat system with cotan weights could not be factorised "
                 f"({exc}); {n_neg} negative cotan weights were clipped to 0, which makes log maps and "
                 "transport less accurate on this mesh (laplacian='robust' avoids this)",
-                RuntimeWarning, stacklevel=2)
+                RuntimeWarning, stacklevel=3)
             self.weights = "positive"
             self._build(Fi, alpha, "positive")
         self.backend = self._vec.backend

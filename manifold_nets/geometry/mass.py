@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from ..conventions import DEFAULT_MASS
 from ..errors import MeshShapeError
-from ..validation import check_mesh_arrays
+from ._checked import CheckedMesh, check_mesh, require_checked
 from ._common import FaceGeometry, check_lengths
 
 __all__ = ["mass_matrix", "mass_matrix_from_lengths", "vertex_areas", "MASS_KINDS"]
@@ -130,7 +130,12 @@ def mass_matrix(V, F, kind: str = DEFAULT_MASS) -> sp.csr_matrix:
     """
     if kind not in MASS_KINDS:
         raise MeshShapeError(f"kind: expected one of {MASS_KINDS} (got {kind!r})")
-    V, F = check_mesh_arrays(V, F)
+    return _mass_matrix(check_mesh(V, F), kind)
+
+
+def _mass_matrix(mesh: CheckedMesh, kind: str = DEFAULT_MASS) -> sp.csr_matrix:
+    """Kernel of :func:`mass_matrix` on a checked mesh (``kind`` checked by the caller)."""
+    V, F = require_checked(mesh)
     # embedded: areas from the cross product (exact for slivers), same kernel as from lengths
     return _assemble(FaceGeometry.from_vertices(V, F), F, V.shape[0], kind)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import MeshShapeError
-from ..validation import check_mesh_arrays
+from ._checked import check_mesh
 
 __all__ = ["Normalization", "normalize_for_learning", "robust_edge_length", "total_area"]
 
@@ -130,7 +130,7 @@ def normalize_for_learning(V, F, *, center: bool = True, area: float = 1.0) -> t
     >>> round(total_area(Vn, F), 12), bool(np.allclose(norm.points_back(Vn), 3.0 * V + 1.0))
     (1.0, True)
     """
-    V, F = check_mesh_arrays(V, F)
+    V, F = check_mesh(V, F)
     area = float(area)
     if not (np.isfinite(area) and area > 0):
         raise MeshShapeError(f"area: expected a positive finite target area (got {area})")

@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from ..files import atomic_write
 from ..conventions import DEFAULT_MASS
 from ..errors import MeshShapeError
-from ..validation import check_mesh_arrays
+from ._checked import CheckedMesh, check_mesh, require_checked
 
 __all__ = ["OperatorBundle", "operators", "save_operators", "load_operators", "operators_cache_key"]
 
@@ -193,10 +193,14 @@ def _load(path: Path, expect_key: str | None) -> OperatorBundle:
 def operators_cache_key(V, F, **params) -> str:
     """SHA-256 hex key of a mesh and the parameters of :func:`operators`, with the library
     version, the algorithm version and the backend versions (:func:`~manifold_nets.geometry.cache.cache_key`)."""
+    return _operators_cache_key(check_mesh(V, F), params)
+
+
+def _operators_cache_key(mesh: CheckedMesh, params: dict) -> str:
+    """Kernel of :func:`operators_cache_key` on a checked mesh (no validation)."""
     from .cache import cache_key
 
-    V, F = check_mesh_arrays(V, F)
-    return cache_key(f"operators/{CACHE_FORMAT}", (V, F), params)
+    return cache_key(f"operators/{CACHE_FORMAT}", tuple(require_checked(mesh)), params)
 
 
 def choose_laplacian(V, F, requested: str = "auto") -> str:
@@ -211,9 +215,16 @@ def choose_laplacian(V, F, requested: str = "auto") -> str:
     """
     if requested != "auto":
         return requested
-    from .quality import laplacian_choice
+    return _choose_laplacian(check_mesh(V, F), requested)
 
-    return laplacian_choice(V, F)[0]
+
+def _choose_laplacian(mesh: CheckedMesh, requested: str = "auto") -> str:
+    """Kernel of :func:`choose_laplacian` on a checked mesh (no validation)."""
+    if requested != "auto":
+        return requested
+    from .quality import _laplacian_choice
+
+    return _laplacian_choice(mesh)[0]
 
 
 def operators(
@@ -277,18 +288,20 @@ def operators(
     >>> ops.L.shape, ops.evecs.shape, ops.grad_x.shape, ops.evals[1:4].round(1)
     ((162, 162), (162, 8), (162, 162), array([2., 2., 2.]))
     """
-    from .differential import vertex_gradient
-    from .frames import tangent_frames
-    from .laplacian import cotan_laplacian, robust_laplacian
-    from .mass import diagonal_csr, mass_matrix
+    from .differential import _vertex_gradient
+    from .frames import _tangent_frames
+    from .laplacian import _cotan_laplacian, _robust_laplacian
+    from .mass import _mass_matrix, diagonal_csr
     from .spectral import active_vertices, eigenbasis
 
-    V, F = check_mesh_arrays(V, F)
+    # validated once here; every step below takes the checked mesh (see ._checked)
+    mesh = check_mesh(V, F)
+    V, F = mesh
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
         raise MeshShapeError(f"k: expected a non-negative integer (got {k!r})")
     if laplacian not in ("auto", "cotan", "robust"):
         raise MeshShapeError(f"laplacian: expected 'auto', 'cotan' or 'robust' (got {laplacian!r})")
-    laplacian = choose_laplacian(V, F, laplacian)
+    laplacian = _choose_laplacian(mesh, laplacian)
     if mass not in ("barycentric", "voronoi"):
         raise MeshShapeError(f"mass: expected a lumped mass, 'barycentric' or 'voronoi' (got {mass!r})")
     params = {
@@ -301,7 +314,7 @@ def operators(
     }
     path = key = None
     if cache_dir is not None:
-        key = operators_cache_key(V, F, **params)
+        key = _operators_cache_key(mesh, params)
         path = Path(cache_dir) / f"{key[:40]}.npz"
         if path.exists():
             try:
@@ -313,10 +326,10 @@ def operators(
                               CacheWarning, stacklevel=2)
 
     if laplacian == "cotan":
-        L = cotan_laplacian(V, F, clamp_cot=clamp_cot)
-        M = mass_matrix(V, F, kind=mass)
+        L = _cotan_laplacian(mesh, clamp_cot=clamp_cot)
+        M = _mass_matrix(mesh, kind=mass)
     else:
-        L, M = robust_laplacian(V, F, mollify_factor=mollify_factor)
+        L, M = _robust_laplacian(mesh, mollify_factor=mollify_factor)
         M = diagonal_csr(M.diagonal())
     m = M.diagonal().copy()
     n_active = int(active_vertices(L, M).sum())
@@ -327,8 +340,8 @@ def operators(
         evals, evecs = eigenbasis(L, M, kk, backend=eig_backend, progress=progress)
     else:
         evals, evecs = np.zeros(0), np.zeros((V.shape[0], 0))
-    normals, x_axes, y_axes = tangent_frames(V, F)
-    G = vertex_gradient(V, F, (normals, x_axes, y_axes), ridge=ridge)
+    normals, x_axes, y_axes = _tangent_frames(mesh)
+    G = _vertex_gradient(mesh, (normals, x_axes, y_axes), ridge=ridge)
     bundle = OperatorBundle(
         V=V, F=F, L=L, M=M, mass=m, evals=evals, evecs=evecs,
         grad_x=sp.csr_matrix(G.real), grad_y=sp.csr_matrix(G.imag),

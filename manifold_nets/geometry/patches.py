@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import MeshShapeError, NonManifoldError
-from ..validation import check_mesh_arrays
+from ._checked import check_mesh
 from ._intrinsic import Fans, corner_angles, wrap_angle
 from .frames import _check_gauge
 
@@ -109,7 +109,7 @@ def geodesic_patches(V, F, radius: float | None = None, *, gauge=None, include_s
     >>> int((q.edges[:, 0] == 4).sum()), bool(np.allclose(q.r[q.edges[:, 0] == 4].max(), 0.5 ** 0.5))
     (8, True)
     """
-    V, F = check_mesh_arrays(V, F)
+    V, F = check_mesh(V, F)
     nV = V.shape[0]
     g = _check_gauge(gauge, nV)
     fans = Fans(F, corner_angles(V, F), nV)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..validation import check_mesh_arrays
+from ._checked import CheckedMesh, check_mesh, require_checked
 from ._common import FaceGeometry, unique_edges
 
 __all__ = ["TriangleQuality", "triangle_quality", "laplacian_choice"]
@@ -79,7 +79,12 @@ def triangle_quality(V, F) -> TriangleQuality:
     >>> q.negative_weight_fraction, q.nonmanifold_edges
     (0.0, 0)
     """
-    V, F = check_mesh_arrays(V, F)
+    return _triangle_quality(check_mesh(V, F))
+
+
+def _triangle_quality(mesh: CheckedMesh) -> TriangleQuality:
+    """Kernel of :func:`triangle_quality` on a checked mesh (no validation)."""
+    V, F = require_checked(mesh)
     from ..topology import degenerate_faces, nonmanifold_edges, nonmanifold_vertices
 
     n_nme = len(nonmanifold_edges(F))
@@ -122,7 +127,12 @@ def laplacian_choice(V, F) -> tuple[str, str]:
     >>> kind, reason.startswith("well-shaped")
     ('cotan', True)
     """
-    q = triangle_quality(V, F)
+    return _laplacian_choice(check_mesh(V, F))
+
+
+def _laplacian_choice(mesh: CheckedMesh) -> tuple[str, str]:
+    """Kernel of :func:`laplacian_choice` on a checked mesh (no validation)."""
+    q = _triangle_quality(mesh)
     if q.nonmanifold_edges or q.nonmanifold_vertices:
         return "robust", (f"non-manifold mesh ({q.nonmanifold_edges} non-manifold edges, "
                           f"{q.nonmanifold_vertices} non-manifold vertices)")

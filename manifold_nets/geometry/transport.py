@@ -21,7 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import MeshError, MeshShapeError
-from ..validation import as_faces, check_mesh_arrays
+from ..validation import as_faces
+from ._checked import CheckedMesh, check_mesh, require_checked
 from ._common import FaceGeometry, cotangents_from_angles
 from ._intrinsic import Fans, check_lengths, wrap_angle
 from .frames import _check_gauge
@@ -39,8 +40,8 @@ __all__ = [
 ]
 
 
-def _fans(V, F) -> tuple[Fans, np.ndarray, FaceGeometry]:
-    V, F = check_mesh_arrays(V, F)
+def _fans(mesh: CheckedMesh) -> tuple[Fans, np.ndarray, FaceGeometry]:
+    V, F = require_checked(mesh)
     geom = FaceGeometry.from_vertices(V, F)
     return Fans(F, geom.angles, V.shape[0]), F, geom
 
@@ -89,7 +90,7 @@ def transport_angles(V, F, *, gauge=None) -> tuple[np.ndarray, np.ndarray]:
     >>> bool(np.allclose([rev[(i, j)] + rev[(j, i)] for i, j in edges.tolist()], 0))
     True
     """
-    fans, _, _ = _fans(V, F)
+    fans, _, _ = _fans(check_mesh(V, F))
     return _transport(fans, gauge)
 
 
@@ -161,7 +162,7 @@ def connection_laplacian(V, F, *, gauge=None, weights: str = "cotan") -> sp.csr_
     >>> L.shape, L.dtype, abs(L - L.conj().T).max() < 1e-12
     ((42, 42), dtype('complex128'), np.True_)
     """
-    fans, F, geom = _fans(V, F)
+    fans, F, geom = _fans(check_mesh(V, F))
     return _connection_laplacian(fans, F, geom, gauge, weights)
 
 
@@ -199,9 +200,9 @@ def _loop_edges(loop, edges, nV, closed=True):
 def _connection(V, F, connection):
     """``(edges, rho, n_vertices)`` from a precomputed ``connection`` or from the mesh."""
     if connection is None:
-        V, F = check_mesh_arrays(V, F)
-        edges, rho = transport_angles(V, F)
-        return edges, rho, V.shape[0]
+        mesh = check_mesh(V, F)
+        edges, rho = _transport(_fans(mesh)[0], None)
+        return edges, rho, mesh.n_vertices
     edges, rho = (np.asarray(a) for a in connection)
     return edges, rho, (int(edges.max()) + 1 if V is None else np.asarray(V).shape[0])
 
@@ -244,9 +245,10 @@ def face_holonomy(V, F, *, connection=None) -> np.ndarray:
     Computed from the transport angles (faces whose sides are not all edges, i.e. degenerate
     faces with a repeated vertex, get 0).  Compare :func:`face_angle_excess`.
     """
-    V, F = check_mesh_arrays(V, F)
+    mesh = check_mesh(V, F)
+    V, F = mesh
     nV = V.shape[0]
-    edges, rho = transport_angles(V, F) if connection is None else connection
+    edges, rho = _transport(_fans(mesh)[0], None) if connection is None else connection
     key = edges[:, 0] * nV + edges[:, 1]
     tot = np.zeros(F.shape[0])
     ok = np.ones(F.shape[0], dtype=bool)
@@ -267,7 +269,7 @@ def face_angle_excess(V, F) -> np.ndarray:
     ``s_v = 2π / Θ_v`` at interior vertices and 1 at boundary vertices.  Summed over a closed
     manifold mesh this is ``2π χ`` up to rounding (each interior vertex contributes ``2π``).
     """
-    fans, F, geom = _fans(V, F)
+    fans, F, geom = _fans(check_mesh(V, F))
     return (geom.angles * fans.scale[F]).sum(axis=1) - np.pi
 
 
