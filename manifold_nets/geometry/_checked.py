@@ -12,15 +12,48 @@ types carry their guarantee instead of re-checking it in every algorithm.
 
 A :class:`CheckedMesh` can only be made by :func:`check_mesh`; kernels call :func:`require_checked`
 (O(1)) so that raw arrays cannot reach them by mistake.
+
+Passing a mesh object instead of ``(V, F)`` — the one rule
+---------------------------------------------------------------
+Every public function (and solver class) of the geometry layer whose first two parameters are
+``V, F`` is decorated with :func:`accepts_mesh`.  **If the first argument has both a ``.V`` and
+an ``.F`` attribute (a :class:`manifold_nets.Mesh`, an ``OperatorBundle``, ...; never a plain
+array or sequence), it takes the place of both ``V`` and ``F`` and every further positional
+argument binds to the parameters after ``F``** (the call reads as if ``V, F`` had been
+written in the mesh's place)::
+
+    geodesic_distance(mesh, 0)           == geodesic_distance(mesh.V, mesh.F, 0)
+    operators(mesh, 16)                  == operators(mesh.V, mesh.F, 16)
+    HeatGeodesicSolver(mesh, t=0.01)     == HeatGeodesicSolver(mesh.V, mesh.F, t=0.01)
+
+``V=mesh`` as a keyword works the same way.  Giving ``F`` as well (``F=`` keyword, or the
+mesh's own face array as the next positional argument) is refused with a
+:class:`~manifold_nets.errors.MeshShapeError` instead of being read as the next parameter.
+
+Degenerate input — the one check of the solvers
+-----------------------------------------------
+:func:`require_positive_area` is called at the entry of every solver (heat geodesics, the
+vector heat method, :func:`~manifold_nets.geometry.operators`, geodesic patches): a mesh whose
+faces *all* have zero area (``area <= DEGENERATE_TOL · longest edge²``) raises one
+:class:`~manifold_nets.errors.DegenerateFaceError` "``<what>: expected at least one face with
+positive area (got N degenerate faces)``" instead of failing inside a factorisation or
+returning meaningless numbers.
 """
 
 from __future__ import annotations
 
+import functools
+import sys
+import warnings
+
 import numpy as np
 
 from .. import validation as _validation
+from ..errors import DegenerateFaceError, MeshShapeError
+from ._common import FaceGeometry
 
-__all__ = ["CheckedMesh", "check_mesh", "require_checked"]
+__all__ = ["CheckedMesh", "accepts_mesh", "check_mesh", "is_mesh_like", "require_checked",
+           "require_positive_area", "warn_user"]
 
 class CheckedMesh:
     """Vertex positions and triangles that passed :func:`check_mesh` (immutable record).
@@ -105,3 +138,116 @@ def require_checked(mesh) -> CheckedMesh:
         )
     return mesh
 
+
+
+# ---------------------------------------------------------------------------------------------
+# A mesh object in place of (V, F): see the module docstring for the rule.
+# ---------------------------------------------------------------------------------------------
+
+
+def is_mesh_like(obj) -> bool:
+    """``True`` for an object with ``.V`` and ``.F`` attributes that is not an array or a sequence."""
+    return (
+        not isinstance(obj, (np.ndarray, list, tuple))
+        and hasattr(obj, "V") and hasattr(obj, "F")
+    )
+
+
+def _same_faces(a, F) -> bool:
+    if a is F:
+        return True
+    return (isinstance(a, np.ndarray) and isinstance(F, np.ndarray) and a.shape == F.shape
+            and a.ndim == 2 and a.dtype.kind in "iu" and bool(np.array_equal(a, F)))
+
+
+def _split_mesh(args: tuple, kwargs: dict, fname: str) -> tuple[tuple, dict]:
+    """Replace a mesh-like first argument (or ``V=`` keyword) by its ``V, F``."""
+    if args and is_mesh_like(args[0]):
+        mesh, rest = args[0], args[1:]
+        if "F" in kwargs:
+            raise MeshShapeError(
+                f"{fname}: expected either a mesh or (V, F) (got a {type(mesh).__name__} and F=)"
+            )
+        if rest and _same_faces(rest[0], mesh.F):
+            raise MeshShapeError(
+                f"{fname}: expected either a mesh or (V, F) (got a {type(mesh).__name__} followed by "
+                "its own faces; pass the mesh alone)"
+            )
+        return (mesh.V, mesh.F) + rest, kwargs
+    if not args and "V" in kwargs and is_mesh_like(kwargs["V"]):
+        kwargs = dict(kwargs)
+        mesh = kwargs.pop("V")
+        if "F" in kwargs:
+            raise MeshShapeError(
+                f"{fname}: expected either a mesh or (V, F) (got V={type(mesh).__name__} and F=)"
+            )
+        kwargs["V"], kwargs["F"] = mesh.V, mesh.F
+    return args, kwargs
+
+
+def accepts_mesh(fn):
+    """Decorate a public ``fn(V, F, ...)`` (or a method ``__init__(self, V, F, ...)``) so that it
+    also takes a mesh object in place of ``(V, F)``; the rule is in the module docstring.
+
+    The signature seen by :func:`inspect.signature` stays ``(V, F, ...)`` (``__wrapped__``).
+    """
+    qual = fn.__qualname__
+    is_init = qual.endswith(".__init__")
+    fname = qual[: -len(".__init__")] if is_init else fn.__name__
+
+    if is_init:
+        @functools.wraps(fn)
+        def wrapper(self, *args, **kwargs):
+            args, kwargs = _split_mesh(args, kwargs, fname)
+            return fn(self, *args, **kwargs)
+    else:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            args, kwargs = _split_mesh(args, kwargs, fname)
+            return fn(*args, **kwargs)
+    wrapper.__accepts_mesh__ = True
+    return wrapper
+
+
+# ---------------------------------------------------------------------------------------------
+# The one degenerate-input check of the solvers.
+# ---------------------------------------------------------------------------------------------
+
+
+def _degenerate(V: np.ndarray, F: np.ndarray) -> np.ndarray:
+    return FaceGeometry.from_vertices(V, F).degenerate
+
+
+def require_positive_area(mesh: CheckedMesh, what: str) -> None:
+    """Raise :class:`~manifold_nets.errors.DegenerateFaceError` when every face of ``mesh`` is
+    degenerate (the policy of :class:`~manifold_nets.geometry._common.FaceGeometry`).
+
+    O(1) on ordinary meshes: the first faces are tested first and the scan stops at the first
+    face with positive area.
+    """
+    V, F = require_checked(mesh)
+    nF = F.shape[0]
+    start = 0
+    step = 64
+    while start < nF:
+        stop = min(nF, start + step)
+        if not _degenerate(V, F[start:stop]).all():
+            return
+        start, step = stop, step * 8
+    raise DegenerateFaceError(
+        f"{what}: expected at least one face with positive area (got {nF} degenerate faces)"
+    )
+
+
+def warn_user(message: str, category: type[Warning]) -> None:
+    """:func:`warnings.warn` attributed to the caller's own code: the first frame outside the
+    ``manifold_nets`` package (whatever the depth of wrappers and kernels in between)."""
+    frame = sys._getframe(0)
+    level = 1
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not (name == "manifold_nets" or name.startswith("manifold_nets.")):
+            break
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

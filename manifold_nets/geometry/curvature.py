@@ -10,13 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import MeshShapeError
-from ._checked import CheckedMesh, check_mesh, require_checked
+from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked
 from ._common import FaceGeometry, boundary_vertex_mask, unique_edges
 from ._common import vertex_normals as _vertex_normals
 
 __all__ = ["angle_defect", "gaussian_curvature", "mean_curvature", "principal_curvatures"]
 
 
+@accepts_mesh
 def angle_defect(V, F) -> np.ndarray:
     """Integrated Gaussian curvature per vertex ``(nV,)``.
 
@@ -53,6 +54,7 @@ def _angle_defect(mesh: CheckedMesh) -> np.ndarray:
     return np.where(used, full - total, 0.0)
 
 
+@accepts_mesh
 def gaussian_curvature(V, F, *, pointwise: bool = True, mass=None) -> np.ndarray:
     """Gaussian curvature per vertex.
 
@@ -90,6 +92,7 @@ def gaussian_curvature(V, F, *, pointwise: bool = True, mass=None) -> np.ndarray
     return np.divide(K, m, out=np.zeros_like(K), where=m > 0)
 
 
+@accepts_mesh
 def mean_curvature(V, F, *, L=None, M=None, normals=None) -> np.ndarray:
     """Signed mean curvature ``H = (κ₁ + κ₂)/2`` from the mean-curvature normal ``M⁻¹ L V = 2 H n``.
 
@@ -131,6 +134,7 @@ def mean_curvature(V, F, *, L=None, M=None, normals=None) -> np.ndarray:
     return np.where(np.einsum("ij,ij->i", Hn, n) < 0, -H, H)
 
 
+@accepts_mesh
 def principal_curvatures(V, F, *, normals=None, rings: int = 2):
     """Principal curvatures and directions from a per-vertex quadratic height-field fit.
 

@@ -18,12 +18,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import MeshShapeError
-from ._checked import CheckedMesh, check_mesh, require_checked
+from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked
 from ._common import DEGENERATE_TOL, FaceGeometry, unique_edges
 
 __all__ = ["face_gradient", "divergence", "face_areas", "vertex_gradient", "vertex_gradient_xy"]
 
 
+@accepts_mesh
 def face_areas(V, F) -> np.ndarray:
     """Triangle areas ``(nF,)`` float64.
 
@@ -60,6 +61,7 @@ def _face_gradient(V, F, degenerate_tol):
     return G, geom.area * ok
 
 
+@accepts_mesh
 def face_gradient(V, F, *, degenerate_tol: float = DEGENERATE_TOL, return_areas: bool = False):
     """Per-face gradient of piecewise-linear functions.
 
@@ -94,6 +96,7 @@ def face_gradient(V, F, *, degenerate_tol: float = DEGENERATE_TOL, return_areas:
     return (G, A) if return_areas else G
 
 
+@accepts_mesh
 def divergence(V, F, *, degenerate_tol: float = DEGENERATE_TOL) -> sp.csr_matrix:
     """Integrated divergence of per-face vector fields, the adjoint ``−Gᵀ diag(A,A,A)``.
 
@@ -161,6 +164,7 @@ def _tangent_gradient_coeffs(V, F, x_axes, y_axes, ridge):
     return src, dst, cx, cy
 
 
+@accepts_mesh
 def vertex_gradient_xy(V, F, frames=None, *, ridge: float = 1e-8) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Per-vertex tangent gradient as two real matrices ``(grad_x, grad_y)`` (DiffusionNet's layout).
 
@@ -195,6 +199,7 @@ def vertex_gradient_xy(V, F, frames=None, *, ridge: float = 1e-8) -> tuple[sp.cs
     return sp.csr_matrix(G.real), sp.csr_matrix(G.imag)
 
 
+@accepts_mesh
 def vertex_gradient(V, F, frames=None, *, ridge: float = 1e-8) -> sp.csr_matrix:
     """Per-vertex tangent gradient, complex in the vertex gauge.
 

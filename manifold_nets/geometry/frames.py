@@ -46,7 +46,7 @@ import numpy as np
 
 from ..errors import MeshShapeError
 from ..validation import as_faces
-from ._checked import CheckedMesh, check_mesh, require_checked
+from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked
 from ._intrinsic import (
     Fans,
     check_lengths,
@@ -85,6 +85,7 @@ def _face_normals(V: np.ndarray, F: np.ndarray) -> np.ndarray:
     return np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]])
 
 
+@accepts_mesh
 def vertex_normals(V, F, *, alpha: np.ndarray | None = None) -> np.ndarray:
     """Angle-weighted unit vertex normals ``(nV, 3) float64``.
 
@@ -125,6 +126,7 @@ def _vertex_normals(mesh: CheckedMesh, *, alpha: np.ndarray | None = None) -> np
     return N / nN[:, None]
 
 
+@accepts_mesh
 def halfedge_angles(V, F, *, gauge=None) -> tuple[np.ndarray, np.ndarray]:
     """Angle of every half-edge in its tail vertex's gauge.
 
@@ -178,6 +180,7 @@ def _apply_gauge_phi(fans: Fans, g):
     return fans.edges.copy(), fans.phi - g[fans.edges[:, 0]]
 
 
+@accepts_mesh
 def tangent_frames(V, F, *, gauge=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-vertex normal and tangent basis in the documented gauge.
 

@@ -59,7 +59,7 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from ..errors import MeshError, MeshShapeError, NonManifoldError
-from ._checked import CheckedMesh, check_mesh, require_checked
+from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked, require_positive_area
 from ._intrinsic import edge_lengths
 from ._solve import SPDSolver
 from .intrinsic_delaunay import _intrinsic_delaunay
@@ -233,6 +233,7 @@ class HeatGeodesicSolver:
     (2, 642)
     """
 
+    @accepts_mesh
     def __init__(self, V, F, t: float | None = None, laplacian: str = "auto", *,
                  t_factor: float | None = None, backend: str = "auto", max_memory: float = 256e6,
                  offset: str = "source", boundary: str = "average"):
@@ -251,6 +252,7 @@ class HeatGeodesicSolver:
                t_factor: float | None = None, backend: str = "auto", max_memory: float = 256e6,
                offset: str = "source", boundary: str = "average"):
         V, F = require_checked(mesh)
+        require_positive_area(mesh, "HeatGeodesicSolver")
         if laplacian not in ("auto", "robust", "cotan"):
             raise MeshError(f"laplacian: expected 'auto', 'robust' or 'cotan' (got {laplacian!r})")
         if offset not in ("one-ring", "source"):
@@ -380,7 +382,9 @@ class HeatGeodesicSolver:
             # 16 columns measured fastest per source (cache-friendly solves) on 5k–40k meshes
             per_col = 8.0 * (6 * nF + 4 * self.n_vertices)
             batch = max(1, min(16, int(self.max_memory // per_col)))
-        batch = max(1, int(batch))
+        elif isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise MeshShapeError(f"batch: expected a positive integer or None (got {batch!r})")
+        batch = int(batch)
         out = np.empty((s.size, self.n_vertices))
         for a in range(0, s.size, batch):
             ss = s[a:a + batch]
@@ -390,6 +394,7 @@ class HeatGeodesicSolver:
         return out
 
 
+@accepts_mesh
 def geodesic_distance(V, F, sources, t: float | None = None, method: str = "heat", **kwargs) -> np.ndarray:
     """Geodesic distance ``(nV,)`` from a vertex or a set of vertices.
 
@@ -414,6 +419,8 @@ def geodesic_distance(V, F, sources, t: float | None = None, method: str = "heat
     if method not in ("heat", "exact", "graph"):
         raise MeshError(f"method: expected 'heat', 'exact' or 'graph' (got {method!r})")
     mesh = check_mesh(V, F)
+    if method != "graph":  # Dijkstra along edges needs no face area
+        require_positive_area(mesh, "geodesic_distance")
     if method == "heat":
         return HeatGeodesicSolver._from_checked(mesh, t=t, **kwargs).distance(sources)
     if method == "exact":
@@ -421,6 +428,7 @@ def geodesic_distance(V, F, sources, t: float | None = None, method: str = "heat
     return _graph_distance(mesh, sources)
 
 
+@accepts_mesh
 def exact_geodesic_distance(V, F, source) -> np.ndarray:
     """Exact polyhedral geodesic distance ``(nV,)`` from a vertex (or set), MMP via libigl.
 
@@ -432,7 +440,9 @@ def exact_geodesic_distance(V, F, source) -> np.ndarray:
     >>> float(exact_geodesic_distance(V, F, 0)[4])
     1.0
     """
-    return _exact_geodesic_distance(check_mesh(V, F), source)
+    mesh = check_mesh(V, F)
+    require_positive_area(mesh, "exact_geodesic_distance")
+    return _exact_geodesic_distance(mesh, source)
 
 
 def _exact_geodesic_distance(mesh: CheckedMesh, source, *, manifold_checked: bool = False) -> np.ndarray:
@@ -511,6 +521,7 @@ def _edge_graph(V, F):
     return G
 
 
+@accepts_mesh
 def graph_distance(V, F, sources, *, rows: bool = False) -> np.ndarray:
     """Shortest-path distance along mesh edges (Dijkstra, ``scipy.sparse.csgraph``).
 
@@ -535,6 +546,7 @@ def _graph_distance(mesh: CheckedMesh, sources, *, rows: bool = False) -> np.nda
     return csgraph.dijkstra(G, directed=False, indices=s, min_only=True)
 
 
+@accepts_mesh
 def distance_matrix(V, F, sources=None, *, method: str = "heat", out=None, chunk: int = 256,
                     dtype=np.float64, progress: bool = False, solver=None, **kwargs):
     """Sources-to-all (or all-pairs) geodesic distances computed in chunks with bounded memory.
@@ -584,6 +596,7 @@ def distance_matrix(V, F, sources=None, *, method: str = "heat", out=None, chunk
         def rows_of(ss):
             return solver.distances(ss)
     elif method == "exact":
+        require_positive_area(mesh, "distance_matrix")
         _require_edge_manifold(F)
 
         def rows_of(ss):

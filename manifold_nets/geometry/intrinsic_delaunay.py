@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checked import CheckedMesh, check_mesh, require_checked
+from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked, warn_user
 from ._common import areas_from_lengths
 from ._intrinsic import Fans, corner_angles, corner_angles_from_lengths, edge_lengths
 
@@ -134,6 +134,7 @@ def _angle(o: float, a: float, b: float) -> float:
     return math.acos(max(-1.0, min(1.0, (a * a + b * b - o * o) / den)))
 
 
+@accepts_mesh
 def intrinsic_delaunay(V, F, *, mollify_factor: float = 1e-5, max_flips: int | None = None,
                        signposts: bool = True) -> IntrinsicTriangulation:
     """Intrinsic Delaunay triangulation by edge flips, with signpost angles in the input gauge.
@@ -277,6 +278,10 @@ def _intrinsic_delaunay(mesh: CheckedMesh, *, mollify_factor: float = 1e-5, max_
         edges_present.add(key_cd)
         stack.extend((3 * fi, 3 * fi + 2, 3 * gi, 3 * gi + 2))
         flips += 1
+    if stack and flips >= cap:
+        warn_user(
+            f"intrinsic_delaunay: stopped at max_flips={cap} flips with {len(stack)} half-edges still queued "
+            "for a check; the triangulation may not be Delaunay (raise max_flips)", RuntimeWarning)
     Fn = np.asarray(Fl, dtype=np.int64).reshape(nF, 3)
     Ln = np.asarray(Ll, dtype=np.float64).reshape(nF, 3)
     return IntrinsicTriangulation(Fn, Ln, corner_angles_from_lengths(Ln),

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from ..errors import MeshShapeError, MissingDependencyError, SolverError
 from ..validation import as_faces, as_vertices
-from ._checked import CheckedMesh, check_mesh, require_checked
+from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked, warn_user
 from ._common import DEGENERATE_TOL, FaceGeometry, check_lengths, unique_edges
 from ._common import edge_lengths as _edge_lengths
 
@@ -139,6 +139,8 @@ def _clamp_cot(cot: np.ndarray, clamp_cot: float | None) -> np.ndarray:
     return out
 
 
+@accepts_mesh
+@accepts_mesh
 def cotan_laplacian(
     V,
     F,
@@ -230,6 +232,7 @@ def _to_csr_psd(L, M, F=None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     return L, M
 
 
+@accepts_mesh
 def robust_laplacian(V, F, *, mollify_factor: float = 1e-5) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Intrinsic-Delaunay Laplacian of the tufted cover and its lumped mass (any triangle mesh).
 
@@ -308,8 +311,13 @@ def point_cloud_laplacian(
     k = int(n_neighbors)
     if k < 3:
         raise MeshShapeError(f"n_neighbors: expected an integer >= 3 (got {n_neighbors})")
+    if k > P.shape[0] - 1:
+        warn_user(
+            f"point_cloud_laplacian: n_neighbors reduced from {k} to {P.shape[0] - 1}: a point has "
+            f"only {P.shape[0] - 1} other points", RuntimeWarning)
+        k = P.shape[0] - 1
     rl = _robust_backend()
-    L, M = rl.point_cloud_laplacian(P, mollify_factor=float(mollify_factor), n_neighbors=min(k, P.shape[0] - 1))
+    L, M = rl.point_cloud_laplacian(P, mollify_factor=float(mollify_factor), n_neighbors=k)
     return _to_csr_psd(L, M)
 
 
@@ -352,6 +360,7 @@ def graph_laplacian(F, n_vertices: int | None = None, *, normalized: bool = Fals
     return sp.csr_matrix(sp.diags(deg) - A)
 
 
+@accepts_mesh
 def edge_lengths(V, F) -> np.ndarray:
     """Edge lengths of each face, the input of the intrinsic constructors.
 

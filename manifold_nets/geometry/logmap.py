@@ -50,14 +50,19 @@ roughly ``700 √t`` from the source) ``θ`` is ``nan`` (and ``r`` with ``radius
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from ..errors import MeshError, MeshShapeError, NonManifoldError, SolverError
-from ._checked import CheckedMesh, check_mesh, require_checked
+from ._checked import (
+    CheckedMesh,
+    accepts_mesh,
+    check_mesh,
+    require_checked,
+    require_positive_area,
+    warn_user,
+)
 from ._intrinsic import Fans, corner_angles, edge_lengths, wrap_angle
 from ._solve import SPDSolver
 from .frames import _check_gauge
@@ -131,6 +136,7 @@ class VectorHeatSolver:
     ((441,), dtype('complex128'))
     """
 
+    @accepts_mesh
     def __init__(self, V, F, t: float | None = None, *, gauge=None, t_factor: float = 1.0,
                  backend: str = "auto", laplacian: str = "auto", radius: str = "auto"):
         self._setup(check_mesh(V, F), t, gauge=gauge, t_factor=t_factor, backend=backend,
@@ -146,6 +152,7 @@ class VectorHeatSolver:
     def _setup(self, mesh: CheckedMesh, t: float | None = None, *, gauge=None, t_factor: float = 1.0,
                backend: str = "auto", laplacian: str = "auto", radius: str = "auto"):
         V, F = require_checked(mesh)
+        require_positive_area(mesh, "VectorHeatSolver")
         if laplacian not in ("auto", "robust", "cotan"):
             raise MeshError(f"laplacian: expected 'auto', 'robust' or 'cotan' (got {laplacian!r})")
         if radius not in ("auto", "heat", "affine"):
@@ -212,11 +219,11 @@ class VectorHeatSolver:
             self._build(Fi, alpha, "cotan")
         except SolverError as exc:
             n_neg = int((self._w < 0).sum() // 2)
-            warnings.warn(
+            warn_user(
                 f"VectorHeatSolver: the vector heat system with cotan weights could not be factorised "
                 f"({exc}); {n_neg} negative cotan weights were clipped to 0, which makes log maps and "
                 "transport less accurate on this mesh (laplacian='robust' avoids this)",
-                RuntimeWarning, stacklevel=3)
+                RuntimeWarning)
             self.weights = "positive"
             self._build(Fi, alpha, "positive")
         self.backend = self._vec.backend
@@ -396,6 +403,7 @@ class VectorHeatSolver:
         return r[0], th[0]
 
 
+@accepts_mesh
 def parallel_transport(V, F, sources, vectors, **kwargs) -> np.ndarray:
     """Parallel-transport tangent vectors from source vertices to the whole mesh: ``(nV,)`` complex.
 
@@ -407,9 +415,12 @@ def parallel_transport(V, F, sources, vectors, **kwargs) -> np.ndarray:
     >>> bool(np.allclose(np.abs(X), 1.0))
     True
     """
-    return VectorHeatSolver(V, F, **kwargs).transport(sources, vectors)
+    mesh = check_mesh(V, F)
+    require_positive_area(mesh, "parallel_transport")
+    return VectorHeatSolver._from_checked(mesh, **kwargs).transport(sources, vectors)
 
 
+@accepts_mesh
 def log_map(V, F, source: int, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     """Logarithmic map (geodesic polar coordinates) from a vertex: ``(r, theta)``, ``(nV,)`` each.
 
@@ -422,4 +433,6 @@ def log_map(V, F, source: int, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     >>> r.shape, theta.shape, float(r[0]), float(theta[0])
     ((642,), (642,), 0.0, 0.0)
     """
-    return VectorHeatSolver(V, F, **kwargs).log_map(source)
+    mesh = check_mesh(V, F)
+    require_positive_area(mesh, "log_map")
+    return VectorHeatSolver._from_checked(mesh, **kwargs).log_map(source)

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from ..conventions import DEFAULT_MASS
 from ..errors import MeshShapeError
-from ._checked import CheckedMesh, check_mesh, require_checked
+from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked
 from ._common import FaceGeometry, check_lengths
 
 __all__ = ["mass_matrix", "mass_matrix_from_lengths", "vertex_areas", "MASS_KINDS"]
@@ -104,6 +104,7 @@ def diagonal_csr(m: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((np.asarray(m, dtype=np.float64), ar[:n].copy(), ar), shape=(n, n))
 
 
+@accepts_mesh
 def mass_matrix(V, F, kind: str = DEFAULT_MASS) -> sp.csr_matrix:
     """Mass matrix of a triangle mesh.
 
@@ -140,6 +141,7 @@ def _mass_matrix(mesh: CheckedMesh, kind: str = DEFAULT_MASS) -> sp.csr_matrix:
     return _assemble(FaceGeometry.from_vertices(V, F), F, V.shape[0], kind)
 
 
+@accepts_mesh
 def vertex_areas(V, F, kind: str = "barycentric") -> np.ndarray:
     """Diagonal of a lumped mass matrix as a vector ``(nV,)`` float64.
 

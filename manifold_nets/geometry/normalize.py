@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import MeshShapeError
-from ._checked import check_mesh
+from ._checked import accepts_mesh, check_mesh
 
 __all__ = ["Normalization", "normalize_for_learning", "robust_edge_length", "total_area"]
 
@@ -90,6 +90,7 @@ class Normalization:
         return cls(np.asarray(d["center"], dtype=np.float64), float(d["scale"]))
 
 
+@accepts_mesh
 def total_area(V, F) -> float:
     """Sum of the triangle areas of ``V (nV, 3) float64``, ``F (nF, 3) int64``."""
     V = np.asarray(V, dtype=np.float64)
@@ -99,6 +100,7 @@ def total_area(V, F) -> float:
     return float(0.5 * np.linalg.norm(np.cross(a, b), axis=1).sum())
 
 
+@accepts_mesh
 def normalize_for_learning(V, F, *, center: bool = True, area: float = 1.0) -> tuple[np.ndarray, Normalization]:
     """Centre a mesh at its area-weighted centroid and scale it to total area ``area``.
 
@@ -149,6 +151,7 @@ def normalize_for_learning(V, F, *, center: bool = True, area: float = 1.0) -> t
     return norm.points(V), norm
 
 
+@accepts_mesh
 def robust_edge_length(V, F, *, outlier_factor: float = 4.0) -> float:
     """Mean edge length without outliers (edges longer than ``outlier_factor ×`` the median).
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,11 +29,17 @@ import scipy.sparse as sp
 from ..files import atomic_write
 from ..conventions import DEFAULT_MASS
 from ..errors import MeshShapeError
-from ._checked import CheckedMesh, check_mesh, require_checked
+from ._checked import (
+    CheckedMesh,
+    accepts_mesh,
+    check_mesh,
+    require_checked,
+    require_positive_area,
+    warn_user,
+)
 
 __all__ = ["OperatorBundle", "operators", "save_operators", "load_operators", "operators_cache_key"]
 
-logger = logging.getLogger(__name__)
 
 #: Bump when the on-disk layout changes.
 CACHE_FORMAT = 1
@@ -190,6 +194,7 @@ def _load(path: Path, expect_key: str | None) -> OperatorBundle:
     return OperatorBundle(**kw, params=meta.get("params", {}), cache_path=str(path), from_cache=True)
 
 
+@accepts_mesh
 def operators_cache_key(V, F, **params) -> str:
     """SHA-256 hex key of a mesh and the parameters of :func:`operators`, with the library
     version, the algorithm version and the backend versions (:func:`~manifold_nets.geometry.cache.cache_key`)."""
@@ -203,6 +208,7 @@ def _operators_cache_key(mesh: CheckedMesh, params: dict) -> str:
     return cache_key(f"operators/{CACHE_FORMAT}", tuple(require_checked(mesh)), params)
 
 
+@accepts_mesh
 def choose_laplacian(V, F, requested: str = "auto") -> str:
     """Resolve ``"auto"`` with :func:`~manifold_nets.geometry.quality.laplacian_choice`:
     ``"robust"`` (intrinsic Delaunay, non-negative weights) for a mesh with non-manifold edges or
@@ -227,6 +233,8 @@ def _choose_laplacian(mesh: CheckedMesh, requested: str = "auto") -> str:
     return _laplacian_choice(mesh)[0]
 
 
+@accepts_mesh
+@accepts_mesh
 def operators(
     V,
     F,
@@ -248,7 +256,8 @@ def operators(
     V : (nV, 3) float64
     F : (nF, 3) int64
     k : int
-        Number of eigenpairs (``0`` skips the eigen solve).  Reduced to the number of
+        Number of eigenpairs (``0`` skips the eigen solve).  Reduced, with an
+        :class:`~manifold_nets.geometry.spectral.EigenbasisWarning` saying so, to the number of
         referenced vertices on smaller meshes, so ``bundle.k`` may be less than ``k``.
     laplacian : {"auto", "cotan", "robust"}
         ``"cotan"``: :func:`~manifold_nets.geometry.cotan_laplacian` with the lumped ``mass``.
@@ -278,6 +287,8 @@ def operators(
     ------
     MeshShapeError, NonFiniteError, FaceIndexError, EmptyMeshError
         Bad input arrays or parameters.
+    DegenerateFaceError
+        Every face has zero area.
     SolverError
         The eigen solve failed after all retries.
 
@@ -292,13 +303,14 @@ def operators(
     from .frames import _tangent_frames
     from .laplacian import _cotan_laplacian, _robust_laplacian
     from .mass import _mass_matrix, diagonal_csr
-    from .spectral import active_vertices, eigenbasis
+    from .spectral import EigenbasisWarning, active_vertices, eigenbasis
 
     # validated once here; every step below takes the checked mesh (see ._checked)
     mesh = check_mesh(V, F)
     V, F = mesh
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
         raise MeshShapeError(f"k: expected a non-negative integer (got {k!r})")
+    require_positive_area(mesh, "operators")
     if laplacian not in ("auto", "cotan", "robust"):
         raise MeshShapeError(f"laplacian: expected 'auto', 'cotan' or 'robust' (got {laplacian!r})")
     laplacian = _choose_laplacian(mesh, laplacian)
@@ -322,8 +334,8 @@ def operators(
             except _CorruptCache as exc:
                 from .cache import CacheWarning
 
-                warnings.warn(f"operator cache {path} is corrupt or stale ({exc}); recomputing it",
-                              CacheWarning, stacklevel=2)
+                warn_user(f"operator cache {path} is corrupt or stale ({exc}); recomputing it",
+                              CacheWarning)
 
     if laplacian == "cotan":
         L = _cotan_laplacian(mesh, clamp_cot=clamp_cot)
@@ -335,7 +347,10 @@ def operators(
     n_active = int(active_vertices(L, M).sum())
     kk = min(int(k), n_active)
     if kk < int(k):
-        logger.info("operators: k reduced from %d to %d (the number of referenced vertices)", k, kk)
+        warn_user(
+            f"operators: k reduced from {int(k)} to {kk}: the mesh has only {kk} referenced vertices, "
+            "so its Laplacian has no more eigenpairs (all of them are computed by a dense solve)",
+            EigenbasisWarning)
     if kk > 0:
         evals, evecs = eigenbasis(L, M, kk, backend=eig_backend, progress=progress)
     else:
@@ -352,5 +367,8 @@ def operators(
         try:
             save_operators(bundle, path, key=key)
         except OSError as exc:
-            logger.warning("could not write operator cache %s (%s)", path, exc)
+            from .cache import CacheWarning
+
+            warn_user(f"operators: could not write the operator cache {path} ({exc}); "
+                          "the operators are returned uncached", CacheWarning)
     return bundle

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import MeshShapeError, NonManifoldError
-from ._checked import check_mesh
+from ._checked import accepts_mesh, check_mesh, require_positive_area, warn_user
 from ._intrinsic import Fans, corner_angles, wrap_angle
 from .frames import _check_gauge
 
@@ -70,6 +70,7 @@ class Patches:
         return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
+@accepts_mesh
 def geodesic_patches(V, F, radius: float | None = None, *, gauge=None, include_self: bool = False,
                      batch: int = 4096, max_iter: int | None = None) -> Patches:
     """Geodesic polar patches around every vertex.
@@ -91,7 +92,8 @@ def geodesic_patches(V, F, radius: float | None = None, *, gauge=None, include_s
     batch : int
         Centres processed together when ``radius`` is given (bounds the memory).
     max_iter : int, optional
-        Cap on relaxation sweeps (default: until convergence, at most ``nV``).
+        Cap on relaxation sweeps (default: until convergence, at most ``nV``); a
+        ``RuntimeWarning`` says when the cap stopped a relaxation that had not converged.
 
     Returns
     -------
@@ -109,7 +111,9 @@ def geodesic_patches(V, F, radius: float | None = None, *, gauge=None, include_s
     >>> int((q.edges[:, 0] == 4).sum()), bool(np.allclose(q.r[q.edges[:, 0] == 4].max(), 0.5 ** 0.5))
     (8, True)
     """
-    V, F = check_mesh(V, F)
+    mesh = check_mesh(V, F)
+    require_positive_area(mesh, "geodesic_patches")
+    V, F = mesh
     nV = V.shape[0]
     g = _check_gauge(gauge, nV)
     fans = Fans(F, corner_angles(V, F), nV)
@@ -124,6 +128,8 @@ def geodesic_patches(V, F, radius: float | None = None, *, gauge=None, include_s
             raise MeshShapeError(f"radius: expected a positive finite number or None (got {radius})")
         if int(batch) < 1:
             raise MeshShapeError(f"batch: expected a positive integer (got {batch})")
+        if max_iter is not None and int(max_iter) < 0:
+            raise MeshShapeError(f"max_iter: expected a non-negative integer or None (got {max_iter})")
         _require_manifold_for_radius(F, nV)
         E, R, T, P = _unfold_patches(nV, edges, phi, rho, ell, fans.interior, radius, int(batch),
                                      nV if max_iter is None else int(max_iter))
@@ -163,6 +169,7 @@ def _unfold_patches(nV, edges, phi, rho, ell, interior, radius, batch, max_iter,
     indptr = np.concatenate([[0], np.cumsum(np.bincount(edges[:, 0], minlength=nV))])
     step = ell * np.exp(1j * phi)  # edge vector j -> k in j's gauge, per row (j, k)
     outs = []
+    unsettled = 0
     for c0 in range(0, nV, batch):
         c1 = min(nV, c0 + batch)
         # seed with the one-rings of the centres (fixed: the direct edge is the best estimate)
@@ -235,11 +242,18 @@ def _unfold_patches(nV, edges, phi, rho, ell, interior, radius, batch, max_iter,
                 front = np.flatnonzero(mark)
             else:
                 front = np.unique(upd)
+        else:
+            unsettled += int(front.size)
         cc, kk = np.divmod(key, nV)
         th = np.angle(u)
         th = np.where(interior[cc], np.mod(th, 2 * np.pi), th)
         th[fixed] = th0[fixed]
         outs.append((np.stack([cc, kk], 1), np.abs(u), th, wrap_angle(tau)))
+    if unsettled:
+        warn_user(
+            f"geodesic_patches: relaxation stopped at max_iter={max_iter} sweeps with {unsettled} "
+            "(centre, vertex) pairs still changing; their r and theta are not converged (raise "
+            "max_iter or leave it None)", RuntimeWarning)
     E = np.concatenate([o[0] for o in outs])
     return E, np.concatenate([o[1] for o in outs]), np.concatenate([o[2] for o in outs]), \
         np.concatenate([o[3] for o in outs])

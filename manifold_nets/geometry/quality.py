@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checked import CheckedMesh, check_mesh, require_checked
+from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked
 from ._common import FaceGeometry, unique_edges
 
 __all__ = ["TriangleQuality", "triangle_quality", "laplacian_choice"]
@@ -71,6 +71,7 @@ class TriangleQuality:
     max_abs_cot: float
 
 
+@accepts_mesh
 def triangle_quality(V, F) -> TriangleQuality:
     """Measure what :func:`laplacian_choice` decides on (see :class:`TriangleQuality`).
 
@@ -113,6 +114,7 @@ def _triangle_quality(mesh: CheckedMesh) -> TriangleQuality:
     return TriangleQuality(n_nme, n_nmv, n_deg, neg, most, obtuse, min_angle, max_angle, max_abs_cot)
 
 
+@accepts_mesh
 def laplacian_choice(V, F) -> tuple[str, str]:
     """Pick the Laplacian for a mesh: ``("cotan" | "robust", reason)``.
 

@@ -26,6 +26,14 @@ solve is retried with a 10× larger shift, then with ARPACK (10× and 1000× shi
 SuperLU, then (up to :data:`DENSE_RETRY_MAX` vertices) densely; after that
 :class:`~manifold_nets.errors.SolverError`.
 
+What the caller sees: every change to what was asked is an :class:`EigenbasisWarning` (a
+``RuntimeWarning``) that says what changed — a retry that succeeded (which attempts failed and
+which method, backend and shift gave the result), a regularising mass, and a dense LAPACK solve
+used instead of the requested (or the default iterative) method because ``k`` is close to the
+number of active vertices.  ``k = 0`` returns empty arrays; ``k`` above the number of active
+vertices, and ``L = 0`` (the Laplacian of a mesh whose faces all have zero area:
+:class:`~manifold_nets.errors.DegenerateFaceError`), are errors.
+
 Reproducibility: the start vector is fixed, each eigenvector is normalised so that
 ``φᵀ M φ = 1`` and its entry of largest magnitude is positive
 (:data:`~manifold_nets.conventions.EIGENVECTOR_SIGN_RULE`).  On a mesh with ``c`` connected
@@ -51,10 +59,16 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 from scipy.sparse.csgraph import connected_components
 
-from ..errors import MeshShapeError, NonFiniteError, SolverError
+from ..errors import DegenerateFaceError, MeshShapeError, NonFiniteError, SolverError
+from ._checked import warn_user
 
 __all__ = ["eigenbasis", "active_vertices", "fix_eigenvector_signs", "sparse_cholesky", "DENSE_MAX",
-           "DENSE_RETRY_MAX", "LANCZOS_MIN", "BLOCK_SIZE"]
+           "DENSE_RETRY_MAX", "LANCZOS_MIN", "BLOCK_SIZE", "EigenbasisWarning"]
+
+
+class EigenbasisWarning(RuntimeWarning):
+    """The eigen solve did something other than what was asked (a retry with another method,
+    shift or backend, a regularised mass, a dense solve, a reduced ``k``); the message says what."""
 
 logger = logging.getLogger(__name__)
 
@@ -492,7 +506,10 @@ def eigenbasis(
     M : (nV, nV) sparse float64
         Symmetric mass matrix (lumped or full), positive on referenced vertices.
     k : int
-        Number of eigenpairs, ``1 <= k <= (number of active vertices)``.
+        Number of eigenpairs, ``0 <= k <= (number of active vertices)``; ``k = 0`` returns
+        ``np.zeros(0)`` and ``np.zeros((nV, 0))`` (as :func:`~manifold_nets.geometry.operators`
+        with ``k=0``).  A ``k`` above half of the active vertices (with more than
+        :data:`DENSE_MAX` of them) is solved densely, with an :class:`EigenbasisWarning`.
     method : {"auto", "lanczos", "arpack", "lobpcg", "dense"}
         Solver; ``"auto"`` is dense up to :data:`DENSE_MAX` active vertices (or when ``k`` is
         more than half of them), shift-invert ARPACK up to :data:`LANCZOS_MIN`, shift-invert
@@ -528,8 +545,16 @@ def eigenbasis(
         Bad shapes, or ``k`` out of range.
     NonFiniteError
         NaN/inf in ``L`` or ``M``.
+    DegenerateFaceError
+        ``L`` is zero (the Laplacian of a mesh whose faces all have zero area).
     SolverError
         Every retry failed.
+
+    Warns
+    -----
+    EigenbasisWarning
+        A retry succeeded after failed attempts, vertices with zero mass got a regularising
+        mass, or a dense solve replaced the requested or default iterative method.
 
     Examples
     --------
@@ -549,8 +574,8 @@ def eigenbasis(
     n = L.shape[0]
     if M.shape != L.shape:
         raise MeshShapeError(f"M: expected shape {L.shape} like L (got {M.shape})")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise MeshShapeError(f"k: expected a positive integer (got {k!r})")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise MeshShapeError(f"k: expected a non-negative integer (got {k!r})")
     k = int(k)
     if method not in ("auto", "lanczos", "arpack", "lobpcg", "dense"):
         raise MeshShapeError(
@@ -562,13 +587,26 @@ def eigenbasis(
     active = active_vertices(L, M)
     idx = np.flatnonzero(active)
     na = idx.size
-    if na == 0:
-        raise MeshShapeError("M: expected some vertex with positive mass (got none)")
-    if k < 1 or k > na:
-        raise MeshShapeError(f"k: expected 1 <= k <= {na} (the number of referenced vertices) (got {k})")
     if (mdiag < 0).any():
         i = int(np.flatnonzero(mdiag < 0)[0])
         raise MeshShapeError(f"M: expected a non-negative diagonal (got {mdiag[i]:.3g} at vertex {i})")
+    if not (L.data != 0).any():
+        raise DegenerateFaceError(
+            "L: expected a Laplacian with some non-zero entry (got L = 0, the Laplacian of a mesh "
+            "whose faces all have zero area)"
+        )
+    if na == 0:
+        raise MeshShapeError("M: expected some vertex with positive mass or stiffness (got none)")
+    if k > na:
+        raise MeshShapeError(f"k: expected 0 <= k <= {na} (the number of referenced vertices) (got {k})")
+    if k == 0:
+        dt = time.perf_counter() - t0
+        ev0, vec0 = np.zeros(0), np.zeros((n, 0))
+        if return_info:
+            return ev0, vec0, {"method": "none", "backend": "none", "sigma": None, "solves": 0,
+                               "retries": 0, "errors": [], "seconds": dt, "n_components": None,
+                               "n_inactive": int(n - na)}
+        return ev0, vec0
     La = L[idx][:, idx].tocsr() if na < n else L
     Ma = M[idx][:, idx].tocsr() if na < n else M
     ma = Ma.diagonal()
@@ -577,8 +615,10 @@ def eigenbasis(
         eps = 1e-8 * float(ma[~zero_mass].mean()) if (~zero_mass).any() else 1.0
         Ma = (Ma + sp.diags(np.where(zero_mass, eps, 0.0))).tocsr()
         ma = Ma.diagonal()
-        logger.warning("eigenbasis: %d vertices with zero mass got a regularising mass %.3g",
-                       int(zero_mass.sum()), eps)
+        warn_user(
+            f"eigenbasis: {int(zero_mass.sum())} vertices with zero mass but non-zero stiffness "
+            f"got a regularising mass {eps:.3g} (1e-8 x the mean mass) so that M is positive definite",
+            EigenbasisWarning)
 
     scale = float(np.mean(La.diagonal() / ma))
     if not scale > 0:
@@ -610,8 +650,16 @@ def eigenbasis(
     locked = ind if null_ok else None
 
     use_dense = method == "dense" or (method == "auto" and (na <= DENSE_MAX or k > na // 2))
+    if method == "auto" and use_dense and na > DENSE_MAX:
+        warn_user(
+            f"eigenbasis: k={k} is more than half of the {na} active vertices, so a dense LAPACK "
+            f"solve is used instead of the iterative solver (O(n^3) time, {8e-9 * 2 * na * na:.2g} GB); "
+            "ask for fewer eigenpairs to avoid it", EigenbasisWarning)
     if not use_dense and k >= na - 1:
         use_dense = True
+        warn_user(
+            f"eigenbasis: method={method!r} cannot compute k={k} of {na} eigenpairs (an iterative "
+            "solver needs k < n - 1); a dense LAPACK solve is used instead", EigenbasisWarning)
     attempts: list[tuple[str, float, str]] = []
     if use_dense:
         attempts.append(("dense", sigma, "lapack"))
@@ -656,10 +704,15 @@ def eigenbasis(
             except (SolverError, sla.ArpackNoConvergence, sla.ArpackError, np.linalg.LinAlgError,
                     RuntimeError, ValueError) as exc:
                 errors.append(f"{meth}/{be} shift {sig:.3g}: {type(exc).__name__}: {exc}")
-                logger.warning("eigenbasis attempt failed (%s); retrying", errors[-1])
+                logger.info("eigenbasis attempt failed (%s); retrying", errors[-1])
                 result = None
     finally:
         prog.close()
+    if result is not None and retries > 0:
+        warn_user(
+            f"eigenbasis: {retries} attempt(s) failed ({'; '.join(errors)}); the eigenpairs come "
+            f"from the retry with method {method_used!r}, backend {result[2]!r} and shift {sigma_used:.3g}",
+            EigenbasisWarning)
     if result is None:
         raise SolverError(
             f"eigenbasis: expected the {k} lowest eigenpairs of an {n}-vertex Laplacian "

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from ..errors import MeshError, MeshShapeError
 from ..validation import as_faces
-from ._checked import CheckedMesh, check_mesh, require_checked
+from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked
 from ._common import FaceGeometry, cotangents_from_angles
 from ._intrinsic import Fans, check_lengths, wrap_angle
 from .frames import _check_gauge
@@ -62,6 +62,7 @@ def _transport(fans: Fans, gauge) -> tuple[np.ndarray, np.ndarray]:
     return fans.edges.copy(), rho
 
 
+@accepts_mesh
 def transport_angles(V, F, *, gauge=None) -> tuple[np.ndarray, np.ndarray]:
     """Transport angle of every directed edge.
 
@@ -141,6 +142,7 @@ def _connection_laplacian(fans, F, geom, gauge, weights):
     return L
 
 
+@accepts_mesh
 def connection_laplacian(V, F, *, gauge=None, weights: str = "cotan") -> sp.csr_matrix:
     """The connection (vector) Laplacian on complex tangent vectors, ``(nV, nV) complex128`` CSR.
 
@@ -207,6 +209,7 @@ def _connection(V, F, connection):
     return edges, rho, (int(edges.max()) + 1 if V is None else np.asarray(V).shape[0])
 
 
+@accepts_mesh
 def holonomy(V, F, loop, *, connection=None) -> float:
     """Holonomy angle of a closed vertex loop, in ``(−π, π]``.
 
@@ -239,6 +242,7 @@ def holonomy(V, F, loop, *, connection=None) -> float:
     return float(wrap_angle(rho[rows].sum()))
 
 
+@accepts_mesh
 def face_holonomy(V, F, *, connection=None) -> np.ndarray:
     """Holonomy ``(nF,)`` of the loop ``F[f, 0] → F[f, 1] → F[f, 2] → F[f, 0]`` of every face.
 
@@ -263,6 +267,7 @@ def face_holonomy(V, F, *, connection=None) -> np.ndarray:
     return np.where(ok, wrap_angle(tot), 0.0)
 
 
+@accepts_mesh
 def face_angle_excess(V, F) -> np.ndarray:
     """Closed form of the face holonomy: ``Σ_c s_{F[f, c]} α_{f, c} − π`` ``(nF,)``.
 
@@ -273,6 +278,7 @@ def face_angle_excess(V, F) -> np.ndarray:
     return (geom.angles * fans.scale[F]).sum(axis=1) - np.pi
 
 
+@accepts_mesh
 def transport_vector(V, F, path, z, *, connection=None) -> complex:
     """Parallel-transport a tangent vector along a vertex path.
 

@@ -23,6 +23,7 @@ from manifold_nets.geometry import (
     tangent_frames,
 )
 from manifold_nets.geometry.cache import CacheWarning, algorithm_version, backend_versions
+from manifold_nets.geometry.spectral import EigenbasisWarning
 from manifold_nets.shapes import icosphere, torus
 from tests.conftest import data_path
 from tests.geometry._ops_helpers import load_shared
@@ -64,7 +65,8 @@ def test_bundle_contents():
 
 def test_small_mesh_reduces_k_and_k_zero():
     V, F = icosphere(1)
-    assert operators(V, F, k=128).k == 42
+    with pytest.warns(EigenbasisWarning, match="k reduced from 128 to 42"):
+        assert operators(V, F, k=128).k == 42
     ops = operators(V, F, k=0)
     assert ops.evals.shape == (0,) and ops.evecs.shape == (42, 0)
 
