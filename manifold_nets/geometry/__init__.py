@@ -38,6 +38,7 @@ from .geodesics import (
     geodesic_distance,
     graph_distance,
 )
+from .hierarchy import MeshLevel, canonical_mesh_order, level_transport, mesh_hierarchy, pool_unpool_maps
 from .laplacian import (
     cotan_laplacian,
     cotan_laplacian_from_lengths,
@@ -78,6 +79,11 @@ __all__ = [
     "intrinsic_delaunay",
     "laplacian_choice",
     "triangle_quality",
+    "MeshLevel",
+    "canonical_mesh_order",
+    "level_transport",
+    "mesh_hierarchy",
+    "pool_unpool_maps",
     "ArrayCache",
     "CacheWarning",
     "Normalization",

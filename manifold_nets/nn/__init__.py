@@ -11,6 +11,12 @@ This is the only subpackage that imports torch.  Install it with ``pip install '
 >>> net = load("seg.pt", map_location="cpu")                     # doctest: +SKIP
 >>> b = net.pipeline.batch(["new.obj"]); y = net(b, net.pipeline.features_of(b))  # doctest: +SKIP
 
+Multiscale (U-Net) models: ``MeshBatch.from_meshes(meshes, levels=2)`` adds a mesh hierarchy
+(quadric decimation, :func:`manifold_nets.geometry.mesh_hierarchy`; ``batch.level(l)``,
+``batch.pool`` / ``batch.unpool``, :class:`MeshPool` / :class:`MeshUnpool`) and
+``SegmentationNet(..., levels=2)`` pools down and unpools up with skip connections, for every
+family (gauge features are transported between the levels' gauges).
+
 Meshes are normalised for learning by default (centred, unit area; the factor is kept in
 ``batch.normalization`` / ``batch.scale``), so every tensor of a batch is scale-invariant.
 """
@@ -50,6 +56,7 @@ from .models import (  # noqa: E402
 )
 from .features import heat_kernel_signature, input_features, wave_kernel_signature  # noqa: E402
 from .patch import ACNNConv, GCNNConv, MoNetConv, patch_coordinates  # noqa: E402
+from .pooling import MeshPool, MeshUnpool  # noqa: E402
 from .serialization import (  # noqa: E402
     CheckpointError,
     Pipeline,
@@ -67,7 +74,7 @@ __all__ = [
     "LearnedDiffusion", "SpatialGradientFeatures", "DiffusionNetBlock", "DiffusionNet", "cg_solve",
     "GCNNConv", "ACNNConv", "MoNetConv", "patch_coordinates",
     "Irreps", "rotate_irreps", "GEMConv", "NormNonlinearity", "RegularNonlinearity", "InvariantReadout",
-    "TransportSmoothing",
+    "TransportSmoothing", "MeshPool", "MeshUnpool",
     "FAMILIES", "ResidualConvBlock", "GEMBlock", "MeshBackbone", "SegmentationNet", "FeatureNet",
     "input_features", "heat_kernel_signature", "wave_kernel_signature",
     "segmentation_loss", "accuracy", "descriptor_loss",

@@ -107,6 +107,16 @@ class MeshData:
         The parameters it was computed with (operators, patches, normalisation).
     from_cache : bool
         Whether it was read from the cache.
+    coarse : list of MeshData or None
+        The coarse levels of the mesh hierarchy (:func:`~manifold_nets.geometry.mesh_hierarchy`
+        of the normalised mesh, built with ``levels > 0``): ``coarse[l]`` is level ``l + 1``, a
+        :class:`MeshData` computed by the same pipeline (operators, one-ring patches, principal
+        angles), without levels of its own.
+    pool, unpool : list of scipy csr (complex128) or None
+        ``pool[l]`` ``(n_{l+1}, n_l)`` and ``unpool[l]`` ``(n_l, n_{l+1})`` map level ``l`` to
+        ``l + 1`` and back (level 0 is this mesh).  Each entry is ``w · e^{iα}``: ``|entry|`` is
+        the weight (rows of the weights sum to 1) and ``α`` the angle carrying a tangent vector
+        from the source vertex's gauge to the target's (:func:`~manifold_nets.geometry.level_transport`).
     """
 
     V: np.ndarray
@@ -132,6 +142,9 @@ class MeshData:
     V_original: np.ndarray | None = field(default=None, compare=False, repr=False)
     params: dict = field(default_factory=dict, compare=False)
     from_cache: bool = field(default=False, compare=False)
+    coarse: list | None = field(default=None, compare=False, repr=False)
+    pool: list | None = field(default=None, compare=False, repr=False)
+    unpool: list | None = field(default=None, compare=False, repr=False)
 
     @property
     def n_vertices(self) -> int:
@@ -139,8 +152,8 @@ class MeshData:
 
     @classmethod
     def from_mesh(cls, V, F, *, k: int = 128, cache_dir=None, patch_radius=None, patches: bool = True,
-                  curvature: bool = True, name: str | None = None, normalize: bool = True,
-                  **operator_kwargs) -> MeshData:
+                  curvature: bool = True, name: str | None = None, normalize: bool = True, levels: int = 0,
+                  ratio: float = 0.25, **operator_kwargs) -> MeshData:
         """Compute (or read from the cache) the operator bundle, patches and principal directions.
 
         Parameters
@@ -166,6 +179,13 @@ class MeshData:
             (:func:`~manifold_nets.geometry.normalize.normalize_for_learning`: centred at the
             area-weighted centroid, unit total area); every field is then scale-invariant and
             the factor is kept in :attr:`normalization`.
+        levels : int
+            Coarse levels of the mesh hierarchy (:attr:`coarse`, :attr:`pool`, :attr:`unpool`) for
+            multiscale (U-Net) models; ``0`` (default): none.  The hierarchy is built from the
+            normalised mesh (:func:`~manifold_nets.geometry.mesh_hierarchy`), so every level has
+            the same normalisation; the coarse levels get one-ring patches.
+        ratio : float
+            Fraction of the vertices kept per level (used when ``levels > 0``).
         **operator_kwargs
             Passed to :func:`manifold_nets.geometry.operators` (``laplacian``, ``mass``, ...).
         """
@@ -176,7 +196,8 @@ class MeshData:
 
         V_in, F = check_mesh_arrays(V, F)
         params = _learning_params(V_in.shape[0], k=k, patch_radius=patch_radius, patches=patches,
-                                  curvature=curvature, normalize=normalize, operator_kwargs=operator_kwargs)
+                                  curvature=curvature, normalize=normalize, operator_kwargs=operator_kwargs,
+                                  levels=levels, ratio=ratio)
         patch_radius = params["patch_radius"]
         k_eff = params["k"]
         store = key = None
@@ -190,20 +211,15 @@ class MeshData:
             Vn, norm = normalize_for_learning(V_in, F)
         else:
             Vn, norm = V_in, Normalization.identity()
-        bundle = G.operators(Vn, F, k=k_eff, **operator_kwargs)
         radius = None if patch_radius is None else patch_radius * norm.scale
-        P = G.geodesic_patches(Vn, F, radius=radius) if patches else None
-        ang = _principal_angle(Vn, F, bundle) if curvature else None
-        if ang is not None and P is not None and len(P.edges):
-            # the same direction in the patches' own (intrinsic) angular coordinate, so that
-            # θ_ij − angle_i does not depend on which half-edge defines the gauge (face order)
-            ang = _principal_angle_in_patch_angles(Vn, np.asarray(P.edges, np.int64),
-                                                   np.asarray(P.theta, np.float64), bundle.x_axes,
-                                                   bundle.y_axes, ang)
-        out = cls.from_bundle(bundle, patches=P, patch_radius=radius, principal_angle=ang, name=name)
+        out, bundle_params = _compute_data(cls, Vn, F, k=k_eff, radius=radius, patches=patches,
+                                           curvature=curvature, name=name, operator_kwargs=operator_kwargs)
+        if params.get("levels", 0):
+            _attach_hierarchy(out, levels=params["levels"], ratio=params["ratio"], k=int(k), patches=patches,
+                              curvature=curvature, operator_kwargs=operator_kwargs)
         out.normalization = norm if normalize else None
         out.V_original = V_in
-        out.params = {**params, "operators": dict(bundle.params)}
+        out.params = {**params, "operators": bundle_params}
         if store is not None:
             arrays = out._to_arrays()
             arrays["V_original"] = V_in
@@ -213,8 +229,8 @@ class MeshData:
 
     @classmethod
     def from_path(cls, path, *, k: int = 128, cache_dir=None, patch_radius=None, patches: bool = True,
-                  curvature: bool = True, name: str | None = None, normalize: bool = True,
-                  **operator_kwargs) -> MeshData:
+                  curvature: bool = True, name: str | None = None, normalize: bool = True, levels: int = 0,
+                  ratio: float = 0.25, **operator_kwargs) -> MeshData:
         """:meth:`from_mesh` of a mesh file (read with :func:`manifold_nets.read_mesh`).
 
         With ``cache_dir``, a small index entry keyed by a SHA-256 of the file's bytes (and the
@@ -228,7 +244,7 @@ class MeshData:
 
         name = str(path) if name is None else name
         kw = dict(k=k, patch_radius=patch_radius, patches=patches, curvature=curvature, normalize=normalize,
-                  **operator_kwargs)
+                  levels=levels, ratio=ratio, **operator_kwargs)
         if cache_dir is None:
             mesh = read_mesh(path)
             return cls.from_mesh(mesh.V, mesh.F, cache_dir=None, name=name, **kw)
@@ -242,6 +258,8 @@ class MeshData:
                    "patch_radius": None if patch_radius is None else repr(patch_radius),
                    "patches": bool(patches), "curvature": bool(curvature), "normalize": bool(normalize),
                    "operators": dict(sorted(operator_kwargs.items())), "suffix": "".join(p.suffixes)}
+        if levels:
+            request.update(levels=repr(levels), ratio=repr(ratio))
         index_key = None if raw is None else cache_key("mesh_file", (raw,), request)
         if index_key is not None:
             index = store.get(index_key)
@@ -255,7 +273,8 @@ class MeshData:
             V_in, F_in = np.asarray(mesh.V, dtype=np.float64), np.asarray(mesh.F, dtype=np.int64)
             target = _learning_key(V_in, F_in, _learning_params(V_in.shape[0], k=k, patch_radius=patch_radius,
                                                                 patches=patches, curvature=curvature,
-                                                                normalize=normalize, operator_kwargs=operator_kwargs))
+                                                                normalize=normalize, operator_kwargs=operator_kwargs,
+                                                                levels=levels, ratio=ratio))
             store.put(index_key, {}, meta={"target": target})
         return out
 
@@ -277,6 +296,17 @@ class MeshData:
         for name in ("patch_radius", "lambda_max"):
             if getattr(self, name) is not None:
                 out[name] = np.asarray(float(getattr(self, name)))
+        if self.coarse:
+            out["n_levels"] = np.asarray(len(self.coarse), dtype=np.int64)
+            for lev, (sub, P, U) in enumerate(zip(self.coarse, self.pool, self.unpool)):
+                for k, a in sub._to_arrays().items():
+                    out[f"level{lev + 1}__{k}"] = a
+                for nm, m in (("pool", P), ("unpool", U)):
+                    m = sp.csr_matrix(m)
+                    out[f"{nm}{lev}__data"] = m.data
+                    out[f"{nm}{lev}__indices"] = m.indices.astype(np.int64)
+                    out[f"{nm}{lev}__indptr"] = m.indptr.astype(np.int64)
+                    out[f"{nm}{lev}__shape"] = np.asarray(m.shape, dtype=np.int64)
         return out
 
     @classmethod
@@ -292,6 +322,17 @@ class MeshData:
         for n in ("patch_radius", "lambda_max"):
             if n in arrays:
                 kw[n] = float(arrays[n])
+        if "n_levels" in arrays:
+            coarse, pool, unpool = [], [], []
+            for lev in range(int(arrays["n_levels"])):
+                pre = f"level{lev + 1}__"
+                sub = {k[len(pre):]: a for k, a in arrays.items() if k.startswith(pre)}
+                coarse.append(cls._from_arrays(sub, {"params": meta.get("params", {})}))
+                for nm, lst in (("pool", pool), ("unpool", unpool)):
+                    shape = tuple(int(x) for x in arrays[f"{nm}{lev}__shape"])
+                    lst.append(sp.csr_matrix((arrays[f"{nm}{lev}__data"], arrays[f"{nm}{lev}__indices"],
+                                              arrays[f"{nm}{lev}__indptr"]), shape=shape))
+            kw.update(coarse=coarse, pool=pool, unpool=unpool)
         norm = meta.get("normalization")
         return cls(**kw, name=name, normalization=None if norm is None else Normalization.from_dict(norm),
                    V_original=V_original, params=meta.get("params", {}), from_cache=True)
@@ -330,15 +371,42 @@ class MeshData:
             lambda_max=estimate_lambda_max(L, mass), name=name, **kw,
         )
 
-    def gauge_changed(self, g) -> MeshData:
+    def gauge_changed(self, g, levels=None) -> MeshData:
         """The same mesh with every frame rotated by its own angle ``g[i]`` (for tests).
 
         ``θ_ij ← θ_ij − g_i``, ``ρ_ij ← ρ_ij − g_i + g_j``, tangent coordinates ``z_i ← e^{−i g_i} z_i``
         (so the gradient rows rotate), axes rotate, principal angles shift by ``−g_i``.
+
+        ``levels`` (a list of ``(n_l,)`` angles, one per coarse level; default: no change there)
+        rotates the frames of the coarse levels too; the transport angles of the pooling maps
+        follow: ``α ← α − g_target + g_source``.
         """
         g = np.asarray(g, dtype=np.float64)
         if g.shape != (self.n_vertices,):
             raise MeshShapeError(f"g: expected shape ({self.n_vertices},) (got {g.shape})")
+        coarse = self.coarse or []
+        if levels is None:
+            levels = [None] * len(coarse)
+        levels = list(levels)
+        if len(levels) != len(coarse):
+            raise MeshShapeError(f"levels: expected {len(coarse)} gauge arrays, one per coarse level "
+                                 f"(got {len(levels)})")
+        if coarse:
+            gs = [g] + [np.zeros(c.n_vertices) if h is None else np.asarray(h, dtype=np.float64)
+                        for c, h in zip(coarse, levels)]
+            for lev, c in enumerate(coarse):
+                if gs[lev + 1].shape != (c.n_vertices,):
+                    raise MeshShapeError(f"levels[{lev}]: expected shape ({c.n_vertices},) "
+                                         f"(got {gs[lev + 1].shape})")
+            ph = [np.exp(-1j * a) for a in gs]
+            new_pool = [sp.csr_matrix(sp.diags(ph[lev + 1]) @ P @ sp.diags(ph[lev].conj()))
+                        for lev, P in enumerate(self.pool)]
+            new_unpool = [sp.csr_matrix(sp.diags(ph[lev]) @ U @ sp.diags(ph[lev + 1].conj()))
+                          for lev, U in enumerate(self.unpool)]
+            new_coarse = [c.gauge_changed(gs[lev + 1]) for lev, c in enumerate(coarse)]
+            out = replace(self, coarse=None, pool=None, unpool=None)
+            out = out.gauge_changed(g)
+            return replace(out, coarse=new_coarse, pool=new_pool, unpool=new_unpool)
         c, s = np.cos(g), np.sin(g)
         kw = {}
         if self.grad_x is not None:
@@ -370,11 +438,22 @@ class MeshData:
                   x_axes=take(self.x_axes), y_axes=take(self.y_axes), principal_angle=take(self.principal_angle))
         if self.edges is not None:
             kw["edges"] = inv[self.edges]
+        if self.coarse:
+            kw["pool"] = [sp.csr_matrix(Pm @ P.T) for Pm in self.pool[:1]] + list(self.pool[1:])
+            kw["unpool"] = [sp.csr_matrix(P @ U) for U in self.unpool[:1]] + list(self.unpool[1:])
         return replace(self, **kw)
 
 
-def _learning_params(n_vertices: int, *, k, patch_radius, patches, curvature, normalize, operator_kwargs) -> dict:
-    """The checked parameters of :meth:`MeshData.from_mesh` (also the cache parameters)."""
+def _learning_params(n_vertices: int, *, k, patch_radius, patches, curvature, normalize, operator_kwargs,
+                     levels=0, ratio=0.25) -> dict:
+    """The checked parameters of :meth:`MeshData.from_mesh` (also the cache parameters).
+
+    ``levels`` / ``ratio`` enter the parameters only when ``levels > 0`` (so the cache keys of
+    single-level data are those of earlier versions)."""
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 0:
+        raise MeshShapeError(f"levels: expected a non-negative integer (got {levels!r})")
+    if levels and not (isinstance(ratio, (int, float, np.floating)) and 0.0 < float(ratio) < 1.0):
+        raise MeshShapeError(f"ratio: expected a fraction in (0, 1) (got {ratio!r})")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise MeshShapeError(f"k: expected a positive integer (got {k!r})")
     if patch_radius is not None:
@@ -383,7 +462,118 @@ def _learning_params(n_vertices: int, *, k, patch_radius, patches, curvature, no
             raise MeshShapeError(f"patch_radius: expected a positive finite radius or None (got {patch_radius})")
     return {"k": int(max(1, min(int(k), n_vertices - 1))), "patch_radius": patch_radius, "patches": bool(patches),
             "curvature": bool(curvature), "normalize": bool(normalize),
-            "one_ring_radius_factor": ONE_RING_RADIUS_FACTOR, "operators": dict(sorted(operator_kwargs.items()))}
+            "one_ring_radius_factor": ONE_RING_RADIUS_FACTOR, "operators": dict(sorted(operator_kwargs.items())),
+            **({"levels": int(levels), "ratio": float(ratio), "hierarchy": _HIERARCHY_VERSION} if levels else {})}
+
+
+#: Bumped when the hierarchy (decimation, maps, coarse-level pipeline) changes: part of the cache key.
+_HIERARCHY_VERSION = 1
+
+
+def _compute_data(cls, Vn, F, *, k, radius, patches, curvature, name, operator_kwargs):
+    """The single-level pipeline of :meth:`MeshData.from_mesh` on an already normalised mesh."""
+    from .. import geometry as G
+
+    bundle = G.operators(Vn, F, k=k, **operator_kwargs)
+    P = G.geodesic_patches(Vn, F, radius=radius) if patches else None
+    ang = _principal_angle(Vn, F, bundle) if curvature else None
+    if ang is not None and P is not None and len(P.edges):
+        # the same direction in the patches' own (intrinsic) angular coordinate, so that
+        # θ_ij − angle_i does not depend on which half-edge defines the gauge (face order)
+        ang = _principal_angle_in_patch_angles(Vn, np.asarray(P.edges, np.int64),
+                                               np.asarray(P.theta, np.float64), bundle.x_axes,
+                                               bundle.y_axes, ang)
+    out = cls.from_bundle(bundle, patches=P, patch_radius=radius, principal_angle=ang, name=name)
+    return out, dict(bundle.params)
+
+
+def _fine_to_patch_angle(fine, rows, angle):
+    """Angles ``angle[e]`` at vertices ``rows[e]`` (projected, in the x / y frame) re-expressed in
+    the patches' intrinsic angular coordinate (the gauge the patch convolutions use).
+
+    The direction is located between the two patch edges of its vertex whose projected angles
+    bracket it, and its intrinsic angle is interpolated linearly between theirs; under a change
+    of the reference half-edge every quantity shifts consistently, so the result follows the
+    patches' gauge exactly.  Vertices without patch edges keep the projected angle."""
+    if fine.edges is None or not len(fine.edges):
+        return angle
+    i, j = fine.edges[:, 0], fine.edges[:, 1]
+    nV = fine.n_vertices
+    d = fine.V[j] - fine.V[i]
+    two_pi = 2 * np.pi
+    phi = np.mod(np.arctan2((d * fine.y_axes[i]).sum(1), (d * fine.x_axes[i]).sum(1)), two_pi)
+    order = np.lexsort((phi, i))
+    i_s, phi_s, th_s = i[order], phi[order], fine.edge_theta[order]
+    start = np.searchsorted(i_s, np.arange(nV))
+    stop = np.searchsorted(i_s, np.arange(nV), side="right")
+    rows = np.asarray(rows, dtype=np.int64)
+    a = np.mod(angle, two_pi)
+    has = stop[rows] > start[rows]
+    r, a_h = rows[has], a[has]
+    key = i_s * 8.0 + phi_s  # phi < 2π < 8: one sorted key over all vertices
+    pos = np.searchsorted(key, r * 8.0 + a_h)
+    after = np.where(pos < stop[r], pos, start[r])
+    phi_after = np.where(pos < stop[r], phi_s[np.minimum(pos, len(phi_s) - 1)], phi_s[start[r]] + two_pi)
+    before = np.where(pos > start[r], pos - 1, stop[r] - 1)
+    phi_before = np.where(pos > start[r], phi_s[np.maximum(pos - 1, 0)], phi_s[stop[r] - 1] - two_pi)
+    span_phi = phi_after - phi_before
+    frac = np.divide(a_h - phi_before, span_phi, out=np.zeros_like(a_h), where=span_phi > 0)
+    span_th = np.mod(th_s[after] - th_s[before], two_pi)
+    span_th = np.where(after == before, two_pi, span_th)
+    out = np.array(angle, dtype=np.float64, copy=True)
+    out[has] = th_s[before] + span_th * frac
+    return out
+
+
+def _transported(M, target, source, *, fine_is_target):
+    """``M`` (real csr, target x source) with every entry multiplied by ``e^{iα}`` (complex csr).
+
+    For a pair (fine ``i``, coarse ``c``), ``β`` is the angle of ``c``'s x axis, carried to ``i``
+    by the smallest rotation between the normals
+    (:func:`~manifold_nets.geometry.level_transport`), in the fine patches' intrinsic angular
+    coordinate; unpooling uses ``α = β`` and pooling ``α = −β``.  So the maps follow exactly any
+    change of the fine gauge (such as the one a new face order makes), and the coarse levels are
+    canonical (:func:`~manifold_nets.geometry.mesh_hierarchy`)."""
+    from ..geometry.hierarchy import level_transport
+
+    M = sp.csr_matrix(M, dtype=np.float64)
+    M.sort_indices()
+    if target.x_axes is None or source.x_axes is None:
+        return M.astype(np.complex128)
+    rows = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
+    cols = M.indices
+    fine, coarse = (target, source) if fine_is_target else (source, target)
+    f_idx, c_idx = (rows, cols) if fine_is_target else (cols, rows)
+    beta = level_transport(f_idx, c_idx, fine.normals, fine.x_axes, fine.y_axes, coarse.normals, coarse.x_axes)
+    beta = _fine_to_patch_angle(fine, f_idx, beta)
+    alpha = beta if fine_is_target else -beta
+    return sp.csr_matrix((M.data * np.exp(1j * alpha), M.indices.copy(), M.indptr.copy()), shape=M.shape)
+
+
+def _attach_hierarchy(out, *, levels, ratio, k, patches, curvature, operator_kwargs) -> None:
+    """Fill ``out.coarse / pool / unpool`` from the hierarchy of ``out.V`` (already normalised)."""
+    from ..geometry.hierarchy import mesh_hierarchy
+
+    hier = mesh_hierarchy(out.V, out.F, levels=levels, ratio=ratio)
+    coarse, pool, unpool = [], [], []
+    fine = out
+    for lev in hier:
+        if lev.decimated:
+            kc = int(max(1, min(k, lev.V.shape[0] - 1)))
+            c, _ = _compute_data(type(out), lev.V, lev.F, k=kc, radius=None, patches=patches,
+                                 curvature=curvature, name=None if out.name is None else f"{out.name} (level)",
+                                 operator_kwargs=operator_kwargs)
+        else:  # the level repeats the previous one: the same data, identity maps
+            c = replace(fine, coarse=None, pool=None, unpool=None)
+        if lev.decimated:
+            pool.append(_transported(lev.pool, c, fine, fine_is_target=False))
+            unpool.append(_transported(lev.unpool, fine, c, fine_is_target=True))
+        else:  # the same mesh and frames: no rotation
+            pool.append(sp.csr_matrix(lev.pool, dtype=np.complex128))
+            unpool.append(sp.csr_matrix(lev.unpool, dtype=np.complex128))
+        coarse.append(c)
+        fine = c
+    out.coarse, out.pool, out.unpool = coarse, pool, unpool
 
 
 def _learning_key(V, F, params: dict) -> str:
@@ -550,6 +740,11 @@ class MeshBatch:
         First principal direction in the vertex gauge.
     data : list of MeshData
         The per-mesh sources (for :meth:`mesh` / splitting).
+    levels : list of MeshBatch
+        The coarse levels (batches of ``data[b].coarse[l]``; empty unless built with ``levels > 0``),
+        reached with :meth:`level`; :meth:`pool` / :meth:`unpool` map features between consecutive
+        levels with block-diagonal maps (``level_maps[l]["pool" | "unpool"]``: rows, cols, weights,
+        transport angles, shape).
     """
 
     def __init__(self, **tensors):
@@ -559,8 +754,8 @@ class MeshBatch:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_meshes(cls, meshes, *, k: int = 128, cache_dir=None, patch_radius=None, patches: bool = True,
-                    curvature: bool = True, normalize: bool = True, dtype=torch.float32, device=None,
-                    **operator_kwargs) -> MeshBatch:
+                    curvature: bool = True, normalize: bool = True, levels: int = 0, ratio: float = 0.25,
+                    dtype=torch.float32, device=None, **operator_kwargs) -> MeshBatch:
         """Compute (or read from the cache) the operators of each mesh and batch them.
 
         Parameters
@@ -580,6 +775,10 @@ class MeshBatch:
         normalize : bool
             Normalise each mesh for learning (centred, unit area); :attr:`pos` then holds the
             normalised positions and :attr:`normalization` / :attr:`scale` the factors.
+        levels, ratio : int, float
+            Coarse levels of the mesh hierarchy (for multiscale models; ``0``: none) and the
+            fraction of vertices kept per level, see :meth:`MeshData.from_mesh`; the coarse
+            meshes are :meth:`level` ``(l)`` and :meth:`pool` / :meth:`unpool` map between them.
         dtype : torch.dtype
         device : torch.device or str, optional
 
@@ -596,7 +795,7 @@ class MeshBatch:
 
         data = []
         common = dict(k=k, cache_dir=cache_dir, patch_radius=patch_radius, patches=patches, curvature=curvature,
-                      normalize=normalize, **operator_kwargs)
+                      normalize=normalize, levels=levels, ratio=ratio, **operator_kwargs)
         for i, m in enumerate(meshes):
             name = None
             try:
@@ -696,6 +895,16 @@ class MeshBatch:
         else:
             out.update(edges=None, edge_r=None, edge_theta=None, edge_transport=None, edge_batch=None,
                        edge_ptr=None, patch_radius=None)
+        # mesh hierarchy: coarse sub-batches and block-diagonal maps between consecutive levels
+        n_levels = min(len(d.coarse or []) for d in data)
+        out["levels"], out["level_maps"] = [], []
+        for lev in range(n_levels):
+            out["levels"].append(MeshBatch.from_data([d.coarse[lev] for d in data], dtype=dtype, device=device))
+            maps = {}
+            for nm in ("pool", "unpool"):
+                m = sp.coo_matrix(sp.block_diag([getattr(d, nm)[lev] for d in data], format="csr"))
+                maps[nm] = (ti(m.row), ti(m.col), t(np.abs(m.data)), t(np.angle(m.data)), tuple(m.shape))
+            out["level_maps"].append(maps)
         return cls(**out)
 
     # ------------------------------------------------------------------ properties
@@ -721,6 +930,51 @@ class MeshBatch:
     @property
     def has_patches(self) -> bool:
         return self.edges is not None
+
+    @property
+    def num_levels(self) -> int:
+        """Number of coarse levels (``0`` unless built with ``levels > 0``)."""
+        return len(getattr(self, "levels", None) or [])
+
+    def level(self, lev: int) -> MeshBatch:
+        """The batch of the level-``lev`` meshes (``0``: this batch; ``1 .. num_levels``: coarse)."""
+        if isinstance(lev, bool) or not isinstance(lev, (int, np.integer)) or not 0 <= lev <= self.num_levels:
+            raise ValueError(f"level: expected an integer in [0, {self.num_levels}] (got {lev!r}); build the "
+                             f"batch with MeshBatch.from_meshes(..., levels=L) for L coarse levels")
+        return self if lev == 0 else self.levels[lev - 1]
+
+    def pool(self, x: torch.Tensor, level: int = 0, irreps=None) -> torch.Tensor:
+        """Level ``level`` -> ``level + 1``: mass-weighted mean over the fine vertices of each coarse vertex.
+
+        ``irreps`` (an :class:`~manifold_nets.nn.Irreps`) transports every fine vector to the
+        coarse vertex's gauge first (order-``n`` blocks rotated by ``n α``), which keeps the map
+        gauge-equivariant; ``None``: scalar channels.
+
+        Shapes: x ``(N_level, *)`` -> ``(N_{level+1}, *)``.
+        """
+        return self._apply_level_map(x, level, "pool", irreps)
+
+    def unpool(self, x: torch.Tensor, level: int = 1, irreps=None) -> torch.Tensor:
+        """Level ``level`` -> ``level − 1``: interpolation of the coarse values (transported for ``irreps``).
+
+        Shapes: x ``(N_level, *)`` -> ``(N_{level−1}, *)``.
+        """
+        return self._apply_level_map(x, level - 1, "unpool", irreps)
+
+    def _apply_level_map(self, x, lev, which, irreps):
+        if isinstance(lev, bool) or not isinstance(lev, (int, np.integer)) or not 0 <= lev < self.num_levels:
+            raise ValueError(f"level: expected a map between levels in [0, {self.num_levels}] (got {which} at "
+                             f"level {lev + (1 if which == 'unpool' else 0)}); build the batch with "
+                             f"MeshBatch.from_meshes(..., levels=L)")
+        rows, cols, w, ang, shape = self.level_maps[lev][which]
+        if x.shape[0] != shape[1]:
+            raise MeshShapeError(f"x: expected {shape[1]} rows for {which} at level "
+                                 f"{lev + (1 if which == 'unpool' else 0)} (got {x.shape[0]})")
+        v = x[cols]
+        if irreps is not None and any(n > 0 for _, n in irreps):
+            v = _rotate_blocks(v, irreps, ang.to(x.dtype))
+        v = v * w.to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
+        return x.new_zeros((shape[0],) + tuple(x.shape[1:])).index_add_(0, rows, v)
 
     @property
     def evecs_padded(self) -> torch.Tensor:
@@ -772,6 +1026,14 @@ class MeshBatch:
         for k, v in self.__dict__.items():
             if k == "_cache":
                 continue
+            if k == "levels":
+                out[k] = [b.to(device=device, dtype=dtype) for b in v]
+                continue
+            if k == "level_maps":
+                def mv(a):
+                    return a.to(device=device, dtype=dtype if dtype is not None and a.is_floating_point() else a.dtype)
+                out[k] = [{nm: tuple(mv(a) for a in m[:4]) + (m[4],) for nm, m in maps.items()} for maps in v]
+                continue
             if isinstance(v, SparseOperator):
                 out[k] = v.to(device=device, dtype=dtype)
             elif isinstance(v, torch.Tensor):
@@ -784,11 +1046,28 @@ class MeshBatch:
             out["dtype"] = dtype
         return MeshBatch(**out)
 
-    def gauge_changed(self, g) -> MeshBatch:
-        """Rebuild the batch with every vertex frame rotated by ``g`` ``(N,)`` (for equivariance tests)."""
-        g = np.asarray(g.detach().cpu() if isinstance(g, torch.Tensor) else g, dtype=np.float64)
+    def gauge_changed(self, g, levels=None) -> MeshBatch:
+        """Rebuild the batch with every vertex frame rotated by ``g`` ``(N,)`` (for equivariance tests).
+
+        ``levels``: optional gauge changes of the coarse levels, one ``(N_l,)`` array per level
+        (default: their frames are kept); the transport angles of the pooling maps follow.
+        """
+        def conv(a):
+            return np.asarray(a.detach().cpu() if isinstance(a, torch.Tensor) else a, dtype=np.float64)
+        g = conv(g)
         p = self.ptr.cpu().numpy()
-        data = [d.gauge_changed(g[p[b]:p[b + 1]]) for b, d in enumerate(self.data)]
+        if levels is not None:
+            levels = list(levels)
+            if len(levels) != self.num_levels:
+                raise MeshShapeError(f"levels: expected {self.num_levels} gauge arrays (got {len(levels)})")
+            lp = [self.level(lev + 1).ptr.cpu().numpy() for lev in range(self.num_levels)]
+            lg = [conv(a) for a in levels]
+        data = []
+        for b, d in enumerate(self.data):
+            per = None if levels is None else [a[q[b]:q[b + 1]] for a, q in zip(lg, lp)]
+            if per is not None and len(d.coarse or []) > self.num_levels:
+                per = per + [None] * (len(d.coarse) - self.num_levels)
+            data.append(d.gauge_changed(g[p[b]:p[b + 1]], levels=per))
         return MeshBatch.from_data(data, dtype=self.dtype, device=self.device)
 
     # ------------------------------------------------------------------ pooling helpers
@@ -802,6 +1081,27 @@ class MeshBatch:
         num = x.new_zeros((self.num_meshes,) + tuple(x.shape[1:])).index_add_(0, self.batch, x * w.view(-1, *([1] * (x.dim() - 1))))
         den = x.new_zeros(self.num_meshes).index_add_(0, self.batch, w)
         return num / den.view(-1, *([1] * (x.dim() - 1)))
+
+
+def _rotate_blocks(x: torch.Tensor, irreps, angle: torch.Tensor) -> torch.Tensor:
+    """``rotate_irreps`` of :mod:`manifold_nets.nn.gauge` (which imports this module): every
+    order-``n`` pair of the ``(multiplicity, order)`` blocks is multiplied by ``e^{i n angle}``.
+
+    Shapes: x ``(n, dim)``, angle ``(n,)`` -> ``(n, dim)``."""
+    parts, s = [], 0
+    for m, n in irreps:
+        if n == 0:
+            parts.append(x[:, s:s + m])
+            s += m
+            continue
+        blk = x[:, s:s + 2 * m].reshape(-1, m, 2)
+        s += 2 * m
+        c, si = torch.cos(n * angle).unsqueeze(-1), torch.sin(n * angle).unsqueeze(-1)
+        re, im = blk[..., 0], blk[..., 1]
+        parts.append(torch.stack([c * re - si * im, si * re + c * im], -1).reshape(-1, 2 * m))
+    if s != x.shape[1]:
+        raise MeshShapeError(f"x: expected {s} columns for irreps {irreps!r} (got {x.shape[1]})")
+    return torch.cat(parts, dim=-1)
 
 
 def collate(items):

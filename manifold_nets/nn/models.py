@@ -36,6 +36,7 @@ from .gauge import (
     TransportSmoothing,
 )
 from .patch import ACNNConv, GCNNConv, MoNetConv
+from .pooling import MeshPool, MeshUnpool
 from .serialization import Serializable
 from .spectral import ChebConv, SpectralConv
 
@@ -152,6 +153,18 @@ class MeshBackbone(nn.Module, Serializable):
     dropout : float
     max_order, nonlinearity, n_samples, transport_pooling :
         ``gem`` options.
+    levels : int
+        U-Net option: ``0`` (default) is the single-level network above.  With ``levels = L > 0``
+        the ``n_blocks`` blocks on the input mesh are followed by an encoder — at each coarse
+        level ``l = 1 .. L`` of the batch's mesh hierarchy (``MeshBatch.from_meshes(...,
+        levels=L)``) a :class:`~manifold_nets.nn.MeshPool` and ``level_blocks`` blocks — and a
+        decoder — at each level ``l = L − 1 .. 0`` a :class:`~manifold_nets.nn.MeshUnpool`, the
+        skip connection (the encoder's features at that level, added) and ``level_blocks``
+        blocks — so the receptive field grows with the coarsening.  Blocks of every level are of
+        the same family; for ``gem`` the pooling transports the irreps features between the
+        levels' gauges (gauge equivariance is kept exactly).
+    level_blocks : int
+        Blocks per level in the encoder and the decoder (``levels > 0``).
     **conv_kwargs
         Options of the family's convolution / block.
 
@@ -163,31 +176,45 @@ class MeshBackbone(nn.Module, Serializable):
     def __init__(self, in_channels: int, out_channels: int | None = None, *, family: str = "diffusion",
                  width: int = 64, n_blocks: int = 4, dropout: float = 0.0, max_order: int = 2,
                  nonlinearity: str = "norm", n_samples: int = 16, transport_pooling: bool = False,
-                 **conv_kwargs):
+                 levels: int = 0, level_blocks: int = 1, **conv_kwargs):
         super().__init__()
         if family not in FAMILIES:
             raise ValueError(f"family: expected one of {FAMILIES} (got {family!r})")
+        for nm, v in (("levels", levels), ("level_blocks", level_blocks)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{nm}: expected a non-negative integer (got {v!r})")
         out_channels = width if out_channels is None else out_channels
         self.in_channels, self.out_channels, self.family = in_channels, out_channels, family
         self.width, self.n_blocks = width, n_blocks
+        self.levels, self.level_blocks = levels, level_blocks
         if family == "gem":
             m = max(1, width // (max_order + 1))  # m (L + 1) invariants, about `width`
             self.irreps = Irreps.regular(m, max_order)
             self.lift = nn.Linear(in_channels, m)
             self.lift_conv = GEMConv(Irreps.scalar(m), self.irreps, n_radial=conv_kwargs.get("n_radial", 2))
-            self.blocks = nn.ModuleList([
-                GEMBlock(self.irreps, nonlinearity=nonlinearity, n_samples=n_samples,
-                         transport_pooling=transport_pooling, **conv_kwargs) for _ in range(n_blocks)])
+
+            def make():
+                return GEMBlock(self.irreps, nonlinearity=nonlinearity, n_samples=n_samples,
+                                transport_pooling=transport_pooling, **conv_kwargs)
+            self.blocks = nn.ModuleList([make() for _ in range(n_blocks)])
             self.readout = InvariantReadout(self.irreps, out_channels)
+            feature_type = self.irreps
         else:
             self.lift = nn.Linear(in_channels, width)
             if family == "diffusion":
-                self.blocks = nn.ModuleList([DiffusionNetBlock(width, width, dropout=dropout, **conv_kwargs)
-                                             for _ in range(n_blocks)])
+                def make():
+                    return DiffusionNetBlock(width, width, dropout=dropout, **conv_kwargs)
             else:
-                self.blocks = nn.ModuleList([ResidualConvBlock(width, width, conv=family, dropout=dropout,
-                                                               **conv_kwargs) for _ in range(n_blocks)])
+                def make():
+                    return ResidualConvBlock(width, width, conv=family, dropout=dropout, **conv_kwargs)
+            self.blocks = nn.ModuleList([make() for _ in range(n_blocks)])
             self.out = nn.Identity() if out_channels == width else nn.Linear(width, out_channels)
+            feature_type = width
+        if levels:
+            self.pool = MeshPool(feature_type)
+            self.unpool = MeshUnpool(feature_type)
+            self.down = nn.ModuleList([nn.ModuleList([make() for _ in range(level_blocks)]) for _ in range(levels)])
+            self.up = nn.ModuleList([nn.ModuleList([make() for _ in range(level_blocks)]) for _ in range(levels)])
 
     def reset_parameters(self) -> None:
         for m in self.children():
@@ -195,20 +222,44 @@ class MeshBackbone(nn.Module, Serializable):
                 m.reset_parameters()
         for b in self.blocks:
             b.reset_parameters()
+        if self.levels:
+            for stage in list(self.down) + list(self.up):
+                for b in stage:
+                    b.reset_parameters()
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, family={self.family!r}, width={self.width}, n_blocks={self.n_blocks}"
+        lv = f", levels={self.levels}" if self.levels else ""
+        return (f"{self.in_channels}, {self.out_channels}, family={self.family!r}, width={self.width}, "
+                f"n_blocks={self.n_blocks}{lv}")
+
+    def _multiscale(self, batch: MeshBatch, h: torch.Tensor) -> torch.Tensor:
+        if batch.num_levels < self.levels:
+            raise ValueError(f"batch: expected a MeshBatch with at least {self.levels} coarse levels for "
+                             f"MeshBackbone(levels={self.levels}) (got {batch.num_levels}); build it with "
+                             f"MeshBatch.from_meshes(..., levels={self.levels})")
+        skips = [h]
+        for lev in range(1, self.levels + 1):
+            h = self.pool(batch, h, lev - 1)
+            sub = batch.level(lev)
+            for b in self.down[lev - 1]:
+                h = b(sub, h)
+            skips.append(h)
+        for lev in range(self.levels - 1, -1, -1):
+            h = self.unpool(batch, h, lev + 1) + skips[lev]
+            sub = batch.level(lev)
+            for b in self.up[lev]:
+                h = b(sub, h)
+        return h
 
     def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
         h = self.lift(x)
         if self.family == "gem":
             h = self.lift_conv(batch, h)
-            for b in self.blocks:
-                h = b(batch, h)
-            return self.readout(h)
         for b in self.blocks:
             h = b(batch, h)
-        return self.out(h)
+        if self.levels:
+            h = self._multiscale(batch, h)
+        return self.readout(h) if self.family == "gem" else self.out(h)
 
 
 @configurable

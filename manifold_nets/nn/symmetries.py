@@ -44,7 +44,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["SYMMETRIES", "Claim", "FAMILY_SYMMETRIES", "GAUGE_DEPENDENT_OPTIONS", "claims_of", "symmetry_table"]
+__all__ = ["SYMMETRIES", "Claim", "FAMILY_SYMMETRIES", "GAUGE_DEPENDENT_OPTIONS", "MULTISCALE_CLAIMS", "claims_of",
+           "symmetry_table"]
 
 #: The transformations, in the order of the table.
 SYMMETRIES = ("vertex_renumbering", "face_reordering", "corner_rotation", "rigid_motion", "uniform_scale", "gauge")
@@ -94,11 +95,29 @@ GAUGE_DEPENDENT_OPTIONS: dict = {
 }
 
 
-def claims_of(family: str) -> dict:
-    """The claims of ``family`` (``{symmetry: Claim}``)."""
+#: What changes for every family with the U-Net option (``levels > 0``, batches built with
+#: ``MeshBatch.from_meshes(..., levels=L)``).  The hierarchy decimates the normalised mesh after
+#: putting it in a canonical order computed from the vertex *positions*
+#: (:func:`manifold_nets.geometry.mesh_hierarchy`): the coarse levels are identical for any vertex
+#: numbering, face order and corner rotation (so those claims stay exact — except for vertices at
+#: identical positions, ordered by index), and for any translation or uniform scale (removed by
+#: the normalisation).  A rotation in space changes the canonical order and so the decimation: the
+#: rotated mesh gets another, equally valid hierarchy.  Gauge: the pooling maps carry irreps
+#: features between the levels' gauges (exact for any gauge change of every level).
+MULTISCALE_CLAIMS: dict = {
+    "rigid_motion": Claim("invariant", False, "translations exact; a rotation changes the canonical vertex order "
+                          "(by position) the decimation starts from, so the coarse levels differ: approximate"),
+}
+
+
+def claims_of(family: str, levels: int = 0) -> dict:
+    """The claims of ``family`` (``{symmetry: Claim}``); ``levels > 0``: with the U-Net option."""
     if family not in FAMILY_SYMMETRIES:
         raise ValueError(f"family: expected one of {tuple(FAMILY_SYMMETRIES)} (got {family!r})")
-    return dict(FAMILY_SYMMETRIES[family])
+    out = dict(FAMILY_SYMMETRIES[family])
+    if levels:
+        out.update(MULTISCALE_CLAIMS)
+    return out
 
 
 def symmetry_table() -> str:
