@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +94,10 @@ def run(args) -> int:
             if args.k > n_ref:
                 tqdm.write(f"{path}: warning: --k {args.k} exceeds the {n_ref} referenced vertices; "
                            f"computing all {n_ref} eigenpairs (a dense solve)", file=sys.stdout)
-            ops = operators(mesh.V, mesh.F, k=args.k, laplacian=args.laplacian, cache_dir=cache)
+            with warnings.catch_warnings():
+                # the line above already told the user, in one line; the library says it again
+                warnings.filterwarnings("ignore", message="operators: k reduced")
+                ops = operators(mesh.V, mesh.F, k=args.k, laplacian=args.laplacian, cache_dir=cache)
             lap = ops.params["laplacian"]
         except (ManifoldNetsError, OSError, MemoryError) as exc:
             n_fail += 1

@@ -25,6 +25,19 @@ Usage::
     python benchmarks/bench_nn.py --threads 2 --device cuda
     python benchmarks/bench_nn.py --quick --settings tiny --families diffusion --no-loop --no-pyg
                                              # a smoke test: seconds
+    mkdir -p /tmp/old_tree && git archive 0bcca2c | tar -x -C /tmp/old_tree
+    python benchmarks/bench_nn.py --settings small --families gcnn,monet,gem,acnn --no-loop --no-pyg \
+        --trees old=/tmp/old_tree,new=. --repeats 3
+                                             # two source trees side by side, interleaved
+
+Trees: ``--trees LABEL=PATH,...`` runs every measurement once per tree, each in its own
+subprocess with ``PYTHONPATH=PATH`` (``.`` is this checkout), so this same script times another
+commit's library (extracted with ``git archive``) under the same load.  Measurements are
+interleaved (tree by tree within each family, ``--repeats`` rounds); the table gives, per tree,
+the median and the minimum over the rounds of each process's median step, and the median
+process CPU time per step (with one thread, close to the work done, so less sensitive than wall
+time to other jobs on a shared machine).  Each tree gets its own operator cache
+(``bench_out/cache-LABEL``) since the cache format may differ between commits.
 
 Threads: every measurement runs with ``--threads`` threads (default 1) on both sides of every
 comparison: ``torch.set_num_threads`` in the worker and ``OMP_NUM_THREADS`` /
@@ -67,7 +80,7 @@ import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MANIFOLD_NETS_DATA", REPO.parent / "shared"))
-CACHE = REPO / "bench_out" / "cache"
+CACHE = Path(os.environ.get("MANIFOLD_NETS_BENCH_CACHE", REPO / "bench_out" / "cache"))
 SMALL = ["bunny_small.ply", "bumpy.off", "teddy.obj", "cow.obj", "screwdriver.off", "bunny.off", "3holes.off",
          "fertility.off"]
 LARGE = "horse.ply"
@@ -157,16 +170,18 @@ def worker(cfg: dict) -> dict:
     sync()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    times, assemble = [], []
+    times, assemble, cpu = [], [], []
     for _ in range(cfg["steps"]):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         assemble.append(step())
         sync()
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     peak = (torch.cuda.max_memory_allocated() / 2**20) if dev.type == "cuda" else _maxrss_mb() - rss0
     ms = float(np.median(times))
     return {"ms": 1000 * ms, "assemble_ms": 1000 * float(np.median(assemble)), "vps": n_vertices / ms,
-            "peak_mb": peak, "rss_mb": _maxrss_mb(), "nv": n_vertices, "torch_threads": torch.get_num_threads()}
+            "peak_mb": peak, "rss_mb": _maxrss_mb(), "nv": n_vertices, "torch_threads": torch.get_num_threads(),
+            "steps_ms": [1000 * t for t in times], "cpu_ms": 1000 * float(np.median(cpu))}
 
 
 def _assemble(data, mode, dev, MeshBatch, input_features):
@@ -235,15 +250,84 @@ def worker_pyg(cfg: dict) -> dict:
     return out
 
 
-def spawn(cfg: dict, fn: str = "worker") -> dict:
+def _parse_trees(spec: str | None) -> list[tuple[str, str | None]]:
+    """``"old=/tmp/old_tree,new=."`` -> ``[("old", "/tmp/old_tree"), ("new", None)]`` (``.``: this checkout)."""
+    if not spec:
+        return [("", None)]
+    out = []
+    for part in spec.split(","):
+        label, sep, path = part.partition("=")
+        if not sep or not label or not path:
+            raise SystemExit(f"--trees: expected LABEL=PATH[,LABEL=PATH...] (got {part!r})")
+        if path == ".":
+            out.append((label, None))
+            continue
+        p = Path(path).resolve()
+        if not (p / "manifold_nets" / "__init__.py").exists():
+            raise SystemExit(f"--trees: expected a source tree with manifold_nets/__init__.py (got {path!r})")
+        out.append((label, str(p)))
+    return out
+
+
+def spawn(cfg: dict, fn: str = "worker", tree: tuple[str, str | None] = ("", None)) -> dict:
     env = dict(os.environ)
     if cfg["threads"] > 0:
         env.update({v: str(cfg["threads"]) for v in BLAS_VARS})
+    label, path = tree
+    if path is not None:  # import that tree's library instead of this checkout's
+        env["PYTHONPATH"] = path + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if label:
+        env["MANIFOLD_NETS_BENCH_CACHE"] = str(REPO / "bench_out" / f"cache-{label}")
     r = subprocess.run([sys.executable, __file__, "--_worker", fn, json.dumps(cfg)], capture_output=True,
                        text=True, cwd=REPO, env=env)
     if r.returncode != 0:
         return {"error": (r.stderr.strip().splitlines() or ["?"])[-1]}
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _tree_table(a, base, settings, fams, trees) -> None:
+    """Every (family, setting) once per tree per round, interleaved; median and min over rounds."""
+    labels = [t[0] for t in trees]
+    res = {}
+    for rnd in range(a.repeats):
+        for fam in fams:
+            for which in settings:
+                order = trees if rnd % 2 == 0 else trees[::-1]  # alternate which tree goes first
+                for tree in order:
+                    r = spawn({**base, "family": fam, "which": which, "mode": "batched"}, tree=tree)
+                    res.setdefault((fam, which, tree[0]), []).append(r)
+                    msg = r.get("error") or (f"{r['ms']:.0f} ms, CPU {r['cpu_ms']:.0f} ms "
+                                             f"(steps {', '.join(f'{t:.0f}' for t in r['steps_ms'])})")
+                    sys.stderr.write(f"round {rnd + 1}: {fam} {which} {tree[0]}: {msg}\n")
+    head = " | ".join(f"{lb} ms / step median (min)" for lb in labels)
+    cpu_head = " | ".join(f"{lb} CPU ms / step" for lb in labels)
+    ratio_head = " | ".join(f"{lb} / {labels[-1]} (CPU)" for lb in labels[:-1])
+    sys.stdout.write(f"\n{a.repeats} interleaved round(s); per round each process's median of {base['steps']} steps; "
+                     "CPU = process CPU time per step (less sensitive to other load on the machine)\n\n"
+                     f"| family | setting | vertices | {head} | {cpu_head} | {ratio_head} |\n")
+    sys.stdout.write("|---|---|---:|" + "---:|" * (3 * len(labels) - 1) + "\n")
+    for fam in fams:
+        for which in settings:
+            cells, cpu_cells, meds, cmeds, nv = [], [], [], [], ""
+            for lb in labels:
+                rs = [r for r in res[(fam, which, lb)] if "error" not in r]
+                if not rs:
+                    cells.append("error: " + res[(fam, which, lb)][0]["error"])
+                    cpu_cells.append("")
+                    meds.append(None)
+                    cmeds.append(None)
+                    continue
+                ms = [r["ms"] for r in rs]
+                cms = [r.get("cpu_ms", float("nan")) for r in rs]
+                nv = rs[0]["nv"]
+                meds.append(float(np.median(ms)))
+                cmeds.append(float(np.median(cms)))
+                cells.append(f"{np.median(ms):.0f} ({min(ms):.0f})")
+                cpu_cells.append(f"{np.median(cms):.0f}")
+            ratios = [f"{m / meds[-1]:.2f}x ({c / cmeds[-1]:.2f}x)" if m and meds[-1] else ""
+                      for m, c in zip(meds[:-1], cmeds[:-1])]
+            sys.stdout.write(f"| {fam} | {which} | {nv} | " + " | ".join(cells + cpu_cells + ratios) + " |\n")
+    sys.stdout.flush()
 
 
 def main(argv=None):
@@ -263,6 +347,10 @@ def main(argv=None):
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--blocks", type=int, default=4)
     ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument("--trees", default=None,
+                    help="LABEL=PATH,...: time each source tree's library (PYTHONPATH=PATH; '.' is this checkout) "
+                         "side by side, interleaved; e.g. old=/tmp/old_tree,new=.")
+    ap.add_argument("--repeats", type=int, default=1, help="interleaved rounds with --trees (default 1)")
     ap.add_argument("--_worker", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a._worker:
@@ -278,6 +366,7 @@ def main(argv=None):
                 fixed_batch=a.fixed_batch)
     settings = a.settings.split(",") if a.settings else (["small"] if a.quick else ["small", "large"])
     info = {}
+    trees = _parse_trees(a.trees)
     for which in dict.fromkeys(settings + ([] if a.no_loop else ["tiny"])):
         data, t = build_data(which)
         info[which] = (len(data), sum(d.n_vertices for d in data), t)
@@ -293,6 +382,10 @@ def main(argv=None):
     for which, (n, nv, t) in info.items():
         sys.stdout.write(f"- {which}: {n} mesh(es), {nv} vertices; operators (k=128, cached after the first run) "
                          f"+ patches + curvature: {t:.1f} s\n")
+    if a.trees:
+        sys.stdout.write("trees: " + ", ".join(f"{lb} = {p or REPO}" for lb, p in trees) + "\n")
+        sys.stdout.flush()
+        return _tree_table(a, base, settings, fams, trees)
     sys.stdout.write("\n| family | setting | vertices | ms / step | of which batch assembly, ms | vertices / s | "
                      "peak RSS added by training, MB |\n|---|---|---:|---:|---:|---:|---:|\n")
     sys.stdout.flush()

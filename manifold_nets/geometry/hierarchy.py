@@ -58,7 +58,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import MeshShapeError
-from ..validation import check_mesh_arrays
+from ._checked import accepts_mesh, check_mesh
 
 __all__ = ["MeshLevel", "mesh_hierarchy", "canonical_mesh_order", "pool_unpool_maps", "level_transport"]
 
@@ -93,6 +93,7 @@ class MeshLevel(NamedTuple):
     decimated: bool
 
 
+@accepts_mesh
 def canonical_mesh_order(V, F) -> tuple[np.ndarray, np.ndarray]:
     """Vertex order and face array that depend only on the geometry, not on the file's order.
 
@@ -216,6 +217,7 @@ def pool_unpool_maps(V_fine, F_fine, V_coarse, *, k: int = UNPOOL_NEIGHBOURS, ma
     return P, U, assign
 
 
+@accepts_mesh
 def mesh_hierarchy(V, F, *, levels: int = 3, ratio: float = 0.25, min_vertices: int = MIN_VERTICES) -> list:
     """Coarse levels of a mesh by repeated quadric decimation, with pooling / unpooling maps.
 
@@ -249,7 +251,7 @@ def mesh_hierarchy(V, F, *, levels: int = 3, ratio: float = 0.25, min_vertices: 
     ratio = float(ratio)
     if not (0.0 < ratio < 1.0):
         raise MeshShapeError(f"ratio: expected a fraction in (0, 1) (got {ratio})")
-    V, F = check_mesh_arrays(V, F)
+    V, F = check_mesh(V, F)
     out = []
     Vf, Ff = V, F
     for _ in range(int(levels)):

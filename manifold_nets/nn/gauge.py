@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ._config import configurable
-from ._sparse import sparse_from_coo
+from ._sparse import grouped_csr, grouped_layout
 from .batch import MeshBatch
 
 __all__ = [
@@ -262,40 +262,27 @@ class GEMConv(nn.Module):
         run per vertex instead of per edge.  Mathematically identical to the edge path.
         """
         N, nb, dt = x.shape[0], self.n_radial, x.dtype
-        W = self.weight.to(dt).reshape(nb, self.irreps_in.dim, self.irreps_out.dim)
         in_cols, out_cols = self._columns(x.device)
-        stacked = {m: x[:, ire] if m == 0 else torch.cat([x[:, ire], x[:, iim]], 0)  # (N or 2N, M_m)
-                   for m, (ire, iim) in in_cols.items()}
-        pieces, cols = [], []
-        for n, (ore, oim) in out_cols.items():
-            feats, wts = [], []
-            for m, (ire, iim) in in_cols.items():
-                w00 = W[:, ire][:, :, ore]  # (nb, M_m, M_n): in re -> out re
-                w10 = W[:, ire][:, :, oim] if n > 0 else None
-                w01 = W[:, iim][:, :, ore] if m > 0 else None
-                w11 = W[:, iim][:, :, oim] if m > 0 and n > 0 else None
-                # the block as z ↦ a z + b z̄: terms (phase key, Re coefficient, Im coefficient)
-                if m == 0 and n == 0:
-                    terms = [((0, 0, False), w00, torch.zeros_like(w00))]
-                elif m == 0:
-                    terms = [((n, 0, False), w00, w10)]
-                elif n == 0:
-                    terms = [((-m, m, False), w00, -w01)]
-                else:
-                    terms = [((n - m, m, False), 0.5 * (w00 + w11), 0.5 * (w10 - w01)),
-                             ((n + m, -m, True), 0.5 * (w00 - w11), 0.5 * (w01 + w10))]
-                op = _gem_operator(batch, nb, m, tuple(t[0] for t in terms), dt)
-                # rows (i, term, b, re|im): the aggregated Σ_j φ_b e^{iα} z_j (or z̄_j), one row per vertex
-                feats.append((op @ stacked[m]).reshape(N, -1))
-                ar = torch.stack([t[1] for t in terms])  # (T, nb, M_m, M_n)
-                ai = torch.stack([t[2] for t in terms])
-                if n == 0:  # real output: Re((Ar + i Ai)(ar + i ai)) = Ar ar − Ai ai
-                    wts.append(torch.stack([ar, -ai], 2).reshape(-1, ore.numel()))
-                else:
-                    w_re = torch.cat([ar, ai], -1)  # multiplies Ar
-                    w_im = torch.cat([-ai, ar], -1)  # multiplies Ai
-                    wts.append(torch.stack([w_re, w_im], 2).reshape(-1, 2 * ore.numel()))
-            Y = torch.cat(feats, 1) @ torch.cat(wts, 0)
+        keys_of, sizes_of, (i1, c1, i2, c2, splits, shapes) = self._fourier_plan(x.device)
+        # every block of the mixing matrices is W entries times ±1 or ±1/2 (at most two per entry):
+        # two gathers per layer instead of hundreds of small indexing ops
+        Wf = self.weight.to(dt).reshape(-1)
+        wts = [w.view(sh) for w, sh in zip(torch.split(Wf[i1] * c1.to(dt) + Wf[i2] * c2.to(dt), splits), shapes)]
+        parts = {}
+        for m, (ire, iim) in in_cols.items():
+            z = x[:, ire] if m == 0 else torch.cat([x[:, ire], x[:, iim]], 0)  # (N or 2N, M_m)
+            op = _gem_operator(batch, nb, m, keys_of[m], dt)
+            # rows (i, term, b, re|im): Σ_j φ_b e^{iα} z_j (or z̄_j), one row per vertex; the terms
+            # are ordered by output order n, so each n reads one contiguous block (a view)
+            agg = (op @ z).reshape(N, len(keys_of[m]), nb * 2 * ire.numel())
+            parts[m] = torch.split(agg, sizes_of[m], 1)
+        pieces, cols, k = [], [], 0
+        for a, (n, (ore, oim)) in enumerate(out_cols.items()):
+            Y = None
+            for m in in_cols:
+                f = parts[m][a].reshape(N, -1)
+                Y = f @ wts[k] if Y is None else torch.addmm(Y, f, wts[k])
+                k += 1
             if n == 0:
                 pieces.append(Y)
                 cols.append(ore)
@@ -305,6 +292,68 @@ class GEMConv(nn.Module):
                 cols += [ore, oim]
         y = torch.cat(pieces, 1)
         return y[:, torch.argsort(torch.cat(cols))]
+
+    def _fourier_plan(self, device):
+        """What :meth:`_neighbours_fourier` needs besides the batch (memoised per device).
+
+        ``keys_of[m]``: the phase terms ``(f, s, conj)`` of input order ``m`` over all output
+        orders (ordered by ``n``); ``sizes_of[m]``: terms per output order; and the gather plan
+        ``(i1, c1, i2, c2, splits, shapes)`` of the mixing matrices: for every ``(n, m)`` (n-major), the
+        ``(T · nb · 2 · M_m, M_n or 2 M_n)`` matrix ``W.flatten()[i1] c1 + W.flatten()[i2] c2``.
+
+        Writing the 2×2 block of ``W`` between in order ``m`` and out order ``n`` as
+        ``z ↦ a z + b z̄`` (complex ``a, b``), the terms are ``(n − m, m)`` (coefficient ``a``) and
+        ``(n + m, −m, conj)`` (coefficient ``b``); ``a = ((w00 + w11) + i (w10 − w01)) / 2``,
+        ``b = ((w00 − w11) + i (w01 + w10)) / 2``.
+        """
+        key = ("plan", str(device))
+        if key in self._cols_on:
+            return self._cols_on[key]
+        nb, di, do = self.n_radial, self.irreps_in.dim, self.irreps_out.dim
+        idx = torch.arange(nb * di * do).reshape(nb, di, do)
+        in_cols, out_cols = _order_columns(self.irreps_in), _order_columns(self.irreps_out)
+        keys_of = {m: [] for m in in_cols}
+        sizes_of = {m: [] for m in in_cols}
+        blocks = []  # per (n, m): the four components (i1, c1, i2, c2)
+        for n, (ore, oim) in out_cols.items():
+            for m, (ire, iim) in in_cols.items():
+                w00 = idx[:, ire][:, :, ore]
+                w10 = idx[:, ire][:, :, oim] if n > 0 else None
+                w01 = idx[:, iim][:, :, ore] if m > 0 else None
+                w11 = idx[:, iim][:, :, oim] if m > 0 and n > 0 else None
+                one = lambda w, c=1.0: (w, torch.full(w.shape, c, dtype=torch.float64), w,  # noqa: E731
+                                        torch.zeros(w.shape, dtype=torch.float64))
+                two = lambda w, c, v, d: (w, torch.full(w.shape, c, dtype=torch.float64), v,  # noqa: E731
+                                          torch.full(v.shape, d, dtype=torch.float64))
+                if m == 0 and n == 0:
+                    terms, kt = [(one(w00), one(w00, 0.0))], [(0, 0, False)]
+                elif m == 0:
+                    terms, kt = [(one(w00), one(w10))], [(n, 0, False)]
+                elif n == 0:
+                    terms, kt = [(one(w00), one(w01, -1.0))], [(-m, m, False)]
+                else:
+                    terms = [(two(w00, 0.5, w11, 0.5), two(w10, 0.5, w01, -0.5)),
+                             (two(w00, 0.5, w11, -0.5), two(w01, 0.5, w10, 0.5))]
+                    kt = [(n - m, m, False), (n + m, -m, True)]
+                keys_of[m] += kt
+                sizes_of[m].append(len(kt))
+                comps = []
+                for c in range(4):
+                    neg = (lambda v: -v) if c % 2 else (lambda v: v)  # noqa: E731
+                    ar = torch.stack([t[0][c] for t in terms])  # (T, nb, M_m, M_n)
+                    ai = torch.stack([t[1][c] for t in terms])
+                    if n == 0:  # real output: Re((Ar + i Ai)(ar + i ai)) = Ar ar − Ai ai
+                        comps.append(torch.stack([ar, neg(ai)], 2).reshape(-1, ore.numel()))
+                    else:  # rows Ar multiply [ar, ai], rows Ai multiply [−ai, ar]
+                        w_re, w_im = torch.cat([ar, ai], -1), torch.cat([neg(ai), ar], -1)
+                        comps.append(torch.stack([w_re, w_im], 2).reshape(-1, 2 * ore.numel()))
+                blocks.append(comps)
+        splits = [b[0].numel() for b in blocks]
+        flat = [torch.cat([b[c].reshape(-1) for b in blocks]).to(device) for c in range(4)]
+        shapes = [tuple(b[0].shape) for b in blocks]
+        plan = ({m: tuple(k) for m, k in keys_of.items()}, sizes_of, (*flat, splits, shapes))
+        self._cols_on[key] = plan
+        return plan
 
     def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
         if not batch.has_patches:
@@ -341,9 +390,10 @@ def _gem_operator(batch: MeshBatch, n_radial: int, m: int, keys: tuple, dtype):
     ``(N · T · n_radial · 2, 2N)`` for ``m > 0`` (input: real parts stacked over imaginary
     parts).  Row ``((i · T + t) · n_radial + b) · 2 + p`` holds the real (``p = 0``) or imaginary
     (``p = 1``) part of ``Σ_j φ_b(r_ij) / deg_i · e^{i(f θ_ij + s ρ_ij)} z_j`` for the term
-    ``t = (f, s, conj)`` (``z̄_j`` when ``conj``).  Cached on the batch.
+    ``t = (f, s, conj)`` (``z̄_j`` when ``conj``).  Built in one vectorised pass straight in CSR
+    order (:func:`~manifold_nets.nn._sparse.grouped_csr`) and cached on the batch.
     """
-    from .patch import _cache
+    from .patch import _cache, _centre_groups
 
     key = ("gem", n_radial, m, keys, dtype)
     cache = _cache(batch)
@@ -354,26 +404,29 @@ def _gem_operator(batch: MeshBatch, n_radial: int, m: int, keys: tuple, dtype):
     theta = batch.edge_theta.to(dtype)
     trans = batch.edge_transport.to(dtype)
     rho = (batch.edge_r / batch.patch_radius[batch.edge_batch]).to(dtype)
-    deg = torch.zeros(N, dtype=dtype, device=theta.device).index_add_(0, i, torch.ones_like(theta)).clamp_min(1.0)
-    phi = _hat_basis(rho, n_radial) / deg[i].unsqueeze(-1)
-    rows, cols_, vals = [], [], []
-    for t, (f, s_, conj) in enumerate(keys):
-        ang = f * theta + s_ * trans
-        c, sn = torch.cos(ang), torch.sin(ang)
-        sg = -1.0 if conj else 1.0
-        for b in range(n_radial):
-            base = ((i * T + t) * n_radial + b) * 2
-            w = phi[:, b]
-            # Re: C zr − sg S zi ;  Im: S zr + sg C zi
-            rows += [base, base + 1]
-            cols_ += [j, j]
-            vals += [w * c, w * sn]
-            if m > 0:
-                rows += [base, base + 1]
-                cols_ += [j + N, j + N]
-                vals += [-sg * w * sn, sg * w * c]
-    n_cols = N if m == 0 else 2 * N
-    op = sparse_from_coo(torch.cat(rows), torch.cat(cols_), torch.cat(vals), (N * T * n_radial * 2, n_cols))
+    deg, start, within = _centre_groups(batch)
+    phi = _hat_basis(rho, n_radial) / deg[i].clamp_min(1).to(dtype).unsqueeze(-1)  # (E, nb)
+    f = torch.tensor([k[0] for k in keys], dtype=dtype, device=theta.device)
+    s_ = torch.tensor([k[1] for k in keys], dtype=dtype, device=theta.device)
+    sg = torch.tensor([-1.0 if k[2] else 1.0 for k in keys], dtype=dtype, device=theta.device)
+    ang = theta.unsqueeze(1) * f + trans.unsqueeze(1) * s_  # (E, T)
+    c = torch.cos(ang).unsqueeze(2) * phi.unsqueeze(1)  # (E, T, nb)
+    sn = torch.sin(ang).unsqueeze(2) * phi.unsqueeze(1)
+    E, H = i.shape[0], (1 if m == 0 else 2)
+    vals = torch.empty(E, T, n_radial, 2, H, dtype=dtype, device=theta.device)
+    vals[..., 0, 0] = c  # Re: C zr (− sg S zi)
+    vals[..., 1, 0] = sn  # Im: S zr (+ sg C zi)
+    if m > 0:
+        sgv = sg.view(1, T, 1)
+        vals[..., 0, 1] = -sgv * sn
+        vals[..., 1, 1] = sgv * c
+    # the CSR structure depends only on the term count and m > 0: orders m > 0 with the same
+    # number of terms share it
+    lkey = ("gem_layout", T * n_radial * 2, H)
+    if lkey not in cache:
+        cols = j.unsqueeze(1) if m == 0 else torch.stack([j, j + N], 1)
+        cache[lkey] = grouped_layout(deg, start, i, within, cols, T * n_radial * 2, N * H)
+    op = grouped_csr(deg, start, i, within, None, vals.reshape(E, T * n_radial * 2, H), N * H, layout=cache[lkey])
     cache[key] = op
     return op
 

@@ -25,6 +25,10 @@ of it (see :mod:`manifold_nets.nn.symmetries`):
 
 The fixed (parameter-free) patch weights of GCNN and ACNN are assembled once per batch into a
 sparse operator and cached on the batch, so a layer is one sparse product and a few dense ones.
+MoNet's weights depend on its parameters, so its values are refilled every layer into a CSR
+pattern that, with the edge phases, is cached on the batch (:func:`_edge_pattern`).  The
+magnitudes of GCNN and MoNet use three real matrix products per complex product instead of four
+(:class:`_FourierMagnitude`), forward and backward.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ import torch
 from torch import nn
 
 from ._config import configurable
-from ._sparse import SparseOperator, sparse_from_coo
+from ._sparse import (SparseOperator, csr_times_dense, grouped_csr, scipy_csr, sparse_from_coo,
+                      use_scipy_kernel)
 from .batch import MeshBatch
 
 __all__ = ["GCNNConv", "ACNNConv", "MoNetConv", "patch_coordinates", "angular_fourier_operator"]
@@ -177,25 +182,78 @@ def angular_fourier_operator(batch: MeshBatch, n_rho: int, max_frequency: int) -
     return op
 
 
+class _FourierMagnitude(torch.autograd.Function):
+    r"""``y = A_0 w0 + Σ_m sqrt(|A_m W_m|² + eps)`` with the complex products done by Gauss's trick.
+
+    ``A (2M + 1, N, K)`` holds order 0, the real parts ``a`` of orders ``1..M`` and their
+    imaginary parts ``b``; ``W_m = c + i d``.  ``(a + ib)(c + id)`` is formed from three real
+    products, ``k1 = (a + b) c``, ``k2 = a (d − c)``, ``k3 = b (c + d)``:
+    ``re = k1 − k3``, ``im = k1 + k2`` (algebraically identical to ``ac − bd``, ``ad + bc``),
+    so the forward and the backward each do 3/4 of the batched matrix products of the plain
+    complex product.  The backward writes the gradient of ``A`` in place (no concatenation).
+    """
+
+    @staticmethod
+    def forward(ctx, A, w0, c, d, eps):
+        nk = A.shape[0]
+        M = (nk - 1) // 2
+        a0, a, b = A[0], A[1:M + 1], A[M + 1:]
+        s = a + b
+        dc, cd = d - c, c + d
+        k1 = torch.bmm(s, c)
+        re = k1 - torch.bmm(b, cd)
+        im = k1.add_(torch.bmm(a, dc))
+        mag = torch.sqrt(re.square() + im.square() + eps)
+        y = torch.addmm(mag.sum(0), a0, w0)
+        ctx.save_for_backward(A, s, w0, c, d, re, im, mag)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        A, s, w0, c, d, re, im, mag = ctx.saved_tensors
+        M = (A.shape[0] - 1) // 2
+        a0, a, b = A[0], A[1:M + 1], A[M + 1:]
+        gy = gy.contiguous()
+        inv = gy.unsqueeze(0) / mag
+        gre, gim = re * inv, im * inv
+        gk1 = gre + gim  # k1 enters re and im; k2 only im; k3 only re (with a minus sign)
+        gA = gw0 = gc = gd = None
+        if ctx.needs_input_grad[0]:
+            gA = torch.empty_like(A)
+            torch.mm(gy, w0.T, out=gA[0])
+            ga, gb = gA[1:M + 1], gA[M + 1:]
+            torch.bmm(gk1, c.transpose(1, 2), out=ga)  # ∂/∂s, shared by a and b (s = a + b)
+            gb.copy_(ga)
+            ga.baddbmm_(gim, (d - c).transpose(1, 2))
+            gb.baddbmm_(gre, (c + d).transpose(1, 2), alpha=-1.0)
+        if ctx.needs_input_grad[1]:
+            gw0 = a0.T @ gy
+        if ctx.needs_input_grad[2] or ctx.needs_input_grad[3]:
+            # per order with mm on transposed views (BLAS reads them in place; bmm would copy them)
+            gc, gd = torch.empty_like(c), torch.empty_like(d)
+            for m in range(M):
+                p2 = a[m].T @ gim[m]
+                p3 = b[m].T @ gre[m]  # bᵀ (∂/∂k3) = −p3 with ∂/∂k3 = −gre
+                torch.mm(s[m].T, gk1[m], out=gc[m])
+                gc[m].sub_(p2).sub_(p3)
+                torch.sub(p2, p3, out=gd[m])
+        return gA, gw0, gc, gd, None
+
+
 def _fourier_magnitude_response(A: torch.Tensor, w0: torch.Tensor, w_re: torch.Tensor, w_im: torch.Tensor,
                                 eps: float) -> torch.Tensor:
     r"""Gauge-invariant response of angular Fourier coefficients.
 
     ``A (2M + 1, N, K)`` (order 0, the real parts of orders ``1..M``, then their imaginary parts),
     ``w0 (K, O)``, ``w_re, w_im (M, K, O)`` ->
-    ``A_0 w0 + Σ_m sqrt(|Σ_k A_{m,k} W_{m,k}|² + eps)`` ``(N, O)``.
+    ``A_0 w0 + Σ_m sqrt(|Σ_k A_{m,k} W_{m,k}|² + eps)`` ``(N, O)`` (see :class:`_FourierMagnitude`).
     """
     nk, N, K = A.shape
     M = (nk - 1) // 2
+    w0 = w0.to(A.dtype)
     if M == 0:
         return A[0] @ w0
-    a0, are, aim = torch.split(A, [1, M, M], 0)  # views; the backward is one concatenation
-    y = a0[0] @ w0
-    # (a + ib)(c + id): real = ac − bd, imag = ad + bc
-    Z = torch.bmm(are, torch.cat([w_re, w_im], -1)) + torch.bmm(aim, torch.cat([-w_im, w_re], -1))  # (M, N, 2O)
-    O = w0.shape[-1]
-    mag = torch.sqrt(Z[..., :O].square() + Z[..., O:].square() + eps)
-    return y + mag.sum(0)
+    return _FourierMagnitude.apply(A.contiguous(), w0, w_re.to(A.dtype), w_im.to(A.dtype), float(eps))
 
 
 @configurable
@@ -337,18 +395,17 @@ def anisotropic_operator(batch: MeshBatch, scales, n_orientations: int, anisotro
     rho, theta = patch_coordinates(batch, orientation)
     i, j = batch.edges[:, 0], batch.edges[:, 1]
     nk = len(scales) * n_orientations
-    rows, vals = [], []
-    k = 0
-    for s in scales:
-        for l in range(n_orientations):
-            phi = math.pi * l / n_orientations
-            u = rho * torch.cos(theta - phi)
-            v = rho * torch.sin(theta - phi)
-            rows.append(i * nk + k)
-            vals.append(torch.exp(-(u * u / anisotropy + v * v) / (2 * s * s)))
-            k += 1
-    op = _row_normalised_operator(torch.cat(rows), torch.cat([j] * nk), torch.cat(vals),
-                                  batch.num_vertices * nk, batch.num_vertices)
+    phi = torch.tensor([math.pi * l / n_orientations for l in range(n_orientations)], dtype=rho.dtype,
+                       device=rho.device)
+    sig2 = torch.tensor([2 * s * s for s in scales], dtype=rho.dtype, device=rho.device)
+    d = theta.unsqueeze(1) - phi  # (E, n_orientations)
+    u, v = rho.unsqueeze(1) * torch.cos(d), rho.unsqueeze(1) * torch.sin(d)
+    q = u * u / anisotropy + v * v
+    vals = torch.exp(-q.unsqueeze(1) / sig2.view(1, -1, 1)).reshape(-1, nk)  # (E, nk), kernel k = (s, l)
+    rowsum = vals.new_zeros(batch.num_vertices, nk).index_add_(0, i, vals)
+    vals = vals / rowsum[i].clamp_min(torch.finfo(vals.dtype).tiny)
+    deg, start, within = _centre_groups(batch)
+    op = grouped_csr(deg, start, i, within, j.unsqueeze(1), vals.unsqueeze(2), batch.num_vertices)
     cache[key] = op
     return op
 
@@ -415,13 +472,54 @@ class ACNNConv(nn.Module):
         return y
 
 
-def _edge_pattern(batch: MeshBatch, n_phase: int, n_kernels: int):
+def _fourier_phases(batch: MeshBatch, max_frequency: int, dtype):
+    """``(ρ (E,), phases (E, 2M + 1), 1 / deg_i (E, 1))`` of the patch edges, cached on the batch.
+
+    ``phases`` = ``[1, cos θ, …, cos Mθ, −sin θ, …, −sin Mθ]`` (order 0, real parts, imaginary
+    parts of ``e^{−i m θ}``), shared by every :class:`MoNetConv` layer of a forward pass.
+    """
+    key = ("fourier_phases", max_frequency, dtype)
+    cache = _cache(batch)
+    if key not in cache:
+        rho, theta = patch_coordinates(batch)
+        rho, theta = rho.to(dtype), theta.to(dtype)
+        i = batch.edges[:, 0]
+        deg = rho.new_zeros(batch.num_vertices).index_add_(0, i, torch.ones_like(rho)).clamp_min(1.0)
+        phase = [torch.ones_like(theta)] + [torch.cos(m * theta) for m in range(1, max_frequency + 1)] \
+            + [-torch.sin(m * theta) for m in range(1, max_frequency + 1)]
+        cache[key] = (rho, torch.stack(phase, 1), (1.0 / deg)[i].unsqueeze(-1))
+    return cache[key]
+
+
+def _centre_groups(batch: MeshBatch):
+    """``(deg (N,), start (N,), within (E,))``: patch edges grouped by centre vertex ``i``.
+
+    ``deg[i]`` edges have centre ``i``; in centre order they start at ``start[i]``; edge ``e`` is
+    number ``within[e]`` among its centre's edges (in edge order).  Cached on the batch; shared
+    by every operator built in CSR order (:func:`_edge_pattern`, the GEM operators).
+    """
+    cache = _cache(batch)
+    if "centre_groups" in cache:
+        return cache["centre_groups"]
+    i = batch.edges[:, 0]
+    E, N = i.shape[0], batch.num_vertices
+    order = torch.argsort(i, stable=True)
+    deg = torch.bincount(i, minlength=N)
+    start = torch.cumsum(deg, 0) - deg
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(E, device=i.device)
+    cache["centre_groups"] = (deg, start, rank - start[i])
+    return cache["centre_groups"]
+
+
+def _edge_pattern(batch: MeshBatch, n_phase: int, n_kernels: int) -> dict:
     """CSR pattern of the ``(P · N · K, N)`` matrix with rows ``(p, i, k)`` and one entry per patch edge.
 
-    ``Q = P · K`` values per edge, ``q = p · K + k``.  Returns ``(crow, col, pos, crow_t, col_t,
-    perm_t)``: ``pos (E, Q)`` is where the value of edge ``e`` for ``q`` goes in the CSR value
-    array; ``(crow_t, col_t)`` is the CSR pattern of the transpose, whose values are
-    ``values[perm_t]``.  Cached on the batch.
+    ``Q = P · K`` values per edge, ``q = p · K + k``.  Returns a dict: ``crow``, ``col`` (the
+    pattern), ``pos (E, Q)`` (where the value of edge ``e`` for ``q`` goes in the CSR value
+    array), ``idx32`` (``(crow, col)`` as int32 when they fit, for scipy's CPU kernel) and, made
+    on first use by :func:`_edge_pattern_transpose` (only torch's kernel needs it), the pattern
+    of the transpose.  Cached on the batch.
     """
     key = ("edge_pattern", n_phase, n_kernels)
     cache = _cache(batch)
@@ -431,12 +529,7 @@ def _edge_pattern(batch: MeshBatch, n_phase: int, n_kernels: int):
     dev = i.device
     N, E, K = batch.num_vertices, i.shape[0], n_kernels
     R = n_phase * N * K
-    order = torch.argsort(i, stable=True)
-    deg = torch.bincount(i, minlength=N)
-    start = torch.cumsum(deg, 0) - deg
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(E, device=dev)
-    within = rank - start[i]  # position of the edge among its centre's edges
+    deg, _, within = _centre_groups(batch)
     row_center = (torch.arange(R, device=dev) // K) % N
     crow = torch.zeros(R + 1, dtype=torch.long, device=dev)
     crow[1:] = torch.cumsum(deg[row_center], 0)
@@ -445,36 +538,55 @@ def _edge_pattern(batch: MeshBatch, n_phase: int, n_kernels: int):
     pos = crow[rows] + within.unsqueeze(1)
     col = torch.empty(E * n_phase * K, dtype=torch.long, device=dev)
     col[pos.reshape(-1)] = j.unsqueeze(1).expand_as(pos).reshape(-1)
-    # transpose: rows j, columns (p, i, k); sorted by (j, column)
-    rows_big = torch.repeat_interleave(torch.arange(R, device=dev), crow[1:] - crow[:-1])
-    perm_t = torch.argsort(col * R + rows_big)
-    crow_t = torch.zeros(N + 1, dtype=torch.long, device=dev)
-    crow_t[1:] = torch.cumsum(torch.bincount(col, minlength=N), 0)
-    cache[key] = (crow, col, pos, crow_t, rows_big[perm_t], perm_t)
+    idx32 = (crow, col)
+    if int(crow[-1]) < 2**31 - 1:  # int32 copies for scipy's kernel (it would convert on every call)
+        idx32 = (crow.to(torch.int32), col.to(torch.int32))
+    cache[key] = {"crow": crow, "col": col, "pos": pos, "idx32": idx32, "N": N}
     return cache[key]
+
+
+def _edge_pattern_transpose(pattern: dict):
+    """``(crow_t, col_t, perm_t)``: CSR pattern of the transpose (values ``values[perm_t]``); memoised."""
+    if "t" not in pattern:
+        crow, col, N = pattern["crow"], pattern["col"], pattern["N"]
+        R = crow.shape[0] - 1
+        rows_big = torch.repeat_interleave(torch.arange(R, device=crow.device), crow[1:] - crow[:-1])
+        perm_t = torch.argsort(col * R + rows_big)
+        crow_t = torch.zeros(N + 1, dtype=torch.long, device=crow.device)
+        crow_t[1:] = torch.cumsum(torch.bincount(col, minlength=N), 0)
+        pattern["t"] = (crow_t, rows_big[perm_t], perm_t)
+    return pattern["t"]
 
 
 class _EdgeKernelAggregate(torch.autograd.Function):
     """``A[p, i, k] = Σ_{e = (i, j)} vals[e, p·K + k] x_j`` with gradients w.r.t. ``vals`` and ``x``: ``(P, N, K, C)``.
 
     Forward and both backward products are CSR kernels on a cached pattern (the value gradient is
-    a sampled dense–dense product), so no ``(E, Q, C)`` tensor is formed.
+    a sampled dense–dense product), so no ``(E, Q, C)`` tensor is formed.  On CPU with one
+    thread the products use scipy (the transpose product through the free CSC view).
     """
 
     @staticmethod
     def forward(ctx, vals, x, pattern, n_phase):
         import warnings
 
-        crow, col, pos, _, _, _ = pattern
+        crow, col, pos = pattern["crow"], pattern["col"], pattern["pos"]
         N, C = x.shape
         Q = vals.shape[1]
         K = Q // n_phase
         v = vals.new_empty(vals.numel())
         v[pos.reshape(-1)] = vals.reshape(-1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            S = torch.sparse_csr_tensor(crow, col, v, (N * Q, N), check_invariants=False)
-            out = torch.mm(S, x) if x.numel() else x.new_zeros(N * Q, C)
+        ctx.S = None
+        if not x.numel():
+            out = x.new_zeros(N * Q, C)
+        elif use_scipy_kernel(x):
+            ctx.S = scipy_csr(*pattern["idx32"], v, (N * Q, N))
+            out = csr_times_dense(ctx.S, x)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                S = torch.sparse_csr_tensor(crow, col, v, (N * Q, N), check_invariants=False)
+                out = torch.mm(S, x)
         ctx.save_for_backward(v, x)
         ctx.pattern, ctx.shape = pattern, (N, Q, C)
         return out.reshape(n_phase, N, K, C)
@@ -484,15 +596,20 @@ class _EdgeKernelAggregate(torch.autograd.Function):
         import warnings
 
         v, x = ctx.saved_tensors
-        crow, col, pos, crow_t, col_t, perm_t = ctx.pattern
+        pattern = ctx.pattern
+        crow, col, pos = pattern["crow"], pattern["col"], pattern["pos"]
         N, Q, C = ctx.shape
         g = g.reshape(N * Q, C).contiguous()
         gvals = gx = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             if ctx.needs_input_grad[1]:
-                St = torch.sparse_csr_tensor(crow_t, col_t, v[perm_t], (N, N * Q), check_invariants=False)
-                gx = torch.mm(St, g)
+                if ctx.S is not None and use_scipy_kernel(g):
+                    gx = csr_times_dense(ctx.S.T, g)
+                else:
+                    crow_t, col_t, perm_t = _edge_pattern_transpose(pattern)
+                    St = torch.sparse_csr_tensor(crow_t, col_t, v[perm_t], (N, N * Q), check_invariants=False)
+                    gx = torch.mm(St, g)
             if ctx.needs_input_grad[0]:
                 P = torch.sparse_csr_tensor(crow, col, torch.zeros_like(v), (N * Q, N), check_invariants=False)
                 sd = torch.sparse.sampled_addmm(P, g, x.T.contiguous(), beta=0.0).values()  # <g_(i,q), x_j>
@@ -624,14 +741,9 @@ class MoNetConv(nn.Module):
             if orientation is not None:
                 raise ValueError("orientation: expected None with angular='fourier' "
                                  f"(got {type(orientation).__name__}); use angular='von_mises' for oriented kernels")
-            rho, theta = patch_coordinates(batch)
-            rho, theta = rho.to(x.dtype), theta.to(x.dtype)
-            deg = x.new_zeros(N).index_add_(0, i, torch.ones_like(rho)).clamp_min(1.0)
-            w = self.radial_weights(rho) / deg[i].unsqueeze(-1)  # (E, K)
             M = self.max_frequency
-            phase = [torch.ones_like(theta)] + [torch.cos(m * theta) for m in range(1, M + 1)] \
-                + [-torch.sin(m * theta) for m in range(1, M + 1)]
-            ph = torch.stack(phase, 1)  # (E, 2M + 1): order 0, real parts, imaginary parts
+            rho, ph, inv_deg = _fourier_phases(batch, M, x.dtype)
+            w = self.radial_weights(rho) * inv_deg  # (E, K)
             vals = (ph.unsqueeze(-1) * w.unsqueeze(1)).reshape(-1, (2 * M + 1) * self.n_kernels)  # (E, (2M+1)·K)
             P = 2 * M + 1
             A = _EdgeKernelAggregate.apply(vals, x, _edge_pattern(batch, P, self.n_kernels), P)  # (P, N, K, C)

@@ -48,10 +48,6 @@ operators_module = importlib.import_module("manifold_nets.geometry.operators")
 EXEMPT = {
     # a record of precomputed arrays (it *is* mesh-like: it can be passed as a mesh itself)
     "OperatorBundle": "record",
-    # manifold_nets/geometry/hierarchy.py belongs to another change (issue 13 follow-up: decorate
-    # canonical_mesh_order and mesh_hierarchy with _checked.accepts_mesh, then remove them here)
-    "canonical_mesh_order": "hierarchy",
-    "mesh_hierarchy": "hierarchy",
 }
 
 _V, _F = icosphere(1)
@@ -60,6 +56,8 @@ _LOOP = [int(x) for x in _F[0]]
 #: name -> (positional args after V, F; keyword args; what to do with a returned object).
 #: Positional arguments are used where the signature allows, to check that they shift correctly.
 CALLS = {
+    "canonical_mesh_order": ((), {}, None),
+    "mesh_hierarchy": ((), {"levels": 1}, lambda levels: [(l.V, l.F, l.pool.toarray()) for l in levels]),
     "HeatGeodesicSolver": ((None, "cotan"), {}, lambda s: s.distance(0)),
     "VectorHeatSolver": ((), {"laplacian": "cotan"}, lambda s: s.log_map(3)),
     "angle_defect": ((), {}, None),

@@ -171,3 +171,66 @@ def test_norm_nonlinearity_is_exactly_equivariant(gate):
     lhs = nl(mnn.rotate_irreps(x, IR, g))
     rhs = mnn.rotate_irreps(nl(x), IR, g)
     assert_close(lhs, rhs, rtol=1e-10, atol=1e-10)
+
+
+def _random_grouped(E=40, N=9, R=3, H=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    i = torch.randint(0, N, (E,), generator=g)
+    j = torch.randint(0, N, (E,), generator=g)
+    deg = torch.bincount(i, minlength=N)
+    start = torch.cumsum(deg, 0) - deg
+    order = torch.argsort(i, stable=True)
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(E)
+    vals = torch.randn(E, R, H, dtype=torch.float64, generator=g)
+    cols = torch.stack([j + h * N for h in range(H)], 1)
+    dense = torch.zeros(N * R, H * N, dtype=torch.float64)
+    for e in range(E):
+        for r in range(R):
+            for h in range(H):
+                dense[i[e] * R + r, cols[e, h]] += vals[e, r, h]
+    return (deg, start, i, rank - start[i], cols, vals, H * N), dense
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sparse_operators_match_dense_on_both_kernels(threads):
+    """The CSR-order builder and the COO builder give the dense matrix, through scipy's kernel
+    (one thread) and torch's (more), forward and transpose (backward)."""
+    from manifold_nets.nn._sparse import grouped_csr, sparse_from_coo
+
+    args, dense = _random_grouped()
+    nz = dense.nonzero()
+    ops = [grouped_csr(*args),
+           sparse_from_coo(nz[:, 0], nz[:, 1], dense[nz[:, 0], nz[:, 1]], tuple(dense.shape))]
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for op in ops:
+            x = torch.randn(dense.shape[1], 5, dtype=torch.float64, requires_grad=True)
+            y = op @ x
+            assert_close(y, dense @ x, rtol=1e-12, atol=1e-12)
+            g = torch.randn_like(y)
+            (gx,) = torch.autograd.grad(y, x, g)
+            assert_close(gx, dense.T @ g, rtol=1e-12, atol=1e-12)
+            assert_close(op.T @ g, dense.T @ g, rtol=1e-12, atol=1e-12)
+            assert_close(op.to_dense(), dense, rtol=0, atol=0)
+            assert op.to(dtype=torch.float32).dtype == torch.float32
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_fourier_magnitude_matches_the_complex_product_and_gradchecks():
+    """Gauss's three-product form equals ``|Σ A_m W_m|`` of the plain complex product."""
+    from manifold_nets.nn.patch import _fourier_magnitude_response
+
+    torch.manual_seed(0)
+    M, N, K, O = 3, 11, 6, 4
+    A = torch.randn(2 * M + 1, N, K, dtype=torch.float64, requires_grad=True)
+    w0 = torch.randn(K, O, dtype=torch.float64, requires_grad=True)
+    wr = torch.randn(M, K, O, dtype=torch.float64, requires_grad=True)
+    wi = torch.randn(M, K, O, dtype=torch.float64, requires_grad=True)
+    y = _fourier_magnitude_response(A, w0, wr, wi, 1e-12)
+    Z = torch.complex(A[1:M + 1], A[M + 1:]) @ torch.complex(wr, wi)
+    ref = A[0] @ w0 + torch.sqrt(Z.real.square() + Z.imag.square() + 1e-12).sum(0)
+    assert_close(y, ref, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda *t: _fourier_magnitude_response(*t, 1e-12), (A, w0, wr, wi))
