@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..errors import MeshShapeError
+from ..errors import MeshShapeError, SolverError
 from ._sparse import SparseOperator, block_diag_csr
 
 __all__ = ["MeshData", "MeshBatch", "collate", "estimate_lambda_max"]
@@ -805,7 +805,7 @@ class MeshBatch:
                 else:
                     V, F, name = _as_arrays(m, i)
                     data.append(MeshData.from_mesh(V, F, name=name, **common))
-            except MeshError as exc:
+            except (MeshError, SolverError) as exc:
                 if str(exc).startswith("meshes["):
                     raise
                 raise type(exc)(f"meshes[{i}] ({name}): {exc}") from exc
