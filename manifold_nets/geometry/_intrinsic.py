@@ -189,25 +189,10 @@ class Fans:
         self.corner_phi_first = cum * scale[v]
         self.corner_phi_last = (cum + al) * scale[v]
 
-        # half-edge angles: first-side values win, then the lowest corner
-        tail = np.concatenate([v, v])
-        head = np.concatenate([a, b])
-        val = np.concatenate([self.corner_phi_first, self.corner_phi_last])
-        prio = np.concatenate([np.arange(nC), np.arange(nC) + nC])
-        keep = tail != head
-        tail, head, val, prio = tail[keep], head[keep], val[keep], prio[keep]
-        # make sure both directions of every undirected edge exist (the side of some corner at
-        # each end always exists: an edge ij of a face is a side of the corners at i and at j)
-        o = np.lexsort((prio, head, tail))
-        tail, head, val = tail[o], head[o], val[o]
-        first = np.ones(tail.size, dtype=bool)
-        first[1:] = (tail[1:] != tail[:-1]) | (head[1:] != head[:-1])
-        edges = np.stack([tail[first], head[first]], axis=1)
-        phi = val[first]
-        itr = interior[edges[:, 0]]
-        phi[itr] = np.mod(phi[itr], TWO_PI)
-        phi[itr & (phi >= TWO_PI)] = 0.0
-        self.edges, self.phi = edges, phi
+        # half-edge angles: first-side values win, then the lowest corner (both directions of
+        # every undirected edge exist: an edge ij of a face is a side of the corners at i and j)
+        self.edges, self.phi = halfedge_angle_table(v, a, b, self.corner_phi_first, self.corner_phi_last,
+                                                    interior)
 
     def edge_index(self, i, j) -> np.ndarray:
         """Row of directed edges ``(i, j)`` in :attr:`edges` (``-1`` where absent)."""
@@ -234,3 +219,31 @@ def wrap_angle(x):
     """Wrap angles to ``(−π, π]``."""
     y = np.pi - np.mod(np.pi - np.asarray(x, dtype=np.float64), TWO_PI)
     return y
+
+
+def halfedge_angle_table(v, a, b, phi_first, phi_last, interior):
+    """Directed edges ``(v, a)`` / ``(v, b)`` of every corner with their polar angles at ``v``.
+
+    Corner ``c`` at vertex ``v[c]`` has sides towards ``a[c]`` (angle ``phi_first[c]``) and
+    ``b[c]`` (``phi_last[c]``).  Each directed edge keeps one value: first-side values win, then
+    the lowest corner.  Angles at ``interior`` vertices are wrapped into ``[0, 2π)``.
+
+    Returns ``edges (m, 2) int64`` (sorted by tail, then head) and ``phi (m,)``.
+    """
+    nC = v.size
+    tail = np.concatenate([v, v])
+    head = np.concatenate([a, b])
+    val = np.concatenate([phi_first, phi_last])
+    prio = np.concatenate([np.arange(nC), np.arange(nC) + nC])
+    keep = tail != head
+    tail, head, val, prio = tail[keep], head[keep], val[keep], prio[keep]
+    o = np.lexsort((prio, head, tail))
+    tail, head, val = tail[o], head[o], val[o]
+    first = np.ones(tail.size, dtype=bool)
+    first[1:] = (tail[1:] != tail[:-1]) | (head[1:] != head[:-1])
+    edges = np.stack([tail[first], head[first]], axis=1)
+    phi = val[first]
+    itr = interior[edges[:, 0]]
+    phi[itr] = np.mod(phi[itr], TWO_PI)
+    phi[itr & (phi >= TWO_PI)] = 0.0
+    return edges, phi

@@ -24,7 +24,7 @@ import numpy as np
 
 from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked, warn_user
 from ._common import areas_from_lengths
-from ._intrinsic import Fans, corner_angles, corner_angles_from_lengths, edge_lengths
+from ._intrinsic import Fans, corner_angles, corner_angles_from_lengths, edge_lengths, halfedge_angle_table
 
 __all__ = ["IntrinsicTriangulation", "intrinsic_delaunay"]
 
@@ -81,23 +81,7 @@ class IntrinsicTriangulation:
         sp_ = self.signpost.ravel()
         al = self.alpha.ravel()
         sc = self.scale[v]
-        tail = np.concatenate([v, v])
-        head = np.concatenate([a, b])
-        val = np.concatenate([sp_ * sc, (sp_ + al) * sc])
-        nC = v.size
-        prio = np.concatenate([np.arange(nC), np.arange(nC) + nC])
-        keep = tail != head
-        tail, head, val, prio = tail[keep], head[keep], val[keep], prio[keep]
-        o = np.lexsort((prio, head, tail))
-        tail, head, val = tail[o], head[o], val[o]
-        first = np.ones(tail.size, dtype=bool)
-        first[1:] = (tail[1:] != tail[:-1]) | (head[1:] != head[:-1])
-        edges = np.stack([tail[first], head[first]], axis=1)
-        phi = val[first]
-        interior = self.scale[edges[:, 0]] != 1.0
-        phi[interior] = np.mod(phi[interior], 2 * np.pi)
-        phi[interior & (phi >= 2 * np.pi)] = 0.0
-        return edges, phi
+        return halfedge_angle_table(v, a, b, sp_ * sc, (sp_ + al) * sc, self.scale != 1.0)
 
 
 def _twins(F: np.ndarray, nV: int) -> np.ndarray:

@@ -44,8 +44,23 @@ def _irreps_of(in_channels, out_channels, who: str) -> Irreps:
     return irreps
 
 
+class _LevelMap(nn.Module):
+    """Shared anatomy of :class:`MeshPool` and :class:`MeshUnpool` (no parameters)."""
+
+    def __init__(self, in_channels, out_channels=None):
+        super().__init__()
+        self.irreps = _irreps_of(in_channels, out_channels, type(self).__name__)
+        self.in_channels = self.out_channels = self.irreps
+
+    def reset_parameters(self) -> None:  # no parameters
+        return None
+
+    def extra_repr(self) -> str:
+        return f"{self.irreps!r}"
+
+
 @configurable
-class MeshPool(nn.Module):
+class MeshPool(_LevelMap):
     r"""Level ``l`` -> ``l + 1`` of a mesh hierarchy (mass-weighted mean, transported for irreps).
 
     Parameters
@@ -59,22 +74,14 @@ class MeshPool(nn.Module):
     """
 
     def __init__(self, in_channels, out_channels=None):
-        super().__init__()
-        self.irreps = _irreps_of(in_channels, out_channels, "MeshPool")
-        self.in_channels = self.out_channels = self.irreps
-
-    def reset_parameters(self) -> None:  # no parameters
-        return None
-
-    def extra_repr(self) -> str:
-        return f"{self.irreps!r}"
+        super().__init__(in_channels, out_channels)
 
     def forward(self, batch: MeshBatch, x: torch.Tensor, level: int = 0) -> torch.Tensor:
         return batch.pool(x, level, self.irreps)
 
 
 @configurable
-class MeshUnpool(nn.Module):
+class MeshUnpool(_LevelMap):
     r"""Level ``l`` -> ``l − 1`` of a mesh hierarchy (interpolation, transported for irreps).
 
     Parameters
@@ -88,15 +95,7 @@ class MeshUnpool(nn.Module):
     """
 
     def __init__(self, in_channels, out_channels=None):
-        super().__init__()
-        self.irreps = _irreps_of(in_channels, out_channels, "MeshUnpool")
-        self.in_channels = self.out_channels = self.irreps
-
-    def reset_parameters(self) -> None:  # no parameters
-        return None
-
-    def extra_repr(self) -> str:
-        return f"{self.irreps!r}"
+        super().__init__(in_channels, out_channels)
 
     def forward(self, batch: MeshBatch, x: torch.Tensor, level: int = 1) -> torch.Tensor:
         return batch.unpool(x, level, self.irreps)
