@@ -67,7 +67,7 @@ def main() -> None:
             b2 = MeshBatch.from_meshes(files, k=args.k, cache_dir=cache, dtype=torch.float32)
             warm.append(time.perf_counter() - t0)
         assert all(d.from_cache for d in b2.data) and not any(d.from_cache for d in b1.data)
-        assert torch.equal(b1.evecs, b2.evecs) and torch.equal(b1.edge_r, b2.edge_r)
+        assert torch.equal(b1.evecs, b2.evecs) and torch.equal(b1.pair_r, b2.pair_r)
         size = sum(p.stat().st_size for p in cache.iterdir()) / 2**20
     finally:
         if args.cache is None:

@@ -215,7 +215,7 @@ def worker_pyg(cfg: dict) -> dict:
     C = cfg["width"]
     x = torch.randn(batch.num_vertices, C, device=dev, requires_grad=True)
     ours = MoNetConv(C, C, n_kernels=8).to(dev)
-    out = {"nv": batch.num_vertices, "edges": int(batch.edges.shape[0])}
+    out = {"nv": batch.num_vertices, "pairs": int(batch.patch_pairs.shape[0])}
 
     def timeit(fn):
         fn()
@@ -240,7 +240,7 @@ def worker_pyg(cfg: dict) -> dict:
     rho, theta = patch_coordinates(batch)
     pseudo = torch.stack([rho, theta / (2 * np.pi)], -1).float()
     # PyG's edge_index is (source j, target i); messages flow j -> i as in ours
-    ei = torch.stack([batch.edges[:, 1], batch.edges[:, 0]])
+    ei = torch.stack([batch.patch_pairs[:, 1], batch.patch_pairs[:, 0]])
     pyg = GMMConv(C, C, dim=2, kernel_size=8, separate_gaussians=False, aggr="mean", root_weight=True).to(dev)
 
     def run_pyg():
@@ -427,7 +427,7 @@ def _pyg_table(a, base, settings):
             sys.stdout.write(f"| {which} | | | error: {r['error']} | |\n")
             continue
         pyg = "not installed" if r["pyg_ms"] is None else f"{r['pyg_ms']:.0f}"
-        sys.stdout.write(f"| {which} | {r['nv']} | {r['edges']} | {r['ours_ms']:.0f} | {pyg} |\n")
+        sys.stdout.write(f"| {which} | {r['nv']} | {r['pairs']} | {r['ours_ms']:.0f} | {pyg} |\n")
     sys.stdout.flush()
 
 

@@ -10,7 +10,7 @@ the geodesic patches are flat edge arrays with global vertex indices.
 Conventions (see :mod:`manifold_nets.conventions`): ``L`` is the PSD weak-form Laplacian, the
 pointwise Laplacian is ``L x / mass``; eigenvectors are M-orthonormal; patch angles ``theta``
 are measured in the centre vertex's gauge and ``transport[e]`` carries a tangent vector at
-``edges[e, 1]`` (in its gauge) to the gauge of ``edges[e, 0]``: ``z_i = exp(i ρ_ij) z_j``.
+``patch_pairs[e, 1]`` (in its gauge) to the gauge of ``patch_pairs[e, 0]``: ``z_i = exp(i ρ_ij) z_j``.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def estimate_lambda_max(L, mass) -> float:
 #: longest edge, so one outlier edge does not collapse every other ``ρ = r / radius``.
 ONE_RING_RADIUS_FACTOR = 1.5
 
-_MD_DENSE = ("V", "F", "mass", "evals", "evecs", "normals", "x_axes", "y_axes", "edges", "edge_r", "edge_theta",
-             "edge_transport", "principal_angle")
+_MD_DENSE = ("V", "F", "mass", "evals", "evecs", "normals", "x_axes", "y_axes", "patch_pairs", "pair_r", "pair_theta",
+             "pair_transport", "principal_angle")
 _MD_SPARSE = ("L", "grad_x", "grad_y")
 
 
@@ -87,12 +87,13 @@ class MeshData:
     grad_x, grad_y : scipy csr (nV, nV)
         Components of the tangent gradient in each vertex's frame.
     normals, x_axes, y_axes : (nV, 3)
-    edges : (m, 2) int64
-        Patch edges ``(centre i, neighbour j)``.
-    edge_r, edge_theta, edge_transport : (m,)
+    patch_pairs : (m, 2) int64
+        Geodesic-patch pairs ``(centre i, neighbour j)`` (not mesh edges: a patch of radius r holds
+        every vertex within r).
+    pair_r, pair_theta, pair_transport : (m,)
         Geodesic distance, angle of ``j`` in ``i``'s gauge, transport angle ``ρ_ij``.
     patch_radius : float
-        Radius that normalises ``edge_r``: the patch radius (in the units of :attr:`V`), or for
+        Radius that normalises ``pair_r``: the patch radius (in the units of :attr:`V`), or for
         one-ring patches ``ONE_RING_RADIUS_FACTOR ×`` the robust mean edge length.
     principal_angle : (nV,) or None
         Angle of the first principal curvature direction in each vertex's gauge (a line field:
@@ -130,10 +131,10 @@ class MeshData:
     normals: np.ndarray | None = None
     x_axes: np.ndarray | None = None
     y_axes: np.ndarray | None = None
-    edges: np.ndarray | None = None
-    edge_r: np.ndarray | None = None
-    edge_theta: np.ndarray | None = None
-    edge_transport: np.ndarray | None = None
+    patch_pairs: np.ndarray | None = None
+    pair_r: np.ndarray | None = None
+    pair_theta: np.ndarray | None = None
+    pair_transport: np.ndarray | None = None
     patch_radius: float | None = None
     principal_angle: np.ndarray | None = None
     lambda_max: float | None = None
@@ -342,7 +343,7 @@ class MeshData:
                     name: str | None = None) -> MeshData:
         """Wrap an :class:`~manifold_nets.geometry.OperatorBundle` (and optional ``Patches``).
 
-        ``patch_radius`` (in the units of ``bundle.V``) normalises ``edge_r``; ``None`` means
+        ``patch_radius`` (in the units of ``bundle.V``) normalises ``pair_r``; ``None`` means
         one-ring patches: ``ONE_RING_RADIUS_FACTOR ×`` the robust mean edge length.
         """
         from ..geometry.normalize import robust_edge_length
@@ -357,8 +358,8 @@ class MeshData:
             r = np.asarray(patches.r, dtype=np.float64)
             rad = (float(patch_radius) if patch_radius is not None
                    else ONE_RING_RADIUS_FACTOR * robust_edge_length(bundle.V, bundle.F))
-            kw = dict(edges=edges, edge_r=r, edge_theta=np.asarray(patches.theta, dtype=np.float64),
-                      edge_transport=np.asarray(patches.transport, dtype=np.float64), patch_radius=rad)
+            kw = dict(patch_pairs=edges, pair_r=r, pair_theta=np.asarray(patches.theta, dtype=np.float64),
+                      pair_transport=np.asarray(patches.transport, dtype=np.float64), patch_radius=rad)
         gx, gy = get("grad_x"), get("grad_y")
         return cls(
             V=np.asarray(bundle.V, dtype=np.float64), F=np.asarray(bundle.F, dtype=np.int64), L=L, mass=mass,
@@ -416,10 +417,10 @@ class MeshData:
             xa, ya = self.x_axes, self.y_axes
             kw["x_axes"] = c[:, None] * xa + s[:, None] * ya
             kw["y_axes"] = -s[:, None] * xa + c[:, None] * ya
-        if self.edges is not None:
-            i, j = self.edges[:, 0], self.edges[:, 1]
-            kw["edge_theta"] = self.edge_theta - g[i]
-            kw["edge_transport"] = self.edge_transport - g[i] + g[j]
+        if self.patch_pairs is not None:
+            i, j = self.patch_pairs[:, 0], self.patch_pairs[:, 1]
+            kw["pair_theta"] = self.pair_theta - g[i]
+            kw["pair_transport"] = self.pair_transport - g[i] + g[j]
         if self.principal_angle is not None:
             kw["principal_angle"] = self.principal_angle - g
         return replace(self, **kw)
@@ -436,8 +437,8 @@ class MeshData:
                   V_original=take(self.V_original),
                   grad_x=conj(self.grad_x), grad_y=conj(self.grad_y), normals=take(self.normals),
                   x_axes=take(self.x_axes), y_axes=take(self.y_axes), principal_angle=take(self.principal_angle))
-        if self.edges is not None:
-            kw["edges"] = inv[self.edges]
+        if self.patch_pairs is not None:
+            kw["patch_pairs"] = inv[self.patch_pairs]
         if self.coarse:
             kw["pool"] = [sp.csr_matrix(Pm @ P.T) for Pm in self.pool[:1]] + list(self.pool[1:])
             kw["unpool"] = [sp.csr_matrix(P @ U) for U in self.unpool[:1]] + list(self.unpool[1:])
@@ -495,15 +496,15 @@ def _fine_to_patch_angle(fine, rows, angle):
     bracket it, and its intrinsic angle is interpolated linearly between theirs; under a change
     of the reference half-edge every quantity shifts consistently, so the result follows the
     patches' gauge exactly.  Vertices without patch edges keep the projected angle."""
-    if fine.edges is None or not len(fine.edges):
+    if fine.patch_pairs is None or not len(fine.patch_pairs):
         return angle
-    i, j = fine.edges[:, 0], fine.edges[:, 1]
+    i, j = fine.patch_pairs[:, 0], fine.patch_pairs[:, 1]
     nV = fine.n_vertices
     d = fine.V[j] - fine.V[i]
     two_pi = 2 * np.pi
     phi = np.mod(np.arctan2((d * fine.y_axes[i]).sum(1), (d * fine.x_axes[i]).sum(1)), two_pi)
     order = np.lexsort((phi, i))
-    i_s, phi_s, th_s = i[order], phi[order], fine.edge_theta[order]
+    i_s, phi_s, th_s = i[order], phi[order], fine.pair_theta[order]
     start = np.searchsorted(i_s, np.arange(nV))
     stop = np.searchsorted(i_s, np.arange(nV), side="right")
     rows = np.asarray(rows, dtype=np.int64)
@@ -601,7 +602,7 @@ def _cache_get(store, key: str, *, V_original, name):
         return None
 
 
-def _principal_angle_in_patch_angles(V, edges, edge_theta, x_axes, y_axes, angle):
+def _principal_angle_in_patch_angles(V, edges, pair_theta, x_axes, y_axes, angle):
     """Principal line-field angle (projected, as _principal_angle returns it) re-expressed in the
     patches' intrinsic angular coordinate, so that θ_ij − angle_i does not depend on the gauge.
 
@@ -623,9 +624,9 @@ def _principal_angle_in_patch_angles(V, edges, edge_theta, x_axes, y_axes, angle
         before = order[s + _segment_arg(dd, s, np.maximum)]
         da = np.mod(phi[after] - a[has], 2 * np.pi)
         db = 2 * np.pi - np.mod(phi[before] - a[has], 2 * np.pi)
-        span = np.mod(edge_theta[after] - edge_theta[before], 2 * np.pi)
+        span = np.mod(pair_theta[after] - pair_theta[before], 2 * np.pi)
         frac = np.divide(db, da + db, out=np.zeros_like(db), where=(da + db) > 0)
-        res.append(edge_theta[before] + span * frac)
+        res.append(pair_theta[before] + span * frac)
     out = np.array(angle, dtype=np.float64, copy=True)
     out[has] = 0.5 * np.angle(np.exp(2j * res[0]) + np.exp(2j * (res[1] - np.pi)))
     return out
@@ -725,9 +726,9 @@ class MeshBatch:
         Vertices / faces per mesh (Python ints, so splitting needs no device sync).
     pad_index : (N,) int64
         Position of each vertex in the flattened ``(B * n_max)`` padded layout (:meth:`to_padded`).
-    edges : (E, 2) int64
-        Patch edges (global indices), ``edge_r``, ``edge_theta``, ``edge_transport`` ``(E,)``,
-        ``edge_batch (E,)``; ``patch_radius (B,)``.
+    patch_pairs : (E, 2) int64
+        Geodesic-patch pairs ``(centre, neighbour)`` (global indices; not mesh edges), ``pair_r``, ``pair_theta``, ``pair_transport`` ``(E,)``,
+        ``pair_batch (E,)``; ``patch_radius (B,)``.
     lambda_max : (B,)
         Largest-eigenvalue estimate of ``M⁻¹L`` per mesh.
     normalization : list of Normalization or None
@@ -881,20 +882,20 @@ class MeshBatch:
         out["sizes"] = [int(n) for n in nv]
         out["face_sizes"] = [int(n) for n in nf]
         # patches
-        if all(d.edges is not None for d in data):
-            ne = np.array([d.edges.shape[0] for d in data])
+        if all(d.patch_pairs is not None for d in data):
+            ne = np.array([d.patch_pairs.shape[0] for d in data])
             out.update(
-                edges=ti(np.concatenate([d.edges + o for d, o in zip(data, ptr[:-1])])),
-                edge_r=t(np.concatenate([d.edge_r for d in data])),
-                edge_theta=t(np.concatenate([d.edge_theta for d in data])),
-                edge_transport=t(np.concatenate([d.edge_transport for d in data])),
-                edge_batch=ti(np.repeat(np.arange(B), ne)),
-                edge_ptr=ti(np.concatenate([[0], np.cumsum(ne)])),
+                patch_pairs=ti(np.concatenate([d.patch_pairs + o for d, o in zip(data, ptr[:-1])])),
+                pair_r=t(np.concatenate([d.pair_r for d in data])),
+                pair_theta=t(np.concatenate([d.pair_theta for d in data])),
+                pair_transport=t(np.concatenate([d.pair_transport for d in data])),
+                pair_batch=ti(np.repeat(np.arange(B), ne)),
+                pair_ptr=ti(np.concatenate([[0], np.cumsum(ne)])),
                 patch_radius=t([d.patch_radius for d in data]),
             )
         else:
-            out.update(edges=None, edge_r=None, edge_theta=None, edge_transport=None, edge_batch=None,
-                       edge_ptr=None, patch_radius=None)
+            out.update(patch_pairs=None, pair_r=None, pair_theta=None, pair_transport=None, pair_batch=None,
+                       pair_ptr=None, patch_radius=None)
         # mesh hierarchy: coarse sub-batches and block-diagonal maps between consecutive levels
         n_levels = min(len(d.coarse or []) for d in data)
         out["levels"], out["level_maps"] = [], []
@@ -929,7 +930,7 @@ class MeshBatch:
 
     @property
     def has_patches(self) -> bool:
-        return self.edges is not None
+        return self.patch_pairs is not None
 
     @property
     def num_levels(self) -> int:
@@ -988,9 +989,9 @@ class MeshBatch:
     def __repr__(self) -> str:
         nv = self.sizes
         K = None if self.evals is None else self.evals.shape[1]
-        E = None if self.edges is None else int(self.edges.shape[0])
+        E = None if self.patch_pairs is None else int(self.patch_pairs.shape[0])
         return (f"MeshBatch(meshes={self.num_meshes}, vertices={nv}, faces={self.num_faces}, k={K}, "
-                f"patch_edges={E}, dtype={self.dtype}, device={self.device})")
+                f"patch_pairs={E}, dtype={self.dtype}, device={self.device})")
 
     # ------------------------------------------------------------------ layout helpers
     def to_padded(self, x: torch.Tensor) -> torch.Tensor:
@@ -1005,9 +1006,9 @@ class MeshBatch:
         return xp.reshape((-1,) + tuple(xp.shape[2:]))[self.pad_index]
 
     def split(self, x: torch.Tensor, *, on: str = "vertices") -> list:
-        """Split a stacked tensor into per-mesh tensors (``on="vertices"``, ``"faces"`` or ``"edges"``)."""
-        if on == "edges":
-            sizes = (self.edge_ptr[1:] - self.edge_ptr[:-1]).tolist()
+        """Split a stacked tensor into per-mesh tensors (``on="vertices"``, ``"faces"`` or ``"pairs"``)."""
+        if on == "pairs":
+            sizes = (self.pair_ptr[1:] - self.pair_ptr[:-1]).tolist()
         else:
             sizes = {"vertices": self.sizes, "faces": self.face_sizes}[on]
         return list(torch.split(x, sizes, dim=0))

@@ -162,8 +162,8 @@ class GEMConv(nn.Module):
 
     Shapes
     ------
-    x ``(N, in.dim)`` -> ``(N, out.dim)``; uses ``batch.edges``, ``edge_theta``,
-    ``edge_transport``, ``edge_r``.
+    x ``(N, in.dim)`` -> ``(N, out.dim)``; uses ``batch.patch_pairs``, ``pair_theta``,
+    ``pair_transport``, ``pair_r``.
     """
 
     def __init__(self, in_channels, out_channels, *, n_radial: int = 2, self_interaction: bool = True,
@@ -233,10 +233,10 @@ class GEMConv(nn.Module):
 
     def _neighbours_edges(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
         """Reference path: the kernel applied edge by edge (``E × n_radial·in × out`` products)."""
-        i, j = batch.edges[:, 0], batch.edges[:, 1]
-        theta = batch.edge_theta.to(x.dtype)
-        rho = (batch.edge_r / batch.patch_radius[batch.edge_batch]).to(x.dtype)
-        u = rotate_irreps(x[j], self.irreps_in, batch.edge_transport.to(x.dtype) - theta)  # ρ_in(−θ) ρ_in(ρ) x_j
+        i, j = batch.patch_pairs[:, 0], batch.patch_pairs[:, 1]
+        theta = batch.pair_theta.to(x.dtype)
+        rho = (batch.pair_r / batch.patch_radius[batch.pair_batch]).to(x.dtype)
+        u = rotate_irreps(x[j], self.irreps_in, batch.pair_transport.to(x.dtype) - theta)  # ρ_in(−θ) ρ_in(ρ) x_j
         phi = self.radial_basis(rho)  # (E, nb)
         v = (phi.unsqueeze(-1) * u.unsqueeze(1)).reshape(u.shape[0], -1) @ self.weight.to(x.dtype)  # W(r) u
         v = rotate_irreps(v, self.irreps_out, theta)  # ρ_out(θ)
@@ -400,10 +400,10 @@ def _gem_operator(batch: MeshBatch, n_radial: int, m: int, keys: tuple, dtype):
     if key in cache:
         return cache[key]
     N, T = batch.num_vertices, len(keys)
-    i, j = batch.edges[:, 0], batch.edges[:, 1]
-    theta = batch.edge_theta.to(dtype)
-    trans = batch.edge_transport.to(dtype)
-    rho = (batch.edge_r / batch.patch_radius[batch.edge_batch]).to(dtype)
+    i, j = batch.patch_pairs[:, 0], batch.patch_pairs[:, 1]
+    theta = batch.pair_theta.to(dtype)
+    trans = batch.pair_transport.to(dtype)
+    rho = (batch.pair_r / batch.patch_radius[batch.pair_batch]).to(dtype)
     deg, start, within = _centre_groups(batch)
     phi = _hat_basis(rho, n_radial) / deg[i].clamp_min(1).to(dtype).unsqueeze(-1)  # (E, nb)
     f = torch.tensor([k[0] for k in keys], dtype=dtype, device=theta.device)
@@ -645,10 +645,10 @@ class TransportSmoothing(nn.Module):
     def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
         if not batch.has_patches:
             raise ValueError("TransportSmoothing: expected a MeshBatch with patches (got patches=None)")
-        i, j = batch.edges[:, 0], batch.edges[:, 1]
-        v = rotate_irreps(x[j], self.irreps, batch.edge_transport.to(x.dtype))
+        i, j = batch.patch_pairs[:, 0], batch.patch_pairs[:, 1]
+        v = rotate_irreps(x[j], self.irreps, batch.pair_transport.to(x.dtype))
         agg = x.clone().index_add_(0, i, v)
-        deg = x.new_ones(x.shape[0]).index_add_(0, i, torch.ones_like(batch.edge_r, dtype=x.dtype))
+        deg = x.new_ones(x.shape[0]).index_add_(0, i, torch.ones_like(batch.pair_r, dtype=x.dtype))
         return agg / deg.unsqueeze(-1)
 
 

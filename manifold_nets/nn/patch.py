@@ -1,7 +1,7 @@
 """Geodesic-patch family: convolutions on geodesic polar charts ``(r, θ)`` around every vertex.
 
 Every layer reads the flat patch arrays of a :class:`~manifold_nets.nn.MeshBatch`
-(``edges (E, 2)`` = (centre i, neighbour j), ``edge_r``, ``edge_theta`` in ``i``'s gauge) and
+(``edges (E, 2)`` = (centre i, neighbour j), ``pair_r``, ``pair_theta`` in ``i``'s gauge) and
 the radius ``patch_radius`` per mesh, which normalises ``ρ = r / radius ∈ [0, 1]``.
 
 The angular origin of a patch (the vertex gauge) is arbitrary: it follows from the face order and
@@ -65,17 +65,17 @@ def patch_coordinates(batch: MeshBatch, orientation=None):
     -------
     rho, theta : ``(E,)`` tensors; ``rho = r / patch_radius`` and ``theta`` in ``[0, 2π)``.
     """
-    rho = batch.edge_r / batch.patch_radius[batch.edge_batch]
-    theta = batch.edge_theta
+    rho = batch.pair_r / batch.patch_radius[batch.pair_batch]
+    theta = batch.pair_theta
     if orientation is None or (isinstance(orientation, str) and orientation == "gauge"):
         pass
     elif isinstance(orientation, str) and orientation == "principal":
         if batch.principal_angle is None:
             raise ValueError("orientation='principal': the batch has no principal curvature directions "
                              "(build it with curvature=True)")
-        theta = theta - batch.principal_angle[batch.edges[:, 0]]
+        theta = theta - batch.principal_angle[batch.patch_pairs[:, 0]]
     elif isinstance(orientation, torch.Tensor):
-        theta = theta - orientation.to(theta.dtype)[batch.edges[:, 0]]
+        theta = theta - orientation.to(theta.dtype)[batch.patch_pairs[:, 0]]
     else:
         raise ValueError(f"orientation: expected None, 'gauge', 'principal' or an (N,) tensor (got {orientation!r})")
     return rho, torch.remainder(theta, 2 * math.pi)
@@ -106,7 +106,7 @@ def polar_bin_operator(batch: MeshBatch, n_rho: int, n_theta: int, orientation=N
     if key in cache and not isinstance(orientation, torch.Tensor):
         return cache[key]
     rho, theta = patch_coordinates(batch, orientation)
-    i, j = batch.edges[:, 0], batch.edges[:, 1]
+    i, j = batch.patch_pairs[:, 0], batch.patch_pairs[:, 1]
     u = (rho * n_rho - 1.0).clamp(0.0, float(n_rho - 1))
     r_lo = torch.clamp(torch.floor(u), max=max(n_rho - 2, 0)).long()
     fr = (u - r_lo.to(u.dtype)) if n_rho > 1 else torch.zeros_like(u)
@@ -158,7 +158,7 @@ def angular_fourier_operator(batch: MeshBatch, n_rho: int, max_frequency: int) -
     if key in cache:
         return cache[key]
     rho, theta = patch_coordinates(batch)
-    i, j = batch.edges[:, 0], batch.edges[:, 1]
+    i, j = batch.patch_pairs[:, 0], batch.patch_pairs[:, 1]
     nk = 2 * max_frequency + 1
     N = batch.num_vertices
     # per-ring normalisation (independent of θ)
@@ -393,7 +393,7 @@ def anisotropic_operator(batch: MeshBatch, scales, n_orientations: int, anisotro
     if key in cache:
         return cache[key]
     rho, theta = patch_coordinates(batch, orientation)
-    i, j = batch.edges[:, 0], batch.edges[:, 1]
+    i, j = batch.patch_pairs[:, 0], batch.patch_pairs[:, 1]
     nk = len(scales) * n_orientations
     phi = torch.tensor([math.pi * l / n_orientations for l in range(n_orientations)], dtype=rho.dtype,
                        device=rho.device)
@@ -483,7 +483,7 @@ def _fourier_phases(batch: MeshBatch, max_frequency: int, dtype):
     if key not in cache:
         rho, theta = patch_coordinates(batch)
         rho, theta = rho.to(dtype), theta.to(dtype)
-        i = batch.edges[:, 0]
+        i = batch.patch_pairs[:, 0]
         deg = rho.new_zeros(batch.num_vertices).index_add_(0, i, torch.ones_like(rho)).clamp_min(1.0)
         phase = [torch.ones_like(theta)] + [torch.cos(m * theta) for m in range(1, max_frequency + 1)] \
             + [-torch.sin(m * theta) for m in range(1, max_frequency + 1)]
@@ -501,7 +501,7 @@ def _centre_groups(batch: MeshBatch):
     cache = _cache(batch)
     if "centre_groups" in cache:
         return cache["centre_groups"]
-    i = batch.edges[:, 0]
+    i = batch.patch_pairs[:, 0]
     E, N = i.shape[0], batch.num_vertices
     order = torch.argsort(i, stable=True)
     deg = torch.bincount(i, minlength=N)
@@ -525,7 +525,7 @@ def _edge_pattern(batch: MeshBatch, n_phase: int, n_kernels: int) -> dict:
     cache = _cache(batch)
     if key in cache:
         return cache[key]
-    i, j = batch.edges[:, 0], batch.edges[:, 1]
+    i, j = batch.patch_pairs[:, 0], batch.patch_pairs[:, 1]
     dev = i.device
     N, E, K = batch.num_vertices, i.shape[0], n_kernels
     R = n_phase * N * K
@@ -735,7 +735,7 @@ class MoNetConv(nn.Module):
 
     def forward(self, batch: MeshBatch, x: torch.Tensor, orientation=None) -> torch.Tensor:
         _require_patches(batch, "MoNetConv")
-        i, j = batch.edges[:, 0], batch.edges[:, 1]
+        i, j = batch.patch_pairs[:, 0], batch.patch_pairs[:, 1]
         N, C = x.shape
         if self.angular == "fourier":
             if orientation is not None:

@@ -100,9 +100,9 @@ def _output_kind(out, batch) -> str:
         return "faces"
     if n == batch.num_meshes:
         return "global"
-    if batch.edges is not None and n == batch.edges.shape[0]:
-        return "edges"
-    raise AssertionError(f"output: expected one row per vertex, face, mesh or edge (got {n} rows)")
+    if batch.patch_pairs is not None and n == batch.patch_pairs.shape[0]:
+        return "pairs"
+    raise AssertionError(f"output: expected one row per vertex, face, mesh or patch pair (got {n} rows)")
 
 
 def assert_batch_consistent(fn, batch, x, *, rtol: float | None = None, atol: float | None = None) -> float:

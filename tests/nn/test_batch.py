@@ -30,9 +30,9 @@ def test_layout_offsets_and_blocks(batch64, meshes):
         assert torch.count_nonzero(A[s:e, :s]) == 0 and torch.count_nonzero(A[s:e, e:]) == 0
         np.testing.assert_allclose(A[s:e, s:e].numpy(), batch64.data[b].L.toarray(), atol=0)
     # patch edges stay inside their mesh
-    eb = batch64.edge_batch
-    assert torch.equal(batch64.batch[batch64.edges[:, 0]], eb)
-    assert torch.equal(batch64.batch[batch64.edges[:, 1]], eb)
+    eb = batch64.pair_batch
+    assert torch.equal(batch64.batch[batch64.patch_pairs[:, 0]], eb)
+    assert torch.equal(batch64.batch[batch64.patch_pairs[:, 1]], eb)
     assert "MeshBatch(meshes=3" in repr(batch64)
 
 
@@ -54,7 +54,7 @@ def test_meshes_with_fewer_eigenpairs_are_zero_padded():
     assert b.eval_mask[0].sum() == 5 and bool(b.eval_mask[1].all())  # 6 vertices -> k = 5
     assert torch.count_nonzero(b.evecs_padded[0, :, 5:]) == 0
     assert torch.count_nonzero(b.evecs_padded[0, 6:]) == 0
-    assert b.edges is None and not b.has_patches
+    assert b.patch_pairs is None and not b.has_patches
 
 
 def test_split_mesh_unbatch_and_to(batch64):
@@ -62,7 +62,7 @@ def test_split_mesh_unbatch_and_to(batch64):
     parts = batch64.split(x)
     assert [len(p) for p in parts] == [42, 96, 162]
     one = batch64.mesh(1)
-    assert one.num_meshes == 1 and one.num_vertices == 96 and one.edges.min() == 0
+    assert one.num_meshes == 1 and one.num_vertices == 96 and one.patch_pairs.min() == 0
     b32 = batch64.to("cpu", dtype=torch.float32)
     assert b32.pos.dtype == torch.float32 and b32.L.dtype == torch.float32
     assert b32.batch.dtype == torch.int64
@@ -103,7 +103,7 @@ def test_from_bundles_matches_from_meshes(meshes):
     b1 = MeshBatch.from_bundles([operators(V, F, k=10)], patches=[geodesic_patches(V, F)], dtype=torch.float64)
     b2 = MeshBatch.from_meshes([(V, F)], k=10, normalize=False, dtype=torch.float64)
     assert torch.equal(b1.evecs_padded, b2.evecs_padded)
-    assert torch.equal(b1.edge_theta, b2.edge_theta)
+    assert torch.equal(b1.pair_theta, b2.pair_theta)
 
 
 def test_cache_dir_round_trip(tmp_path, meshes):
@@ -142,10 +142,10 @@ def test_gauge_change_matches_the_geometry_layer(meshes):
     np.testing.assert_allclose(dg.grad_x.toarray(), gx.toarray(), atol=1e-10)
     np.testing.assert_allclose(dg.grad_y.toarray(), gy.toarray(), atol=1e-10)
     p = geodesic_patches(V, F, gauge=g)
-    assert np.array_equal(p.edges, dg.edges)
+    assert np.array_equal(p.edges, dg.patch_pairs)
     wrap = lambda a: np.angle(np.exp(1j * a))  # noqa: E731
-    np.testing.assert_allclose(wrap(dg.edge_theta - p.theta), 0, atol=1e-12)
-    np.testing.assert_allclose(wrap(dg.edge_transport - p.transport), 0, atol=1e-12)
+    np.testing.assert_allclose(wrap(dg.pair_theta - p.theta), 0, atol=1e-12)
+    np.testing.assert_allclose(wrap(dg.pair_transport - p.transport), 0, atol=1e-12)
 
 
 def test_permuted_data_matches_recomputation(meshes):
@@ -161,9 +161,9 @@ def test_permuted_data_matches_recomputation(meshes):
     np.testing.assert_allclose(dp.grad_x.toarray(), ref.grad_x.toarray(), atol=1e-10)
     np.testing.assert_allclose(np.abs(dp.evecs), np.abs(ref.evecs), atol=1e-8)
     key = lambda e: np.lexsort((e[:, 1], e[:, 0]))  # noqa: E731
-    a, b = key(dp.edges), key(ref.edges)
-    assert np.array_equal(dp.edges[a], ref.edges[b])
-    np.testing.assert_allclose(dp.edge_theta[a], ref.edge_theta[b], atol=1e-12)
+    a, b = key(dp.patch_pairs), key(ref.patch_pairs)
+    assert np.array_equal(dp.patch_pairs[a], ref.patch_pairs[b])
+    np.testing.assert_allclose(dp.pair_theta[a], ref.pair_theta[b], atol=1e-12)
     # a line field: compare modulo π
     np.testing.assert_allclose(np.sin(dp.principal_angle - ref.principal_angle), 0, atol=1e-9)
 
@@ -206,8 +206,8 @@ def test_scaled_and_moved_meshes_give_identical_batches(meshes, s):
     b0 = MeshBatch.from_meshes(meshes[1:], k=16, dtype=torch.float64)
     b1 = MeshBatch.from_meshes([(V * s + np.array([5.0, -2.0, 1.0]), F) for V, F in meshes[1:]], k=16,
                                dtype=torch.float64)
-    for name in ("pos", "mass", "evals", "L", "grad_x", "grad_y", "edge_r", "patch_radius", "lambda_max",
-                 "edge_theta", "edge_transport", "normals", "x_axes"):
+    for name in ("pos", "mass", "evals", "L", "grad_x", "grad_y", "pair_r", "patch_radius", "lambda_max",
+                 "pair_theta", "pair_transport", "normals", "x_axes"):
         assert _rel(getattr(b1, name), getattr(b0, name)) < 1e-9, name
     assert _rel(b1.evecs, b0.evecs) < 1e-9  # the sign rule is scale-invariant too
     assert float(torch.sin(b1.principal_angle - b0.principal_angle).abs().max()) < 1e-9
@@ -238,14 +238,14 @@ def test_an_outlier_edge_does_not_collapse_the_radial_coordinates(meshes):
     Vo[0] *= 20.0  # five edges about 20x longer than the rest
     b0 = MeshBatch.from_meshes([(V, F)], k=8, dtype=torch.float64)
     b1 = MeshBatch.from_meshes([(Vo, F)], k=8, dtype=torch.float64)
-    assert torch.equal(b0.edges, b1.edges)
-    rho0 = (b0.edge_r / b0.patch_radius[b0.edge_batch]).numpy()
-    rho1 = (b1.edge_r / b1.patch_radius[b1.edge_batch]).numpy()
-    far = (b0.edges != 0).all(1).numpy()
+    assert torch.equal(b0.patch_pairs, b1.patch_pairs)
+    rho0 = (b0.pair_r / b0.patch_radius[b0.pair_batch]).numpy()
+    rho1 = (b1.pair_r / b1.patch_radius[b1.pair_batch]).numpy()
+    far = (b0.patch_pairs != 0).all(1).numpy()
     np.testing.assert_allclose(rho1[far], rho0[far], rtol=0.02)
     assert 0.4 < np.median(rho0) < 1.0 and rho1[~far].min() > 5  # the outlier edges stand out
     # the rule the batch used to have (divide by the longest one-ring edge) would shrink them ~20x
-    assert np.median(rho1[far] * b1.patch_radius.item() / b1.edge_r.max().item()) < 0.1
+    assert np.median(rho1[far] * b1.patch_radius.item() / b1.pair_r.max().item()) < 0.1
 
 
 def test_absolute_patch_radius_is_in_input_units(meshes):
@@ -255,9 +255,9 @@ def test_absolute_patch_radius_is_in_input_units(meshes):
     a = MeshBatch.from_meshes([(V, F)], k=8, patch_radius=1.0, normalize=False, dtype=torch.float64)
     b = MeshBatch.from_meshes([(V, F)], k=8, patch_radius=1.0, dtype=torch.float64)
     c = MeshBatch.from_meshes([(10 * V, F)], k=8, patch_radius=10.0, dtype=torch.float64)
-    assert torch.equal(a.edges, b.edges) and torch.equal(b.edges, c.edges)
-    assert int((a.edges[:, 0] == 0).sum()) > 6  # more than the one-ring
-    np.testing.assert_allclose((b.edge_r / b.patch_radius).numpy(), (a.edge_r / a.patch_radius).numpy(), rtol=1e-9)
+    assert torch.equal(a.patch_pairs, b.patch_pairs) and torch.equal(b.patch_pairs, c.patch_pairs)
+    assert int((a.patch_pairs[:, 0] == 0).sum()) > 6  # more than the one-ring
+    np.testing.assert_allclose((b.pair_r / b.patch_radius).numpy(), (a.pair_r / a.patch_radius).numpy(), rtol=1e-9)
     with pytest.raises(MeshShapeError, match="patch_radius"):
         MeshBatch.from_meshes([(V, F)], k=8, patch_radius=-1.0)
 

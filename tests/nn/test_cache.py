@@ -17,8 +17,8 @@ def _npz(folder):
 
 
 def _assert_same(a: MeshData, b: MeshData):
-    for name in ("V", "F", "mass", "evals", "evecs", "normals", "x_axes", "y_axes", "edges", "edge_r",
-                 "edge_theta", "edge_transport", "principal_angle"):
+    for name in ("V", "F", "mass", "evals", "evecs", "normals", "x_axes", "y_axes", "patch_pairs", "pair_r",
+                 "pair_theta", "pair_transport", "principal_angle"):
         x, y = getattr(a, name), getattr(b, name)
         assert x.dtype == y.dtype and np.array_equal(x, y), name
     for name in ("L", "grad_x", "grad_y"):
@@ -109,7 +109,7 @@ def test_batch_from_cache_equals_batch_computed(tmp_path, meshes):
     b1 = MeshBatch.from_meshes(meshes, k=12, cache_dir=tmp_path, dtype=torch.float64)
     b2 = MeshBatch.from_meshes(meshes, k=12, cache_dir=tmp_path, dtype=torch.float64)
     assert all(d.from_cache for d in b2.data) and not any(d.from_cache for d in b1.data)
-    for name in ("pos", "mass", "evals", "evecs", "edge_r", "edge_theta", "edge_transport", "patch_radius",
+    for name in ("pos", "mass", "evals", "evecs", "pair_r", "pair_theta", "pair_transport", "patch_radius",
                  "lambda_max", "principal_angle", "scale", "center"):
         assert torch.equal(getattr(b1, name), getattr(b2, name)), name
     assert torch.equal(b1.L.to_dense(), b2.L.to_dense())

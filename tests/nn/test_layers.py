@@ -234,7 +234,7 @@ def test_argument_errors(batch64):
         mnn.RegularNonlinearity(Irreps([(2, 0), (1, 1)]))
     with pytest.raises(ValueError, match="n_samples"):
         mnn.RegularNonlinearity(Irreps.regular(2, 3), n_samples=6)
-    nopatch = mnn.MeshBatch.from_data([batch64.data[0].__class__(**{**batch64.data[0].__dict__, "edges": None})])
+    nopatch = mnn.MeshBatch.from_data([batch64.data[0].__class__(**{**batch64.data[0].__dict__, "patch_pairs": None})])
     with pytest.raises(ValueError, match="patches"):
         mnn.GCNNConv(2, 2)(nopatch, torch.zeros(nopatch.num_vertices, 2))
 
@@ -279,7 +279,7 @@ def test_monet_matches_its_formula(batch64):
     G = conv.weight.detach().numpy().reshape(3, 4, 2)
     X = x.numpy()
     ref = X @ conv.self_weight.detach().numpy() + conv.bias.detach().numpy()
-    E = batch64.edges.numpy()
+    E = batch64.patch_pairs.numpy()
     deg = np.bincount(E[:, 0], minlength=len(X))
     acc = np.zeros_like(ref)
     for e, (i, j) in enumerate(E):

@@ -93,7 +93,7 @@ def test_hierarchy_is_cached(tmp_path, ms_meshes):
     assert len(d1.coarse) == 2
     for a, b in zip(d0.coarse, d1.coarse):
         np.testing.assert_array_equal(a.V, b.V)
-        np.testing.assert_array_equal(a.edges, b.edges)
+        np.testing.assert_array_equal(a.patch_pairs, b.patch_pairs)
         np.testing.assert_array_equal(a.evals, b.evals)
     for a, b in zip(d0.pool + d0.unpool, d1.pool + d1.unpool):
         assert a.dtype == np.complex128

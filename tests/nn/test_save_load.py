@@ -58,7 +58,7 @@ def test_pipeline_travels_with_the_model(tmp_path, meshes, batch64):
     assert p.operators["one_ring_radius_factor"] == mnn.batch.ONE_RING_RADIUS_FACTOR
     # prediction repeats the front half of training: same batch, same features, same outputs
     b = p.batch(meshes, dtype=torch.float64)
-    for name in ("pos", "evals", "edge_r", "patch_radius"):
+    for name in ("pos", "evals", "pair_r", "patch_radius"):
         assert torch.equal(getattr(b, name), getattr(batch64, name)), name
     x = p.features_of(b)
     assert torch.equal(x, mnn.input_features(batch64, "wks", 6))

@@ -284,7 +284,7 @@ def test_gcnn_fourier_matches_its_formula(batch64):
     x = torch.randn(batch64.num_vertices, 2, dtype=torch.float64)
     y = conv(batch64, x).detach().numpy()
     rho, theta = (t.numpy() for t in mnn.patch_coordinates(batch64))
-    E, X, N = batch64.edges.numpy(), x.numpy(), batch64.num_vertices
+    E, X, N = batch64.patch_pairs.numpy(), x.numpy(), batch64.num_vertices
     u = np.clip(rho * 2 - 1, 0, 1)  # ring centres 0.5 and 1: weights (1 − u, u)
     w = np.stack([1 - u, u], 1)  # (E, 2)
     A = np.zeros((N, 2, 3, 2), dtype=complex)  # (i, ring, m, c)

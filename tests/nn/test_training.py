@@ -160,7 +160,7 @@ def test_local_families_learn_a_task_that_needs_message_passing(family, batch32)
     x = torch.zeros(b.num_vertices, 2)
     x[:, 0] = 1.0
     x[seeds, 1] = 1.0
-    e = b.edges
+    e = b.patch_pairs
     ring1 = torch.zeros(b.num_vertices, dtype=torch.bool)
     ring1[seeds] = True
     ring1[e[torch.isin(e[:, 0], seeds), 1]] = True
