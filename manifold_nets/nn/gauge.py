@@ -39,6 +39,7 @@ __all__ = [
     "RegularNonlinearity",
     "InvariantReadout",
     "TransportSmoothing",
+    "IrrepsDropout",
 ]
 
 
@@ -506,6 +507,44 @@ class NormNonlinearity(nn.Module):
             k += m
             parts.append((blk * scale.unsqueeze(-1)).reshape(-1, 2 * m))
         return torch.cat(parts, -1)
+
+
+@configurable
+class IrrepsDropout(nn.Module):
+    r"""Gauge-equivariant dropout: every field (a scalar, or an order-``n > 0`` pair) of every row is
+    zeroed with probability ``p`` as a whole and the kept ones are scaled by ``1 / (1 - p)``.
+
+    The mask is one number per field, so it commutes with the rotation of the pairs (a plain
+    :class:`torch.nn.Dropout` of the coordinates would not).  The identity in ``eval()`` mode.
+
+    Shapes
+    ------
+    x ``(N, irreps.dim)`` -> same.
+    """
+
+    def __init__(self, irreps, p: float = 0.0):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"p: expected a probability in [0, 1) (got {p!r})")
+        self.irreps, self.p = Irreps(irreps), float(p)
+        # column -> field index (both components of a pair share their field)
+        idx, k = [], 0
+        for _, _, m, n in self.irreps.slices():
+            for _ in range(m):
+                idx.extend([k] * (1 if n == 0 else 2))
+                k += 1
+        self.n_fields = k
+        self.register_buffer("_field", torch.as_tensor(idx, dtype=torch.long), persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"{self.irreps!r}, p={self.p}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand(x.shape[0], self.n_fields, device=x.device) >= self.p
+        mask = keep.to(x.dtype) / (1.0 - self.p)
+        return x * mask[:, self._field.to(x.device)]
 
 
 @configurable

@@ -185,6 +185,44 @@ def test_gem_backbone_irreps_gauge_equivariant_with_coarse_gauges(ms_batch):
     torch.testing.assert_close(yg, rotate_irreps(y, bb.irreps, -torch.as_tensor(g[0])), atol=1e-10, rtol=0)
 
 
+def test_irreps_dropout_drops_whole_fields_and_stays_equivariant(ms_batch):
+    """Training-mode GEM U-Net with dropout: the same random mask commutes with a change of gauge on
+    every level (whole fields are dropped); ``eval()`` is the identity."""
+    from manifold_nets.nn.gauge import IrrepsDropout
+
+    ir = Irreps.regular(3, 2)
+    drop = IrrepsDropout(ir, 0.5)
+    x = torch.randn(50, ir.dim, dtype=torch.float64)
+    torch.manual_seed(0)
+    y = drop(x)
+    for s, e, m, n in ir.slices():  # both components of a pair are kept or dropped together
+        if n:
+            z = (y[:, s:e].reshape(-1, m, 2) == 0)
+            assert torch.equal(z[..., 0], z[..., 1])
+    assert 0 < int((y == 0).sum()) < y.numel()
+    assert torch.equal(drop.eval()(x), x)
+    with pytest.raises(ValueError, match="p: expected a probability"):
+        IrrepsDropout(ir, 1.0)
+
+    torch.manual_seed(1)
+    bb = mnn.MeshBackbone(8, 6, family="gem", width=9, n_blocks=1, levels=2, dropout=0.3).double().train()
+    xf = mnn.input_features(ms_batch, "hks", 8)
+    g = _gauges(ms_batch, 2)
+    bg = ms_batch.gauge_changed(g[0], levels=g[1:])
+
+    def irreps_out(batch):
+        torch.manual_seed(7)
+        h = bb.lift_conv(batch, bb.lift(xf))
+        for blk in bb.blocks:
+            h = blk(batch, h)
+        return bb._multiscale(batch, h)
+
+    with torch.no_grad():
+        y, yg = irreps_out(ms_batch), irreps_out(bg)
+    assert (y - bb.eval()._multiscale(ms_batch, bb.blocks[0](ms_batch, bb.lift_conv(ms_batch, bb.lift(xf))))).abs().max() > 1e-3
+    torch.testing.assert_close(yg, rotate_irreps(y, bb.irreps, -torch.as_tensor(g[0])), atol=1e-10, rtol=0)
+
+
 # ------------------------------------------------------------------------ renumbering, face order
 @pytest.mark.parametrize("family", ["gem", "cheb", "acnn"])
 def test_multiscale_model_symmetries(family):
@@ -256,7 +294,7 @@ def train_and_test(family, levels, *, steps=300, lr=1e-3, width=32, n_blocks=2, 
                    train_seed=0, test_seed=1, seed=0, data=None, **net_kwargs):
     """Adam on one mesh, accuracy on another: ``(train accuracy, test accuracy, seconds per step)``.
 
-    The recipe: width 32, 2 blocks on the input mesh, dropout 0.3 (not used by ``gem``), and for
+    The recipe: width 32, 2 blocks on the input mesh, dropout 0.3 (whole irreps fields for ``gem``), and for
     ``levels > 0`` two blocks per level in the encoder and the decoder; Adam, learning rate 1e-3."""
     import time
 
@@ -309,14 +347,18 @@ def test_wide_view_quick(family, wide_view):
 
 
 #: Held-out accuracy of the U-Net (levels=2) where it misses the 95 % goal (measured with
-#: ``OMP_NUM_THREADS=1 python -m tests.nn.test_multiscale``, torch 2.13 CPU): expected failures.
+#: ``OMP_NUM_THREADS=1 python -m tests.nn.test_multiscale test FAMILY``, torch 2.13 CPU; settings are
+#: chosen on the validation mesh, ``... val FAMILY``): expected failures.
 #: spectral (0.975), diffusion (0.976) and acnn (0.957) pass.
 MEASURED_MISSES: dict = {
-    "cheb": "measured 0.892 held-out (single level 0.859); train 0.906: underfits",
-    "gcnn": "measured 0.925 held-out (single level 0.917); train 0.999: overfits the training mesh",
-    "monet": "measured 0.940 held-out (single level 0.908); train 0.997: overfits the training mesh",
-    "gem": ("measured 0.906 held-out (single level 0.948); train 1.000: overfits the training mesh "
-            "(GEMBlock has no dropout)"),
+    "cheb": ("measured 0.943 held-out with the U-Net default K = 10 (was 0.892 at K = 3, train 0.906: "
+             "underfit); train 0.969, validation 0.959 / 0.929 (torch seeds 0 / 1)"),
+    "gcnn": ("measured 0.925 held-out (single level 0.917); train 0.999: overfits the training mesh "
+             "(validation 0.914; concatenated skips 0.895, skip dropout 0.909 did not help)"),
+    "monet": ("measured 0.940 held-out (single level 0.908); train 0.997: overfits the training mesh "
+              "(validation 0.918; concatenated skips 0.907 did not help)"),
+    "gem": ("measured 0.938 held-out with gauge-equivariant dropout (was 0.906 without; single level "
+            "0.948); train 0.990: overfits the training mesh (validation 0.886 -> 0.916)"),
 }
 
 
@@ -330,14 +372,36 @@ def test_wide_view_every_family(family, wide_view):
     assert acc >= 0.95, f"{family}: held-out accuracy {acc:.3f} < 0.95"
 
 
-if __name__ == "__main__":  # the table of the report: OMP_NUM_THREADS=1 python -m tests.nn.test_multiscale [families]
+#: Bump seed of the validation mesh: settings are chosen on it (train on seed 0), never on the
+#: held-out test mesh (seed 1), which is only read for the final numbers.
+VALIDATION_SEED = 2
+
+
+def _cli(argv):
+    """``[val|test] families [key=value ...]``: the table of the report on the validation (default) or the
+    test mesh, U-Net (``levels=2``) only unless ``levels=0,2`` is given; ``value``s are Python literals."""
+    import ast
+
+    mode = "val"
+    if argv and argv[0] in ("val", "test"):
+        mode, argv = argv[0], argv[1:]
+    fams = argv[0].split(",") if argv and "=" not in argv[0] else list(FAMILIES)
+    kw = dict(a.split("=", 1) for a in argv if "=" in a)
+    kw = {k: ast.literal_eval(v) for k, v in kw.items()}
+    lvs = kw.pop("levels", (2,))
+    lvs = (lvs,) if isinstance(lvs, int) else tuple(lvs)
+    other = VALIDATION_SEED if mode == "val" else 1
+    data = {lv: wide_view_data(lv, 0, other) for lv in lvs}
+    print(f"{mode} (bump seed {other}) {kw}")
+    print(f"| family | levels | train | {mode} | ms / step |\n|---|---:|---:|---:|---:|")
+    for fam in fams:
+        for lv in lvs:
+            a, b, dt = train_and_test(fam, lv, data=data[lv], **kw)
+            print(f"| {fam} | {lv} | {a:.3f} | {b:.3f} | {1000 * dt:.0f} |", flush=True)
+
+
+if __name__ == "__main__":  # OMP_NUM_THREADS=1 python -m tests.nn.test_multiscale [val|test] [families] [key=value ...]
     import sys
 
     torch.set_num_threads(1)
-    fams = sys.argv[1].split(",") if len(sys.argv) > 1 else list(FAMILIES)
-    data = {lv: wide_view_data(lv) for lv in (0, 2)}
-    print("| family | levels | train | held-out | ms / step |\n|---|---:|---:|---:|---:|")
-    for fam in fams:
-        for lv in (0, 2):
-            a, b, dt = train_and_test(fam, lv, data=data[lv])
-            print(f"| {fam} | {lv} | {a:.3f} | {b:.3f} | {1000 * dt:.0f} |", flush=True)
+    _cli(sys.argv[1:])
