@@ -52,6 +52,7 @@ True
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -141,7 +142,10 @@ def _decimate(V, F, ratio: float):
     Vc = np.ascontiguousarray(np.round(V[order] / grid) * grid)  # the snapped positions: bit-identical input
     try:
         Vd, Fd = fast_simplification.simplify(Vc, Fc.astype(np.int32), target_reduction=1.0 - ratio)
-    except Exception:  # the decimator rejects the mesh: no coarser level
+    except Exception as exc:  # the decimator rejects the mesh: no coarser level, and say so
+        warnings.warn(f"mesh_hierarchy: fast_simplification refused a level of {V.shape[0]} vertices "
+                      f"({type(exc).__name__}: {exc}); the level repeats the previous one (identity maps)",
+                      RuntimeWarning, stacklevel=3)
         return None
     Vd = np.asarray(Vd, dtype=np.float64)
     Fd = np.asarray(Fd, dtype=np.int64).reshape(-1, 3)

@@ -143,3 +143,16 @@ def test_level_transport_follows_gauge_changes():
     # nearby frames of a smooth surface: the transport is close to the identity up to the gauges
     # (not a constant: the angles spread over the circle since the gauges are arbitrary)
     assert np.ptp(a) > 1.0
+
+
+def test_a_level_the_decimator_refuses_is_repeated_with_a_warning(monkeypatch):
+    import fast_simplification
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("refused")
+
+    monkeypatch.setattr(fast_simplification, "simplify", refuse)
+    V, F = icosphere(3)
+    with pytest.warns(RuntimeWarning, match="fast_simplification refused"):
+        levels = mesh_hierarchy(V, F, levels=1)
+    assert len(levels) == 1 and not levels[0].decimated and levels[0].V.shape == V.shape
