@@ -77,6 +77,16 @@ def _first_existing(p: Path) -> Path:
     return q
 
 
+def _check_creatable(p: Path, missing: Path, expected: str) -> None:
+    """``missing`` does not exist yet: its first existing ancestor must be a writable folder."""
+    anc = _first_existing(missing)
+    if not anc.is_dir():
+        raise OutputError(f"{expected} (got a path under the file {anc})")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise OutputError(f"{expected.rsplit(': ', 1)[0]}: expected a folder that can be created "
+                          f"(got permission denied in {anc})")
+
+
 def check_output_dir(path: str | os.PathLike, option: str) -> Path:
     """Check (creating nothing) that ``path`` is or can become a writable folder."""
     p = Path(path)
@@ -88,11 +98,7 @@ def check_output_dir(path: str | os.PathLike, option: str) -> Path:
         return p
     if os.path.islink(p):
         raise OutputError(f"{option} {p}: expected a folder (got a broken symbolic link)")
-    anc = _first_existing(p)
-    if not anc.is_dir():
-        raise OutputError(f"{option} {p}: expected a folder (got a path under the file {anc})")
-    if not os.access(anc, os.W_OK | os.X_OK):
-        raise OutputError(f"{option} {p}: expected a folder that can be created (got permission denied in {anc})")
+    _check_creatable(p, p, f"{option} {p}: expected a folder")
     return p
 
 
@@ -119,11 +125,7 @@ def check_output_file(path: str | os.PathLike, what: str = "OUTPUT") -> Path:
         if not os.access(parent, os.W_OK | os.X_OK):
             raise OutputError(f"{what} {p}: expected a writable folder (got permission denied in {parent})")
         return p
-    anc = _first_existing(parent)
-    if not anc.is_dir():
-        raise OutputError(f"{what} {p}: expected a file in a folder (got a path under the file {anc})")
-    if not os.access(anc, os.W_OK | os.X_OK):
-        raise OutputError(f"{what} {p}: expected a folder that can be created (got permission denied in {anc})")
+    _check_creatable(p, parent, f"{what} {p}: expected a file in a folder")
     return p
 
 

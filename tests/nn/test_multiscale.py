@@ -174,15 +174,19 @@ def test_gem_backbone_irreps_gauge_equivariant_with_coarse_gauges(ms_batch):
     g = _gauges(ms_batch, 1)
     bg = ms_batch.gauge_changed(g[0], levels=g[1:])
 
-    def irreps_out(batch):
-        h = bb.lift_conv(batch, bb.lift(x))
-        for blk in bb.blocks:
-            h = blk(batch, h)
-        return bb._multiscale(batch, h)
-
     with torch.no_grad():
-        y, yg = irreps_out(ms_batch), irreps_out(bg)
+        y, yg = _gem_irreps_out(bb, ms_batch, x), _gem_irreps_out(bb, bg, x)
     torch.testing.assert_close(yg, rotate_irreps(y, bb.irreps, -torch.as_tensor(g[0])), atol=1e-10, rtol=0)
+
+
+def _gem_irreps_out(bb, batch, x, seed=None):
+    """The irreps features of a GEM U-Net backbone before its invariant read-out."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    h = bb.lift_conv(batch, bb.lift(x))
+    for blk in bb.blocks:
+        h = blk(batch, h)
+    return bb._multiscale(batch, h)
 
 
 def test_irreps_dropout_drops_whole_fields_and_stays_equivariant(ms_batch):
@@ -210,15 +214,8 @@ def test_irreps_dropout_drops_whole_fields_and_stays_equivariant(ms_batch):
     g = _gauges(ms_batch, 2)
     bg = ms_batch.gauge_changed(g[0], levels=g[1:])
 
-    def irreps_out(batch):
-        torch.manual_seed(7)
-        h = bb.lift_conv(batch, bb.lift(xf))
-        for blk in bb.blocks:
-            h = blk(batch, h)
-        return bb._multiscale(batch, h)
-
-    with torch.no_grad():
-        y, yg = irreps_out(ms_batch), irreps_out(bg)
+    with torch.no_grad():  # the same dropout masks on both sides
+        y, yg = _gem_irreps_out(bb, ms_batch, xf, seed=7), _gem_irreps_out(bb, bg, xf, seed=7)
     assert (y - bb.eval()._multiscale(ms_batch, bb.blocks[0](ms_batch, bb.lift_conv(ms_batch, bb.lift(xf))))).abs().max() > 1e-3
     torch.testing.assert_close(yg, rotate_irreps(y, bb.irreps, -torch.as_tensor(g[0])), atol=1e-10, rtol=0)
 
