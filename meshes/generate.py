@@ -5,13 +5,35 @@ Run ``python meshes/generate.py`` to rewrite them; the output is deterministic.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from manifold_nets import shapes, write_mesh
+from manifold_nets.files import atomic_write
 
 HERE = Path(__file__).resolve().parent
+
+
+def segmentation_samples(folder: Path = HERE / "segmentation", n: int = 6, *, kind: str = "figure",
+                         seed: int = 2026, resolution=(900, 1100)) -> list[Path]:
+    """Labelled synthetic shapes (:func:`manifold_nets.data.synthetic.make_segmentation_set`) as
+    binary PLY with ``face_data={"label": (nF,) int32}``, plus ``part_names.json``
+    (``{"part_names": [...]}``), the layout the generic folder reader takes."""
+    from manifold_nets.data.synthetic import make_segmentation_set
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ds = make_segmentation_set(n, kind=kind, seed=seed, resolution=resolution)
+    paths = []
+    for i in range(len(ds)):
+        m = ds.raw(i)
+        p = folder / f"{m.name}.ply"
+        write_mesh(p, m.V, m.F, face_data={"label": m.face_labels.astype(np.int32)})
+        paths.append(p)
+    names = json.dumps({"part_names": list(ds.part_names)}, indent=1) + "\n"
+    atomic_write(folder / "part_names.json", names.encode())
+    return paths
 
 
 def main() -> None:
@@ -31,6 +53,7 @@ def main() -> None:
     Vd = np.vstack([V, extra_v])
     Fd = np.vstack([F, F[:1], fin, degenerate])
     write_mesh(HERE / "defects.ply", Vd, Fd, binary=False)
+    segmentation_samples()
 
 
 if __name__ == "__main__":
