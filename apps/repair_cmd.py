@@ -14,15 +14,7 @@ from manifold_nets.io import check_writable
 
 from .common import OutputError, UsageError, check_output_file, one_line
 
-STEPS = {
-    "merge-vertices": R.merge_duplicate_vertices,
-    "drop-unreferenced": R.remove_unreferenced_vertices,
-    "drop-degenerate": R.remove_degenerate_faces,
-    "drop-duplicate-faces": R.remove_duplicate_faces,
-    "split-nonmanifold": R.split_nonmanifold,
-    "largest-component": R.keep_largest_component,
-    "orient": R.orient_faces,
-}
+STEPS = R.STEPS
 
 
 def register(sub) -> None:
@@ -41,7 +33,7 @@ def register(sub) -> None:
     )
     p.add_argument("mesh", metavar="MESH")
     p.add_argument("output", metavar="OUTPUT")
-    p.add_argument("--steps", default="merge-vertices,drop-degenerate,drop-duplicate-faces,drop-unreferenced",
+    p.add_argument("--steps", default=",".join(R.DEFAULT_STEPS),
                    help="comma-separated repair steps (default: %(default)s)")
     p.add_argument("--triangulate", action="store_true", help="triangulate polygon faces when reading")
     p.add_argument("--drop-data", action="store_true",
@@ -94,22 +86,14 @@ def run(args) -> int:
         fd = {k: v for k, v in mesh.face_data.items() if ("face_data", k) not in bad}
         mesh = type(mesh)(mesh.V, mesh.F, name=mesh.name, vertex_data=vd, face_data=fd)
         check_writable(out, mesh.vertex_data, mesh.face_data)
-    vsrc = np.arange(mesh.n_vertices)
-    fsrc = np.arange(mesh.n_faces)
-    n0v, n0f = mesh.n_vertices, mesh.n_faces
-    for s in steps:
-        res = STEPS[s](mesh)
-        vsrc, fsrc = vsrc[res.vertex_source], fsrc[res.face_source]
-        print(f"{s}: vertices {mesh.n_vertices} -> {res.mesh.n_vertices}, faces {mesh.n_faces} -> {res.mesh.n_faces}")
-        mesh = res.mesh
-    vmap = np.full(n0v, -1, np.int64)
-    vmap[vsrc[::-1]] = np.arange(len(vsrc))[::-1]
-    fmap = np.full(n0f, -1, np.int64)
-    fmap[fsrc[::-1]] = np.arange(len(fsrc))[::-1]
+    n_v, n_f = mesh.n_vertices, mesh.n_faces
+    mesh, index_maps, counts = R.apply_repairs(mesh, steps)
+    for s, nv, nf in counts:
+        print(f"{s}: vertices {n_v} -> {nv}, faces {n_f} -> {nf}")
+        n_v, n_f = nv, nf
     try:
         mesh.to_file(out)
-        atomic_write(maps, lambda fh: np.savez(fh, vertex_map=vmap, face_map=fmap, vertex_source=vsrc,
-                                               face_source=fsrc))
+        atomic_write(maps, lambda fh: np.savez(fh, **index_maps))
     except OSError as exc:
         raise OutputError(f"OUTPUT {out}: expected a writable file (got {one_line(exc)})") from None
     print(f"wrote {out} and {maps}")

@@ -767,13 +767,25 @@ def _read_capped(p: Path, st: os.stat_result, gz: bool) -> bytes:
         raise _too_large(p, "a file", f"{st.st_size} bytes")
     try:
         with open(p, "rb") as fh:
-            data = fh.read(cap + 1)
-            if len(data) > cap:  # the file grew after stat
-                raise _too_large(p, "a file", "more")
+            # read what stat says (+1 byte to see growth): never reserve the whole cap up front
+            data = fh.read(min(cap, st.st_size) + 1)
+            if len(data) > st.st_size:  # the file grew after stat
+                data += fh.read(cap + 1 - len(data))
+                if len(data) > cap:
+                    raise _too_large(p, "a file", "more")
             if gz:
                 try:
                     with gzip.GzipFile(fileobj=_io.BytesIO(data)) as gzf:
-                        data = gzf.read(cap + 1)
+                        chunks, total = [], 0
+                        while True:
+                            chunk = gzf.read(1 << 20)
+                            if not chunk:
+                                break
+                            total += len(chunk)
+                            chunks.append(chunk)
+                            if total > cap:
+                                break
+                        data = b"".join(chunks)
                 except (OSError, EOFError, ValueError) as exc:
                     raise MeshParseError(f"{p}: expected gzip-compressed data (got {exc})") from None
                 if len(data) > cap:

@@ -42,6 +42,9 @@ __all__ = [
     "split_nonmanifold",
     "keep_largest_component",
     "orient_faces",
+    "STEPS",
+    "DEFAULT_STEPS",
+    "apply_repairs",
 ]
 
 
@@ -255,3 +258,57 @@ def split_nonmanifold(mesh: Mesh) -> RepairResult:
     vsrc = np.r_[base_src, uniq[extra, 0]].astype(np.int64)
     Fn = new_index[inv].reshape(-1, 3)
     return _build(mesh, mesh.V[vsrc], Fn, vsrc, np.arange(nF))
+
+
+#: The repair steps by the name the command line uses (``manifold-nets repair --steps``,
+#: ``manifold-nets batch --do repair --steps``), in the order they are listed in help texts.
+STEPS = {
+    "merge-vertices": merge_duplicate_vertices,
+    "drop-unreferenced": remove_unreferenced_vertices,
+    "drop-degenerate": remove_degenerate_faces,
+    "drop-duplicate-faces": remove_duplicate_faces,
+    "split-nonmanifold": split_nonmanifold,
+    "largest-component": keep_largest_component,
+    "orient": orient_faces,
+}
+#: The steps ``repair`` applies when none are named.
+DEFAULT_STEPS = ("merge-vertices", "drop-degenerate", "drop-duplicate-faces", "drop-unreferenced")
+
+
+def apply_repairs(mesh: Mesh, steps) -> tuple[Mesh, dict, list]:
+    """Apply named repair steps (keys of :data:`STEPS`) in order and compose their index maps.
+
+    Returns
+    -------
+    mesh : Mesh
+        The repaired mesh.
+    maps : dict of str to int64 array
+        ``vertex_map`` ``(nV_old,)`` and ``face_map`` ``(nF_old,)`` (old -> new, ``-1`` dropped;
+        an old vertex copied by ``split-nonmanifold`` maps to its first copy), ``vertex_source``
+        ``(nV_new,)`` and ``face_source`` ``(nF_new,)`` (new -> old).
+    counts : list of (str, int, int)
+        ``(step, n_vertices, n_faces)`` after each step.
+
+    Raises
+    ------
+    MeshError
+        No step, or a name that is not in :data:`STEPS`.
+    """
+    steps = list(steps)
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown or not steps:
+        raise MeshError(f"steps: expected names from {', '.join(STEPS)} (got {', '.join(unknown) or 'none'})")
+    vsrc = np.arange(mesh.n_vertices, dtype=np.int64)
+    fsrc = np.arange(mesh.n_faces, dtype=np.int64)
+    n0v, n0f = mesh.n_vertices, mesh.n_faces
+    counts = []
+    for s in steps:
+        res = STEPS[s](mesh)
+        vsrc, fsrc = vsrc[res.vertex_source], fsrc[res.face_source]
+        mesh = res.mesh
+        counts.append((s, int(mesh.n_vertices), int(mesh.n_faces)))
+    vmap = np.full(n0v, -1, np.int64)
+    vmap[vsrc[::-1]] = np.arange(len(vsrc))[::-1]
+    fmap = np.full(n0f, -1, np.int64)
+    fmap[fsrc[::-1]] = np.arange(len(fsrc))[::-1]
+    return mesh, {"vertex_map": vmap, "face_map": fmap, "vertex_source": vsrc, "face_source": fsrc}, counts

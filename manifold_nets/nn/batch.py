@@ -151,6 +151,13 @@ class MeshData:
     def n_vertices(self) -> int:
         return int(self.V.shape[0])
 
+    def __repr__(self) -> str:
+        k = 0 if self.evals is None else len(self.evals)
+        pairs = 0 if self.patch_pairs is None else len(self.patch_pairs)
+        levels = 0 if self.coarse is None else len(self.coarse)
+        return (f"MeshData({self.name!r}, nV={self.n_vertices}, nF={len(self.F)}, k={k}, "
+                f"patch_pairs={pairs}, levels={levels}, from_cache={self.from_cache})")
+
     @classmethod
     def from_mesh(cls, V, F, *, k: int = 128, cache_dir=None, patch_radius=None, patches: bool = True,
                   curvature: bool = True, name: str | None = None, normalize: bool = True, levels: int = 0,
@@ -190,7 +197,6 @@ class MeshData:
         **operator_kwargs
             Passed to :func:`manifold_nets.geometry.operators` (``laplacian``, ``mass``, ...).
         """
-        from .. import geometry as G
         from ..geometry.cache import ArrayCache
         from ..geometry.normalize import Normalization, normalize_for_learning
         from ..validation import check_mesh_arrays
@@ -790,9 +796,9 @@ class MeshBatch:
         MeshError
             A file that cannot be read, or invalid arrays (the message names the element).
         """
-        from ..errors import MeshError
-
         import os
+
+        from ..errors import MeshError
 
         data = []
         common = dict(k=k, cache_dir=cache_dir, patch_radius=patch_radius, patches=patches, curvature=curvature,
