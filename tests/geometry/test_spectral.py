@@ -253,3 +253,70 @@ def test_sparse_cholesky_failure_is_typed_and_silent_at_c_level(capfd):
     np.testing.assert_allclose(spectral.sparse_cholesky(B, backend="cholmod").solve(np.ones(2)), [1.0, 1.0])
     print("still visible")  # descriptors are restored afterwards
     assert "still visible" in capfd.readouterr().out
+
+
+# --- Block Lanczos kernels (issue 14: the faster eigenbasis from 40k vertices up) ---------------
+
+def test_tall_product_and_in_place_row_blocks(rng):
+    Q = np.asfortranarray(rng.standard_normal((1000, 30)))
+    C = rng.standard_normal((30, 7))
+    np.testing.assert_allclose(spectral._tall(Q, C), Q @ C, rtol=1e-13, atol=1e-12)
+    # The thick restart rewrites the first p columns of the basis in place, by row blocks.
+    S = rng.standard_normal((28, 11))
+    expect = Q[:, 2:30] @ S
+    spectral._rows_times(Q[:, 2:30], S, out=Q[:, 2:13], rows=64)  # 1000 rows: 16 blocks, last partial
+    np.testing.assert_allclose(Q[:, 2:13], expect, rtol=1e-12, atol=1e-12)
+
+
+def test_diagonal_mass_is_a_row_scaling_and_only_for_diagonal_matrices(rng):
+    d = np.array([1.0, 2.0, 0.5])
+    D = spectral._DiagonalMass.of(sp.diags(d))
+    assert isinstance(D, spectral._DiagonalMass)
+    X = rng.standard_normal((3, 2))
+    np.testing.assert_array_equal(D @ X, d[:, None] * X)
+    np.testing.assert_array_equal(D @ X[:, 0], d * X[:, 0])
+    full = sp.csr_matrix(np.array([[2.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 1.0]]))
+    assert spectral._DiagonalMass.of(full) is not None
+    assert not isinstance(spectral._DiagonalMass.of(full), spectral._DiagonalMass)
+
+
+def test_morth_gives_m_orthonormal_block_and_factor(rng):
+    V, F = icosphere(2)
+    M = mass_matrix(V, F)
+    n = M.shape[0]
+    Q = np.zeros((n, 0))
+    for cond in (1.0, 1e4):  # well conditioned (one pass) and nearly dependent (two passes)
+        W = rng.standard_normal((n, 4))
+        W[:, 3] = W[:, 2] + W[:, 3] / cond
+        Qn, B = spectral._morth(W, spectral._DiagonalMass.of(M), Q, 0, rng)
+        np.testing.assert_allclose(Qn.T @ (M @ Qn), np.eye(4), atol=1e-13)
+        np.testing.assert_allclose(Qn @ B, W, rtol=0, atol=1e-10 * np.abs(W).max())
+
+
+@pytest.mark.parametrize("mass", ["barycentric", "full"])
+def test_block_lanczos_matches_arpack_above_lanczos_min(mass):
+    V, F = icosphere(5)  # 10242 vertices: the default method is block Lanczos
+    assert V.shape[0] >= spectral.LANCZOS_MIN
+    L, M = cotan_laplacian(V, F), mass_matrix(V, F, kind=mass)
+    el, vl, info = eigenbasis(L, M, 40, return_info=True)
+    assert info["method"] == "lanczos" and info["retries"] == 0
+    ea = eigenbasis(L, M, 40, method="arpack")[0]
+    np.testing.assert_allclose(el[1:], ea[1:], rtol=1e-10)
+    assert el[0] == 0.0
+    _check_basis(L, M, el, vl)
+    # l(l+1) multiplicities 1, 3, 5, 7, 9, 11 (36 pairs) are all found.
+    np.testing.assert_allclose(el[:36], np.repeat([0, 2, 6, 12, 20, 30], [1, 3, 5, 7, 9, 11]), rtol=5e-3,
+                               atol=1e-12)
+
+
+@pytest.mark.data
+def test_block_lanczos_on_nonmanifold_multi_component_scan():
+    V, F = load_shared(data_path("meshes", "dirty", "dragon_vrip_res3.ply.gz"))  # 23k, 2094 nm edges
+    L, M = robust_laplacian(V, F)
+    el, vl, info = eigenbasis(L, M, 48, return_info=True)
+    assert info["method"] == "lanczos" and info["retries"] == 0
+    ea = eigenbasis(L, M, 48, method="arpack")[0]
+    nz = ea > 1e-9 * ea.max()
+    np.testing.assert_allclose(el[nz], ea[nz], rtol=1e-9)
+    _check_basis(L, M, el, vl, rtol=1e-7)
+
