@@ -1,0 +1,163 @@
+"""Segmentation training: run-folder contract, config round trip, determinism, resume, preprocessing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from manifold_nets.data import MeshDataset  # noqa: E402
+from manifold_nets.data.synthetic import make_segmentation_set  # noqa: E402
+from manifold_nets.errors import MeshError  # noqa: E402
+from manifold_nets.nn import load  # noqa: E402
+from manifold_nets.tasks.segmentation import (  # noqa: E402
+    SegmentationConfig,
+    area_weighted_accuracy_of,
+    split_train_val,
+    train_segmentation,
+)
+from manifold_nets.tasks.training import load_checkpoint  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def figures():
+    return make_segmentation_set(6, resolution=(300, 400), seed=5)
+
+
+def _tiny(**kw) -> SegmentationConfig:
+    base = dict(width=16, n_blocks=1, k=32, epochs=3, max_vertices=None, cache_dir="", lr=5e-3)
+    return SegmentationConfig(**{**base, **kw})
+
+
+def _no_time(path):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads(path.read_text())]
+
+
+def test_run_folder_contract(figures, tmp_path):
+    train, val = figures.subset([0, 1, 2, 3]), figures.subset([4, 5])
+    res = train_segmentation(train, val, _tiny(), tmp_path)
+    for name in ("model.pt", "checkpoint.pt", "config.json", "metrics.csv", "metrics.json"):
+        assert (tmp_path / name).is_file(), name
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert SegmentationConfig.from_dict(cfg["segmentation"]) == _tiny()
+    assert cfg["preprocess"] == {}  # no simplification: prediction runs on the full mesh
+    assert cfg["data"]["part_names"] == list(figures.part_names)
+    assert cfg["data"]["train"]["meshes"] == train.names and cfg["data"]["val"]["meshes"] == val.names
+    header = (tmp_path / "metrics.csv").read_text().splitlines()[0]
+    assert header == "epoch,train_loss,train_accuracy,val_accuracy,lr,seconds"
+    rows = json.loads((tmp_path / "metrics.json").read_text())
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and res.history == rows
+    # model.pt: the best epoch's model, whose pipeline rebuilds the inputs on a mesh
+    net = load(tmp_path / "model.pt")
+    assert list(net.pipeline.labels) == list(figures.part_names)
+    assert net.pipeline.features["kind"] == "hks" and net.outputs == "faces"
+    accs = []
+    for m in val:
+        b = net.pipeline.batch([(m.V, m.F)], cache_dir=None)
+        with torch.no_grad():
+            pred = net(b, net.pipeline.features_of(b)).argmax(-1).numpy()
+        accs.append(area_weighted_accuracy_of(pred, m.face_labels, m.face_areas))
+    assert np.mean(accs) == pytest.approx(rows[res.best_epoch - 1]["val_accuracy"], abs=1e-5)
+    assert res.best_score == max(r["val_accuracy"] for r in rows)
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["epoch"] == 3 and set(state["rng"]) == {"python", "numpy", "torch"}
+
+
+def test_training_learns_the_synthetic_parts(figures, tmp_path):
+    """Three epochs of a small model already label most of the area of unseen figures."""
+    train, val = figures.subset([0, 1, 2, 3]), figures.subset([4, 5])
+    res = train_segmentation(train, val, _tiny(epochs=8, width=32, n_blocks=2), tmp_path)
+    chance = figures.label_counts().max() / figures.label_counts().sum()
+    assert res.best_score > chance + 0.25
+
+
+def test_deterministic_repeat_and_other_seed(figures, tmp_path):
+    train, val = figures.subset([0, 1, 2]), figures.subset([4])
+    cfg = _tiny(dropout=0.2, features="xyz", batch_size=2)
+    train_segmentation(train, val, cfg, tmp_path / "a")
+    train_segmentation(train, val, cfg, tmp_path / "b")
+    assert _no_time(tmp_path / "a" / "metrics.json") == _no_time(tmp_path / "b" / "metrics.json")
+    train_segmentation(train, val, _tiny(dropout=0.2, features="xyz", batch_size=2, seed=1), tmp_path / "c")
+    assert _no_time(tmp_path / "a" / "metrics.json") != _no_time(tmp_path / "c" / "metrics.json")
+
+
+class _Kill(Exception):
+    pass
+
+
+def test_resume_after_kill(figures, tmp_path):
+    train, val = figures.subset([0, 1, 2]), figures.subset([4])
+    cfg = _tiny(epochs=5, dropout=0.1, features="xyz")
+    full = train_segmentation(train, val, cfg, tmp_path / "full")
+
+    def kill(ev):
+        if ev["kind"] == "epoch" and ev["epoch"] == 2:
+            raise _Kill()
+
+    with pytest.raises(_Kill):
+        train_segmentation(train, val, cfg, tmp_path / "cut", progress=kill)
+    res = train_segmentation(train, val, None, tmp_path / "cut", resume=True)  # config from config.json
+    assert res.resumed_from == 2
+    assert _no_time(tmp_path / "full" / "metrics.json") == _no_time(tmp_path / "cut" / "metrics.json")
+    a = load_checkpoint(tmp_path / "full" / "checkpoint.pt")["model"]
+    b = load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert res.best_epoch == full.best_epoch
+    with pytest.raises(MeshError, match="configuration of the interrupted run"):
+        train_segmentation(train, val, _tiny(epochs=5, width=8), tmp_path / "cut", resume=True)
+
+
+def test_simplified_training_meshes_are_recorded(figures, tmp_path):
+    train = figures.subset([0, 1])
+    assert min(m.n_vertices for m in train) > 200
+    train_segmentation(train, None, _tiny(epochs=1, max_vertices=200), tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["preprocess"] == {"max_vertices": 200}
+    assert cfg["data"]["val"] is None and (tmp_path / "model.pt").is_file()
+
+
+def test_remesh_variants_and_cache(figures, tmp_path):
+    train = figures.subset([0, 1])
+    cache = tmp_path / "cache"
+    train_segmentation(train, None, _tiny(epochs=2, remesh_variants=1, cache_dir=str(cache)), tmp_path / "r")
+    assert any(cache.rglob("*")), "the learning cache was not used"
+
+
+def test_split_train_val(figures):
+    tr, va = split_train_val(figures, 0.15, seed=0)
+    assert len(va) == 1 and len(tr) == 5 and not set(tr.names) & set(va.names)
+    tr2, va2 = split_train_val(figures, 0.15, seed=0)
+    assert va2.names == va.names
+    assert split_train_val(figures, 0.0)[1] is None
+    with pytest.raises(MeshError, match="val_fraction"):
+        split_train_val(figures, 1.0)
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("family", "resnet", "family: expected one of"),
+    ("features", "curvature", "features: expected one of"),
+    ("max_vertices", 10, "max_vertices"),
+    ("epochs", 0, "TrainConfig.epochs"),
+    ("rotation_augment", "all", "rotation_augment"),
+])
+def test_bad_config_is_one_line_error(field, value, match):
+    with pytest.raises(MeshError, match=match):
+        SegmentationConfig(**{field: value}).check()
+
+
+def test_config_round_trip_and_unknown_field():
+    cfg = SegmentationConfig(family="gem", features="wks", n_features=8, max_vertices=None, patience=None)
+    assert SegmentationConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(MeshError, match="got 'colour'"):
+        SegmentationConfig.from_dict({"colour": 1})
+
+
+def test_mismatched_part_names_and_empty_data(figures, tmp_path):
+    other = MeshDataset([figures.raw(0).replace(part_names=tuple(f"p{i}" for i in range(len(figures.part_names))))])
+    with pytest.raises(MeshError, match="training part names"):
+        train_segmentation(figures.subset([1]), other, _tiny(), tmp_path)
+    with pytest.raises(MeshError, match="no such file"):
+        train_segmentation(figures.subset([1]), None, None, tmp_path / "none", resume=True)

@@ -1,0 +1,104 @@
+"""``manifold-nets segment train``: a short run on a Labeled-PSB-style folder and on the synthetic
+set, resume, and bad input (one line, the documented exit code, no traceback)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from manifold_nets import write_mesh  # noqa: E402
+from manifold_nets.shapes import uv_sphere  # noqa: E402
+from manifold_nets_apps.cli import main  # noqa: E402
+from manifold_nets_apps.common import EXIT_FAILED, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE  # noqa: E402
+
+RUN_FILES = ("model.pt", "checkpoint.pt", "config.json", "metrics.csv", "metrics.json")
+FAST = ["--epochs", "2", "--width", "16", "--n-blocks", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def psb_folder(tmp_path_factory):
+    """A Labeled PSB layout: Blob/<id>.off + <id>_labels.txt, 5 deformed spheres labelled
+    top / bottom by height (part-name lines each followed by 1-based face indices)."""
+    root = tmp_path_factory.mktemp("psb")
+    cat = root / "Blob"
+    cat.mkdir()
+    V0, F = uv_sphere(10, 20)
+    rng = np.random.default_rng(0)
+    for i in range(1, 6):
+        V = V0 * rng.uniform(0.7, 1.3, size=3)
+        write_mesh(cat / f"{i}.off", V, F)
+        top = V[F].mean(axis=1)[:, 2] > 0
+        lines = []
+        for name, mask in (("top", top), ("bottom", ~top)):
+            lines += [name, " ".join(str(j + 1) for j in np.flatnonzero(mask))]
+        (cat / f"{i}_labels.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def _run(argv, capsys):
+    code = main([str(a) for a in argv])
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def test_train_on_a_psb_folder(psb_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, err = _run(["segment", "train", "--data", psb_folder, "--format", "labeled-psb",
+                              "--category", "Blob", "--out", out, "--cache-dir", tmp_path / "cache", *FAST], capsys)
+    assert code == EXIT_OK, err
+    for name in RUN_FILES:
+        assert (out / name).is_file(), name
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["data"]["format"] == "labeled-psb" and cfg["data"]["category"] == "Blob"
+    assert sorted(cfg["data"]["part_names"]) == ["bottom", "top"]
+    assert len(cfg["data"]["val"]["meshes"]) == 1 and len(cfg["data"]["train"]["meshes"]) == 4
+    assert "epochs (best epoch" in stdout and "Traceback" not in err
+    assert len((out / "metrics.csv").read_text().splitlines()) == 3
+    # --resume of a finished run: nothing left to do, same files
+    before = (out / "metrics.json").read_text()
+    code, stdout, err = _run(["segment", "train", "--data", psb_folder, "--category", "Blob", "--out", out,
+                              "--resume", "--quiet"], capsys)
+    assert code == EXIT_OK, err
+    assert (out / "metrics.json").read_text() == before
+
+
+def test_train_on_the_synthetic_set(tmp_path, capsys):
+    out = tmp_path / "syn"
+    code, stdout, err = _run(["segment", "train", "--data", "synthetic", "--n-meshes", "4", "--out", out,
+                              "--features", "xyz", "--val-fraction", "0", "--cache-dir", tmp_path / "cache", *FAST],
+                             capsys)
+    assert code == EXIT_OK, err
+    assert all((out / n).is_file() for n in RUN_FILES)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["data"]["format"] == "synthetic" and cfg["data"]["val"] is None
+    assert cfg["segmentation"]["features"] == "xyz"
+
+
+@pytest.mark.parametrize("argv,code,fragment", [
+    (["--data", "{d}/missing"], EXIT_FAILED, "expected a data folder (got no such folder)"),
+    (["--data", "{psb}", "--category", "Nope"], EXIT_FAILED, "Nope"),
+    (["--data", "{psb}", "--category", "Blob", "--family", "resnet"], EXIT_USAGE, "invalid choice: 'resnet'"),
+    (["--data", "{psb}", "--category", "Blob", "--epochs", "0"], EXIT_USAGE, "positive integer"),
+    (["--data", "{psb}", "--category", "Blob", "--val-fraction", "1.5"], EXIT_USAGE, "[0, 1)"),
+    (["--data", "{psb}", "--category", "Blob", "--resume"], EXIT_USAGE, "no checkpoint.pt"),
+    (["--data", "{psb}", "--category", "Blob", "--device", "tpu"], EXIT_FAILED, "device: expected"),
+])
+def test_bad_input_is_one_line(argv, code, fragment, psb_folder, tmp_path, capsys):
+    argv = [a.format(d=tmp_path, psb=psb_folder) for a in argv]
+    got, out, err = _run(["segment", "train", *argv, "--out", tmp_path / "run", *FAST], capsys)
+    assert got == code, err
+    assert fragment in err
+    assert "Traceback" not in err
+    if code == EXIT_FAILED:
+        assert len(err.strip().splitlines()) == 1 and err.startswith("manifold-nets: error: ")
+
+
+def test_out_under_a_file_is_an_output_error(psb_folder, tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    code, _, err = _run(["segment", "train", "--data", psb_folder, "--category", "Blob",
+                         "--out", tmp_path / "f" / "run", *FAST], capsys)
+    assert code == EXIT_OUTPUT and "Traceback" not in err
