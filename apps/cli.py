@@ -32,7 +32,7 @@ from .common import (  # noqa: F401  (re-exported exit codes)
 )
 
 #: Modules of ``manifold_nets_apps`` that provide subcommands, in help order.
-SUBCOMMANDS = ("info_cmd", "repair_cmd", "operators_cmd")
+SUBCOMMANDS = ("info_cmd", "repair_cmd", "operators_cmd", "segment_cmd", "batch_cmd", "view_cmd", "plot_cmd", "correspond_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +60,11 @@ def _fail(args, exc: BaseException, code: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports the subcommands (torch among them): Ctrl-C may land here
+    except KeyboardInterrupt:
+        print("manifold-nets: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version (0) and usage errors (2)

@@ -36,6 +36,8 @@ from .diffusion import (  # noqa: E402
     SpatialGradientFeatures,
     cg_solve,
 )
+from .features import heat_kernel_signature, input_features, wave_kernel_signature  # noqa: E402
+from .fmaps import fmap_loss, solve_fmap  # noqa: E402
 from .gauge import (  # noqa: E402
     GEMConv,
     InvariantReadout,
@@ -54,7 +56,6 @@ from .models import (  # noqa: E402
     ResidualConvBlock,
     SegmentationNet,
 )
-from .features import heat_kernel_signature, input_features, wave_kernel_signature  # noqa: E402
 from .patch import ACNNConv, GCNNConv, MoNetConv, patch_coordinates  # noqa: E402
 from .pooling import MeshPool, MeshUnpool  # noqa: E402
 from .serialization import (  # noqa: E402
@@ -77,7 +78,7 @@ __all__ = [
     "TransportSmoothing", "MeshPool", "MeshUnpool",
     "FAMILIES", "ResidualConvBlock", "GEMBlock", "MeshBackbone", "SegmentationNet", "FeatureNet",
     "input_features", "heat_kernel_signature", "wave_kernel_signature",
-    "segmentation_loss", "accuracy", "descriptor_loss",
+    "segmentation_loss", "accuracy", "descriptor_loss", "solve_fmap", "fmap_loss",
     "FAMILY_SYMMETRIES", "symmetry_table",
     "save", "load", "get_config", "from_config", "Pipeline", "CheckpointError",
 ]

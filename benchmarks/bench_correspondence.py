@@ -1,0 +1,147 @@
+"""Remeshed pose pairs: mean geodesic error and time per pair, pyFM's ZoomOut vs ours.
+
+The benchmark folder is built once (``--pairs-dir``, default ``bench_out/correspondence_pairs``)
+from ``$MANIFOLD_NETS_DATA/datasets/deformation-poses`` (cat 7207 and lion 5000 vertices, ten
+poses each, identity ground truth): every shape is remeshed on its own to 55–90 % of its vertex
+count (:mod:`manifold_nets.data.remeshed_pairs`), and all ordered pairs within cat and within lion
+(180) are listed with their carried-over ground truth.
+
+Methods, on the same files:
+
+(a) ``pyfm``: pyFM (``pip install pyfmaps``) as its README's quickstart ships it — ``TriMesh(V, F,
+    area_normalize=True, center=True)``, ``preprocess(descr_type="WKS", subsample_step=2)``,
+    ``fit(K=30, w_descr=1, w_lap=0.1, w_dcomm=1, w_orient=1)``, ``zoomout_refine(nit=16, step=5)``,
+    ``get_p2p``;
+(b) ``ours``: :func:`manifold_nets.tasks.correspondence.correspond` with its defaults.
+
+Each pair: mean geodesic error on the target (heat method, ×100 of √area, Kim et al. 2011),
+seconds for the map alone (reading and scoring excluded), and whether the map lands on the mirror
+image (:func:`~manifold_nets.tasks.correspondence.is_mirrored`).  Prints one line per pair and
+a summary: mean error, mean time, pairs where (b) beats (a), mirrored pairs per method.
+
+    OMP_NUM_THREADS=2 python benchmarks/bench_correspondence.py               # all 180 pairs
+    python benchmarks/bench_correspondence.py --quick                          # 3 cat + 3 lion pairs
+    python benchmarks/bench_correspondence.py --methods ours --max-pairs 4 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("MANIFOLD_NETS_DATA", REPO.parent / "shared"))
+
+
+def pyfm_map(Vs, Fs, Vt, Ft):
+    """pyFM's quickstart pipeline; returns the map source -> target ``(n_s,)``."""
+    from pyFM.functional import FunctionalMapping
+    from pyFM.mesh import TriMesh
+
+    # pyFM maps functions mesh1 -> mesh2 and returns p2p_21 (a vertex of mesh1 per vertex of mesh2)
+    mesh1 = TriMesh(np.asarray(Vt), np.asarray(Ft), area_normalize=True, center=True)
+    mesh2 = TriMesh(np.asarray(Vs), np.asarray(Fs), area_normalize=True, center=True)
+    model = FunctionalMapping(mesh1, mesh2)
+    model.preprocess(descr_type="WKS", subsample_step=2, verbose=False)
+    model.fit(K=30, w_descr=1e0, w_lap=1e-1, w_dcomm=1e0, w_orient=1e0, verbose=False)
+    fm = model.zoomout_refine(nit=16, step=5, verbose=False)
+    return np.asarray(model.get_p2p(fm), dtype=np.int64)
+
+
+def ours_map(Vs, Fs, Vt, Ft):
+    from manifold_nets.tasks.correspondence import correspond
+
+    return correspond(Vs, Fs, Vt, Ft)
+
+
+METHODS = {"pyfm": pyfm_map, "ours": ours_map}
+
+
+def build(pairs_dir: Path) -> None:
+    from manifold_nets.data.remeshed_pairs import build_remeshed_pairs
+
+    src = DATA / "datasets" / "deformation-poses"
+    if not src.is_dir():
+        sys.exit(f"bench_correspondence: data not found at {src} (set MANIFOLD_NETS_DATA)")
+    groups = {g: sorted((src / f"{g}-poses").glob("*.obj")) for g in ("cat", "lion")}
+    build_remeshed_pairs(groups, pairs_dir, seed=0, progress=lambda m: print("  remeshed", m, flush=True))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pairs-dir", type=Path, default=REPO / "bench_out" / "correspondence_pairs")
+    ap.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=["pyfm", "ours"])
+    ap.add_argument("--quick", action="store_true", help="3 cat and 3 lion pairs")
+    ap.add_argument("--max-pairs", type=int, default=None, help="at most this many pairs per group")
+    ap.add_argument("--sample", type=int, default=None, help="score this many source vertices per pair")
+    ap.add_argument("--json", type=Path, default=None, help="write every number to this file")
+    args = ap.parse_args(argv)
+
+    from manifold_nets.data.maps import read_map
+    from manifold_nets.data.remeshed_pairs import read_pairs
+    from manifold_nets.io import read_triangles
+    from manifold_nets.tasks.correspondence import geodesic_error, orientation_score
+
+    if not (args.pairs_dir / "pairs.tsv").exists():
+        print(f"building the remeshed pairs in {args.pairs_dir}", flush=True)
+        build(args.pairs_dir)
+    pairs = read_pairs(args.pairs_dir)
+    per_group = 3 if args.quick else args.max_pairs
+    if per_group is not None:
+        keep, by_group = [], {}  # spread over each group: every n-th pair
+        for p in pairs:
+            by_group.setdefault(p.group, []).append(p)
+        for ps in by_group.values():
+            step = max(1, len(ps) // per_group)
+            keep += ps[::step][:per_group]
+        pairs = keep
+    rng = np.random.default_rng(0)
+    rows = []
+    head = f"{'pair':<32}" + "".join(f"{m + ' err':>11}{m + ' s':>9}{'mir':>5}" for m in args.methods)
+    print(head)
+    for pr in pairs:
+        s, t = read_triangles(pr.source), read_triangles(pr.target)
+        gt = read_map(pr.ground_truth, n_source=len(s.V), n_target=len(t.V))
+        sel = None
+        if args.sample is not None and args.sample < len(s.V):
+            sel = np.sort(rng.choice(len(s.V), args.sample, replace=False))
+        row = {"source": pr.source.stem, "target": pr.target.stem, "group": pr.group,
+               "n_source": len(s.V), "n_target": len(t.V)}
+        line = f"{pr.source.stem + '->' + pr.target.stem:<32}"
+        for m in args.methods:
+            t0 = time.perf_counter()
+            p2p = METHODS[m](s.V, s.F, t.V, t.F)
+            dt = time.perf_counter() - t0
+            err = geodesic_error(t.V, t.F, p2p, gt, sources=sel)
+            score = orientation_score(s.V, s.F, t.V, t.F, p2p)
+            row[m] = {"error": float(np.nanmean(err)), "seconds": dt, "orientation_score": score,
+                      "mirrored": bool(score < 0.5)}
+            line += f"{100 * row[m]['error']:11.2f}{dt:9.1f}{'  M' if row[m]['mirrored'] else '   ':>5}"
+        rows.append(row)
+        print(line, flush=True)
+    summary = {}
+    for m in args.methods:
+        summary[m] = {"mean_error_x100": 100 * float(np.mean([r[m]["error"] for r in rows])),
+                      "mean_seconds": float(np.mean([r[m]["seconds"] for r in rows])),
+                      "n_mirrored": int(sum(r[m]["mirrored"] for r in rows))}
+        print(f"{m:>6}: mean error x100 {summary[m]['mean_error_x100']:.2f}, mean time "
+              f"{summary[m]['mean_seconds']:.1f} s, mirrored {summary[m]['n_mirrored']}/{len(rows)}")
+    if {"pyfm", "ours"} <= set(args.methods):
+        better = sum(r["ours"]["error"] < r["pyfm"]["error"] for r in rows)
+        faster = sum(r["ours"]["seconds"] < r["pyfm"]["seconds"] for r in rows)
+        summary["ours_better_pairs"], summary["ours_faster_pairs"] = better, faster
+        print(f"ours: lower error on {better}/{len(rows)} pairs, faster on {faster}/{len(rows)}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"pairs": rows, "summary": summary}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
