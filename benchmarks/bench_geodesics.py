@@ -94,8 +94,8 @@ def _limit_threads(n: int) -> None:
 
 def _heat_time(V, F, t_factor: float) -> float:
     """``t_factor · h²`` with ``h`` the mean edge length of the intrinsic Delaunay triangulation."""
-    from manifold_nets.geometry.geodesics import _mean_edge_length
     from manifold_nets.geometry import intrinsic_delaunay
+    from manifold_nets.geometry.geodesics import _mean_edge_length
 
     T = intrinsic_delaunay(V, F)
     h = _mean_edge_length(T.F, T.lengths, len(V))

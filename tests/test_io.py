@@ -379,8 +379,8 @@ def test_bad_obj_face_index_is_a_face_index_error(tmp_path):
 def test_file_errors_are_os_errors_too(tmp_path):
     from manifold_nets.errors import (
         ManifoldNetsError,
-        MeshIsADirectoryError,
         MeshFileTooLargeError,
+        MeshIsADirectoryError,
         SolverError,
     )
 

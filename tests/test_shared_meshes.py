@@ -9,9 +9,9 @@ file's vertices (checked separately).
 import numpy as np
 import pytest
 
+import tests.conftest as conftest
 from manifold_nets import read_mesh
 from manifold_nets.topology import mesh_report
-import tests.conftest as conftest
 from tests.conftest import data_path, manifest, require_shared_meshes, shared_mesh_paths
 
 FOLDERS = ("clean", "boundary", "dirty", "polygon")

@@ -5,13 +5,13 @@ function takes plain arrays ``V (nV, 3) float64``, ``F (nF, 3) int64`` and retur
 scipy sparse matrices.
 """
 
+from .cache import ArrayCache, CacheWarning, algorithm_version, backend_versions, cache_key
 from .curvature import (
     angle_defect,
     gaussian_curvature,
     mean_curvature,
     principal_curvatures,
 )
-from .cache import ArrayCache, CacheWarning, algorithm_version, backend_versions, cache_key
 from .descriptors import hks, hks_times, positive_eigenvalues, spectral_range, wks, wks_energies
 from .differential import (
     divergence,
@@ -38,7 +38,14 @@ from .geodesics import (
     geodesic_distance,
     graph_distance,
 )
-from .hierarchy import MeshLevel, canonical_mesh_order, level_transport, mesh_hierarchy, pool_unpool_maps
+from .hierarchy import (
+    MeshLevel,
+    canonical_mesh_order,
+    level_transport,
+    mesh_hierarchy,
+    pool_unpool_maps,
+)
+from .intrinsic_delaunay import IntrinsicTriangulation, intrinsic_delaunay
 from .laplacian import (
     cotan_laplacian,
     cotan_laplacian_from_lengths,
@@ -47,7 +54,6 @@ from .laplacian import (
     point_cloud_laplacian,
     robust_laplacian,
 )
-from .intrinsic_delaunay import IntrinsicTriangulation, intrinsic_delaunay
 from .logmap import VectorHeatSolver, log_map, parallel_transport
 from .mass import mass_matrix, mass_matrix_from_lengths, vertex_areas
 from .normalize import Normalization, normalize_for_learning, robust_edge_length, total_area

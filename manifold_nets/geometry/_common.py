@@ -119,7 +119,7 @@ class FaceGeometry:
         self._angles = None
 
     @classmethod
-    def from_vertices(cls, V: np.ndarray, F: np.ndarray, tol: float = DEGENERATE_TOL) -> "FaceGeometry":
+    def from_vertices(cls, V: np.ndarray, F: np.ndarray, tol: float = DEGENERATE_TOL) -> FaceGeometry:
         """Measure an embedded mesh: squared lengths of the edge vectors, area from ``|e1 × e2| / 2``."""
         p0, p1, p2 = V[F[:, 0]], V[F[:, 1]], V[F[:, 2]]
         e0, e1, e2 = p2 - p1, p0 - p2, p1 - p0
@@ -132,7 +132,7 @@ class FaceGeometry:
         return geom
 
     @classmethod
-    def from_lengths(cls, l: np.ndarray, tol: float = DEGENERATE_TOL) -> "FaceGeometry":
+    def from_lengths(cls, l: np.ndarray, tol: float = DEGENERATE_TOL) -> FaceGeometry:
         """Measure an intrinsic mesh given by (checked) edge lengths ``(nF, 3)``."""
         l = np.asarray(l, dtype=np.float64)
         return cls(l * l, areas_from_lengths(l), tol)

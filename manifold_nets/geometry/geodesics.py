@@ -242,7 +242,7 @@ class HeatGeodesicSolver:
 
     @classmethod
     def _from_checked(cls, mesh: CheckedMesh, t: float | None = None, laplacian: str = "auto",
-                      **kwargs) -> "HeatGeodesicSolver":
+                      **kwargs) -> HeatGeodesicSolver:
         """The solver of a checked mesh, for composite functions (no second validation)."""
         self = cls.__new__(cls)
         self._setup(mesh, t, laplacian, **kwargs)

@@ -24,7 +24,13 @@ import numpy as np
 
 from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked, warn_user
 from ._common import areas_from_lengths
-from ._intrinsic import Fans, corner_angles, corner_angles_from_lengths, edge_lengths, halfedge_angle_table
+from ._intrinsic import (
+    Fans,
+    corner_angles,
+    corner_angles_from_lengths,
+    edge_lengths,
+    halfedge_angle_table,
+)
 
 __all__ = ["IntrinsicTriangulation", "intrinsic_delaunay"]
 

@@ -63,11 +63,11 @@ from ._checked import (
     require_positive_area,
     warn_user,
 )
+from ._common import areas_from_lengths
 from ._intrinsic import Fans, corner_angles, edge_lengths, wrap_angle
 from ._solve import SPDSolver
 from .frames import _check_gauge
 from .geodesics import _check_sources
-from ._common import areas_from_lengths
 from .intrinsic_delaunay import _intrinsic_delaunay
 from .quality import _laplacian_choice
 from .transport import cotan_edge_weights
@@ -143,7 +143,7 @@ class VectorHeatSolver:
                     laplacian=laplacian, radius=radius)
 
     @classmethod
-    def _from_checked(cls, mesh: CheckedMesh, t: float | None = None, **kwargs) -> "VectorHeatSolver":
+    def _from_checked(cls, mesh: CheckedMesh, t: float | None = None, **kwargs) -> VectorHeatSolver:
         """The solver of a checked mesh, for composite functions (no second validation)."""
         self = cls.__new__(cls)
         self._setup(mesh, t, **kwargs)

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from ..files import atomic_write
 from ..conventions import DEFAULT_MASS
 from ..errors import MeshShapeError
+from ..files import atomic_write
 from ._checked import (
     CheckedMesh,
     accepts_mesh,

@@ -31,8 +31,8 @@ from .features import heat_kernel_signature, input_features, wave_kernel_signatu
 from .gauge import (
     GEMConv,
     InvariantReadout,
-    IrrepsDropout,
     Irreps,
+    IrrepsDropout,
     NormNonlinearity,
     RegularNonlinearity,
     TransportSmoothing,

@@ -39,8 +39,14 @@ import torch
 from torch import nn
 
 from ._config import configurable
-from ._sparse import (SparseOperator, csr_times_dense, grouped_csr, scipy_csr, sparse_from_coo,
-                      use_scipy_kernel)
+from ._sparse import (
+    SparseOperator,
+    csr_times_dense,
+    grouped_csr,
+    scipy_csr,
+    sparse_from_coo,
+    use_scipy_kernel,
+)
 from .batch import MeshBatch
 
 __all__ = ["GCNNConv", "ACNNConv", "MoNetConv", "patch_coordinates", "angular_fourier_operator"]

@@ -10,19 +10,19 @@ import scipy.sparse.linalg as sla
 from manifold_nets.errors import MeshError, MeshShapeError
 from manifold_nets.geometry import (
     connection_laplacian,
-    cotan_laplacian,
-    tangent_frames,
-    tangent_to_world,
-    world_to_tangent,
     connection_laplacian_from_lengths,
+    cotan_laplacian,
     face_angle_excess,
     face_holonomy,
     halfedge_angles,
     holonomy,
     random_gauge,
+    tangent_frames,
+    tangent_to_world,
     transport_angles,
     transport_angles_from_lengths,
     transport_vector,
+    world_to_tangent,
 )
 from manifold_nets.geometry._intrinsic import edge_lengths
 from manifold_nets.shapes import flat_torus_lengths, grid, icosphere, torus, uv_sphere

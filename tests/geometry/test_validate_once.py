@@ -26,7 +26,13 @@ import scipy.sparse as sp
 import manifold_nets.geometry._checked as checked_module
 import manifold_nets.validation as validation
 from manifold_nets import geometry as G
-from manifold_nets.errors import EmptyMeshError, FaceIndexError, MeshShapeError, NonFiniteError, NonTriangleError
+from manifold_nets.errors import (
+    EmptyMeshError,
+    FaceIndexError,
+    MeshShapeError,
+    NonFiniteError,
+    NonTriangleError,
+)
 from manifold_nets.geometry._checked import CheckedMesh, check_mesh, require_checked
 from manifold_nets.shapes import grid, icosphere
 
