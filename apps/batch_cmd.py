@@ -92,7 +92,8 @@ def register(sub) -> None:
             "and redoes the rest.  Tasks: info (OUT/x.info.json), operators (x.operators.npz), "
             "descriptors (x.descriptors.npz: HKS, WKS), geodesics (x.geodesics.npz, --sources), "
             "repair (x.repaired.ply + .maps.npz, --steps), convert (x.<--to>), segment "
-            "(x.segment.ply with a 'label' per vertex and face + x.segment.json, --model).  Exit codes: 0 all "
+            "(x.segment.ply with a 'label' per vertex and face + x.segment.json, --model), correspond "
+            "(x.map.txt: one 0-based --target vertex per input vertex).  Exit codes: 0 all "
             "done, 1 a file failed or no mesh file was found, 2 usage error (also two inputs "
             "that would write the same output), 3 a missing optional dependency (dask[distributed] "
             "for --dask/--scheduler, torch for segment), 4 OUT cannot be written, 130 interrupted "
@@ -147,6 +148,10 @@ def register(sub) -> None:
     t.add_argument("--model", metavar="RUN_DIR_OR_CKPT", default=None,
                    help="segment: run folder of 'segment train' (model.pt + config.json) or a .pt checkpoint")
     t.add_argument("--device", default="cpu", help="segment: torch device (default cpu)")
+    t.add_argument("--target", metavar="MESH", default=None,
+                   help="correspond: the mesh every input is mapped to (x.map.txt: one 0-based target vertex per line)")
+    t.add_argument("--refine", choices=("zoomout", "icp", "none"), default="zoomout",
+                   help="correspond: refinement of the functional map (default %(default)s)")
     t.add_argument("--max-vertices", type=non_negative_int, default=None, metavar="N",
                    help="segment: simplify inputs above N vertices first (default: as the model was trained; 0: never)")
     t.add_argument("--smooth", choices=("graphcut",), default=None,
@@ -173,6 +178,7 @@ def _tasks(args) -> list:
         "convert": {"to": args.to, "drop_data": args.drop_data},
         "segment": {"model": args.model, "device": args.device, "max_vertices": args.max_vertices,
                     "smooth": args.smooth, "cache_dir": args.cache_dir},
+        "correspond": {"target": args.target, "refine": args.refine},
     }
     out = []
     for n in names:

@@ -26,6 +26,8 @@ repair       ``sub/name.ext.repaired.ply`` and        the repaired mesh and the 
 convert      ``sub/name.<to>``                        the mesh in another format
 segment      ``sub/name.ext.segment.ply`` and         the mesh with integer ``label`` vertex and
              ``sub/name.ext.segment.json``            face arrays; part names, faces, area per part
+correspond   ``sub/name.ext.map.txt``                 one line per input vertex: the 0-based index
+                                                      of its vertex on ``--target`` (functional maps)
 ===========  =======================================  ==============================================
 
 :func:`register_task` adds a task (a test's, a plug-in's) to the registry.
@@ -291,6 +293,29 @@ def task_segment(ctx: MeshContext, outputs: list[Path], *, model: str, model_sha
     return {"n_faces": int(m.n_faces), "part_faces": summary["part_faces"]}
 
 
+_TARGETS: dict = {}
+
+
+def task_correspond(ctx: MeshContext, outputs: list[Path], *, target: str, target_sha256: str = "",
+                    refine: str = "zoomout", k: int | None = None) -> dict:
+    """A vertex map from each input to one target mesh
+    (:func:`manifold_nets.tasks.correspondence.correspond`): a text file with one line per input
+    vertex, the 0-based index of its target vertex.  The target is read once per worker process."""
+    from .. import read_mesh
+    from ..data.maps import write_map
+    from ..tasks.correspondence import K_DEFAULT, correspond
+
+    key = (target, target_sha256)
+    if key not in _TARGETS:
+        _TARGETS.clear()
+        _TARGETS[key] = read_mesh(target)
+    tgt = _TARGETS[key]
+    m = ctx.mesh
+    p2p = correspond(m.V, m.F, tgt.V, tgt.F, refine=refine, k=K_DEFAULT if k is None else int(k))
+    write_map(outputs[0], p2p)
+    return {"n_vertices": int(m.n_vertices), "n_target_vertices": int(tgt.n_vertices)}
+
+
 def _model_sha256(model: Path) -> str:
     """SHA-256 of a checkpoint and the ``config.json`` beside it (or of a run folder's pair)."""
     files = [model / "model.pt", model / "config.json"] if model.is_dir() else [model, model.parent / "config.json"]
@@ -346,6 +371,15 @@ def _check_params(name: str, params: dict) -> None:
             from ..tasks.smoothing import require_pymaxflow
 
             require_pymaxflow()  # reported once, before any work
+    if name == "correspond":
+        from ..errors import MeshFileNotFoundError
+
+        if not params.get("target"):
+            raise MeshError("correspond: expected a target mesh (--target MESH) (got none)")
+        if not Path(params["target"]).is_file():
+            raise MeshFileNotFoundError(f"{params['target']}: expected a target mesh file (got no such file)")
+        if params.get("refine", "zoomout") not in ("zoomout", "icp", "none"):
+            raise MeshError(f"correspond: expected refine 'zoomout', 'icp' or 'none' (got {params['refine']!r})")
     if name == "repair":
         steps = list(params.get("steps", DEFAULT_REPAIR_STEPS))
         unknown = [s for s in steps if s not in REPAIR_STEPS]
@@ -365,6 +399,8 @@ TASKS: dict[str, tuple] = {
     "segment": (task_segment, (".segment.ply", ".segment.json"),
                 {"model": None, "model_sha256": "", "device": "cpu", "max_vertices": None, "smooth": None,
                  "cache_dir": None}),
+    "correspond": (task_correspond, (".map.txt",), {"target": None, "target_sha256": "", "refine": "zoomout",
+                                                    "k": None}),
 }
 
 
@@ -403,6 +439,9 @@ def make_task(name: str, **params) -> Task:
     if p.get("cache_dir") is not None:
         p["cache_dir"] = str(Path(p["cache_dir"]).resolve())
     _check_params(name, p)
+    if name == "correspond":  # another target (or a changed file) makes old maps stale
+        p["target"] = str(Path(p["target"]).resolve())
+        p["target_sha256"] = file_sha256(Path(p["target"]))
     if name == "segment":  # a new model makes old labels stale
         p["model"] = str(Path(p["model"]).resolve())
         p["model_sha256"] = _model_sha256(Path(p["model"]))
