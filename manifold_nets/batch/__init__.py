@@ -2,7 +2,7 @@
 
 >>> from manifold_nets.batch import map_meshes, collect_inputs, make_task
 >>> sorted(TASKS)
-['convert', 'descriptors', 'geodesics', 'info', 'operators', 'repair', 'segment']
+['convert', 'correspond', 'descriptors', 'geodesics', 'info', 'operators', 'repair', 'segment']
 
 The pieces, one concept each: :mod:`.tasks` (what one file becomes; the registry),
 :mod:`.inputs` (folders and globs to files with relative names), :mod:`.manifest` (the JSON-lines
