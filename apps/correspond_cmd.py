@@ -8,7 +8,11 @@ Two forms (thin: the work is :func:`manifold_nets.tasks.correspondence.correspon
   MAP ends so), in the vertex order of the files as given;
 * ``manifold-nets correspond eval PAIRS_DIR [--json] [--sample N]`` maps and scores every pair
   of a benchmark folder (layout: :mod:`manifold_nets.data.remeshed_pairs` — ``pairs.tsv`` with
-  ``source``, ``target``, ``ground_truth`` columns) and prints the table and summary.
+  ``source``, ``target``, ``ground_truth`` columns) and prints the table and summary;
+* ``manifold-nets correspond train PAIRS_DIR --out RUN_DIR [--unsupervised] [--epochs N]
+  [--family F]`` trains learned descriptors
+  (:func:`manifold_nets.tasks.correspondence_train.train_correspondence`); ``--model RUN_DIR``
+  makes the map and eval forms use them instead of WKS.
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "correspond",
         help="map every vertex of one mesh to a vertex of another (functional maps); evaluate maps",
-        usage="manifold-nets correspond SRC TGT -o MAP [options]\n"
-              "       manifold-nets correspond eval PAIRS_DIR [--json] [options]",
+        usage="manifold-nets correspond SRC TGT -o MAP [--model RUN_DIR] [options]\n"
+              "       manifold-nets correspond eval PAIRS_DIR [--json] [--model RUN_DIR] [options]\n"
+              "       manifold-nets correspond train PAIRS_DIR --out RUN_DIR [--unsupervised] [--epochs N] "
+              "[--family F]",
         description=(
             "SRC TGT -o MAP: compute a dense vertex map from SRC to TGT (axiomatic functional maps "
             "from WKS descriptors with an orientation-preserving term, refined by ZoomOut) and write "
@@ -42,10 +48,13 @@ def register(subparsers) -> None:
             "(columns source, target, ground_truth[, group]; paths relative to PAIRS_DIR; ground "
             "truth as .vts (1-based), .npy or text) and print the mean geodesic error (x100, "
             "normalised by the square root of the target's area), the time and whether the map "
-            "lands on the mirror image, per pair and overall.  Exit codes: 0 done, 1 an input "
+            "lands on the mirror image, per pair and overall.  train PAIRS_DIR --out RUN_DIR: train "
+            "learned descriptors (a FeatureNet with a functional-map loss, supervised by the ground "
+            "truth or, with --unsupervised, by orthogonality, bijectivity and commutativity) and "
+            "write the run folder; --model RUN_DIR then uses them.  Exit codes: 0 done, 1 an input "
             "failed, 2 usage, 4 the output cannot be written."),
     )
-    p.add_argument("inputs", nargs="+", metavar="SRC TGT | eval PAIRS_DIR")
+    p.add_argument("inputs", nargs="+", metavar="SRC TGT | eval PAIRS_DIR | train PAIRS_DIR")
     p.add_argument("-o", "--output", default=None, metavar="MAP",
                    help="map file (SRC TGT form; .npy or text), or JSON results file (eval)")
     p.add_argument("--refine", choices=("zoomout", "icp", "none"), default="zoomout",
@@ -63,6 +72,14 @@ def register(subparsers) -> None:
     p.add_argument("--sample", type=_positive_int, default=None, metavar="N",
                    help="eval: score N random source vertices per pair (default all)")
     p.add_argument("--exact", action="store_true", help="eval: exact geodesic distances (default heat method)")
+    p.add_argument("--model", default=None, metavar="RUN_DIR",
+                   help="learned descriptors: a 'correspond train' run folder (or its model.pt)")
+    p.add_argument("--out", default=None, metavar="RUN_DIR", help="train: the run folder to write")
+    p.add_argument("--unsupervised", action="store_true",
+                   help="train: orthogonality / bijectivity / commutativity loss (no ground truth)")
+    p.add_argument("--epochs", type=_positive_int, default=None, metavar="N", help="train: epochs (default 20)")
+    p.add_argument("--family", default=None, metavar="F", help="train: convolution family (default diffusion)")
+    p.add_argument("--resume", action="store_true", help="train: continue an interrupted run")
     p.set_defaults(func=run)
 
 
@@ -79,8 +96,73 @@ def _options(args) -> dict:
 
 def run(args) -> int:
     if args.inputs[0] == "eval" and not Path("eval").exists():
+        _no_train_options(args)
         return _run_eval(args)
+    if args.inputs[0] == "train" and not Path("train").exists():
+        return _run_train(args)
+    _no_train_options(args)
     return _run_map(args)
+
+
+def _no_train_options(args) -> None:
+    for opt, val in (("--out", args.out), ("--unsupervised", args.unsupervised), ("--epochs", args.epochs),
+                     ("--family", args.family), ("--resume", args.resume)):
+        if val:
+            raise UsageError(f"{opt}: only for 'correspond train'")
+
+
+def _learned(args):
+    """``None``, or a function ``(V, F) -> descriptors`` of the ``--model`` run."""
+    if args.model is None:
+        return None
+    from manifold_nets.nn import load
+    from manifold_nets.tasks.correspondence_train import learned_descriptors
+
+    p = Path(args.model)
+    model = load(p / "model.pt" if p.is_dir() else p, map_location="cpu")
+    return lambda V, F: learned_descriptors(model, V, F)
+
+
+def _run_train(args) -> int:
+    from manifold_nets.data.remeshed_pairs import read_pairs
+    from manifold_nets.tasks.correspondence_train import (
+        CorrespondenceTrainConfig,
+        train_correspondence,
+    )
+
+    if len(args.inputs) != 2:
+        raise UsageError(f"correspond train: expected one PAIRS_DIR (got {len(args.inputs) - 1})")
+    if args.out is None:
+        raise UsageError("correspond train: expected --out RUN_DIR, the run folder to write")
+    for opt, val in (("-o", args.output), ("--model", args.model), ("--colors", args.colors), ("--json", args.json),
+                     ("--sample", args.sample), ("--exact", args.exact)):
+        if val:
+            raise UsageError(f"{opt}: not for 'correspond train'")
+    config = None
+    if not args.resume:
+        kw = {}
+        if args.epochs is not None:
+            kw["epochs"] = args.epochs
+        if args.family is not None:
+            kw["family"] = args.family
+        config = CorrespondenceTrainConfig(**kw)
+        config.check()
+    elif args.epochs is not None or args.family is not None or args.unsupervised:
+        raise UsageError("--resume: continues the run with its own configuration (leave out --epochs, "
+                         "--family, --unsupervised)")
+    pairs = read_pairs(args.inputs[1])
+    if not pairs:
+        raise UsageError(f"{args.inputs[1]}/pairs.tsv: expected at least one pair (got none)")
+
+    def show(ev):
+        if ev.get("kind") == "epoch":
+            print(f"epoch {ev['epoch']}: loss {ev['train_loss']:.4g} ({ev['seconds']:.1f} s)", flush=True)
+
+    res = train_correspondence(pairs, config, args.out, supervised=not args.unsupervised, resume=args.resume,
+                               progress=show)
+    print(f"trained on {len(pairs)} pairs for {res.epochs_run} epochs in {res.seconds:.1f} s; "
+          f"wrote {res.model_path}")
+    return 0
 
 
 def _run_map(args) -> int:
@@ -102,6 +184,9 @@ def _run_map(args) -> int:
         check_output_file(args.colors + "_source.ply", "--colors")
     s = read_triangles(args.inputs[0])
     t = read_triangles(args.inputs[1])
+    learned = _learned(args)
+    if learned is not None:
+        opts["descriptors_src"], opts["descriptors_tgt"] = learned(s.V, s.F), learned(t.V, t.F)
     p2p, info = correspond(s.V, s.F, t.V, t.F, return_info=True, **opts)
     write_map(out, p2p)
     if args.colors:
@@ -133,7 +218,14 @@ def _run_eval(args) -> int:
 
     if not args.json:
         print(f"{'source':>20}    {'target':<20}{'err x100':>8} {'time s':>7}  mirror")
-    res = evaluate_pairs(pairs, sample=args.sample, exact=args.exact, progress=show, **opts)
+    learned = _learned(args)
+    method = None
+    if learned is not None:
+        from manifold_nets.tasks.correspondence import correspond
+
+        def method(Vs, Fs, Vt, Ft):
+            return correspond(Vs, Fs, Vt, Ft, descriptors_src=learned(Vs, Fs), descriptors_tgt=learned(Vt, Ft), **opts)
+    res = evaluate_pairs(pairs, sample=args.sample, exact=args.exact, progress=show, method=method, **opts)
     sm = res["summary"]
     if args.json:
         json.dump(res, sys.stdout, indent=1)

@@ -12,7 +12,11 @@ Methods, on the same files:
     area_normalize=True, center=True)``, ``preprocess(descr_type="WKS", subsample_step=2)``,
     ``fit(K=30, w_descr=1, w_lap=0.1, w_dcomm=1, w_orient=1)``, ``zoomout_refine(nit=16, step=5)``,
     ``get_p2p``;
-(b) ``ours``: :func:`manifold_nets.tasks.correspondence.correspond` with its defaults.
+(b) ``ours``: :func:`manifold_nets.tasks.correspondence.correspond` with its defaults;
+(c) ``learned`` (with ``--learned RUN_DIR``, a ``manifold-nets correspond train`` run, e.g.
+    trained on the other animal's pairs or on synthetic shapes): the same pipeline with the run's
+    descriptors (:func:`manifold_nets.tasks.correspondence_train.learned_descriptors`) instead of
+    WKS; its time includes computing the descriptors.
 
 Each pair: mean geodesic error on the target (heat method, ×100 of √area, Kim et al. 2011),
 seconds for the map alone (reading and scoring excluded), and whether the map lands on the mirror
@@ -22,6 +26,8 @@ a summary: mean error, mean time, pairs where (b) beats (a), mirrored pairs per 
     OMP_NUM_THREADS=2 python benchmarks/bench_correspondence.py               # all 180 pairs
     python benchmarks/bench_correspondence.py --quick                          # 3 cat + 3 lion pairs
     python benchmarks/bench_correspondence.py --methods ours --max-pairs 4 --json out.json
+    manifold-nets correspond train PAIRS_OF_CAT --out bench_out/learned_cat
+    python benchmarks/bench_correspondence.py --learned bench_out/learned_cat --groups lion
 """
 
 from __future__ import annotations
@@ -60,7 +66,19 @@ def ours_map(Vs, Fs, Vt, Ft):
     return correspond(Vs, Fs, Vt, Ft)
 
 
-METHODS = {"pyfm": pyfm_map, "ours": ours_map}
+_LEARNED: dict = {}
+
+
+def learned_map(Vs, Fs, Vt, Ft):
+    from manifold_nets.tasks.correspondence import correspond
+    from manifold_nets.tasks.correspondence_train import learned_descriptors
+
+    model = _LEARNED["model"]
+    return correspond(Vs, Fs, Vt, Ft, descriptors_src=learned_descriptors(model, Vs, Fs),
+                      descriptors_tgt=learned_descriptors(model, Vt, Ft))
+
+
+METHODS = {"pyfm": pyfm_map, "ours": ours_map, "learned": learned_map}
 
 
 def build(pairs_dir: Path) -> None:
@@ -81,7 +99,19 @@ def main(argv=None) -> int:
     ap.add_argument("--max-pairs", type=int, default=None, help="at most this many pairs per group")
     ap.add_argument("--sample", type=int, default=None, help="score this many source vertices per pair")
     ap.add_argument("--json", type=Path, default=None, help="write every number to this file")
+    ap.add_argument("--learned", type=Path, default=None, metavar="RUN_DIR",
+                    help="add method (c): descriptors of this 'correspond train' run")
+    ap.add_argument("--groups", nargs="+", default=None, help="only the pairs of these groups (e.g. lion)")
     args = ap.parse_args(argv)
+    if args.learned is not None:
+        from manifold_nets.nn import load
+
+        p = args.learned
+        _LEARNED["model"] = load(p / "model.pt" if p.is_dir() else p, map_location="cpu")
+        if "learned" not in args.methods:
+            args.methods = [*args.methods, "learned"]
+    elif "learned" in args.methods:
+        ap.error("--methods learned: expected --learned RUN_DIR")
 
     from manifold_nets.data.maps import read_map
     from manifold_nets.data.remeshed_pairs import read_pairs
@@ -92,6 +122,8 @@ def main(argv=None) -> int:
         print(f"building the remeshed pairs in {args.pairs_dir}", flush=True)
         build(args.pairs_dir)
     pairs = read_pairs(args.pairs_dir)
+    if args.groups:
+        pairs = [p for p in pairs if p.group in args.groups]
     per_group = 3 if args.quick else args.max_pairs
     if per_group is not None:
         keep, by_group = [], {}  # spread over each group: every n-th pair
@@ -103,7 +135,7 @@ def main(argv=None) -> int:
         pairs = keep
     rng = np.random.default_rng(0)
     rows = []
-    head = f"{'pair':<32}" + "".join(f"{m + ' err':>11}{m + ' s':>9}{'mir':>5}" for m in args.methods)
+    head = f"{'pair':<32}" + "".join(f"{m + ' err':>13}{m + ' s':>11}{'mir':>5}" for m in args.methods)
     print(head)
     for pr in pairs:
         s, t = read_triangles(pr.source), read_triangles(pr.target)
@@ -122,7 +154,7 @@ def main(argv=None) -> int:
             score = orientation_score(s.V, s.F, t.V, t.F, p2p)
             row[m] = {"error": float(np.nanmean(err)), "seconds": dt, "orientation_score": score,
                       "mirrored": bool(score < 0.5)}
-            line += f"{100 * row[m]['error']:11.2f}{dt:9.1f}{'  M' if row[m]['mirrored'] else '   ':>5}"
+            line += f"{100 * row[m]['error']:13.2f}{dt:11.1f}{'  M' if row[m]['mirrored'] else '   ':>5}"
         rows.append(row)
         print(line, flush=True)
     summary = {}
@@ -137,6 +169,10 @@ def main(argv=None) -> int:
         faster = sum(r["ours"]["seconds"] < r["pyfm"]["seconds"] for r in rows)
         summary["ours_better_pairs"], summary["ours_faster_pairs"] = better, faster
         print(f"ours: lower error on {better}/{len(rows)} pairs, faster on {faster}/{len(rows)}")
+    if {"pyfm", "learned"} <= set(args.methods) and rows:
+        gain = 1.0 - summary["learned"]["mean_error_x100"] / summary["pyfm"]["mean_error_x100"]
+        summary["learned_error_reduction_vs_pyfm"] = gain
+        print(f"learned: mean error {100 * gain:.0f} % lower than pyfm (target >= 25 %)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"pairs": rows, "summary": summary}, indent=1))

@@ -1,4 +1,4 @@
-"""Learning tasks on meshes: a generic training loop and mesh segmentation (train, predict, evaluate).
+"""Learning tasks on meshes: a generic training loop, segmentation and correspondence.
 
 ========================  ===============================================================
 :mod:`.training`          :func:`fit` — epochs, validation, early stopping, atomic
@@ -8,6 +8,8 @@
 :mod:`.predict`           labels for any mesh from a run folder
 :mod:`.metrics`           area-weighted accuracy, IoU, confusion, boundary metrics
 :mod:`.evaluate`          per-mesh tables of a model on a data set
+:mod:`.correspondence`    functional-map correspondence, geodesic error, mirror check
+:mod:`.correspondence_train`  learned descriptors trained with a functional-map loss
 ========================  ===============================================================
 
 Importing this package does not import torch; the names below are loaded on first use.
@@ -22,6 +24,9 @@ _LAZY = {
     "SegmentationConfig": "segmentation", "train_segmentation": "segmentation",
     "split_train_val": "segmentation",
     "DistContext": "distributed",
+    "correspond": "correspondence", "geodesic_error": "correspondence",
+    "CorrespondenceTrainConfig": "correspondence_train", "train_correspondence": "correspondence_train",
+    "learned_descriptors": "correspondence_train",
 }
 
 __all__ = sorted(_LAZY)

@@ -142,7 +142,7 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = "wks", k: int =
                w_lap: float | None = None, w_orient: float | None = None, w_dcomm: float | None = None,
                step: int = 3,
                n_samples: int | None = 3000, n_final: int = 0, both: bool = False,
-               return_info: bool = False):
+               return_info: bool = False, descriptors_src=None, descriptors_tgt=None):
     """Vertex-to-vertex map from a source mesh to a target mesh (axiomatic functional maps).
 
     Parameters
@@ -172,6 +172,10 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = "wks", k: int =
         Also return the map from target to source (from the same functional map).
     return_info : bool
         Also return a dict of timings and sizes.
+    descriptors_src, descriptors_tgt : (n_s, d), (n_t, d) float arrays, optional
+        Precomputed descriptors (e.g. learned ones,
+        :func:`manifold_nets.tasks.correspondence_train.learned_descriptors`) used instead of
+        WKS / HKS; both or neither.
 
     Returns
     -------
@@ -195,9 +199,15 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = "wks", k: int =
          "w_lap": fmaps.W_LAP if w_lap is None else float(w_lap),
          "w_orient": (fmaps.W_ORIENT if w_orient is None else float(w_orient)) if orientation else 0.0,
          "w_dcomm": fmaps.W_DCOMM if w_dcomm is None else float(w_dcomm)}
+    if (descriptors_src is None) != (descriptors_tgt is None):
+        raise MeshShapeError("descriptors_src, descriptors_tgt: expected both or neither")
     t0 = time.perf_counter()
     src = spectral_shape(V_src, F_src, k=k, descriptors=descriptors, n_descr=n_descr, name="source")
     tgt = spectral_shape(V_tgt, F_tgt, k=k, descriptors=descriptors, n_descr=n_descr, name="target")
+    if descriptors_src is not None:
+        src.descr = _given_descriptors(descriptors_src, src, "descriptors_src")
+        tgt.descr = _given_descriptors(descriptors_tgt, tgt, "descriptors_tgt")
+        descriptors = "given"
     t1 = time.perf_counter()
     # C maps functions on the target (a) to functions on the source (b): p2p source -> target
     k0 = min(int(k_init), src.evals.shape[0], tgt.evals.shape[0])
@@ -241,6 +251,18 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = "wks", k: int =
                     "source_flipped": bool(src.flipped), "target_flipped": bool(tgt.flipped),
                     "weights": w, "descriptors": descriptors, "refine": refine})
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def _given_descriptors(D, shape: SpectralShape, name: str) -> np.ndarray:
+    """``(n, d)`` float64 descriptors checked against the shape, each column of unit M-norm."""
+    D = np.asarray(D, dtype=np.float64)
+    n = shape.V.shape[0]
+    if D.ndim != 2 or D.shape[0] != n or D.shape[1] < 1:
+        raise MeshShapeError(f"{name}: expected an ({n}, d) array, one row per vertex (got shape {D.shape})")
+    if not np.isfinite(D).all():
+        raise MeshShapeError(f"{name}: expected finite values (got NaN or inf)")
+    nrm = np.sqrt(shape.mass @ (D * D))
+    return D / np.where(nrm > 0, nrm, 1.0)
 
 
 def _norm(x) -> float:
