@@ -22,30 +22,10 @@ from .common import (
     make_output_dir,
     no_inputs_error,
     non_negative_int,
+    positive_float,
+    positive_int,
     skipped_summary,
 )
-
-
-def _positive_int(text: str) -> int:
-    import argparse
-
-    v = non_negative_int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer (got {v})")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    import argparse
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds (got {text!r})") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds (got {text})")
-    return v
-
 
 _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -112,16 +92,16 @@ def register(sub) -> None:
                    help="leave out files whose relative path or name matches (repeatable)")
     g.add_argument("--no-triangulate", action="store_true", help="fail polygon meshes instead of triangulating them")
     e = p.add_argument_group("execution")
-    e.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+    e.add_argument("--workers", type=positive_int, default=None, metavar="N",
                    help="worker processes (default: all cores)")
-    e.add_argument("--threads-per-worker", type=_positive_int, default=None, metavar="T",
+    e.add_argument("--threads-per-worker", type=positive_int, default=None, metavar="T",
                    help="BLAS threads per worker (default: cores // workers)")
     d = e.add_mutually_exclusive_group()
     d.add_argument("--dask", choices=("local",), default=None,
                    help="run on an embedded Dask LocalCluster of --workers processes (needs dask[distributed])")
     d.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run on an existing Dask cluster: scheduler address (tcp://host:8786) or scheduler file")
-    e.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
+    e.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
                    help="local workers: fail a file that runs longer (its worker is killed)")
     e.add_argument("--memory-limit", type=_memory_size, default=None, metavar="SIZE",
                    help="memory per worker (4GB, 512MiB): a file needing more fails, the rest go on")
@@ -135,8 +115,8 @@ def register(sub) -> None:
                    help="operators/descriptors: Laplacian (default auto)")
     t.add_argument("--cache-dir", metavar="DIR", default=None,
                    help="operators/descriptors: content-hash cache folder shared between runs")
-    t.add_argument("--n-times", type=_positive_int, default=16, help="descriptors: HKS times (default 16)")
-    t.add_argument("--n-energies", type=_positive_int, default=16, help="descriptors: WKS energies (default 16)")
+    t.add_argument("--n-times", type=positive_int, default=16, help="descriptors: HKS times (default 16)")
+    t.add_argument("--n-energies", type=positive_int, default=16, help="descriptors: WKS energies (default 16)")
     t.add_argument("--sources", type=_int_list, default=[0], metavar="I[,J...]",
                    help="geodesics: source vertex indices, one distance row each (default 0)")
     t.add_argument("--method", choices=("heat", "exact", "graph"), default="heat", help="geodesics: method")

@@ -142,6 +142,30 @@ def non_negative_int(text: str) -> int:
     return v
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a bad value is a usage error, exit code 2)."""
+    import argparse
+
+    v = non_negative_int(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError("expected a positive integer (got 0)")
+    return v
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (a bad value is a usage error, exit code 2)."""
+    import argparse
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number (got {text!r})") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite positive number (got {text})")
+    return v
+
+
 def gather_inputs(items: list[str]):
     """Expand files, folders and globs; returns ``(paths, skipped)`` where ``skipped`` lists
     ``{"path", "reason"}`` for every argument or folder entry that gave no mesh file."""

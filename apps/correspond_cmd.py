@@ -17,19 +17,11 @@ Two forms (thin: the work is :func:`manifold_nets.tasks.correspondence.correspon
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from .common import UsageError, check_output_file, non_negative_int
-
-
-def _positive_int(text: str) -> int:
-    v = non_negative_int(text)
-    if v == 0:
-        raise argparse.ArgumentTypeError("expected a positive integer (got 0)")
-    return v
+from .common import UsageError, check_output_file, positive_int
 
 
 def register(subparsers) -> None:
@@ -59,9 +51,9 @@ def register(subparsers) -> None:
                    help="map file (SRC TGT form; .npy or text), or JSON results file (eval)")
     p.add_argument("--refine", choices=("zoomout", "icp", "none"), default="zoomout",
                    help="refinement of the initial functional map (default zoomout)")
-    p.add_argument("--k", type=_positive_int, default=None, metavar="K",
+    p.add_argument("--k", type=positive_int, default=None, metavar="K",
                    help="final basis size (default 120)")
-    p.add_argument("--k-init", type=_positive_int, default=None, metavar="K0",
+    p.add_argument("--k-init", type=positive_int, default=None, metavar="K0",
                    help="basis size of the initial functional map (default 30)")
     p.add_argument("--descriptors", choices=("wks", "hks"), default="wks", help="descriptors (default wks)")
     p.add_argument("--no-orientation", action="store_true", help="leave out the orientation-preserving term")
@@ -69,7 +61,7 @@ def register(subparsers) -> None:
                    help="also write PREFIX_target.ply (coloured by position) and PREFIX_source.ply "
                         "(colours carried by the map) for viewing")
     p.add_argument("--json", action="store_true", help="eval: print the results as JSON")
-    p.add_argument("--sample", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--sample", type=positive_int, default=None, metavar="N",
                    help="eval: score N random source vertices per pair (default all)")
     p.add_argument("--exact", action="store_true", help="eval: exact geodesic distances (default heat method)")
     p.add_argument("--model", default=None, metavar="RUN_DIR",
@@ -77,7 +69,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None, metavar="RUN_DIR", help="train: the run folder to write")
     p.add_argument("--unsupervised", action="store_true",
                    help="train: orthogonality / bijectivity / commutativity loss (no ground truth)")
-    p.add_argument("--epochs", type=_positive_int, default=None, metavar="N", help="train: epochs (default 20)")
+    p.add_argument("--epochs", type=positive_int, default=None, metavar="N", help="train: epochs (default 20)")
     p.add_argument("--family", default=None, metavar="F", help="train: convolution family (default diffusion)")
     p.add_argument("--resume", action="store_true", help="train: continue an interrupted run")
     p.set_defaults(func=run)

@@ -11,22 +11,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .common import UsageError, check_output_file, non_negative_int
+from .common import UsageError, check_output_file, non_negative_int, positive_float, positive_int
 
 FORMATS = ("labeled-psb", "psb-seg", "maron", "meshcnn", "folder", "synthetic")
-
-
-def _positive_float(text: str) -> float:
-    import argparse
-    import math
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number (got {text!r})") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite positive number (got {v})")
-    return v
 
 
 def _non_negative_float(text: str) -> float:
@@ -39,15 +26,6 @@ def _non_negative_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number >= 0 (got {text!r})") from None
     if not (math.isfinite(v) and v >= 0):
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0 (got {v})")
-    return v
-
-
-def _positive_int(text: str) -> int:
-    import argparse
-
-    v = non_negative_int(text)
-    if v == 0:
-        raise argparse.ArgumentTypeError("expected a positive integer (got 0)")
     return v
 
 
@@ -81,13 +59,13 @@ def register(sub) -> None:
                    help="weight of the graph cut's smoothness term (default: %(default)s)")
     p.add_argument("--max-vertices", type=non_negative_int, default=None, metavar="N",
                    help="simplify meshes above N vertices first (default: as the model was trained; 0: never)")
-    p.add_argument("--remesh-resolution", type=_positive_float, default=None, metavar="R",
+    p.add_argument("--remesh-resolution", type=positive_float, default=None, metavar="R",
                    help="remesh every test mesh to R x its vertex count first (e.g. 0.5)")
-    p.add_argument("--rescale", type=_positive_float, default=None, metavar="S",
+    p.add_argument("--rescale", type=positive_float, default=None, metavar="S",
                    help="multiply every test mesh's coordinates by S first (e.g. 1000)")
     p.add_argument("--seg-dir", default=None, metavar="DIR",
                    help="folder of Princeton .seg human segmentations: adds the boundary metrics")
-    p.add_argument("--n-meshes", type=_positive_int, default=8, help="synthetic set size (default 8)")
+    p.add_argument("--n-meshes", type=positive_int, default=8, help="synthetic set size (default 8)")
     p.add_argument("--seed", type=int, default=1,
                    help="seed of the synthetic set and of the remeshing (default 1: not the training set's 0)")
     p.add_argument("--cache-dir", default=None, metavar="DIR", help="learning cache folder (default: none)")

@@ -19,19 +19,12 @@ from .common import (
     check_output_dir,
     make_output_dir,
     non_negative_int,
+    positive_float,
+    positive_int,
 )
 
 FORMATS = ("labeled-psb", "psb-seg", "maron", "meshcnn", "folder", "synthetic")
 FAMILY_CHOICES = ("diffusion", "spectral", "cheb", "gcnn", "acnn", "monet", "gem")  # manifold_nets.nn.FAMILIES
-
-
-def _positive_int(text: str) -> int:
-    v = non_negative_int(text)
-    if v == 0:
-        import argparse
-
-        raise argparse.ArgumentTypeError("expected a positive integer (got 0)")
-    return v
 
 
 def _fraction(text: str) -> float:
@@ -43,18 +36,6 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1) (got {text!r})") from None
     if not 0.0 <= v < 1.0:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1) (got {v})")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    import argparse
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number (got {text!r})") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number (got {v})")
     return v
 
 
@@ -84,13 +65,13 @@ def register(sub) -> None:
     p.add_argument("--family", choices=FAMILY_CHOICES, default=d.family, help=f"convolution family (default {d.family})")
     p.add_argument("--features", choices=("hks", "wks", "xyz"), default=d.features,
                    help=f"input features (default {d.features})")
-    p.add_argument("--epochs", type=_positive_int, default=d.epochs, help=f"maximum epochs (default {d.epochs})")
-    p.add_argument("--patience", type=_positive_int, default=d.patience,
+    p.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"maximum epochs (default {d.epochs})")
+    p.add_argument("--patience", type=positive_int, default=d.patience,
                    help=f"stop after this many epochs without a better validation accuracy (default {d.patience})")
-    p.add_argument("--lr", type=_positive_float, default=d.lr, help=f"learning rate (default {d.lr})")
-    p.add_argument("--width", type=_positive_int, default=d.width, help=f"channels (default {d.width})")
-    p.add_argument("--n-blocks", type=_positive_int, default=d.n_blocks, help=f"blocks (default {d.n_blocks})")
-    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size,
+    p.add_argument("--lr", type=positive_float, default=d.lr, help=f"learning rate (default {d.lr})")
+    p.add_argument("--width", type=positive_int, default=d.width, help=f"channels (default {d.width})")
+    p.add_argument("--n-blocks", type=positive_int, default=d.n_blocks, help=f"blocks (default {d.n_blocks})")
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size,
                    help=f"meshes per step (default {d.batch_size})")
     p.add_argument("--val-fraction", type=_fraction, default=0.15,
                    help="fraction of the meshes held out for validation and early stopping (default 0.15; 0: none)")
@@ -101,7 +82,7 @@ def register(sub) -> None:
                         f"(default {d.max_vertices}; 0: train on the meshes as given)")
     p.add_argument("--remesh-variants", type=non_negative_int, default=d.remesh_variants,
                    help="extra random triangulations per training mesh (augmentation; default 0)")
-    p.add_argument("--n-meshes", type=_positive_int, default=24,
+    p.add_argument("--n-meshes", type=positive_int, default=24,
                    help="size of the synthetic set (with --data synthetic; default 24)")
     p.add_argument("--cache-dir", default=None, metavar="DIR", help="learning cache folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in RUN_DIR")

@@ -3,16 +3,7 @@ distances, a vector field or a correspondence, in a window or as an off-screen s
 
 from __future__ import annotations
 
-import argparse
-
-from .common import CommandError, UsageError, check_output_file, non_negative_int
-
-
-def _positive(text: str) -> int:
-    v = non_negative_int(text)
-    if v == 0:
-        raise argparse.ArgumentTypeError("expected a positive integer (got 0)")
-    return v
+from .common import CommandError, UsageError, check_output_file, non_negative_int, positive_int
 
 
 def register(sub) -> None:
@@ -46,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("--target", metavar="MESH", help="the target mesh of --map")
     p.add_argument("--lines", metavar="N", type=non_negative_int, default=12,
                    help="correspondence: lines joining N source points to their images (default 12)")
-    p.add_argument("--eigen", metavar="K", type=_positive,
+    p.add_argument("--eigen", metavar="K", type=positive_int,
                    help="Laplace-Beltrami eigenfunctions 1..K as layers")
     p.add_argument("--geodesic", metavar="VERTEX", type=non_negative_int,
                    help="geodesic distance from this vertex, with isolines")
@@ -59,7 +50,7 @@ def register(sub) -> None:
     p.add_argument("--edges", action="store_true", help="draw the mesh edges")
     p.add_argument("--screenshot", metavar="OUT.png",
                    help="render off-screen to this PNG and exit (works without a display)")
-    p.add_argument("--size", metavar=("W", "H"), nargs=2, type=_positive, default=None,
+    p.add_argument("--size", metavar=("W", "H"), nargs=2, type=positive_int, default=None,
                    help="window / screenshot size in pixels (default 1024 768)")
     p.set_defaults(func=run)
 
