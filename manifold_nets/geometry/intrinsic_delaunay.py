@@ -79,7 +79,6 @@ class IntrinsicTriangulation:
         The rows are those of :class:`Fans` built on the intrinsic faces; ``phi`` is scaled by
         :attr:`scale` and wrapped to ``[0, 2π)`` at interior vertices, like :attr:`Fans.phi`.
         """
-        nV = self.n_vertices
         F = self.F
         v = F.ravel()
         a = F[:, [1, 2, 0]].ravel()

@@ -40,7 +40,7 @@ import torch
 from ..errors import MeshError
 from ..files import atomic_write
 from . import distributed as D
-from .training import TrainConfig, TrainResult, config_from_dict, fit
+from .training import TrainConfig, TrainResult, config_from_dict, fit, read_run_config
 
 __all__ = ["CorrespondenceTrainConfig", "train_correspondence", "learned_descriptors", "CONFIG_NAME"]
 
@@ -219,13 +219,13 @@ def train_correspondence(pairs, config: CorrespondenceTrainConfig | None, out_di
     if config is None:
         if not resume:
             raise MeshError("config: expected a CorrespondenceTrainConfig (got None; None only with resume=True)")
-        p = out_dir / CONFIG_NAME
+        rec = read_run_config(out_dir, "correspondence", CONFIG_NAME)
         try:
-            rec = json.loads(p.read_text())
             config = CorrespondenceTrainConfig.from_dict(rec["correspondence"])
             supervised = bool(rec["supervised"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise MeshError(f"{p}: expected the configuration of the run to resume (got {exc})") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MeshError(f"{out_dir / CONFIG_NAME}: expected the configuration of the run to resume "
+                            f"(got {exc})") from None
     config.check()
     device = _resolve_device(device)
     if dist_ctx is None:

@@ -36,7 +36,7 @@ import torch
 from ..errors import MeshError
 from ..files import atomic_write
 from . import distributed as D
-from .training import TrainConfig, TrainResult, config_from_dict, epoch_seed, fit
+from .training import TrainConfig, TrainResult, config_from_dict, epoch_seed, fit, read_run_config
 
 __all__ = ["SegmentationConfig", "train_segmentation", "split_train_val", "default_cache_dir",
            "operator_params", "preprocess_mesh", "area_weighted_accuracy_of", "CONFIG_NAME"]
@@ -345,13 +345,11 @@ def train_segmentation(train, val, config: SegmentationConfig | None, out_dir, *
     if config is None:
         if not resume:
             raise MeshError("config: expected a SegmentationConfig (got None; None only with resume=True)")
-        cfg_path = out_dir / CONFIG_NAME
-        if not cfg_path.is_file():
-            raise MeshError(f"{cfg_path}: expected the configuration of the run to resume (got no such file)")
+        rec = read_run_config(out_dir, "segmentation", CONFIG_NAME)
         try:
-            config = SegmentationConfig.from_dict(json.loads(cfg_path.read_text())["segmentation"])
+            config = SegmentationConfig.from_dict(rec["segmentation"])
         except (ValueError, KeyError, TypeError) as exc:
-            raise MeshError(f"{cfg_path}: expected a segmentation run configuration (got {exc})") from None
+            raise MeshError(f"{out_dir / CONFIG_NAME}: expected a segmentation run configuration (got {exc})") from None
     config.check()
     if train is None or len(train) == 0:
         raise MeshError("train: expected at least one training mesh (got none)")

@@ -46,7 +46,7 @@ from ..errors import MeshError
 from ..files import atomic_write
 from . import distributed as D
 
-__all__ = ["TrainConfig", "TrainResult", "fit", "epoch_order", "epoch_seed", "load_checkpoint", "config_from_dict",
+__all__ = ["TrainConfig", "TrainResult", "fit", "read_run_config", "epoch_order", "epoch_seed", "load_checkpoint", "config_from_dict",
            "CHECKPOINT_NAME", "METRICS_CSV", "METRICS_JSON"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -55,6 +55,26 @@ METRICS_JSON = "metrics.json"
 CHECKPOINT_FORMAT = "manifold_nets.training_state"
 CHECKPOINT_VERSION = 1
 
+
+
+def read_run_config(out_dir, key: str, name: str = "config.json") -> dict:
+    """The ``config.json`` of a run folder to resume, checked to hold ``key``.
+
+    Raises
+    ------
+    MeshError
+        No such file, not JSON, or no ``key`` in it (the message names the file).
+    """
+    p = Path(out_dir) / name
+    if not p.is_file():
+        raise MeshError(f"{p}: expected the configuration of the run to resume (got no such file)")
+    try:
+        rec = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise MeshError(f"{p}: expected the configuration of the run to resume (got {exc})") from None
+    if not isinstance(rec, dict) or key not in rec:
+        raise MeshError(f"{p}: expected a {key} run configuration (got no {key!r} entry)")
+    return rec
 
 @dataclass
 class TrainConfig:
