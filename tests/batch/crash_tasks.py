@@ -71,3 +71,12 @@ def register_slow() -> None:
 #: with the repository as the working folder).
 SLOW_CLI = ("import sys; from tests.batch.crash_tasks import register_slow; register_slow(); "
             "from manifold_nets_apps.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def worker_settings(_job):
+    """What a Dask worker runs under: the malloc tunable, BLAS threads, the profiler setting."""
+    import dask
+
+    return {"MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+            "profile": dask.config.get("distributed.worker.profile.enabled")}
