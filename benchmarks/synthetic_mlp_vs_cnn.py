@@ -14,7 +14,8 @@ from manifold_nets.nn import MeshData, SegmentationNet
 from manifold_nets.nn.batch import MeshBatch
 from manifold_nets.nn.features import input_features
 
-torch.manual_seed(0); torch.set_num_threads(1)
+torch.manual_seed(0)
+torch.set_num_threads(1)
 kind = sys.argv[1] if len(sys.argv) > 1 else "figure"
 epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 60
 t0 = time.time()
@@ -48,12 +49,13 @@ class MLP(torch.nn.Module):
 for name, model in [("mlp", MLP()), ("diffusion", SegmentationNet(16, K, family="diffusion", outputs="faces", width=64, n_blocks=4))]:
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     t0 = time.time()
-    for ep in range(epochs):
+    for _ep in range(epochs):
         model.train()
-        for b, x, y, w in batches:
+        for b, x, y, _w in batches:
             opt.zero_grad()
             loss = torch.nn.functional.cross_entropy(model(b, x), y)
-            loss.backward(); opt.step()
+            loss.backward()
+            opt.step()
     model.eval()
     with torch.no_grad():
         tr = np.mean([acc(model(b, x), y, w) for b, x, y, w in batches])

@@ -64,7 +64,7 @@ def expand_inputs(items: list[str], *, recursive: bool = True) -> tuple[list[Pat
             other = 0
             odd: list[str] = []
             errors: list[str] = []
-            walk = os.walk(p, onerror=lambda e: errors.append(f"{e.filename}: {e.strerror}"))
+            walk = os.walk(p, onerror=lambda e, errors=errors: errors.append(f"{e.filename}: {e.strerror}"))
             for root, dirs, files in walk:
                 dirs.sort()
                 for d in dirs:

@@ -87,7 +87,7 @@ def _accuracy(net, batch, x, y):
 def test_texture_task_is_pointwise_uninformative(texture):
     """Every part sees each input value (each of the four sign pairs) about equally often, so no
     per-vertex rule is much better than chance."""
-    for batch, x, y in texture:
+    for _batch, x, y in texture:
         assert torch.bincount(y, minlength=4).min() > 0.15 * len(y)
         for k in range(4):
             pair = (x[y == k] > 0).long() @ torch.tensor([2, 1])
