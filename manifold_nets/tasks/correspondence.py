@@ -12,7 +12,8 @@
    the orientation-preserving term (:func:`manifold_nets.geometry.fmaps.solve_fmap`), which
    keeps the map from landing on the mirror image of the target (left leg onto right leg);
 4. conversion to a point-to-point map and ZoomOut up to ``k``
-   (:func:`manifold_nets.geometry.fmaps.zoomout`), subsampled except for the last step.
+   (:func:`manifold_nets.geometry.fmaps.zoomout`), subsampled except for the last step (the
+   initial map is only converted at the samples; nearest neighbours are exact, by KD-tree).
 
 :func:`geodesic_error` is the Kim et al. 2011 protocol: the geodesic distance on the target
 between the predicted and the true image of every source vertex, divided by ``√area`` of the
@@ -97,11 +98,15 @@ class SpectralShape:
     evecs : (nV, k) float64
     descr : (nV, d) float64
         Descriptors, each column of unit M-norm.
+    seconds : dict
+        Seconds spent on the ``"eigenbasis"`` (Laplacian, mass and eigenpairs) and the
+        ``"descriptors"``.
     """
 
-    def __init__(self, V, F, scale, flipped, mass, evals, evecs, descr):
+    def __init__(self, V, F, scale, flipped, mass, evals, evecs, descr, seconds=None):
         self.V, self.F, self.scale, self.flipped = V, F, scale, flipped
         self.mass, self.evals, self.evecs, self.descr = mass, evals, evecs, descr
+        self.seconds = dict(seconds or {})
 
 
 def spectral_shape(V, F, *, k: int = K_DEFAULT, descriptors: str = "wks", n_descr: int = N_DESCRIPTORS,
@@ -121,11 +126,13 @@ def spectral_shape(V, F, *, k: int = K_DEFAULT, descriptors: str = "wks", n_desc
     flipped = _signed_volume(V, F) < 0
     if flipped:
         F = F[:, ::-1].copy()
+    t0 = time.perf_counter()
     L = cotan_laplacian(V, F)
     M = mass_matrix(V, F)
     kk = max(int(k), int(k_descr))
     evals, evecs = eigenbasis(L, M, min(kk, V.shape[0] - 1))
     m = M.diagonal()
+    t1 = time.perf_counter()
     kd = min(int(k_descr), evals.shape[0])
     if descriptors == "wks":
         D = wks(evals[:kd], evecs[:, :kd], int(n_descr), mass=m)
@@ -133,7 +140,8 @@ def spectral_shape(V, F, *, k: int = K_DEFAULT, descriptors: str = "wks", n_desc
         D = hks(evals[:kd], evecs[:, :kd], int(n_descr), mass=m)
     nrm = np.sqrt(m @ (D * D))
     D = D / np.where(nrm > 0, nrm, 1.0)
-    return SpectralShape(V, F, s, flipped, m, evals, evecs, D)
+    return SpectralShape(V, F, s, flipped, m, evals, evecs, D,
+                         {"eigenbasis": t1 - t0, "descriptors": time.perf_counter() - t1})
 
 
 def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = "wks", k: int = K_DEFAULT,
@@ -184,7 +192,10 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = "wks", k: int =
     p2p_back : (n_t,) int64
         Only with ``both=True``.
     info : dict
-        Only with ``return_info=True``.
+        Only with ``return_info=True``: seconds per stage (``seconds_spectral`` = eigenbases and
+        descriptors of both meshes, ``seconds_fmap``, ``seconds_refine``; finer:
+        ``seconds_eigenbasis``, ``seconds_descriptors``, ``seconds_operators``, ``seconds_solve``,
+        ``seconds_zoomout_sampling|init|steps|final``), total ``seconds``, sizes and weights.
     """
     from ..geometry import fmaps
 
@@ -214,6 +225,7 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = "wks", k: int =
     A = fmaps.project(tgt.evecs[:, :k0], tgt.mass, tgt.descr)
     B = fmaps.project(src.evecs[:, :k0], src.mass, src.descr)
     ops_a = ops_b = mult_a = mult_b = None
+    t_ops = time.perf_counter()
     pick = np.unique(np.linspace(0, tgt.descr.shape[1] - 1, max(1, int(n_orient))).round().astype(int))
     if orientation and w["w_orient"]:
         ops_a = fmaps.orientation_operators(tgt.V, tgt.F, tgt.evecs[:, :k0], tgt.descr[:, pick])
@@ -227,17 +239,20 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = "wks", k: int =
         ops_a, ops_b = ops_a / _norm(ops_b), ops_b / _norm(ops_b)
     if mult_a is not None:
         mult_a, mult_b = mult_a / _norm(mult_b), mult_b / _norm(mult_b)
+    t_solve = time.perf_counter()
     C = fmaps.solve_fmap(A, B, tgt.evals[:k0], src.evals[:k0], ops_a, ops_b, mult_a=mult_a, mult_b=mult_b, **w)
     t2 = time.perf_counter()
     kk = min(int(k), src.evals.shape[0], tgt.evals.shape[0])
+    zt: dict = {}
     if refine == "none":
         p2p = fmaps.fmap_to_p2p(C, tgt.evecs, src.evecs)
     elif refine == "icp":
         p2p, C = fmaps.icp_refine(C, tgt.evecs, src.evecs)
     else:
-        p2p0 = fmaps.fmap_to_p2p(C, tgt.evecs, src.evecs)
-        p2p, C = fmaps.zoomout(p2p0, tgt.evecs, src.evecs, src.mass, k_start=k0, k_end=kk, step=step,
-                               n_samples=n_samples, V_a=tgt.V, V_b=src.V, mass_a=tgt.mass, n_final=n_final)
+        # the initial point-to-point map is only needed at ZoomOut's samples
+        p2p, C = fmaps.zoomout(None, tgt.evecs, src.evecs, src.mass, k_start=k0, k_end=kk, step=step,
+                               n_samples=n_samples, V_a=tgt.V, V_b=src.V, mass_a=tgt.mass, n_final=n_final,
+                               C_init=C, timings=zt)
     t3 = time.perf_counter()
     out = [p2p]
     if both:
@@ -245,8 +260,12 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = "wks", k: int =
         kc = C.shape[0]
         out.append(fmaps.nearest_neighbors(tgt.evecs[:, :kc], src.evecs[:, :kc] @ C))
     if return_info:
+        stages = {"seconds_eigenbasis": src.seconds["eigenbasis"] + tgt.seconds["eigenbasis"],
+                  "seconds_descriptors": src.seconds["descriptors"] + tgt.seconds["descriptors"],
+                  "seconds_operators": t_solve - t_ops, "seconds_solve": t2 - t_solve}
+        stages.update({f"seconds_zoomout_{key}": v for key, v in zt.items()})
         out.append({"seconds_spectral": t1 - t0, "seconds_fmap": t2 - t1, "seconds_refine": t3 - t2,
-                    "seconds": time.perf_counter() - t0, "k": kk, "k_init": k0,
+                    **stages, "seconds": time.perf_counter() - t0, "k": kk, "k_init": k0,
                     "n_source": int(src.V.shape[0]), "n_target": int(tgt.V.shape[0]),
                     "source_flipped": bool(src.flipped), "target_flipped": bool(tgt.flipped),
                     "weights": w, "descriptors": descriptors, "refine": refine})

@@ -181,3 +181,96 @@ def test_torch_twin_equals_numpy_in_float64():
     got_b = tfm.solve_fmap(t(np.stack([A, A])), t(np.stack([B, B])), t(np.stack([la, la])),
                            t(np.stack([lb, lb])), t(np.stack([Xa, Xa])), t(np.stack([Xb, Xb])))
     np.testing.assert_allclose(got_b[1].numpy(), fmaps.solve_fmap(A, B, la, lb, Xa, Xb), rtol=1e-9, atol=1e-11)
+
+
+def test_nearest_neighbors_methods_agree_and_probe_is_exact():
+    rng = np.random.default_rng(3)
+    # a 2-D surface in 40 dimensions (as a spectral embedding) and random points: the probe picks
+    # the KD-tree on the first and brute force on the second; the answers are exact either way
+    uv = rng.uniform(size=(6000, 2))
+    basis = rng.normal(size=(6, 40))
+    feats = np.concatenate([np.cos(np.pi * np.outer(uv[:, 0], [1, 2, 3])),
+                            np.cos(np.pi * np.outer(uv[:, 1], [1, 2, 3]))], axis=1)
+    P = feats @ basis
+    Q = P[rng.permutation(6000)[:5000]] + 1e-3 * rng.normal(size=(5000, 40))
+    assert Q.shape[0] * P.shape[0] > fmaps._PROBE_MIN_PRODUCT
+    ref = cKDTree(P).query(Q)[1]
+    for kw in ({}, {"method": "kdtree"}, {"method": "brute"}):
+        assert (fmaps.nearest_neighbors(Q, P, **kw) == ref).all()
+    R, S = rng.normal(size=(5000, 30)), rng.normal(size=(4500, 30))
+    assert (fmaps.nearest_neighbors(R, S) == fmaps.nearest_neighbors(R, S, method="brute")).all()
+    with pytest.raises(MeshShapeError, match="method"):
+        fmaps.nearest_neighbors(Q, P, method="ball")
+
+
+def test_farthest_point_sampling_is_the_greedy_maximin_order():
+    V = np.random.default_rng(4).normal(size=(500, 3))
+    idx = fmaps.farthest_point_sampling(V, 60, start=7)
+    assert idx[0] == 7 and len(set(idx.tolist())) == 60
+    for i in range(1, 60):  # each sample is the farthest point from the ones before it
+        d = ((V[:, None, :] - V[idx[:i]][None]) ** 2).sum(-1).min(axis=1)
+        assert d[idx[i]] == pytest.approx(d.max(), rel=1e-12)
+
+
+def test_operators_equal_their_definitions(monkeypatch):
+    from manifold_nets.geometry.differential import face_gradient
+
+    monkeypatch.setattr(fmaps, "_FACE_BLOCK", 100)  # several face blocks
+    V, F = bumpy(ASYM, subdivisions=2)
+    s = spectral_shape(V, F, k=12)
+    Phi, D = s.evecs, s.descr[:, ::16]
+    X = fmaps.orientation_operators(s.V, s.F, Phi, D)
+    G, area = face_gradient(s.V, s.F, return_areas=True)
+    nF = len(s.F)
+    c = np.cross(s.V[s.F[:, 1]] - s.V[s.F[:, 0]], s.V[s.F[:, 2]] - s.V[s.F[:, 0]])
+    n = c / np.linalg.norm(c, axis=1, keepdims=True)
+    gPhi = (G @ Phi).reshape(3, nF, -1).transpose(1, 0, 2)  # (nF, 3, k)
+    gD = (G @ D).reshape(3, nF, -1).transpose(1, 0, 2)
+    rot = np.cross(n[:, :, None], gD, axis=1)
+    ref = np.einsum("ti,tcf,tcj->fij", Phi[s.F].mean(axis=1) * area[:, None], rot, gPhi)
+    np.testing.assert_allclose(X, ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
+    Mop = fmaps.multiplication_operators(Phi, s.mass, D)
+    np.testing.assert_allclose(Mop, np.einsum("v,vi,vf,vj->fij", s.mass, Phi, D, Phi),
+                               rtol=1e-10, atol=1e-12 * np.abs(Mop).max())
+
+
+def test_zoomout_from_a_functional_map_equals_zoomout_from_its_map():
+    V, F = bumpy(ASYM)
+    Vb, Fb, true = renumbered_moved(V, F, seed=5)
+    a = spectral_shape(Vb, Fb, k=40)
+    b = spectral_shape(V, F, k=40)
+    C0 = fmaps.p2p_to_fmap(true, a.evecs[:, :10], b.evecs[:, :10], b.mass)
+    C0 = C0 + 0.05 * np.random.default_rng(0).normal(size=C0.shape)  # a noisy initial functional map
+    p0 = fmaps.fmap_to_p2p(C0, a.evecs, b.evecs)
+    for kw in ({"n_samples": None}, {"n_samples": 200, "V_a": a.V, "V_b": b.V, "mass_a": a.mass}):
+        tm: dict = {}
+        p1, C1 = fmaps.zoomout(None, a.evecs, b.evecs, b.mass, k_start=10, k_end=40, step=5, C_init=C0,
+                               timings=tm, **kw)
+        p2, C2 = fmaps.zoomout(p0, a.evecs, b.evecs, b.mass, k_start=10, k_end=40, step=5, **kw)
+        assert (p1 == p2).all() and np.allclose(C1, C2)
+        assert set(tm) == {"sampling", "init", "steps", "final"}
+    with pytest.raises(MeshShapeError, match="initial map"):
+        fmaps.zoomout(None, a.evecs, b.evecs, b.mass)
+
+
+def test_subsampled_zoomout_matches_full_zoomout():
+    from manifold_nets.geometry import edge_lengths
+    from manifold_nets.tasks.correspondence import geodesic_error
+
+    V, F = bumpy(ASYM)
+    Vb, Fb, true = renumbered_moved(V, F, seed=9)
+    a = spectral_shape(Vb, Fb, k=60)
+    b = spectral_shape(V, F, k=60)
+    C0 = fmaps.p2p_to_fmap(true, a.evecs[:, :15], b.evecs[:, :15], b.mass)
+    C0 = C0 + 0.1 * np.random.default_rng(1).normal(size=C0.shape)  # a third of the vertices off
+    p0 = fmaps.fmap_to_p2p(C0, a.evecs, b.evecs)
+    assert (p0 == true).mean() < 0.75
+    full, _ = fmaps.zoomout(None, a.evecs, b.evecs, b.mass, k_start=15, k_end=60, step=3, C_init=C0,
+                            n_samples=None)
+    assert (full == true).all()
+    # 400 of 642 vertices: the same map but for a few vertices sent next door
+    sub, _ = fmaps.zoomout(None, a.evecs, b.evecs, b.mass, k_start=15, k_end=60, step=3, C_init=C0,
+                           n_samples=400, V_a=a.V, V_b=b.V, mass_a=a.mass)
+    assert (sub == full).mean() > 0.95
+    err = geodesic_error(Vb, Fb, sub, true, normalize="none")
+    assert err.max() < 1.5 * edge_lengths(V, F).mean() and err.mean() < 0.1 * edge_lengths(V, F).mean()

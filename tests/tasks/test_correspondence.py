@@ -97,6 +97,10 @@ def test_correspond_on_an_isometric_pair_both_ways():
     assert (p == true).mean() > 0.99
     assert (back[true] == np.arange(len(Va))).mean() > 0.95
     assert info["k"] == 40 and not info["source_flipped"]
+    for key in ("seconds_eigenbasis", "seconds_descriptors", "seconds_operators", "seconds_solve",
+                "seconds_zoomout_sampling", "seconds_zoomout_init", "seconds_zoomout_steps",
+                "seconds_zoomout_final"):
+        assert info[key] >= 0.0
     for refine in ("none", "icp"):
         q = correspond(Va, Fa, Vb, Fb, k=40, refine=refine)
         assert (q == true).mean() > 0.9
