@@ -18,6 +18,7 @@ Usage::
     python benchmarks/bench_geodesics.py            # ~5k, ~25k, ~100k vertices
     python benchmarks/bench_geodesics.py --quick    # small meshes only
     python benchmarks/bench_geodesics.py --out results.md
+    python benchmarks/bench_geodesics.py --sizes 10k 40k 160k --tasks ours_heat pp3d_heat ours_vhm pp3d_vhm
 
 Meshes come from ``$MANIFOLD_NETS_DATA/meshes`` (default ``../shared`` beside the checkout);
 icospheres are generated.  The dragon ladder is non-manifold: heat distances run (intrinsic
@@ -52,6 +53,18 @@ FULL = [
 ]
 QUICK = [("clean/fertility.off", True), ("dirty/dragon_vrip_res4.ply.gz", False), ("ico:5", True)]
 TASKS = ["ours_heat", "pp3d_heat", "igl_heat", "ours_vhm", "pp3d_vhm", "patches"]
+VHM_BATCH = 16  # sources per batched log-map call (memory: a few (nV, 2 · 16) complex blocks)
+
+
+def _ico_level(n_vertices: float) -> int:
+    """Icosphere subdivision level whose vertex count ``10 · 4^k + 2`` is nearest ``n_vertices``."""
+    return int(max(0, round(float(np.log(max(n_vertices - 2, 10) / 10.0) / np.log(4.0)))))
+
+
+def _parse_size(text: str) -> float:
+    t = text.lower().strip()
+    mult = {"k": 1e3, "m": 1e6}.get(t[-1:], 1.0)
+    return float(t[:-1] if mult != 1.0 else t) * mult
 
 
 def _load(spec: str):
@@ -179,6 +192,13 @@ def worker(task: str, spec: str, accuracy: bool, n_batch: int, threads: int = 1,
             vhm.transport(int(s), 1.0 + 0.0j)
         out["per_source"] = (time.perf_counter() - t0) / 5
         out["backend"] = vhm.backend
+        # batched: log maps of a block of sources at once, then each one's transport (one solve)
+        # (sources 5 … 5 + nb − 1: none of them is in the solver's cache of recent sources)
+        blk = srcs[5:5 + VHM_BATCH] if len(srcs) > 5 else srcs
+        t0 = time.perf_counter()
+        vhm.log_maps(blk)
+        vhm.transports(blk, 1.0 + 0.0j)
+        out["batch_per_source"] = (time.perf_counter() - t0) / len(blk)
     elif task == "pp3d_vhm":
         import potpourri3d as pp3d
 
@@ -245,6 +265,14 @@ def run_task(task, spec, accuracy, n_batch, timeout, threads=1, t_factor=1.0, la
     return out
 
 
+def _nv(results, spec):
+    """Vertex count of a mesh from whichever measurement of it reported one."""
+    for (sp_, _task), r in results.items():
+        if sp_ == spec and "nV" in r:
+            return r["nV"]
+    return "?"
+
+
 def fmt(x, unit="s"):
     if x is None:
         return "–"
@@ -270,6 +298,9 @@ def main():
     ap.add_argument("--t-factor", type=float, default=1.0, help="heat time t = t_factor · h² for every method")
     ap.add_argument("--laplacian", choices=["robust", "cotan"], default="robust",
                     help="Laplacian kind for us and potpourri3d (libigl: always cotan)")
+    ap.add_argument("--sizes", nargs="+", help="a ladder of generated icospheres with about these vertex counts "
+                    "(e.g. 10k 40k 160k 650k); replaces the default meshes (combine with --only to add others)")
+    ap.add_argument("--tasks", nargs="+", choices=TASKS, help="run only these measurements (default: all)")
     ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -280,6 +311,10 @@ def main():
     meshes = QUICK if args.quick else FULL
     if args.only:
         meshes = [m for m in meshes if m[0] in args.only] or [(spec, False) for spec in args.only]
+    if args.sizes:
+        ladder = [(f"ico:{_ico_level(_parse_size(x))}", False) for x in args.sizes]
+        meshes = (meshes if args.only else []) + [m for i, m in enumerate(ladder) if m not in ladder[:i]]
+    tasks = args.tasks or TASKS
     results = {}
     if args.render:
         for path in args.render:
@@ -292,7 +327,7 @@ def main():
         meshes = [(spec, False) for spec in seen]
     else:
         for spec, accuracy in meshes:
-            for task in TASKS:
+            for task in tasks:
                 r = run_task(task, spec, accuracy, args.sources, args.timeout, args.threads, args.t_factor,
                              args.laplacian)
                 results[(spec, task)] = r
@@ -311,8 +346,10 @@ def main():
              "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     for spec, _ in meshes:
         for task, name in (("ours_heat", "manifold_nets"), ("pp3d_heat", "potpourri3d"), ("igl_heat", "libigl")):
+            if (spec, task) not in results:
+                continue  # not measured in this run (--tasks)
             r = results[(spec, task)]
-            nV = results[(spec, "ours_heat")].get("nV", "?")
+            nV = _nv(results, spec)
             if "error" in r:
                 lines.append(f"| {spec} | {nV} | {name} | failed: {r['error']} | | | | | |")
                 continue
@@ -320,22 +357,29 @@ def main():
                          f"{fmt(r['per_source'])} | "
                          f"{fmt(r['batch_per_source'])} | {fmt(r['mem_mb'], 'MB')} | {fmt(r.get('mre'), '%')} |")
     lines += ["", "### Log map + parallel transport (vector heat method), per source = one log map + one transport",
-              "", "| mesh | nV | method | setup | setup + 1st source | per further source | peak mem |",
-              "|---|---:|---|---:|---:|---:|---:|"]
+              "", "| mesh | nV | method | setup | setup + 1st source | per further source (single) | "
+              f"per source (batch of {VHM_BATCH}: log_maps + transports) | peak mem |",
+              "|---|---:|---|---:|---:|---:|---:|---:|"]
     for spec, _ in meshes:
         for task, name in (("ours_vhm", "manifold_nets"), ("pp3d_vhm", "potpourri3d")):
-            r = results[(spec, task)]
-            nV = results[(spec, "ours_heat")].get("nV", "?")
-            if "error" in r:
-                lines.append(f"| {spec} | {nV} | {name} | failed: {r['error']} | | | |")
+            if (spec, task) not in results:
                 continue
+            r = results[(spec, task)]
+            nV = _nv(results, spec)
+            if "error" in r:
+                lines.append(f"| {spec} | {nV} | {name} | failed: {r['error']} | | | | |")
+                continue
+            batch = fmt(r["batch_per_source"]) if "batch_per_source" in r else "– (no batch API)"
             lines.append(f"| {spec} | {nV} | {name} | {fmt(r['setup'])} | {fmt(r['setup'] + r['first'])} | "
-                         f"{fmt(r['per_source'])} | {fmt(r['mem_mb'], 'MB')} |")
-    lines += ["", "### Geodesic patches for all vertices", "",
-              "| mesh | nV | one-ring | radius = 3 h | pairs / vertex | peak mem |", "|---|---:|---:|---:|---:|---:|"]
+                         f"{fmt(r['per_source'])} | {batch} | {fmt(r['mem_mb'], 'MB')} |")
+    if any(task == "patches" for _spec, task in results):
+        lines += ["", "### Geodesic patches for all vertices", "",
+                  "| mesh | nV | one-ring | radius = 3 h | pairs / vertex | peak mem |", "|---|---:|---:|---:|---:|---:|"]
     for spec, _ in meshes:
+        if (spec, "patches") not in results:
+            continue
         r = results[(spec, "patches")]
-        nV = results[(spec, "ours_heat")].get("nV", "?")
+        nV = _nv(results, spec)
         if "error" in r:
             lines.append(f"| {spec} | {nV} | failed: {r['error']} | | | |")
             continue

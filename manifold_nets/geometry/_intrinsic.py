@@ -70,6 +70,9 @@ class Fans:
     alpha : (nF, 3) float64
         Corner angles.
     n_vertices : int
+    halfedges : bool
+        Build :attr:`edges` and :attr:`phi` (default); ``False`` skips that sort when only the
+        corner angles and scales are needed (both attributes are then ``None``).
 
     Attributes
     ----------
@@ -93,7 +96,7 @@ class Fans:
         Angle of ``i → j`` in ``i``'s gauge (see :mod:`manifold_nets.geometry.frames`).
     """
 
-    def __init__(self, F: np.ndarray, alpha: np.ndarray, n_vertices: int):
+    def __init__(self, F: np.ndarray, alpha: np.ndarray, n_vertices: int, *, halfedges: bool = True):
         F = np.asarray(F, dtype=np.int64)
         nV = int(n_vertices)
         nF = F.shape[0]
@@ -191,8 +194,10 @@ class Fans:
 
         # half-edge angles: first-side values win, then the lowest corner (both directions of
         # every undirected edge exist: an edge ij of a face is a side of the corners at i and j)
-        self.edges, self.phi = halfedge_angle_table(v, a, b, self.corner_phi_first, self.corner_phi_last,
-                                                    interior)
+        self.edges, self.phi = None, None
+        if halfedges:
+            self.edges, self.phi = halfedge_angle_table(v, a, b, self.corner_phi_first, self.corner_phi_last,
+                                                        interior)
 
     def edge_index(self, i, j) -> np.ndarray:
         """Row of directed edges ``(i, j)`` in :attr:`edges` (``-1`` where absent)."""

@@ -10,6 +10,15 @@ triangulation are expressed in the frames of :mod:`manifold_nets.geometry.frames
 Edges that are boundary, non-manifold or inconsistently oriented are never flipped, so the
 function accepts any triangle mesh.
 
+The flips run in rounds (:func:`_flip_rounds`): every round checks the queued edges at once and
+flips a set of non-Delaunay edges no two of which share a face, with array operations only; the
+one-edge-at-a-time loop it replaced (:func:`_flip_loop`) is kept as the reference the tests
+compare with.  Both give the same triangulation on manifold meshes (the Delaunay triangulation
+is unique up to co-circular ties); where a flip must be refused (it would duplicate an edge, or
+the quad folds onto itself: dirty and non-manifold scans) which edges stay non-Delaunay depends
+on the order of the flips, in either algorithm.  Armadillo (43k vertices, 6.5k flips): 0.49 s
+for the loop, 0.05 s for the rounds (without signposts).
+
 Written by hand because no maintained Python package exposes the flipped triangulation with its
 signposts: ``robust_laplacian`` returns only the matrices, and the heat method and the log map
 need gradients and transport on the same triangulation as their Laplacian.
@@ -92,26 +101,30 @@ class IntrinsicTriangulation:
 def _twins(F: np.ndarray, nV: int) -> np.ndarray:
     """``(3 nF,)``: for corner ``3f + k`` the corner across the edge opposite it, or -1.
 
-    Only edges with exactly two faces, consistently oriented, get a twin.
+    Only edges with exactly two faces, consistently oriented, get a twin.  One sort of the
+    undirected edge keys: a group of exactly two half-edges ``u → w`` and ``w → u`` (``u != w``)
+    are each other's twins.
     """
     nC = F.size
+    twin = np.full(nC, -1, dtype=np.int64)
+    if nC < 2:
+        return twin
     u = F[:, [1, 2, 0]].ravel()
     w = F[:, [2, 0, 1]].ravel()
-    lo, hi = np.minimum(u, w), np.maximum(u, w)
-    und = lo * nV + hi
-    _, inv, cnt = np.unique(und, return_inverse=True, return_counts=True)
-    dkey = u * nV + w
-    _, dinv, dcnt = np.unique(dkey, return_inverse=True, return_counts=True)
-    ok = (cnt[inv] == 2) & (dcnt[dinv] == 1) & (u != w)
-    rkey = w * nV + u
-    o = np.argsort(dkey)
-    sk = dkey[o]
-    pos = np.searchsorted(sk, rkey)
-    posc = np.minimum(pos, max(nC - 1, 0))
-    hit = ok & (pos < nC) & (sk[posc] == rkey)
-    twin = np.full(nC, -1, dtype=np.int64)
-    twin[hit] = o[posc[hit]]
-    twin[twin >= 0] = np.where(ok[twin[twin >= 0]], twin[twin >= 0], -1)
+    und = np.minimum(u, w) * nV + np.maximum(u, w)
+    o = np.argsort(und, kind="stable")
+    su = und[o]
+    new = np.empty(nC, dtype=bool)
+    new[0] = True
+    np.not_equal(su[1:], su[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    size = np.diff(np.append(starts, nC))
+    p = starts[size == 2]
+    x, y = o[p], o[p + 1]
+    ok = (u[x] == w[y]) & (w[x] == u[y]) & (u[x] != w[x])
+    x, y = x[ok], y[ok]
+    twin[x] = y
+    twin[y] = x
     return twin
 
 
@@ -175,7 +188,7 @@ def _intrinsic_delaunay(mesh: CheckedMesh, *, mollify_factor: float = 1e-5, max_
         eps = float(max(0.0, np.max(delta - slack[valid]) if valid.any() else 0.0))
         L = L + eps * valid[:, None]
     if signposts:
-        fans = Fans(F, corner_angles(V, F), nV)
+        fans = Fans(F, corner_angles(V, F), nV, halfedges=False)
         scale = fans.scale.copy()
         signpost0 = (fans.corner_phi_first / fans.scale[fans.corner_vertex]).reshape(nF, 3)
     else:
@@ -192,6 +205,23 @@ def _intrinsic_delaunay(mesh: CheckedMesh, *, mollify_factor: float = 1e-5, max_
     if bad.size == 0:
         return IntrinsicTriangulation(F.copy(), L, alpha0, signpost0, scale, nV, 0, eps)
 
+    cap = 20 * nF if max_flips is None else int(max_flips)
+    flip = _flip_loop if _FLIP_METHOD == "loop" else _flip_rounds
+    Fn, Ln, Spn, flips, left = flip(F, L, signpost0, twin, nV, bad, cap, signposts)
+    if left and flips >= cap:
+        warn_user(
+            f"intrinsic_delaunay: stopped at max_flips={cap} flips with {left} half-edges still queued "
+            "for a check; the triangulation may not be Delaunay (raise max_flips)", RuntimeWarning)
+    return IntrinsicTriangulation(Fn, Ln, corner_angles_from_lengths(Ln), Spn, scale, nV, flips, eps)
+
+
+def _flip_loop(F, L, signpost0, twin, nV, bad, cap, signposts=True):
+    """Reference flip algorithm: one half-edge at a time from a stack (pure Python).
+
+    Kept to check :func:`_flip_rounds` against; returns ``(F, lengths, signpost, n_flips,
+    n_left)`` with ``n_left`` the half-edges still queued when the cap stopped it (else 0).
+    """
+    nF = F.shape[0]
     Fl = F.tolist()
     Ll = L.tolist()
     Sp = signpost0.tolist()
@@ -201,7 +231,6 @@ def _intrinsic_delaunay(mesh: CheckedMesh, *, mollify_factor: float = 1e-5, max_
     ew = F[:, [2, 0, 1]].ravel()
     edges_present = set((np.minimum(eu, ew) * nV + np.maximum(eu, ew)).tolist())
     stack = bad.tolist()
-    cap = 20 * nF if max_flips is None else int(max_flips)
     flips = 0
     cos = math.cos
 
@@ -267,11 +296,143 @@ def _intrinsic_delaunay(mesh: CheckedMesh, *, mollify_factor: float = 1e-5, max_
         edges_present.add(key_cd)
         stack.extend((3 * fi, 3 * fi + 2, 3 * gi, 3 * gi + 2))
         flips += 1
-    if stack and flips >= cap:
-        warn_user(
-            f"intrinsic_delaunay: stopped at max_flips={cap} flips with {len(stack)} half-edges still queued "
-            "for a check; the triangulation may not be Delaunay (raise max_flips)", RuntimeWarning)
     Fn = np.asarray(Fl, dtype=np.int64).reshape(nF, 3)
     Ln = np.asarray(Ll, dtype=np.float64).reshape(nF, 3)
-    return IntrinsicTriangulation(Fn, Ln, corner_angles_from_lengths(Ln),
-                                  np.asarray(Sp, dtype=np.float64).reshape(nF, 3), scale, nV, flips, eps)
+    return Fn, Ln, np.asarray(Sp, dtype=np.float64).reshape(nF, 3), flips, (len(stack) if flips >= cap else 0)
+
+
+#: Flip algorithm of :func:`_intrinsic_delaunay`: ``"rounds"`` (vectorised) or ``"loop"`` (reference).
+_FLIP_METHOD = "rounds"
+
+
+def _half_cot(o, a, b):
+    """``cot / 2`` of the angle opposite side ``o`` (lengths arrays), ``±inf`` on flat triangles.
+
+    The same arithmetic as the reference loop (``num / (2 · 4 area)`` with Heron's product).
+    """
+    num = a * a + b * b - o * o
+    s = (a + b + o) * (-o + a + b) * (o - a + b) * (o + a - b)
+    area4 = np.sqrt(np.where(s > 0, s, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        val = num / (2.0 * area4)
+    return np.where(area4 > 0, val, np.where(num < 0, -np.inf, np.inf))
+
+
+def _angles(o, a, b):
+    """Vectorised :func:`_angle`: angle opposite side ``o`` between sides ``a`` and ``b``."""
+    den = 2.0 * a * b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.clip((a * a + b * b - o * o) / den, -1.0, 1.0)
+    return np.where(den > 0, np.arccos(x), 0.0)
+
+
+def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True):
+    """Edge flips in rounds of independent non-Delaunay edges, all array operations.
+
+    Each round checks the queued half-edges with the reference loop's tests (opposite
+    half-cotangents summing below ``-1e-12``, a consistently oriented quad that does not fold
+    onto itself, no existing edge ``cd``), then flips at once a set of those edges no two of
+    which share a face (the most violating edge of every face wins), and queues the four outer
+    edges of every flipped quad plus the candidates that lost.  Twins are updated through the
+    relocation of every moved half-edge, so neighbouring quads can flip in the same round.
+    Returns what :func:`_flip_loop` returns.
+    """
+    nF = F.shape[0]
+    F = F.copy()
+    L = L.copy()
+    Sp = signpost0.copy()
+    Tw = twin.copy()
+    nC = 3 * nF
+    Ff, Lf, Spf = F.reshape(-1), L.reshape(-1), Sp.reshape(-1)
+    eu = F[:, [1, 2, 0]].ravel()
+    ew = F[:, [2, 0, 1]].ravel()
+    edges_present = set((np.minimum(eu, ew) * nV + np.maximum(eu, ew)).tolist())
+    reloc = np.arange(nC, dtype=np.int64)
+    best = np.full(nF, np.iinfo(np.int64).max, dtype=np.int64)
+    queue = np.asarray(bad, dtype=np.int64)
+    flips = 0
+    while queue.size and flips < cap:
+        t = Tw[queue]
+        keep = t >= 0
+        h = np.minimum(queue[keep], t[keep])
+        h = np.unique(h)
+        t = Tw[h]
+        f, k = np.divmod(h, 3)
+        g, m = np.divmod(t, 3)
+        k1, k2 = (k + 1) % 3, (k + 2) % 3
+        m1, m2 = (m + 1) % 3, (m + 2) % 3
+        csum = (_half_cot(Lf[3 * f + k], Lf[3 * f + k1], Lf[3 * f + k2])
+                + _half_cot(Lf[3 * g + m], Lf[3 * g + m1], Lf[3 * g + m2]))
+        c, a, b = Ff[3 * f + k], Ff[3 * f + k1], Ff[3 * f + k2]
+        d = Ff[3 * g + m]
+        ok = (f != g) & ~(csum >= -1e-12)
+        ok &= (c != d) & (Ff[3 * g + m1] == b) & (Ff[3 * g + m2] == a)
+        t_bc, t_ca = Tw[3 * f + k1], Tw[3 * f + k2]
+        t_ad, t_db = Tw[3 * g + m1], Tw[3 * g + m2]
+        for to in (t_bc, t_ca, t_ad, t_db):
+            fo = to // 3  # -1 // 3 == -1
+            ok &= (fo != f) & (fo != g)  # the quad folds onto itself (a vertex of degree 2 or 3)
+        key_cd = np.minimum(c, d) * nV + np.maximum(c, d)
+        if ok.any():
+            idx = np.flatnonzero(ok)
+            present = np.fromiter((x in edges_present for x in key_cd[idx].tolist()), bool, idx.size)
+            ok[idx[present]] = False
+        cand = np.flatnonzero(ok)
+        if not cand.size:
+            break
+        # independent set: rank candidates (most negative sum first), each face keeps its best
+        order = cand[np.argsort(csum[cand], kind="stable")]
+        rank = np.empty(h.size, dtype=np.int64)
+        rank[order] = np.arange(order.size)
+        fc, gc = f[cand], g[cand]
+        np.minimum.at(best, fc, rank[cand])
+        np.minimum.at(best, gc, rank[cand])
+        win = (best[fc] == rank[cand]) & (best[gc] == rank[cand])
+        best[fc] = np.iinfo(np.int64).max
+        best[gc] = np.iinfo(np.int64).max
+        sel = cand[win]
+        # two flips creating the same new edge: keep the better ranked one
+        _, first = np.unique(key_cd[sel][np.argsort(rank[sel], kind="stable")], return_index=True)
+        sel_sorted = sel[np.argsort(rank[sel], kind="stable")]
+        sel = sel_sorted[np.sort(first)]
+        if flips + sel.size > cap:
+            sel = sel[np.argsort(rank[sel], kind="stable")][: cap - flips]
+        lost = np.setdiff1d(cand, sel, assume_unique=True)
+        f, k, k1, k2 = f[sel], k[sel], k1[sel], k2[sel]
+        g, m, m1, m2 = g[sel], m[sel], m1[sel], m2[sel]
+        a, b, c, d = a[sel], b[sel], c[sel], d[sel]
+        t_bc, t_ca, t_ad, t_db = t_bc[sel], t_ca[sel], t_ad[sel], t_db[sel]
+        l_ab = Lf[3 * f + k]
+        l_bc, l_ca = Lf[3 * f + k1], Lf[3 * f + k2]
+        l_ad, l_db = Lf[3 * g + m1], Lf[3 * g + m2]
+        ang_a = _angles(l_bc, l_ca, l_ab) + _angles(l_db, l_ad, l_ab)  # full quad angle at a
+        l_cd = np.sqrt(np.maximum(l_ca * l_ca + l_ad * l_ad - 2.0 * l_ca * l_ad * np.cos(ang_a), 0.0))
+        if signposts:
+            s_c, s_b = Spf[3 * f + k], Spf[3 * f + k2]
+            s_d, s_a = Spf[3 * g + m], Spf[3 * g + m2]
+            beta_c = _angles(l_ad, l_ca, l_cd)   # new face (c, a, d): angle at c
+            gamma_d = _angles(l_bc, l_db, l_cd)  # new face (d, b, c): angle at d
+            Sp[f] = np.stack([s_c, s_a, s_d + gamma_d], axis=1)
+            Sp[g] = np.stack([s_d, s_b, s_c + beta_c], axis=1)
+        F[f] = np.stack([c, a, d], axis=1)
+        L[f] = np.stack([l_ad, l_cd, l_ca], axis=1)
+        F[g] = np.stack([d, b, c], axis=1)
+        L[g] = np.stack([l_bc, l_cd, l_db], axis=1)
+        # where every half-edge of the two faces moved: bc → g0, ca → f2, ad → f0, db → g2
+        old = np.concatenate([3 * f + k1, 3 * f + k2, 3 * g + m1, 3 * g + m2])
+        new = np.concatenate([3 * g, 3 * f + 2, 3 * f, 3 * g + 2])
+        reloc[old] = new
+        outer = np.concatenate([t_bc, t_ca, t_ad, t_db])
+        has = outer >= 0
+        moved = np.where(has, reloc[np.where(has, outer, 0)], -1)
+        Tw[new] = moved
+        Tw[moved[has]] = new[has]
+        Tw[3 * f + 1] = 3 * g + 1
+        Tw[3 * g + 1] = 3 * f + 1
+        reloc[old] = old
+        edges_present.difference_update((np.minimum(a, b) * nV + np.maximum(a, b)).tolist())
+        edges_present.update((np.minimum(c, d) * nV + np.maximum(c, d)).tolist())
+        flips += sel.size
+        queue = np.concatenate([new, h[lost], Tw[h[lost]]])
+    left = int(queue.size) if flips >= cap else 0
+    return F, L, Sp, flips, left
