@@ -16,8 +16,8 @@ measures the wall time and the peak resident memory above its baseline after loa
 * ``logmap``: one log map, setup included — :class:`~manifold_nets.geometry.VectorHeatSolver`
   against ``potpourri3d.MeshVectorHeatSolver``.
 
-A method that runs past ``--timeout`` seconds or fails (out of memory, an assertion in a native
-library) is recorded as such, and the larger sizes of that method are skipped.
+A method that runs past ``--timeout`` seconds or fails (past ``--memory-limit`` GB of address
+space, an assertion in a native library) is recorded as such, and the larger sizes of that method are skipped.
 
 Prints a markdown table, the exponent ``p`` of a least-squares fit ``time ∝ n^p`` (and of the
 peak memory) per method over the sizes it finished, and writes ``--plot`` (log-log axes,
@@ -131,14 +131,20 @@ def worker(task: str, freq: int, out: str) -> None:
     Path(out).write_text(json.dumps(res))
 
 
-def run_task(task: str, freq: int, threads: int, timeout: float, tmp: str) -> dict:
+def run_task(task: str, freq: int, threads: int, timeout: float, tmp: str, memory_gb: float = 0.0) -> dict:
     out = str(Path(tmp) / f"{task}_{freq}.json")
     env = dict(os.environ)
     if threads:
         env.update({v: str(threads) for v in BLAS_VARS})
     cmd = [sys.executable, __file__, "--worker", task, str(freq), out]
+
+    def limit():  # in the child: an address-space cap turns running out of memory into an error
+        if memory_gb:
+            cap = int(memory_gb * 2**30)
+            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, preexec_fn=limit)
     except subprocess.TimeoutExpired:
         return {"task": task, "error": f"over {timeout:.0f} s"}
     if r.returncode != 0:
@@ -238,6 +244,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="+", choices=sorted(METHODS), default=sorted(METHODS))
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads of every method (0: leave alone)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
+    ap.add_argument("--memory-limit", type=float, default=16.0, metavar="GB",
+                    help="address-space cap of each measurement (0: none); past it a method fails")
     ap.add_argument("--plot", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--hot", action="store_true", help="also measure the hot loops against the machine's limits")
@@ -257,7 +265,7 @@ def main(argv=None) -> int:
                 if task in given_up:
                     results.append({"task": task, "nV": 10 * freq**2 + 2, "error": f"skipped ({given_up[task]})"})
                     continue
-                r = run_task(task, freq, args.threads, args.timeout, tmp)
+                r = run_task(task, freq, args.threads, args.timeout, tmp, args.memory_limit)
                 r.setdefault("nV", 10 * freq**2 + 2)
                 results.append(r)
                 if "error" in r:
