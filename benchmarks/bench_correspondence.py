@@ -1,4 +1,4 @@
-"""Remeshed pose pairs: mean geodesic error and time per pair, pyFM's ZoomOut vs ours.
+"""Remeshed pose pairs: mean geodesic error and time per pair, pyFM's and geomfum's ZoomOut vs ours.
 
 The benchmark folder is built once (``--pairs-dir``, default ``bench_out/correspondence_pairs``)
 from ``$MANIFOLD_NETS_DATA/datasets/deformation-poses`` (cat 7207 and lion 5000 vertices, ten
@@ -12,6 +12,17 @@ Methods, on the same files:
     area_normalize=True, center=True)``, ``preprocess(descr_type="WKS", subsample_step=2)``,
     ``fit(K=30, w_descr=1, w_lap=0.1, w_dcomm=1, w_orient=1)``, ``zoomout_refine(nit=16, step=5)``,
     ``get_p2p``;
+(a') ``geomfum``: geomfum 1.0.0 (``pip install geomfum``; its optimiser wrapper needs ``geomstats``,
+    whose PyPI release does not import under numpy 2.4, so scipy's L-BFGS-B is called directly, as
+    that wrapper does) with the settings of the default ``MatcherConfig`` of its
+    ``FunctionalMapMatcher`` (its "standard" preset, the landmark-free one; "precise" adds landmark
+    descriptors, which an axiomatic pipeline does not have): ``TriangleMesh(V, F)`` as given,
+    ``laplacian.find_spectrum(spectrum_size=200)``, descriptors ``WaveKernelSignature(n_domain=400)``
+    → ``ArangeSubsampler(subsample_step=10)`` → ``L2InnerNormalizer`` on the 200 eigenpairs, a 30 × 30
+    map minimising ``SpectralDescriptorPreservation`` (weight 1) + ``LBCommutativityEnforcing``
+    (1e-2) + descriptor-multiplication ``OperatorCommutativityEnforcing`` (1e-1) with L-BFGS-B from
+    zero (orientation weight 0, as in that config), then ``IcpRefiner(nit=10)``,
+    ``ZoomOut(nit=10, step=5)`` (30 → 80) and ``P2pFromFmConverter``;
 (b) ``ours``: :func:`manifold_nets.tasks.correspondence.correspond` with its defaults;
 (c) ``learned`` (with ``--learned RUN_DIR``, a ``manifold-nets correspond train`` run, e.g.
     trained on the other animal's pairs or on synthetic shapes): the same pipeline with the run's
@@ -26,6 +37,7 @@ a summary: mean error, mean time, pairs where (b) beats (a), mirrored pairs per 
     OMP_NUM_THREADS=2 python benchmarks/bench_correspondence.py               # all 180 pairs
     python benchmarks/bench_correspondence.py --quick                          # 3 cat + 3 lion pairs
     python benchmarks/bench_correspondence.py --methods ours --max-pairs 4 --json out.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_correspondence.py --methods geomfum --max-pairs 10
     manifold-nets correspond train PAIRS_OF_CAT --out bench_out/learned_cat
     python benchmarks/bench_correspondence.py --learned bench_out/learned_cat --groups lion
 """
@@ -60,6 +72,70 @@ def pyfm_map(Vs, Fs, Vt, Ft):
     return np.asarray(model.get_p2p(fm), dtype=np.int64)
 
 
+def geomfum_map(Vs, Fs, Vt, Ft, orient_weight=0.0):
+    """geomfum's default functional-map matcher; returns the map source -> target ``(n_s,)``.
+
+    geomfum 1.0.0's own pieces, put together as its ``FunctionalMapMatcher`` does with the default
+    ``MatcherConfig`` (the "standard" preset); the meshes are given as they are (no rescaling).
+    ``orient_weight`` > 0 adds its orientation-commutativity term (``MatcherConfig.orient_weight``;
+    1e-1 in its "precise" preset and its functional-map how-to), off by default as in that config.
+    """
+    import logging
+
+    from geomfum.convert import P2pFromFmConverter
+    from geomfum.descriptor.pipeline import ArangeSubsampler, DescriptorPipeline, L2InnerNormalizer
+    from geomfum.descriptor.spectral import WaveKernelSignature
+    from geomfum.functional_map import (
+        FactorSum,
+        LBCommutativityEnforcing,
+        OperatorCommutativityEnforcing,
+        SpectralDescriptorPreservation,
+    )
+    from geomfum.refine import IcpRefiner, ZoomOut
+    from geomfum.shape import TriangleMesh
+    from scipy.optimize import minimize
+
+    # geomfum's fmap12 maps functions a -> b and its p2p21 gives a vertex of a per vertex of b:
+    # a = target, b = source, so p2p21 is the source -> target vertex map.
+    mesh_a = TriangleMesh(np.asarray(Vt, dtype=np.float64), np.asarray(Ft, dtype=np.int64))
+    mesh_b = TriangleMesh(np.asarray(Vs, dtype=np.float64), np.asarray(Fs, dtype=np.int64))
+    spectrum_size, fmap_size = 200, 30
+    for m in (mesh_a, mesh_b):
+        m.laplacian.find_spectrum(spectrum_size=spectrum_size, set_as_basis=True)
+        m.basis.use_k = spectrum_size  # descriptors from the whole computed spectrum
+    pipeline = DescriptorPipeline([WaveKernelSignature.from_registry(n_domain=400),
+                                   ArangeSubsampler(subsample_step=10), L2InnerNormalizer()])
+    descr_a, descr_b = pipeline.apply(mesh_a), pipeline.apply(mesh_b)
+    mesh_a.basis.use_k = mesh_b.basis.use_k = fmap_size
+    factors = [
+        SpectralDescriptorPreservation(mesh_a.basis.project(descr_a), mesh_b.basis.project(descr_b),
+                                       weight=1.0),
+        LBCommutativityEnforcing.from_bases(mesh_a.basis, mesh_b.basis, weight=1e-2),
+        OperatorCommutativityEnforcing.from_multiplication(mesh_a.basis, descr_a, mesh_b.basis,
+                                                           descr_b, weight=1e-1),
+    ]
+    if orient_weight > 0:
+        factors.append(OperatorCommutativityEnforcing.from_orientation(
+            mesh_a, descr_a, mesh_b, descr_b, weight=orient_weight))
+    objective = FactorSum(factors)
+    # geomfum's ScipyMinimize(method="L-BFGS-B") is scipy's L-BFGS-B on the flattened matrix from
+    # zeros; it imports geomstats, whose PyPI release (2.8.0) does not import under numpy 2.4, so
+    # scipy is called here the same way
+    shape = (mesh_b.basis.spectrum_size, mesh_a.basis.spectrum_size)
+    res = minimize(lambda x: objective(x.reshape(shape)), np.zeros(shape).ravel(), method="L-BFGS-B",
+                   jac=lambda x: np.asarray(objective.gradient(x.reshape(shape))).ravel())
+    fmap = res.x.reshape(shape)
+    root, level = logging.getLogger(), logging.getLogger().level
+    root.setLevel(logging.ERROR)  # ICP logs "Maximum number of iterations reached" on most pairs
+    try:
+        for refiner in (IcpRefiner(nit=10), ZoomOut(nit=10, step=5)):
+            fmap = refiner(fmap, mesh_a.basis, mesh_b.basis)
+    finally:
+        root.setLevel(level)
+    p2p21 = P2pFromFmConverter()(fmap, mesh_a.basis, mesh_b.basis)
+    return np.asarray(p2p21, dtype=np.int64)
+
+
 def ours_map(Vs, Fs, Vt, Ft):
     from manifold_nets.tasks.correspondence import correspond
 
@@ -78,7 +154,7 @@ def learned_map(Vs, Fs, Vt, Ft):
                       descriptors_tgt=learned_descriptors(model, Vt, Ft))
 
 
-METHODS = {"pyfm": pyfm_map, "ours": ours_map, "learned": learned_map}
+METHODS = {"pyfm": pyfm_map, "geomfum": geomfum_map, "ours": ours_map, "learned": learned_map}
 
 
 def build(pairs_dir: Path) -> None:
