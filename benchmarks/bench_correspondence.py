@@ -38,7 +38,8 @@ a summary: mean error, mean time, pairs where (b) beats (a), mirrored pairs per 
     python benchmarks/bench_correspondence.py --quick                          # 3 cat + 3 lion pairs
     python benchmarks/bench_correspondence.py --methods ours --max-pairs 4 --json out.json
     OMP_NUM_THREADS=1 python benchmarks/bench_correspondence.py --methods geomfum --max-pairs 10
-    manifold-nets correspond train PAIRS_OF_CAT --out bench_out/learned_cat
+    python benchmarks/bench_correspondence.py --split-groups                 # bench_out/{cat,lion}_pairs
+    manifold-nets correspond train bench_out/cat_pairs --out bench_out/learned_cat
     python benchmarks/bench_correspondence.py --learned bench_out/learned_cat --groups lion
 """
 
@@ -167,6 +168,21 @@ def build(pairs_dir: Path) -> None:
     build_remeshed_pairs(groups, pairs_dir, seed=0, progress=lambda m: print("  remeshed", m, flush=True))
 
 
+def split_groups(pairs_dir: Path) -> int:
+    """One folder per group beside ``pairs_dir`` whose ``pairs.tsv`` lists that group's rows, with
+    paths relative to it (``../<pairs_dir name>/meshes/...``): training sets for one animal."""
+    lines = (pairs_dir / "pairs.tsv").read_text().splitlines()
+    head, rows = lines[0], [ln.split("\t") for ln in lines[1:] if ln.strip()]
+    up = f"../{pairs_dir.name}/"
+    for group in sorted({r[3] for r in rows}):
+        out = pairs_dir.parent / f"{group}_pairs"
+        out.mkdir(parents=True, exist_ok=True)
+        body = ["\t".join([up + r[0], up + r[1], up + r[2], r[3]]) for r in rows if r[3] == group]
+        (out / "pairs.tsv").write_text("\n".join([head, *body]) + "\n")
+        print(f"{out}: {len(body)} pairs")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs-dir", type=Path, default=REPO / "bench_out" / "correspondence_pairs")
@@ -178,6 +194,9 @@ def main(argv=None) -> int:
     ap.add_argument("--learned", type=Path, default=None, metavar="RUN_DIR",
                     help="add method (c): descriptors of this 'correspond train' run")
     ap.add_argument("--groups", nargs="+", default=None, help="only the pairs of these groups (e.g. lion)")
+    ap.add_argument("--split-groups", action="store_true",
+                    help="write PAIRS_DIR/../<group>_pairs/pairs.tsv (one training folder per animal for "
+                         "'manifold-nets correspond train') and stop")
     args = ap.parse_args(argv)
     if args.learned is not None:
         from manifold_nets.nn import load
@@ -197,6 +216,8 @@ def main(argv=None) -> int:
     if not (args.pairs_dir / "pairs.tsv").exists():
         print(f"building the remeshed pairs in {args.pairs_dir}", flush=True)
         build(args.pairs_dir)
+    if args.split_groups:
+        return split_groups(args.pairs_dir)
     pairs = read_pairs(args.pairs_dir)
     if args.groups:
         pairs = [p for p in pairs if p.group in args.groups]
