@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import ManifoldNetsError, MeshError, optional_import
 from ..topology import mesh_report
 from .dataset import LabeledMesh, MeshDataset
-from .transforms import _decimate, _random_rotation, _rotation_about
+from .transforms import _decimate_unit, _random_rotation, _rotation_about
 from .transforms import remesh as _remesh
 
 __all__ = ["KINDS", "PART_NAMES", "POSE_RANGES", "synthetic_shape", "make_segmentation_set"]
@@ -369,7 +369,9 @@ def synthetic_shape(kind: str = "figure", *, pose="random", seed=None, n_vertice
             angles = _resolve_pose(kind, pose, rng)
         caps = _BUILDERS[kind](angles, props)
         V, F = _mesh_field(caps, rng, int(n_vertices), smoothness)
-        V, F = _decimate(V, F, int(n_vertices))
+        # the figures are built at one fixed size, so the unnormalised decimation (as the
+        # committed samples and measured figures were made) is deterministic here
+        V, F = _decimate_unit(V, F, int(n_vertices))
         if not _ok(V, F, genus0=redraw):
             continue
         D = _distances(V[F].mean(axis=1), caps)
