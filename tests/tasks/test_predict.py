@@ -192,6 +192,17 @@ def test_simplifies_like_training_and_maps_back(tmp_path):
     assert not q.info["simplified"] and q.info["n_vertices_model"] == len(V)
 
 
+@pytest.mark.parametrize("scale", [1e-3, 1000.0])
+def test_a_simplified_prediction_does_not_depend_on_units(tmp_path, scale):
+    # the mesh is decimated before the model sees it: in other units it must be decimated alike
+    run = make_run(tmp_path / "run", max_vertices=200)
+    V, F, _ = egg()
+    p, q = predict(run, V, F), predict(run, V * scale + 5.0, F)
+    assert p.info["simplified"] and q.info["n_vertices_model"] == p.info["n_vertices_model"]
+    np.testing.assert_array_equal(q.face_labels, p.face_labels)
+    np.testing.assert_allclose(q.face_scores, p.face_scores, atol=1e-6)
+
+
 def test_face_output_model(face_run):
     V, F, lab = egg()
     p = predict(face_run, V, F)
