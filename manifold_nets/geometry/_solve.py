@@ -189,7 +189,20 @@ def _lower_csc(A) -> sp.csc_matrix:
     return T
 
 
-class _Symbolic:
+class _OwnsFactor:
+    """Frees the ``cholmod_factor`` at ``self.ptr`` (with ``self.lib``, ``self.common``) when collected."""
+
+    def __del__(self):
+        try:
+            if self.ptr:
+                p = ctypes.c_void_p(self.ptr)
+                self.lib.cholmod_free_factor(ctypes.byref(p), self.common.buf)
+                self.ptr = None
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+class _Symbolic(_OwnsFactor):
     """One CHOLMOD analysis (ordering + elimination tree) of a sparsity pattern."""
 
     def __init__(self, lib, T: sp.csc_matrix):
@@ -245,17 +258,8 @@ class _Symbolic:
         return (T.shape[0] == self.n and T.nnz == self.nnz and np.array_equal(T.indptr, self.indptr)
                 and np.array_equal(T.indices, self.indices))
 
-    def __del__(self):
-        try:
-            if self.ptr:
-                p = ctypes.c_void_p(self.ptr)
-                self.lib.cholmod_free_factor(ctypes.byref(p), self.common.buf)
-                self.ptr = None
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
 
-
-class _DirectFactor:
+class _DirectFactor(_OwnsFactor):
     """Numeric CHOLMOD factor of one matrix on a (possibly shared) :class:`_Symbolic`."""
 
     backend = "cholmod-direct"
@@ -307,14 +311,6 @@ class _DirectFactor:
                 self.lib.cholmod_free_dense(ctypes.byref(xp), self.common.buf)
         return out.T.reshape(b.shape)  # column-major (n, k): no transposing copy
 
-    def __del__(self):
-        try:
-            if self.ptr:
-                p = ctypes.c_void_p(self.ptr)
-                self.lib.cholmod_free_factor(ctypes.byref(p), self.common.buf)
-                self.ptr = None
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
 
 
 def have_cholmod_direct() -> bool:
