@@ -70,7 +70,9 @@ def run_category(root: Path, category: str, family: str, args, work: Path) -> di
     accs, accs_r, secs, rows = [], [], [], []
     t_cat = time.perf_counter()
     for f, test in enumerate(folds_of(len(ds), args.folds, args.test_size, args.seed)):
-        if args.max_minutes and f > 0 and time.perf_counter() - t_cat > 60 * args.max_minutes:
+        if f < args.first_fold:
+            continue
+        if args.max_minutes and f > args.first_fold and time.perf_counter() - t_cat > 60 * args.max_minutes:
             break
         train_all = ds.subset([i for i in range(len(ds)) if i not in test])
         train, val = split_train_val(train_all, args.val_fraction, seed=args.seed)
@@ -128,6 +130,8 @@ def main(argv=None) -> int:
     p.add_argument("--categories", nargs="+", default=list(ALL))
     p.add_argument("--families", nargs="+", default=["diffusion"])
     p.add_argument("--folds", type=int, default=3, help="folds per category (default 3)")
+    p.add_argument("--first-fold", type=int, default=0,
+                   help="skip the folds before this one (run the rest of --folds in another process)")
     p.add_argument("--test-size", type=int, default=2, help="held-out meshes per fold (default 2)")
     p.add_argument("--val-fraction", type=float, default=0.15, help="as segment train (default 0.15)")
     p.add_argument("--max-minutes", type=float, default=0.0, help="start no new fold of a category after this")
