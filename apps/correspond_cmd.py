@@ -12,7 +12,7 @@ Two forms (thin: the work is :func:`manifold_nets.tasks.correspondence.correspon
 * ``manifold-nets correspond train PAIRS_DIR --out RUN_DIR [--unsupervised] [--epochs N]
   [--family F]`` trains learned descriptors
   (:func:`manifold_nets.tasks.correspondence_train.train_correspondence`); ``--model RUN_DIR``
-  makes the map and eval forms use them instead of WKS.
+  makes the map and eval forms use them instead of HKS (or WKS).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+
+from manifold_nets.tasks.correspondence import DESCRIPTORS_DEFAULT
 
 from .common import UsageError, check_output_file, positive_int
 
@@ -34,7 +36,7 @@ def register(subparsers) -> None:
               "[--family F]",
         description=(
             "SRC TGT -o MAP: compute a dense vertex map from SRC to TGT (axiomatic functional maps "
-            "from WKS descriptors with an orientation-preserving term, refined by ZoomOut) and write "
+            "from HKS descriptors (default; --descriptors wks) with an orientation-preserving term, refined by ZoomOut) and write "
             "it as text (one 0-based target vertex index per source vertex, in the file's vertex "
             "order) or .npy.  eval PAIRS_DIR: map every pair listed in PAIRS_DIR/pairs.tsv "
             "(columns source, target, ground_truth[, group]; paths relative to PAIRS_DIR; ground "
@@ -55,7 +57,8 @@ def register(subparsers) -> None:
                    help="final basis size (default 120)")
     p.add_argument("--k-init", type=positive_int, default=None, metavar="K0",
                    help="basis size of the initial functional map (default 30)")
-    p.add_argument("--descriptors", choices=("wks", "hks"), default="wks", help="descriptors (default wks)")
+    p.add_argument("--descriptors", choices=("hks", "wks"), default=DESCRIPTORS_DEFAULT,
+                   help=f"descriptors (default {DESCRIPTORS_DEFAULT})")
     p.add_argument("--no-orientation", action="store_true", help="leave out the orientation-preserving term")
     p.add_argument("--colors", default=None, metavar="PREFIX",
                    help="also write PREFIX_target.ply (coloured by position) and PREFIX_source.ply "
