@@ -230,7 +230,7 @@ def _decimate(V, F, max_vertices: int):
     V = np.asarray(V, dtype=np.float64)
     lo, hi = V.min(axis=0), V.max(axis=0)
     centre = 0.5 * (lo + hi)
-    area = 0.5 * float(np.linalg.norm(np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]]), axis=1).sum())
+    area = float(_areas(V, F).sum())
     scale = np.sqrt(area) if area > 0 and np.isfinite(area) else float(np.max(hi - lo)) or 1.0
     Vo, Fo = _decimate_unit((V - centre) / scale, F, max_vertices)
     return Vo * scale + centre, Fo

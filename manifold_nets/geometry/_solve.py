@@ -312,7 +312,6 @@ class _DirectFactor(_OwnsFactor):
         return out.T.reshape(b.shape)  # column-major (n, k): no transposing copy
 
 
-
 def have_cholmod_direct() -> bool:
     """Whether the direct CHOLMOD binding is usable (cholespy installed, layout recognised)."""
     return _cholmod_lib() is not None
