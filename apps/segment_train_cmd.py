@@ -40,16 +40,16 @@ def _fraction(text: str) -> float:
 
 
 def register(sub) -> None:
-    from manifold_nets.tasks.segmentation import SegmentationConfig
+    from manifold_nets.tasks.segmentation import VAL_FRACTION_DEFAULT, SegmentationConfig
 
     d = SegmentationConfig()
     p = sub.add_parser(
         "train", help="train a segmentation model on labelled meshes",
         description=(
-            "Train a mesh segmentation model and write the run folder OUT: model.pt (best by "
-            "validation accuracy), checkpoint.pt (resumable), config.json, metrics.csv and "
-            "metrics.json.  --data synthetic trains on a generated set of articulated figures (no "
-            "download).  Operators are cached in --cache-dir (default $MANIFOLD_NETS_CACHE or "
+            "Train a mesh segmentation model and write the run folder OUT: model.pt (the last "
+            "epoch's, or the best by validation accuracy with --val-fraction), checkpoint.pt "
+            "(resumable), config.json, metrics.csv and metrics.json.  --data synthetic trains on a "
+            "generated set of articulated figures (no download).  Operators are cached in --cache-dir (default $MANIFOLD_NETS_CACHE or "
             "~/.cache/manifold_nets/learning).  With --resume the run's config.json is used and "
             "the model options are ignored.  Several processes: torchrun --nproc_per_node N -m "
             "manifold_nets_apps.cli segment train ....  Exit codes: 0 done, 1 the data failed, "
@@ -67,14 +67,16 @@ def register(sub) -> None:
                    help=f"input features (default {d.features})")
     p.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"maximum epochs (default {d.epochs})")
     p.add_argument("--patience", type=positive_int, default=d.patience,
-                   help=f"stop after this many epochs without a better validation accuracy (default {d.patience})")
+                   help=f"with --val-fraction: stop after this many epochs without a better validation accuracy "
+                        f"(default {d.patience})")
     p.add_argument("--lr", type=positive_float, default=d.lr, help=f"learning rate (default {d.lr})")
     p.add_argument("--width", type=positive_int, default=d.width, help=f"channels (default {d.width})")
     p.add_argument("--n-blocks", type=positive_int, default=d.n_blocks, help=f"blocks (default {d.n_blocks})")
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size,
                    help=f"meshes per step (default {d.batch_size})")
-    p.add_argument("--val-fraction", type=_fraction, default=0.15,
-                   help="fraction of the meshes held out for validation and early stopping (default 0.15; 0: none)")
+    p.add_argument("--val-fraction", type=_fraction, default=VAL_FRACTION_DEFAULT,
+                   help="fraction of the meshes held out for validation and early stopping (default "
+                        f"{VAL_FRACTION_DEFAULT:g}: train on all of them for --epochs)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--max-vertices", type=non_negative_int, default=d.max_vertices,

@@ -3,7 +3,7 @@
 For every category of ``$MANIFOLD_NETS_DATA/datasets/labeled-psb`` (14 meshes each) and every
 model family, ``--folds`` folds hold out ``--test-size`` meshes each (disjoint, chosen by a
 seeded permutation) and train on the other 12 with the default settings of ``manifold-nets segment
-train`` (including its ``--val-fraction`` split of the training meshes for early stopping); the
+train`` (including its ``--val-fraction``: by default no validation split, all 12 meshes for every epoch); the
 held-out meshes are labelled by :func:`manifold_nets.tasks.predict.predict_labels` on their
 original triangulation and scored by :func:`manifold_nets.tasks.metrics.area_weighted_accuracy`
 (Kalogerakis et al. 2010: face areas normalised per mesh, mean over the test meshes).  The
@@ -54,6 +54,7 @@ def run_category(root: Path, category: str, family: str, args, work: Path) -> di
     from manifold_nets.tasks.metrics import area_weighted_accuracy
     from manifold_nets.tasks.predict import predict_labels
     from manifold_nets.tasks.segmentation import (
+        VAL_FRACTION_DEFAULT,
         SegmentationConfig,
         split_train_val,
         train_segmentation,
@@ -75,7 +76,8 @@ def run_category(root: Path, category: str, family: str, args, work: Path) -> di
         if args.max_minutes and f > args.first_fold and time.perf_counter() - t_cat > 60 * args.max_minutes:
             break
         train_all = ds.subset([i for i in range(len(ds)) if i not in test])
-        train, val = split_train_val(train_all, args.val_fraction, seed=args.seed)
+        val_fraction = VAL_FRACTION_DEFAULT if args.val_fraction is None else args.val_fraction
+        train, val = split_train_val(train_all, val_fraction, seed=args.seed)
         cfg = SegmentationConfig(family=family, seed=args.seed, cache_dir=args.cache_dir, **overrides)
         run_dir = work / f"{category}_{family}_fold{f}"
         t0 = time.perf_counter()
@@ -133,7 +135,8 @@ def main(argv=None) -> int:
     p.add_argument("--first-fold", type=int, default=0,
                    help="skip the folds before this one (run the rest of --folds in another process)")
     p.add_argument("--test-size", type=int, default=2, help="held-out meshes per fold (default 2)")
-    p.add_argument("--val-fraction", type=float, default=0.15, help="as segment train (default 0.15)")
+    p.add_argument("--val-fraction", type=float, default=None,
+                   help="as segment train (default its default, VAL_FRACTION_DEFAULT)")
     p.add_argument("--max-minutes", type=float, default=0.0, help="start no new fold of a category after this")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--features", default=None)

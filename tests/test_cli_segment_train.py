@@ -48,7 +48,8 @@ def _run(argv, capsys):
 def test_train_on_a_psb_folder(psb_folder, tmp_path, capsys):
     out = tmp_path / "run"
     code, stdout, err = _run(["segment", "train", "--data", psb_folder, "--format", "labeled-psb",
-                              "--category", "Blob", "--out", out, "--cache-dir", tmp_path / "cache", *FAST], capsys)
+                              "--category", "Blob", "--out", out, "--val-fraction", "0.2",
+                              "--cache-dir", tmp_path / "cache", *FAST], capsys)
     assert code == EXIT_OK, err
     for name in RUN_FILES:
         assert (out / name).is_file(), name
@@ -69,12 +70,15 @@ def test_train_on_a_psb_folder(psb_folder, tmp_path, capsys):
 def test_train_on_the_synthetic_set(tmp_path, capsys):
     out = tmp_path / "syn"
     code, stdout, err = _run(["segment", "train", "--data", "synthetic", "--n-meshes", "4", "--out", out,
-                              "--features", "xyz", "--val-fraction", "0", "--cache-dir", tmp_path / "cache", *FAST],
+                              "--features", "xyz", "--cache-dir", tmp_path / "cache", *FAST],
                              capsys)
     assert code == EXIT_OK, err
     assert all((out / n).is_file() for n in RUN_FILES)
     cfg = json.loads((out / "config.json").read_text())
+    # by default no validation split: all four meshes train, model.pt is the last epoch's
     assert cfg["data"]["format"] == "synthetic" and cfg["data"]["val"] is None
+    assert len(cfg["data"]["train"]["meshes"]) == 4
+    assert "epochs (best epoch 2" in stdout
     assert cfg["segmentation"]["features"] == "xyz"
 
 
