@@ -49,8 +49,8 @@ def register(sub) -> None:
             "Train a mesh segmentation model and write the run folder OUT: model.pt (the last "
             "epoch's, or the best by validation accuracy with --val-fraction), checkpoint.pt "
             "(resumable), config.json, metrics.csv and metrics.json.  --data synthetic trains on a "
-            "generated set of articulated figures (no download).  Operators are cached in --cache-dir (default $MANIFOLD_NETS_CACHE or "
-            "~/.cache/manifold_nets/learning).  With --resume the run's config.json is used and "
+            "generated set of articulated figures (no download).  Operators are cached in "
+            "--cache-dir (default $MANIFOLD_NETS_CACHE or ~/.cache/manifold_nets/learning).  With --resume the run's config.json is used and "
             "the model options are ignored.  Several processes: torchrun --nproc_per_node N -m "
             "manifold_nets_apps.cli segment train ....  Exit codes: 0 done, 1 the data failed, "
             "2 usage error, 4 OUT cannot be written, 130 interrupted (resume with --resume)."),

@@ -3,9 +3,9 @@
 For every category of ``$MANIFOLD_NETS_DATA/datasets/labeled-psb`` (14 meshes each) and every
 model family, ``--folds`` folds hold out ``--test-size`` meshes each (disjoint, chosen by a
 seeded permutation) and train on the other 12 with the default settings of ``manifold-nets segment
-train`` (including its ``--val-fraction``: by default no validation split, all 12 meshes for every epoch); the
-held-out meshes are labelled by :func:`manifold_nets.tasks.predict.predict_labels` on their
-original triangulation and scored by :func:`manifold_nets.tasks.metrics.area_weighted_accuracy`
+train`` (including its ``--val-fraction``: by default no validation split, all 12 meshes for
+every epoch); the held-out meshes are labelled by
+:func:`manifold_nets.tasks.predict.predict_labels` on their original triangulation and scored by :func:`manifold_nets.tasks.metrics.area_weighted_accuracy`
 (Kalogerakis et al. 2010: face areas normalised per mesh, mean over the test meshes).  The
 ``remesh×1000`` column scores the same test meshes after
 :func:`manifold_nets.data.transforms.remesh` to half their vertex count and a scale of 1000.
