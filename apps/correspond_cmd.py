@@ -37,9 +37,8 @@ def register(subparsers) -> None:
         description=(
             "SRC TGT -o MAP: compute a dense vertex map from SRC to TGT (axiomatic functional maps "
             "from HKS descriptors, or WKS with --descriptors wks, and an orientation-preserving term, "
-            "refined by ZoomOut) and write "
-            "it as text (one 0-based target vertex index per source vertex, in the file's vertex "
-            "order) or .npy.  eval PAIRS_DIR: map every pair listed in PAIRS_DIR/pairs.tsv "
+            "refined by ZoomOut) and write it as text (one 0-based target vertex index per source "
+            "vertex, in the file's vertex order) or .npy.  eval PAIRS_DIR: map every pair listed in PAIRS_DIR/pairs.tsv "
             "(columns source, target, ground_truth[, group]; paths relative to PAIRS_DIR; ground "
             "truth as .vts (1-based), .npy or text) and print the mean geodesic error (x100, "
             "normalised by the square root of the target's area), the time and whether the map "
