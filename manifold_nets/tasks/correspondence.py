@@ -114,9 +114,13 @@ class SpectralShape:
         self.seconds = dict(seconds or {})
 
 
-def spectral_shape(V, F, *, k: int = K_DEFAULT, descriptors: str = "wks", n_descr: int = N_DESCRIPTORS,
+def spectral_shape(V, F, *, k: int = K_DEFAULT, descriptors: str = DESCRIPTORS_DEFAULT, n_descr: int = N_DESCRIPTORS,
                    k_descr: int = K_DESCR, name: str = "mesh") -> SpectralShape:
-    """Scale to unit area, orient outwards, eigenbasis and descriptors (see :class:`SpectralShape`)."""
+    """Scale to unit area, orient outwards, eigenbasis and descriptors (see :class:`SpectralShape`).
+
+    ``descriptors`` is ``"hks"`` or ``"wks"``; the default is :data:`DESCRIPTORS_DEFAULT`, the same as
+    :func:`correspond`'s, so a shape built here and one built by ``correspond`` carry the same descriptors.
+    """
     from ..geometry import cotan_laplacian, eigenbasis, hks, mass_matrix, wks
     from ..geometry.normalize import total_area
 

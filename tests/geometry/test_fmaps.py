@@ -274,3 +274,13 @@ def test_subsampled_zoomout_matches_full_zoomout():
     assert (sub == full).mean() > 0.95
     err = geodesic_error(Vb, Fb, sub, true, normalize="none")
     assert err.max() < 1.5 * edge_lengths(V, F).mean() and err.mean() < 0.1 * edge_lengths(V, F).mean()
+
+
+def test_spectral_shape_and_correspond_share_the_descriptor_default():
+    """A shape built by hand carries the descriptors ``correspond`` would build (no train/predict skew)."""
+    import inspect
+
+    from manifold_nets.tasks.correspondence import DESCRIPTORS_DEFAULT
+
+    for fn in (spectral_shape, correspond):
+        assert inspect.signature(fn).parameters["descriptors"].default == DESCRIPTORS_DEFAULT
