@@ -123,11 +123,16 @@ def slow_task():
 
 
 def _start_slow(argv):
-    """The command line, with ``slow`` registered, in a subprocess of its own."""
+    """The command line, with ``slow`` registered, in a subprocess of its own.
+
+    Its SIGINT is reset to the default first: a test run started in the background of a
+    non-interactive shell (``pytest ... &``) ignores SIGINT, the child would inherit that, Python
+    would then install no KeyboardInterrupt handler, and the Ctrl-C test would see a finished run."""
     from tests.batch.crash_tasks import SLOW_CLI
 
     return subprocess.Popen([sys.executable, "-c", SLOW_CLI, *map(str, argv)], cwd=REPO, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_lines(path, n, proc, limit=120.0):
