@@ -30,7 +30,9 @@ written by the workers on the file system, so on several machines the input and 
 folders must be on a shared file system at the same paths, and each worker needs
 ``manifold-nets`` (same version) installed.  A worker that dies running a job makes the
 scheduler retry it elsewhere; after ``allowed_failures`` deaths it gives up
-(``KilledWorker``) and the job is recorded as failed.
+(``KilledWorker``).  Such a death also counts against the jobs that happened to run on the same
+worker, so every job given up is run once more on its own after the others; only a job that
+kills its worker alone is recorded as failed.
 
 Two settings of the embedded cluster differ from Dask's defaults, both measured with
 ``benchmarks/bench_batch.py`` (50 meshes, ``operators``, 2 workers on 2 cores):
@@ -380,13 +382,27 @@ class DaskExecutor:
                 fut = self._client.submit(fn, job, pure=False, priority=len(jobs) - i,  # in the given order
                                           key=f"manifold-nets-{i}-{os.getpid()}-{time.time_ns()}")
                 futures[fut] = job
+            killed = []
             for fut in distributed.as_completed(list(futures), loop=self._client.loop):
                 job = futures.pop(fut)
                 try:
                     yield job, ("ok", fut.result())
                 except distributed.KilledWorker:
-                    yield job, ("died", "worker process died (Dask KilledWorker: every worker that ran it died)")
+                    killed.append(job)
                 except Exception as exc:  # noqa: BLE001 - fn does not raise for a file; this is the cluster
+                    yield job, ("died", f"worker error: {type(exc).__name__}: {exc}")
+                finally:
+                    fut.release()
+            # A worker's death counts against every job running on it, not only the one that killed
+            # it: a job that shared a dying worker twice is given up too.  Run each such job again on
+            # its own, one at a time, so that only a job that kills its worker by itself fails.
+            for job in killed:
+                fut = self._client.submit(fn, job, pure=False, key=f"manifold-nets-alone-{os.getpid()}-{time.time_ns()}")
+                try:
+                    yield job, ("ok", fut.result())
+                except distributed.KilledWorker:
+                    yield job, ("died", "worker process died (Dask KilledWorker: every worker that ran it died)")
+                except Exception as exc:  # noqa: BLE001
                     yield job, ("died", f"worker error: {type(exc).__name__}: {exc}")
                 finally:
                     fut.release()

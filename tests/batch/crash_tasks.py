@@ -19,10 +19,12 @@ from manifold_nets.batch.tasks import task_info
 from manifold_nets.files import atomic_write
 
 
-def crash(ctx, outputs, *, gigabytes: float = 0.0):
+def crash(ctx, outputs, *, gigabytes: float = 0.0, pause: float = 0.0):
     name = ctx.path.name
     if name.startswith("crash"):
+        time.sleep(pause / 4)  # while the others, pausing longer, still run beside it
         os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(pause)
     if name.startswith("exit"):
         os._exit(1)
     if name.startswith("hang"):
@@ -43,9 +45,9 @@ def env(ctx, outputs):
     return vals
 
 
-def crash_task(gigabytes: float = 0.0) -> Task:
+def crash_task(gigabytes: float = 0.0, pause: float = 0.0) -> Task:
     """The ``crash`` task (built directly, so the global registry is left alone)."""
-    return Task("crash", crash, {"gigabytes": gigabytes}, (".info.json",))
+    return Task("crash", crash, {"gigabytes": gigabytes, "pause": pause}, (".info.json",))
 
 
 def env_task() -> Task:

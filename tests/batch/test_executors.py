@@ -118,6 +118,18 @@ def test_a_dead_dask_worker_fails_only_its_file(tmp_path):
     assert status["a.off"][0] == status["b.off"][0] == "ok"
 
 
+def test_jobs_beside_a_crashing_one_on_a_dask_worker_still_finish(tmp_path):
+    """One worker with three threads: a.off and b.off run on the worker that crash.off kills, twice
+    (so Dask gives all three up); run again one at a time, only crash.off fails."""
+    pytest.importorskip("distributed")
+    paths = _folder(tmp_path / "in", ["a.off", "crash.off", "b.off"])
+    rep = map_meshes(crash_task(pause=2.0), paths, tmp_path / "out", executor="dask", workers=1,
+                     threads_per_worker=3)
+    status = {r["rel"]: r["status"] for r in rep.records}
+    assert status == {"a.off": "ok", "b.off": "ok", "crash.off": "failed"}
+    assert (tmp_path / "out" / "a.off.info.json").exists() and (tmp_path / "out" / "b.off.info.json").exists()
+
+
 def test_an_unreachable_scheduler_is_a_typed_error(tmp_path):
     pytest.importorskip("distributed")
     paths = _folder(tmp_path / "in", ["a.off"])
