@@ -302,6 +302,22 @@ class SchedulerError(ManifoldNetsError):
     """The Dask scheduler cannot be reached (or its address is malformed)."""
 
 
+_KILLED = ("died", "KilledWorker")
+
+
+def _dask_outcome(fut, distributed):
+    """``("ok", result)``, ``("died", message)``, or :data:`_KILLED` when Dask gave the job up after
+    worker deaths; the future is released."""
+    try:
+        return ("ok", fut.result())
+    except distributed.KilledWorker:
+        return _KILLED
+    except Exception as exc:  # noqa: BLE001 - fn does not raise for a file; this is the cluster
+        return ("died", f"worker error: {type(exc).__name__}: {exc}")
+    finally:
+        fut.release()
+
+
 class DaskExecutor:
     """Jobs submitted to a Dask ``distributed`` cluster.
 
@@ -385,27 +401,19 @@ class DaskExecutor:
             killed = []
             for fut in distributed.as_completed(list(futures), loop=self._client.loop):
                 job = futures.pop(fut)
-                try:
-                    yield job, ("ok", fut.result())
-                except distributed.KilledWorker:
+                outcome = _dask_outcome(fut, distributed)
+                if outcome is _KILLED:
                     killed.append(job)
-                except Exception as exc:  # noqa: BLE001 - fn does not raise for a file; this is the cluster
-                    yield job, ("died", f"worker error: {type(exc).__name__}: {exc}")
-                finally:
-                    fut.release()
+                else:
+                    yield job, outcome
             # A worker's death counts against every job running on it, not only the one that killed
             # it: a job that shared a dying worker twice is given up too.  Run each such job again on
             # its own, one at a time, so that only a job that kills its worker by itself fails.
             for job in killed:
                 fut = self._client.submit(fn, job, pure=False, key=f"manifold-nets-alone-{os.getpid()}-{time.time_ns()}")
-                try:
-                    yield job, ("ok", fut.result())
-                except distributed.KilledWorker:
-                    yield job, ("died", "worker process died (Dask KilledWorker: every worker that ran it died)")
-                except Exception as exc:  # noqa: BLE001
-                    yield job, ("died", f"worker error: {type(exc).__name__}: {exc}")
-                finally:
-                    fut.release()
+                outcome = _dask_outcome(fut, distributed)
+                yield job, (("died", "worker process died (Dask KilledWorker: every worker that ran it died)")
+                            if outcome is _KILLED else outcome)
         finally:
             self.close()
 
