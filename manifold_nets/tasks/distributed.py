@@ -15,7 +15,11 @@ progress.  A single process needs none of this: :func:`init_from_env` returns ``
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
+import pickle
+import time
 from dataclasses import dataclass
 
 import torch
@@ -73,6 +77,7 @@ def init_process_group(rank: int, world_size: int, *, device: str = "cpu", init_
     backend = _backend_for(device)
     if not dist.is_initialized():
         dist.init_process_group(backend, init_method=init_method or "env://", rank=rank, world_size=world_size)
+    _leave_at_exit()
     return DistContext(rank=rank, world_size=world_size, local_rank=local_rank, backend=backend, device=device)
 
 
@@ -118,16 +123,46 @@ def all_reduce_sum(values: list[float], ctx: DistContext | None) -> list[float]:
     t = torch.tensor([float(v) for v in values], dtype=torch.float64,
                      device=ctx.device if ctx.backend == "nccl" else "cpu")
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    _settle(t, ctx)
     return [float(v) for v in t.cpu()]
 
 
 def broadcast_object(obj, ctx: DistContext | None):
-    """Rank 0's ``obj`` on every process (identity for one process)."""
+    """Rank 0's ``obj`` (picklable) on every process (identity for one process)."""
     if ctx is None:
         return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0, device=torch.device(ctx.device) if ctx.backend == "nccl" else None)
-    return box[0]
+    dev = ctx.device if ctx.backend == "nccl" else "cpu"
+    data = pickle.dumps(obj) if ctx.is_main else b""
+    n = torch.tensor([len(data)], dtype=torch.int64, device=dev)
+    dist.broadcast(n, src=0)
+    _settle(n, ctx)
+    if ctx.is_main:
+        buf = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(dev)
+    else:
+        buf = torch.empty(int(n.item()), dtype=torch.uint8, device=dev)
+    dist.broadcast(buf, src=0)
+    _settle(buf, ctx)
+    return obj if ctx.is_main else pickle.loads(buf.cpu().numpy().tobytes())
+
+
+def _settle(t: torch.Tensor, ctx: DistContext, timeout: float = 10.0) -> None:
+    """Wait until the backend's worker threads have let go of ``t``.
+
+    A finished gloo collective is released by its worker thread a moment after ``wait()``
+    returns.  If Python dropped ``t`` first, that release is the tensor's last reference and
+    needs the GIL; when it comes while the interpreter shuts down, the process aborts with
+    SIGABRT ("terminate called without an active exception"; a gdb backtrace shows the
+    ``pt_gloo_runloop`` thread in ``~AsyncAllreduceWork`` → ``decref_pyobject`` → ``take_gil``
+    while the main thread is in ``Py_FinalizeEx``).  It hit 1 in 20 runs of the two-process
+    test here and in CI.  Holding ``t`` until its use count is 1 makes Python's own release the
+    last one.  NCCL's watchdog keeps references of its own and does not take the GIL to drop
+    them: not waited for.
+    """
+    if ctx.backend != "gloo":
+        return
+    deadline = time.monotonic() + timeout
+    while t._use_count() > 1 and time.monotonic() < deadline:
+        time.sleep(1e-4)  # releases the GIL the worker thread needs
 
 
 def barrier(ctx: DistContext | None) -> None:
@@ -136,6 +171,31 @@ def barrier(ctx: DistContext | None) -> None:
 
 
 def cleanup(ctx: DistContext | None) -> None:
-    """Leave the process group (no-op for one process)."""
-    if ctx is not None and dist.is_initialized():
+    """Leave the process group (no-op for one process).
+
+    Garbage is collected first, then the group destroyed.  :func:`init_process_group` also runs
+    this at exit (:mod:`atexit`, before the interpreter starts tearing down) for a process that
+    never calls it, e.g. a ``torchrun`` launch of the command line.  Once a
+    :class:`~torch.nn.parallel.DistributedDataParallel` wrapper has been built, gloo's worker
+    threads outlive ``destroy_process_group`` (seen with torch 2.13); see :func:`_settle` for
+    why nothing they hold may need the interpreter at that point.
+    """
+    if ctx is not None:
+        _leave()
+
+
+def _leave() -> None:
+    gc.collect()
+    if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+_AT_EXIT: list[bool] = []
+
+
+def _leave_at_exit() -> None:
+    """Register :func:`_leave` with :mod:`atexit` once per process (it runs before the interpreter
+    starts tearing down, while the DDP wrappers' destructors can still run safely)."""
+    if not _AT_EXIT:
+        atexit.register(_leave)
+        _AT_EXIT.append(True)

@@ -67,6 +67,78 @@ def test_two_cpu_processes_equal_one_process(tmp_path):
     assert json.loads((tmp_path / "ddp" / "config.json").read_text())["world_size"] == 2
 
 
+def _collectives_worker(rank: int, world: int, init_file: str, out: str) -> None:
+    torch.set_num_threads(1)
+    from manifold_nets.tasks import distributed as D
+
+    ctx = D.init_process_group(rank, world, device="cpu", init_method=f"file://{init_file}")
+    try:
+        got = {"sum": D.all_reduce_sum([1.0 + rank, 10.0 * rank], ctx),
+               "obj": D.broadcast_object({"rank": rank, "text": "é" * 300} if rank == 0 else None, ctx),
+               "none": D.broadcast_object(None, ctx)}
+        D.barrier(ctx)
+    finally:
+        D.cleanup(ctx)
+    with open(f"{out}.{rank}.json", "w") as fh:
+        json.dump(got, fh)
+
+
+def test_all_reduce_sum_and_broadcast_object_over_two_processes(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_collectives_worker, args=(2, str(tmp_path / "pg_init"), str(tmp_path / "got")), nprocs=2,
+             join=True)
+    for rank in (0, 1):
+        got = json.loads((tmp_path / f"got.{rank}.json").read_text())
+        assert got["sum"] == [3.0, 10.0]
+        assert got["obj"] == {"rank": 0, "text": "é" * 300}  # rank 0's object on both
+        assert got["none"] is None
+
+
+def test_settle_waits_while_another_owner_holds_the_tensor():
+    """``_settle`` returns once Python holds the last reference (here: an autograd graph is the
+    other owner, standing in for a gloo worker thread) and gives up after its timeout."""
+    import time
+
+    from manifold_nets.tasks.distributed import DistContext, _settle
+
+    gloo = DistContext(rank=0, world_size=2, local_rank=0, backend="gloo", device="cpu")
+    t = torch.ones(3, requires_grad=True)
+    y = t * t  # the graph saves t: a second owner
+    assert t._use_count() > 1
+    t0 = time.perf_counter()
+    _settle(t, gloo, timeout=0.2)
+    assert time.perf_counter() - t0 >= 0.2
+    del y
+    assert t._use_count() == 1
+    t0 = time.perf_counter()
+    _settle(t, gloo, timeout=5.0)
+    assert time.perf_counter() - t0 < 1.0
+
+
+_AT_EXIT_SCRIPT = """
+import atexit, sys
+import torch, torch.distributed as dist
+from manifold_nets.tasks import distributed as D
+# registered before the library's handler, so it runs after it
+atexit.register(lambda: print("initialized at exit:", dist.is_initialized(), flush=True))
+ctx = D.init_process_group(0, 1, init_method="file://" + sys.argv[1])
+net = D.wrap_model(torch.nn.Linear(2, 1), ctx)
+net(torch.ones(3, 2)).sum().backward()
+print("sum", D.all_reduce_sum([2.0], ctx), flush=True)
+"""
+
+
+def test_a_process_that_never_calls_cleanup_leaves_the_group_at_exit(tmp_path):
+    """``torchrun`` launches of the CLI never call ``cleanup``: the group is left by an atexit
+    handler, before the interpreter's shutdown (where gloo's threads cannot take the GIL)."""
+    r = subprocess.run([sys.executable, "-c", _AT_EXIT_SCRIPT, str(tmp_path / "pg_init")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "sum [2.0]" in r.stdout
+    assert "initialized at exit: False" in r.stdout, r.stdout
+
+
 def test_global_batch_smaller_than_the_process_count_is_refused(tmp_path):
     from manifold_nets.errors import MeshError
     from manifold_nets.tasks.distributed import DistContext
