@@ -54,7 +54,7 @@ def register(subparsers) -> None:
     p.add_argument("--refine", choices=("zoomout", "icp", "none"), default="zoomout",
                    help="refinement of the initial functional map (default zoomout)")
     p.add_argument("--k", type=positive_int, default=None, metavar="K",
-                   help="final basis size (default 120)")
+                   help="final basis size (default 160)")
     p.add_argument("--k-init", type=positive_int, default=None, metavar="K0",
                    help="basis size of the initial functional map (default 30)")
     p.add_argument("--descriptors", choices=("hks", "wks"), default=DESCRIPTORS_DEFAULT,

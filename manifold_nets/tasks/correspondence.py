@@ -49,14 +49,24 @@ __all__ = [
     "is_mirrored",
     "evaluate_pairs",
     "K_DEFAULT",
+    "N_FINAL_DEFAULT",
+    "STEP_DEFAULT",
     "K_INIT_DEFAULT",
     "DESCRIPTORS_DEFAULT",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Default final basis size of ZoomOut.
-K_DEFAULT = 120
+#: Default final basis size of ZoomOut, reached in steps of :data:`STEP_DEFAULT`, then
+#: :data:`N_FINAL_DEFAULT` extra ZoomOut iterations on every vertex at that size.  Chosen on the
+#: 90 remeshed lion pose pairs of ``benchmarks/bench_correspondence.py`` (pairs with a lower error
+#: than pyFM: 76 with k 120 / step 3 / 0 extra, the previous default; 81 with 160 / 3 / 2, slower
+#: than pyFM on some pairs; 85 with 160 / 5 / 2 at 2.0 s per pair; k 200 was slower than pyFM on
+#: most pairs) and checked on the 90 cat pairs, which played no part in the choice (README,
+#: correspondence table).
+K_DEFAULT = 160
+STEP_DEFAULT = 5
+N_FINAL_DEFAULT = 2
 #: Default basis size of the initial functional map.
 K_INIT_DEFAULT = 30
 #: Default descriptors of :func:`correspond`.  Chosen on the 90 remeshed lion pose pairs of
@@ -157,8 +167,8 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
                k_init: int = K_INIT_DEFAULT, refine: str = "zoomout", orientation: bool = True,
                n_descr: int = N_DESCRIPTORS, n_orient: int = N_ORIENT, w_descr: float | None = None,
                w_lap: float | None = None, w_orient: float | None = None, w_dcomm: float | None = None,
-               step: int = 3,
-               n_samples: int | None = 3000, n_final: int = 0, both: bool = False,
+               step: int = STEP_DEFAULT,
+               n_samples: int | None = 3000, n_final: int = N_FINAL_DEFAULT, both: bool = False,
                return_info: bool = False, descriptors_src=None, descriptors_tgt=None):
     """Vertex-to-vertex map from a source mesh to a target mesh (axiomatic functional maps).
 
@@ -181,11 +191,12 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
     w_descr, w_lap, w_orient, w_dcomm : float, optional
         Weights of the functional-map energy (defaults of :mod:`manifold_nets.geometry.fmaps`).
     step : int
-        ZoomOut step.
+        ZoomOut step (default :data:`STEP_DEFAULT`).
     n_samples : int or None
         Samples per shape in ZoomOut's intermediate steps (``None``: every vertex).
     n_final : int
-        Extra ZoomOut iterations on every vertex at the final size.
+        Extra ZoomOut iterations on every vertex at the final size (default
+        :data:`N_FINAL_DEFAULT`).
     both : bool
         Also return the map from target to source (from the same functional map).
     return_info : bool

@@ -284,3 +284,21 @@ def test_spectral_shape_and_correspond_share_the_descriptor_default():
 
     for fn in (spectral_shape, correspond):
         assert inspect.signature(fn).parameters["descriptors"].default == DESCRIPTORS_DEFAULT
+
+
+def test_the_zoomout_defaults_are_the_documented_constants():
+    """``correspond``, ``spectral_shape`` and the CLI's help take k, step and the extra iterations
+    from one place (they were chosen together on the lion pairs)."""
+    import argparse
+    import inspect
+
+    from manifold_nets.tasks.correspondence import K_DEFAULT, N_FINAL_DEFAULT, STEP_DEFAULT
+    from manifold_nets_apps.cli import build_parser
+
+    params = inspect.signature(correspond).parameters
+    assert (params["k"].default, params["step"].default, params["n_final"].default) == (
+        K_DEFAULT, STEP_DEFAULT, N_FINAL_DEFAULT)
+    assert inspect.signature(spectral_shape).parameters["k"].default == K_DEFAULT
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    helps = [a.help for a in sub.choices["correspond"]._actions if "--k" in a.option_strings]
+    assert len(helps) == 1 and f"(default {K_DEFAULT})" in helps[0], helps
