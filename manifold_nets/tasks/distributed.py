@@ -185,6 +185,9 @@ def cleanup(ctx: DistContext | None) -> None:
 
 
 def _leave() -> None:
+    # Free unreachable cycles now, while the interpreter is whole: left to the collection inside
+    # Py_FinalizeEx (where the crashing main thread was), any tensor they hold that gloo's threads
+    # still share would be released there (see _settle).
     gc.collect()
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
