@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from manifold_nets.tasks.correspondence import DESCRIPTORS_DEFAULT
+from manifold_nets.tasks.correspondence import DESCRIPTOR_CHOICES, DESCRIPTORS_DEFAULT
 
 from .common import UsageError, check_output_file, positive_int
 
@@ -36,8 +36,8 @@ def register(subparsers) -> None:
               "[--family F]",
         description=(
             "SRC TGT -o MAP: compute a dense vertex map from SRC to TGT (axiomatic functional maps "
-            "from HKS descriptors, or WKS with --descriptors wks, and an orientation-preserving term, "
-            "refined by ZoomOut) and write it as text (one 0-based target vertex index per source "
+            "from HKS and from WKS descriptors, keeping the one with the lower ZoomOut energy, or one kind "
+            "with --descriptors hks|wks, and an orientation-preserving term, refined by ZoomOut) and write it as text (one 0-based target vertex index per source "
             "vertex, in the file's vertex order) or .npy.  eval PAIRS_DIR: map every pair listed in PAIRS_DIR/pairs.tsv "
             "(columns source, target, ground_truth[, group]; paths relative to PAIRS_DIR; ground "
             "truth as .vts (1-based), .npy or text) and print the mean geodesic error (x100, "
@@ -57,8 +57,9 @@ def register(subparsers) -> None:
                    help="final basis size (default 160)")
     p.add_argument("--k-init", type=positive_int, default=None, metavar="K0",
                    help="basis size of the initial functional map (default 30)")
-    p.add_argument("--descriptors", choices=("hks", "wks"), default=DESCRIPTORS_DEFAULT,
-                   help=f"descriptors (default {DESCRIPTORS_DEFAULT})")
+    p.add_argument("--descriptors", choices=DESCRIPTOR_CHOICES, default=DESCRIPTORS_DEFAULT,
+                   help=f"descriptors; auto: an initial map from each of HKS and WKS, the one with the "
+                        f"lower ZoomOut energy goes on (default {DESCRIPTORS_DEFAULT})")
     p.add_argument("--no-orientation", action="store_true", help="leave out the orientation-preserving term")
     p.add_argument("--colors", default=None, metavar="PREFIX",
                    help="also write PREFIX_target.ply (coloured by position) and PREFIX_source.ply "

@@ -74,6 +74,7 @@ __all__ = [
     "solve_fmap",
     "fmap_to_p2p",
     "p2p_to_fmap",
+    "spectral_residual",
     "nearest_neighbors",
     "farthest_point_sampling",
     "zoomout",
@@ -482,6 +483,26 @@ def p2p_to_fmap(p2p_ba, evecs_a, evecs_b, mass_b) -> np.ndarray:
     return Pb.T @ (m[:, None] * Pa[t])
 
 
+def spectral_residual(p2p_ba, evecs_a, evecs_b, mass_b) -> float:
+    """ZoomOut's energy of a point-to-point map ``p2p_ba (n_b,)`` at the basis size ``k`` of the
+    given ``evecs_a (n_a, k)``, ``evecs_b (n_b, k)``: float,
+    ``Σ_i m_b(i) ‖Φ_a[p2p(i)] Cᵀ − Φ_b[i]‖²`` with ``C = p2p_to_fmap(p2p_ba)``.
+
+    Zero for a map that carries the basis of ``a`` exactly onto the span of the basis of ``b``
+    (an isometry with matching bases); it needs no ground truth, so it can choose between
+    candidate maps (:func:`zoomout` with several ``C_init``).
+    """
+    Pa = _as2d(evecs_a, "evecs_a")
+    Pb = _as2d(evecs_b, "evecs_b")
+    if Pa.shape[1] != Pb.shape[1]:
+        raise MeshShapeError(f"evecs_a, evecs_b: expected the same number of columns (got {Pa.shape[1]} and {Pb.shape[1]})")
+    C = p2p_to_fmap(p2p_ba, Pa, Pb, mass_b)
+    t = np.asarray(p2p_ba, dtype=np.int64).reshape(-1)
+    m = np.asarray(mass_b, dtype=np.float64).reshape(-1)
+    r = Pa[t] @ C.T - Pb
+    return float(m @ np.einsum("ij,ij->i", r, r))
+
+
 def farthest_point_sampling(V, n: int, *, start: int = 0) -> np.ndarray:
     """``n`` vertex indices ``(n,)`` int64 spread by farthest-point sampling in 3-D (Euclidean).
 
@@ -521,7 +542,7 @@ def _sample(V, mass, n):
 
 def zoomout(p2p_ba, evecs_a, evecs_b, mass_b, *, k_end: int | None = None, step: int = 1,
             k_start: int | None = None, n_samples: int | None = 2000, V_a=None, V_b=None,
-            mass_a=None, n_final: int = 0, progress=None, C_init=None,
+            mass_a=None, n_final: int = 0, progress=None, C_init=None, select_at: int | None = None,
             timings: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """ZoomOut refinement (Melzi et al. 2019) of a point-to-point map ``p2p_ba (n_b,)``.
 
@@ -548,13 +569,19 @@ def zoomout(p2p_ba, evecs_a, evecs_b, mass_b, *, k_end: int | None = None, step:
         the subsampled steps).
     progress : callable, optional
         Called as ``progress(k)`` after each step.
-    C_init : (k0_b, k0_a) float64, optional
+    C_init : (k0_b, k0_a) float64 or a list of them, optional
         Start from this functional map instead of ``p2p_ba``: the initial map is
         ``fmap_to_p2p(C_init)``, computed only for the samples of ``b`` when subsampling (the
         same map at the samples as converting every vertex first, at a fraction of the cost).
+        A list holds candidate initial maps (e.g. from different descriptors): each is refined
+        up to the first size at or above ``select_at``, and only the one with the lowest
+        :func:`spectral_residual` there (on the samples when subsampling) goes on.
+    select_at : int, optional
+        Where candidates are compared (default: ``k_start``); ignored with one initial map.
     timings : dict, optional
         Filled with the seconds spent in ``"sampling"``, ``"init"`` (the initial map),
-        ``"steps"`` (all but the last step) and ``"final"`` (the last step and ``n_final``).
+        ``"steps"`` (all but the last step) and ``"final"`` (the last step and ``n_final``); with
+        several candidates also ``"selected"`` (the index of the kept one) and ``"residuals"``.
 
     Returns
     -------
@@ -566,10 +593,15 @@ def zoomout(p2p_ba, evecs_a, evecs_b, mass_b, *, k_end: int | None = None, step:
 
     Pa = _as2d(evecs_a, "evecs_a")
     Pb = _as2d(evecs_b, "evecs_b")
+    inits = None
     if C_init is not None:
-        C_init = _as2d(C_init, "C_init")
-        if C_init.shape[0] > Pb.shape[1] or C_init.shape[1] > Pa.shape[1]:
-            raise MeshShapeError(f"C_init: expected at most ({Pb.shape[1]}, {Pa.shape[1]}) (got {C_init.shape})")
+        many = isinstance(C_init, (list, tuple))
+        inits = [_as2d(c, "C_init") for c in (C_init if many else [C_init])]
+        if not inits:
+            raise MeshShapeError("C_init: expected at least one functional map (got an empty list)")
+        for c in inits:
+            if c.shape[0] > Pb.shape[1] or c.shape[1] > Pa.shape[1]:
+                raise MeshShapeError(f"C_init: expected at most ({Pb.shape[1]}, {Pa.shape[1]}) (got {c.shape})")
         p2p = None
     elif p2p_ba is None:
         raise MeshShapeError("p2p_ba: expected an initial map (or C_init)")
@@ -598,31 +630,40 @@ def zoomout(p2p_ba, evecs_a, evecs_b, mass_b, *, k_end: int | None = None, step:
         sb, mbs = _sample(np.asarray(V_b, dtype=np.float64), mb, int(n_samples))
         t1 = time.perf_counter()
         tm["sampling"] = t1 - t0
-        if p2p is None:
-            kb0, ka0 = C_init.shape
-            img = nearest_neighbors(Pb[sb, :kb0], Pa[:, :ka0] @ C_init.T)  # the initial map at the samples
-        else:
-            img = p2p[sb]
-        # the sampled map: each sample of b goes to the sample of a nearest (in 3-D) to its image
-        cur = cKDTree(Va[sa]).query(Va[img], k=1)[1].astype(np.int64)
+        tree = cKDTree(Va[sa])
+        curs = []
+        for c in (inits if p2p is None else [None]):
+            if c is None:
+                img = p2p[sb]
+            else:
+                img = nearest_neighbors(Pb[sb, :c.shape[0]], Pa[:, :c.shape[1]] @ c.T)  # the initial map at the samples
+            # the sampled map: each sample of b goes to the sample of a nearest (in 3-D) to its image
+            curs.append(tree.query(Va[img], k=1)[1].astype(np.int64))
         Pas, Pbs = Pa[sa], Pb[sb]
     else:
         t1 = t0
-        if p2p is None:
-            p2p = fmap_to_p2p(C_init, Pa, Pb)
-        cur, mbs, Pas, Pbs = p2p, mb, Pa, Pb
+        curs = [fmap_to_p2p(c, Pa, Pb) for c in inits] if p2p is None else [p2p]
+        mbs, Pas, Pbs = mb, Pa, Pb
     t2 = time.perf_counter()
     tm["init"] = t2 - t1
+    # candidates are compared at the first size at or above select_at
+    k_sel = sizes[0] if select_at is None else next((k for k in sizes if k >= int(select_at)), sizes[-1])
     C = None
     for i, k in enumerate(sizes):
-        C = Pbs[:, :k].T @ (mbs[:, None] * Pas[cur, :k])
+        if len(curs) > 1 and k == k_sel:
+            res = [spectral_residual(c, Pas[:, :k], Pbs[:, :k], mbs) for c in curs]
+            best = int(np.argmin(res))
+            tm["selected"], tm["residuals"] = best, res
+            curs = [curs[best]]
+        Cs = [Pbs[:, :k].T @ (mbs[:, None] * Pas[c, :k]) for c in curs]
+        C = Cs[0]
         last = i == len(sizes) - 1
-        if last:
+        if last:  # one candidate is left here (k_sel is at most the last size)
             t3 = time.perf_counter()
             tm["steps"] = t3 - t2
             p2p = fmap_to_p2p(C, Pa[:, :k], Pb[:, :k])
         else:
-            cur = nearest_neighbors(Pbs[:, :k], Pas[:, :k] @ C.T, single=True)
+            curs = [nearest_neighbors(Pbs[:, :k], Pas[:, :k] @ c.T, single=True) for c in Cs]
         if progress is not None:
             progress(k)
     for _ in range(int(n_final)):

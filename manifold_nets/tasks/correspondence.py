@@ -6,14 +6,18 @@
    faces are read with outward normals (a mesh with negative signed volume is read with its faces
    reversed; only the orientation term uses the winding);
 2. ``k`` Laplace–Beltrami eigenpairs (:func:`~manifold_nets.geometry.eigenbasis`, cotan
-   Laplacian, lumped mass) and HKS (or WKS) descriptors
+   Laplacian, lumped mass) and HKS and WKS descriptors (or one of them)
    (:mod:`manifold_nets.geometry.descriptors`);
-3. a ``k_init × k_init`` functional map from descriptor preservation, Laplacian commutativity and
-   the orientation-preserving term (:func:`manifold_nets.geometry.fmaps.solve_fmap`), which
-   keeps the map from landing on the mirror image of the target (left leg onto right leg);
+3. a ``k_init × k_init`` functional map per descriptor kind from descriptor preservation, Laplacian
+   commutativity and the orientation-preserving term
+   (:func:`manifold_nets.geometry.fmaps.solve_fmap`), which keeps the map from landing on the
+   mirror image of the target (left leg onto right leg);
 4. conversion to a point-to-point map and ZoomOut up to ``k``
    (:func:`manifold_nets.geometry.fmaps.zoomout`), subsampled except for the last step (the
-   initial map is only converted at the samples; nearest neighbours are exact, by KD-tree).
+   initial map is only converted at the samples; nearest neighbours are exact, by KD-tree).  With
+   two candidate maps (HKS and WKS, the default) both are refined up to :data:`SELECT_AT`, and
+   the one with the lower ZoomOut energy there (no ground truth involved) goes on: neither kind
+   is better on every pair.
 
 :func:`geodesic_error` is the Kim et al. 2011 protocol: the geodesic distance on the target
 between the predicted and the true image of every source vertex, divided by ``√area`` of the
@@ -53,6 +57,8 @@ __all__ = [
     "STEP_DEFAULT",
     "K_INIT_DEFAULT",
     "DESCRIPTORS_DEFAULT",
+    "DESCRIPTOR_CHOICES",
+    "SELECT_AT",
 ]
 
 logger = logging.getLogger(__name__)
@@ -69,10 +75,19 @@ STEP_DEFAULT = 5
 N_FINAL_DEFAULT = 2
 #: Default basis size of the initial functional map.
 K_INIT_DEFAULT = 30
+#: Descriptor choices of :func:`correspond`: ``"auto"`` builds an initial map from each of HKS and
+#: WKS and keeps the one with the lower ZoomOut energy at :data:`SELECT_AT`.
+DESCRIPTOR_CHOICES = ("auto", "hks", "wks")
 #: Default descriptors of :func:`correspond`.  Chosen on the 90 remeshed lion pose pairs of
-#: ``benchmarks/bench_correspondence.py`` (mean error x 100: HKS 2.27, WKS 3.29) and checked on the
-#: 90 cat pairs, which played no part in the choice (HKS 2.99, WKS 3.83).
-DESCRIPTORS_DEFAULT = "hks"
+#: ``benchmarks/bench_correspondence.py`` (mean error x 100 with the other defaults: HKS 2.20,
+#: WKS 3.17, auto 2.15; pairs below pyFM 85, 88, 88 of 90; one map from HKS and WKS side by side
+#: as a single descriptor set: 2.62, 88) and checked on the 90 cat pairs, which played no part in
+#: the choice (README, correspondence table).
+DESCRIPTORS_DEFAULT = "auto"
+#: Basis size at which ``descriptors="auto"`` compares its candidate maps (ZoomOut energy on the
+#: samples, :func:`manifold_nets.geometry.fmaps.spectral_residual`).  Chosen on the lion pairs
+#: among the sizes 30, 50, 80, 110 and 155 (mean error x 100: 2.18, 2.15, 2.30, 2.25, 2.52).
+SELECT_AT = 50
 #: Default number of WKS energies / HKS times.
 N_DESCRIPTORS = 64
 #: Default number of descriptors used in the orientation term (evenly picked).
@@ -111,8 +126,11 @@ class SpectralShape:
     mass : (nV,) float64
     evals : (k,) float64
     evecs : (nV, k) float64
+    descriptor_sets : dict of str to (nV, d) float64
+        Descriptors by kind (``"hks"``, ``"wks"``, both with ``descriptors="auto"``), each column of
+        unit M-norm.
     descr : (nV, d) float64
-        Descriptors, each column of unit M-norm.
+        The first of them.
     seconds : dict
         Seconds spent on the ``"eigenbasis"`` (Laplacian, mass and eigenpairs) and the
         ``"descriptors"``.
@@ -120,23 +138,34 @@ class SpectralShape:
 
     def __init__(self, V, F, scale, flipped, mass, evals, evecs, descr, seconds=None):
         self.V, self.F, self.scale, self.flipped = V, F, scale, flipped
-        self.mass, self.evals, self.evecs, self.descr = mass, evals, evecs, descr
+        self.mass, self.evals, self.evecs = mass, evals, evecs
+        self.descriptor_sets = dict(descr) if isinstance(descr, dict) else {"given": descr}
         self.seconds = dict(seconds or {})
+
+    @property
+    def descr(self) -> np.ndarray:
+        """The first descriptor set (HKS with ``descriptors="auto"``)."""
+        return next(iter(self.descriptor_sets.values()))
+
+    @descr.setter
+    def descr(self, D) -> None:
+        self.descriptor_sets = {"given": D}
 
 
 def spectral_shape(V, F, *, k: int = K_DEFAULT, descriptors: str = DESCRIPTORS_DEFAULT, n_descr: int = N_DESCRIPTORS,
                    k_descr: int = K_DESCR, name: str = "mesh") -> SpectralShape:
     """Scale to unit area, orient outwards, eigenbasis and descriptors (see :class:`SpectralShape`).
 
-    ``descriptors`` is ``"hks"`` or ``"wks"``; the default is :data:`DESCRIPTORS_DEFAULT`, the same as
-    :func:`correspond`'s, so a shape built here and one built by ``correspond`` carry the same descriptors.
+    ``descriptors`` is ``"hks"``, ``"wks"`` or ``"auto"`` (both); the default is
+    :data:`DESCRIPTORS_DEFAULT`, the same as :func:`correspond`'s, so a shape built here and one built
+    by ``correspond`` carry the same descriptors.
     """
     from ..geometry import cotan_laplacian, eigenbasis, hks, mass_matrix, wks
     from ..geometry.normalize import total_area
 
     V, F = _checked(V, F, name)
-    if descriptors not in ("wks", "hks"):
-        raise MeshShapeError(f"descriptors: expected 'wks' or 'hks' (got {descriptors!r})")
+    if descriptors not in DESCRIPTOR_CHOICES:
+        raise MeshShapeError(f"descriptors: expected 'auto', 'hks' or 'wks' (got {descriptors!r})")
     area = total_area(V, F)
     if not area > 0:
         raise MeshShapeError(f"{name}: expected a surface with positive area (got {area})")
@@ -153,13 +182,13 @@ def spectral_shape(V, F, *, k: int = K_DEFAULT, descriptors: str = DESCRIPTORS_D
     m = M.diagonal()
     t1 = time.perf_counter()
     kd = min(int(k_descr), evals.shape[0])
-    if descriptors == "wks":
-        D = wks(evals[:kd], evecs[:, :kd], int(n_descr), mass=m)
-    else:
-        D = hks(evals[:kd], evecs[:, :kd], int(n_descr), mass=m)
-    nrm = np.sqrt(m @ (D * D))
-    D = D / np.where(nrm > 0, nrm, 1.0)
-    return SpectralShape(V, F, s, flipped, m, evals, evecs, D,
+    sets = {}
+    for kind in (("hks", "wks") if descriptors == "auto" else (descriptors,)):
+        fn = wks if kind == "wks" else hks
+        D = fn(evals[:kd], evecs[:, :kd], int(n_descr), mass=m)
+        nrm = np.sqrt(m @ (D * D))
+        sets[kind] = D / np.where(nrm > 0, nrm, 1.0)
+    return SpectralShape(V, F, s, flipped, m, evals, evecs, sets,
                          {"eigenbasis": t1 - t0, "descriptors": time.perf_counter() - t1})
 
 
@@ -176,8 +205,10 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
     ----------
     V_src, F_src : (n_s, 3) float64, (m_s, 3) int64
     V_tgt, F_tgt : (n_t, 3) float64, (m_t, 3) int64
-    descriptors : {"hks", "wks"}
-        Default :data:`DESCRIPTORS_DEFAULT` (``"hks"``).
+    descriptors : {"auto", "hks", "wks"}
+        Default :data:`DESCRIPTORS_DEFAULT` (``"auto"``: an initial map from HKS and one from WKS;
+        the one with the lower ZoomOut energy (:func:`~manifold_nets.geometry.fmaps.spectral_residual`)
+        at basis size :data:`SELECT_AT`, or at ``k_init`` without ZoomOut, goes on).
     k : int
         Final basis size of ZoomOut (and the eigenpairs computed).
     k_init : int
@@ -234,46 +265,71 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
     if (descriptors_src is None) != (descriptors_tgt is None):
         raise MeshShapeError("descriptors_src, descriptors_tgt: expected both or neither")
     t0 = time.perf_counter()
-    src = spectral_shape(V_src, F_src, k=k, descriptors=descriptors, n_descr=n_descr, name="source")
-    tgt = spectral_shape(V_tgt, F_tgt, k=k, descriptors=descriptors, n_descr=n_descr, name="target")
+    if descriptors not in DESCRIPTOR_CHOICES:
+        raise MeshShapeError(f"descriptors: expected 'auto', 'hks' or 'wks' (got {descriptors!r})")
+    kind = "hks" if descriptors_src is not None else descriptors  # replaced below when given
+    src = spectral_shape(V_src, F_src, k=k, descriptors=kind, n_descr=n_descr, name="source")
+    tgt = spectral_shape(V_tgt, F_tgt, k=k, descriptors=kind, n_descr=n_descr, name="target")
     if descriptors_src is not None:
         src.descr = _given_descriptors(descriptors_src, src, "descriptors_src")
         tgt.descr = _given_descriptors(descriptors_tgt, tgt, "descriptors_tgt")
-        descriptors = "given"
     t1 = time.perf_counter()
     # C maps functions on the target (a) to functions on the source (b): p2p source -> target
     k0 = min(int(k_init), src.evals.shape[0], tgt.evals.shape[0])
-    A = fmaps.project(tgt.evecs[:, :k0], tgt.mass, tgt.descr)
-    B = fmaps.project(src.evecs[:, :k0], src.mass, src.descr)
-    ops_a = ops_b = mult_a = mult_b = None
+    kinds = list(src.descriptor_sets)
+    picks = {}
+    for kind in kinds:
+        d = tgt.descriptor_sets[kind].shape[1]
+        picks[kind] = np.unique(np.linspace(0, d - 1, max(1, int(n_orient))).round().astype(int))
     t_ops = time.perf_counter()
-    pick = np.unique(np.linspace(0, tgt.descr.shape[1] - 1, max(1, int(n_orient))).round().astype(int))
+    # the operators of every candidate's picked descriptors in one pass per shape
+    picked = {name: np.concatenate([sh.descriptor_sets[kd][:, picks[kd]] for kd in kinds], axis=1)
+              for name, sh in (("a", tgt), ("b", src))}
+    ops = mult = None
     if orientation and w["w_orient"]:
-        ops_a = fmaps.orientation_operators(tgt.V, tgt.F, tgt.evecs[:, :k0], tgt.descr[:, pick])
-        ops_b = fmaps.orientation_operators(src.V, src.F, src.evecs[:, :k0], src.descr[:, pick])
+        ops = {name: fmaps.orientation_operators(sh.V, sh.F, sh.evecs[:, :k0], picked[name])
+               for name, sh in (("a", tgt), ("b", src))}
     if w["w_dcomm"]:
-        mult_a = fmaps.multiplication_operators(tgt.evecs[:, :k0], tgt.mass, tgt.descr[:, pick])
-        mult_b = fmaps.multiplication_operators(src.evecs[:, :k0], src.mass, src.descr[:, pick])
-    # every term is scaled to unit size on the source, so the weights are relative
-    A, B = A / _norm(B), B / _norm(B)
-    if ops_a is not None:
-        ops_a, ops_b = ops_a / _norm(ops_b), ops_b / _norm(ops_b)
-    if mult_a is not None:
-        mult_a, mult_b = mult_a / _norm(mult_b), mult_b / _norm(mult_b)
+        mult = {name: fmaps.multiplication_operators(sh.evecs[:, :k0], sh.mass, picked[name])
+                for name, sh in (("a", tgt), ("b", src))}
     t_solve = time.perf_counter()
-    C = fmaps.solve_fmap(A, B, tgt.evals[:k0], src.evals[:k0], ops_a, ops_b, mult_a=mult_a, mult_b=mult_b, **w)
+    Cs = []
+    at = 0
+    for kind in kinds:
+        part = slice(at, at + picks[kind].shape[0])
+        at = part.stop
+        A = fmaps.project(tgt.evecs[:, :k0], tgt.mass, tgt.descriptor_sets[kind])
+        B = fmaps.project(src.evecs[:, :k0], src.mass, src.descriptor_sets[kind])
+        # every term is scaled to unit size on the source, so the weights are relative
+        A, B = A / _norm(B), B / _norm(B)
+        ops_a = ops_b = mult_a = mult_b = None
+        if ops is not None:
+            ops_a, ops_b = ops["a"][part] / _norm(ops["b"][part]), ops["b"][part] / _norm(ops["b"][part])
+        if mult is not None:
+            mult_a, mult_b = mult["a"][part] / _norm(mult["b"][part]), mult["b"][part] / _norm(mult["b"][part])
+        Cs.append(fmaps.solve_fmap(A, B, tgt.evals[:k0], src.evals[:k0], ops_a, ops_b, mult_a=mult_a,
+                                   mult_b=mult_b, **w))
     t2 = time.perf_counter()
     kk = min(int(k), src.evals.shape[0], tgt.evals.shape[0])
     zt: dict = {}
-    if refine == "none":
-        p2p = fmaps.fmap_to_p2p(C, tgt.evecs, src.evecs)
-    elif refine == "icp":
-        p2p, C = fmaps.icp_refine(C, tgt.evecs, src.evecs)
-    else:
-        # the initial point-to-point map is only needed at ZoomOut's samples
+    residuals = None
+    if refine == "zoomout":
+        # the initial point-to-point map is only needed at ZoomOut's samples; with several
+        # candidates ZoomOut keeps the one with the lowest energy at SELECT_AT
         p2p, C = fmaps.zoomout(None, tgt.evecs, src.evecs, src.mass, k_start=k0, k_end=kk, step=step,
                                n_samples=n_samples, V_a=tgt.V, V_b=src.V, mass_a=tgt.mass, n_final=n_final,
-                               C_init=C, timings=zt)
+                               C_init=Cs, select_at=SELECT_AT, timings=zt)
+        chosen = int(zt.pop("selected", 0))
+        residuals = zt.pop("residuals", None)
+    else:
+        p2ps = [fmaps.fmap_to_p2p(c, tgt.evecs, src.evecs) for c in Cs]
+        chosen = 0
+        if len(Cs) > 1:  # the candidate with the lower ZoomOut energy at k_init
+            residuals = [fmaps.spectral_residual(q, tgt.evecs[:, :k0], src.evecs[:, :k0], src.mass) for q in p2ps]
+            chosen = int(np.argmin(residuals))
+        p2p, C = p2ps[chosen], Cs[chosen]
+        if refine == "icp":
+            p2p, C = fmaps.icp_refine(C, tgt.evecs, src.evecs)
     t3 = time.perf_counter()
     out = [p2p]
     if both:
@@ -289,7 +345,8 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
                     **stages, "seconds": time.perf_counter() - t0, "k": kk, "k_init": k0,
                     "n_source": int(src.V.shape[0]), "n_target": int(tgt.V.shape[0]),
                     "source_flipped": bool(src.flipped), "target_flipped": bool(tgt.flipped),
-                    "weights": w, "descriptors": descriptors, "refine": refine})
+                    "weights": w, "descriptors": kinds[chosen], "refine": refine,
+                    "candidates": {kd: float(r) for kd, r in zip(kinds, residuals)} if residuals else None})
     return out[0] if len(out) == 1 else tuple(out)
 
 

@@ -302,3 +302,63 @@ def test_the_zoomout_defaults_are_the_documented_constants():
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     helps = [a.help for a in sub.choices["correspond"]._actions if "--k" in a.option_strings]
     assert len(helps) == 1 and f"(default {K_DEFAULT})" in helps[0], helps
+
+
+def test_spectral_residual_by_hand_and_zero_for_a_map_within_the_span():
+    Pa = Pb = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    assert fmaps.spectral_residual([0, 1, 2], Pa, Pb, np.ones(3)) == 0.0
+    assert fmaps.spectral_residual([1, 0, 2], Pa, Pb, np.ones(3)) == 0.0  # a swap inside the span
+    m = np.array([0.5, 2.0, 1.0])
+    # p2p = [0, 0, 2]: C = [[0.5, 0], [2, 0]], rows of Φ_a[p2p] Cᵀ − Φ_b: [-0.5, 2], [0.5, 1], [0, 0]
+    assert fmaps.spectral_residual([0, 0, 2], Pa, Pb, m) == pytest.approx(0.5 * 4.25 + 2.0 * 1.25, rel=1e-15)
+    with pytest.raises(MeshShapeError, match="same number of columns"):
+        fmaps.spectral_residual([0, 1, 2], Pa, Pb[:, :1], m)
+    # an isometric pair: the true map has (numerically) no residual at a spectral gap, a noisy one has
+    V, F = bumpy(ASYM, subdivisions=2)
+    Vb, Fb, true = renumbered_moved(V, F, seed=5)
+    a, b = spectral_shape(Vb, Fb, k=60), spectral_shape(V, F, k=60)
+    gaps = np.flatnonzero(np.diff(b.evals[:41]) > 1e-2 * b.evals[1:41]) + 1
+    k = int(gaps[gaps >= 20].max())
+    noisy = true.copy()
+    noisy[::5] = true[np.roll(np.arange(len(V)), 1)][::5]
+    assert fmaps.spectral_residual(true, a.evecs[:, :k], b.evecs[:, :k], b.mass) < 1e-10
+    assert fmaps.spectral_residual(noisy, a.evecs[:, :k], b.evecs[:, :k], b.mass) > 0.1
+
+
+def test_zoomout_keeps_the_candidate_with_the_lower_energy():
+    V, F = bumpy(ASYM)
+    Vb, Fb, true = renumbered_moved(V, F, seed=5)
+    a, b = spectral_shape(Vb, Fb, k=40), spectral_shape(V, F, k=40)
+    rng = np.random.default_rng(0)
+    good = fmaps.p2p_to_fmap(true, a.evecs[:, :10], b.evecs[:, :10], b.mass) + 0.05 * rng.normal(size=(10, 10))
+    bad = np.linalg.qr(rng.normal(size=(10, 10)))[0]  # an orthogonal map that has nothing to do with the shapes
+    for kw, hit in (({"n_samples": None}, 0.95), ({"n_samples": 200, "V_a": a.V, "V_b": b.V, "mass_a": a.mass}, 0.75)):
+        alone = fmaps.zoomout(None, a.evecs, b.evecs, b.mass, k_start=10, k_end=40, step=5, C_init=good, **kw)
+        assert (alone[0] == true).mean() > hit
+        for order, expect in (([bad, good], 1), ([good, bad], 0)):
+            tm: dict = {}
+            p, C = fmaps.zoomout(None, a.evecs, b.evecs, b.mass, k_start=10, k_end=40, step=5, C_init=order,
+                                 select_at=20, timings=tm, **kw)
+            assert tm["selected"] == expect and len(tm["residuals"]) == 2
+            assert tm["residuals"][expect] < 0.5 * tm["residuals"][1 - expect]
+            assert (p == alone[0]).all() and np.allclose(C, alone[1])
+        one = fmaps.zoomout(None, a.evecs, b.evecs, b.mass, k_start=10, k_end=40, step=5, C_init=[good], **kw)
+        assert (one[0] == alone[0]).all()
+    with pytest.raises(MeshShapeError, match="at least one"):
+        fmaps.zoomout(None, a.evecs, b.evecs, b.mass, C_init=[])
+
+
+def test_correspond_auto_keeps_the_lower_energy_candidate_and_says_which():
+    V, F = bumpy(ASYM)
+    Vb, Fb, true = renumbered_moved(V, F, seed=3)
+    for refine in ("zoomout", "none"):
+        p2p, info = correspond(V, F, Vb, Fb, k=40, refine=refine, return_info=True)
+        cand = info["candidates"]
+        assert set(cand) == {"hks", "wks"} and info["descriptors"] == min(cand, key=cand.get)
+        assert (p2p == true).mean() > (0.99 if refine == "zoomout" else 0.5)
+    for kind in ("hks", "wks"):
+        p2p, info = correspond(V, F, Vb, Fb, k=40, descriptors=kind, return_info=True)
+        assert info["descriptors"] == kind and info["candidates"] is None
+    with pytest.raises(MeshShapeError, match="'auto', 'hks' or 'wks'"):
+        correspond(V, F, Vb, Fb, descriptors="shot")
+    assert set(spectral_shape(V, F, k=20, descriptors="auto").descriptor_sets) == {"hks", "wks"}
