@@ -210,10 +210,10 @@ def _run_eval(args) -> int:
         if not args.json:
             print(f"{Path(row['source']).stem:>20} -> {Path(row['target']).stem:<20} "
                   f"{100 * row['mean_error']:8.2f} {row['seconds']:7.1f}  "
-                  f"{'mirrored' if row['mirrored'] else '':8}", flush=True)
+                  f"{'mirrored' if row['mirrored'] else '':8} {row['descriptors'] or 'given'}", flush=True)
 
     if not args.json:
-        print(f"{'source':>20}    {'target':<20}{'err x100':>8} {'time s':>7}  mirror")
+        print(f"{'source':>20}    {'target':<20}{'err x100':>8} {'time s':>7}  mirror   descriptors")
     learned = _learned(args)
     method = None
     if learned is not None:

@@ -58,6 +58,7 @@ def test_eval_over_a_pairs_folder(tmp_path, capsys):
                  "-o", str(tmp_path / "res.json")]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["summary"]["n_pairs"] == 2 and len(res["pairs"]) == 2
+    assert all(r["descriptors"] in ("hks", "wks") for r in res["pairs"])  # the kind "auto" kept
     assert res["summary"]["mean_error"] < 0.05 and res["summary"]["n_mirrored"] == 0
     assert json.loads((tmp_path / "res.json").read_text())["summary"]["n_pairs"] == 2
     assert main(["correspond", "eval", str(tmp_path / "pairs"), "--k", "40", "--sample", "50"]) == 0

@@ -528,7 +528,8 @@ def evaluate_pairs(pairs, *, sample: int | None = None, seed: int = 0, exact: bo
     dict
         ``{"pairs": [row, ...], "summary": {...}}``; a row holds ``source``, ``target``, ``group``,
         ``n_source``, ``n_target``, ``mean_error`` (× √area), ``median_error``, ``seconds``,
-        ``orientation_score`` and ``mirrored``; the summary the mean error over pairs, the mean
+        ``orientation_score``, ``mirrored`` and ``descriptors`` (the kind :func:`correspond` used,
+        ``"hks"`` or ``"wks"``; ``None`` with ``method``); the summary the mean error over pairs, the mean
         time, the number of mirrored pairs and the cumulative curve of all scored vertices.
     """
     from ..data.maps import read_map
@@ -541,7 +542,12 @@ def evaluate_pairs(pairs, *, sample: int | None = None, seed: int = 0, exact: bo
         t = read_triangles(pr.target)
         gt = read_map(pr.ground_truth, n_source=len(s.V), n_target=len(t.V))
         t0 = time.perf_counter()
-        p2p = correspond(s.V, s.F, t.V, t.F, **kwargs) if method is None else method(s.V, s.F, t.V, t.F)
+        kind = None
+        if method is None:
+            p2p, info = correspond(s.V, s.F, t.V, t.F, return_info=True, **kwargs)
+            kind = info["descriptors"]
+        else:
+            p2p = method(s.V, s.F, t.V, t.F)
         dt = time.perf_counter() - t0
         sel = None
         if sample is not None and sample < len(s.V):
@@ -554,7 +560,8 @@ def evaluate_pairs(pairs, *, sample: int | None = None, seed: int = 0, exact: bo
                "n_source": int(len(s.V)), "n_target": int(len(t.V)),
                "mean_error": float(e.mean()) if e.size else float("nan"),
                "median_error": float(np.median(e)) if e.size else float("nan"),
-               "seconds": dt, "orientation_score": score, "mirrored": bool(np.isfinite(score) and score < 0.5)}
+               "seconds": dt, "orientation_score": score, "mirrored": bool(np.isfinite(score) and score < 0.5),
+               "descriptors": kind}
         rows.append(row)
         if progress is not None:
             progress(row)
