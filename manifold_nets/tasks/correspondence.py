@@ -105,6 +105,11 @@ def _checked(V, F, name):
         raise type(exc)(f"{name}: {exc}") from None
 
 
+def _check_descriptor_kind(descriptors) -> None:
+    if descriptors not in DESCRIPTOR_CHOICES:
+        raise MeshShapeError(f"descriptors: expected 'auto', 'hks' or 'wks' (got {descriptors!r})")
+
+
 def _signed_volume(V, F) -> float:
     c = V.mean(axis=0)
     a, b, d = V[F[:, 0]] - c, V[F[:, 1]] - c, V[F[:, 2]] - c
@@ -164,8 +169,7 @@ def spectral_shape(V, F, *, k: int = K_DEFAULT, descriptors: str = DESCRIPTORS_D
     from ..geometry.normalize import total_area
 
     V, F = _checked(V, F, name)
-    if descriptors not in DESCRIPTOR_CHOICES:
-        raise MeshShapeError(f"descriptors: expected 'auto', 'hks' or 'wks' (got {descriptors!r})")
+    _check_descriptor_kind(descriptors)
     area = total_area(V, F)
     if not area > 0:
         raise MeshShapeError(f"{name}: expected a surface with positive area (got {area})")
@@ -265,8 +269,7 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
     if (descriptors_src is None) != (descriptors_tgt is None):
         raise MeshShapeError("descriptors_src, descriptors_tgt: expected both or neither")
     t0 = time.perf_counter()
-    if descriptors not in DESCRIPTOR_CHOICES:
-        raise MeshShapeError(f"descriptors: expected 'auto', 'hks' or 'wks' (got {descriptors!r})")
+    _check_descriptor_kind(descriptors)
     kind = "hks" if descriptors_src is not None else descriptors  # replaced below when given
     src = spectral_shape(V_src, F_src, k=k, descriptors=kind, n_descr=n_descr, name="source")
     tgt = spectral_shape(V_tgt, F_tgt, k=k, descriptors=kind, n_descr=n_descr, name="target")
