@@ -59,6 +59,8 @@ __all__ = [
     "DESCRIPTORS_DEFAULT",
     "DESCRIPTOR_CHOICES",
     "SELECT_AT",
+    "N_SAMPLES_DEFAULT",
+    "BIJECTIVE_DEFAULT",
 ]
 
 logger = logging.getLogger(__name__)
@@ -72,7 +74,13 @@ logger = logging.getLogger(__name__)
 #: correspondence table).
 K_DEFAULT = 160
 STEP_DEFAULT = 5
-N_FINAL_DEFAULT = 2
+N_FINAL_DEFAULT = 3
+#: Whether the final ZoomOut iterations are two-sided (:func:`manifold_nets.geometry.fmaps.zoomout`'s
+#: ``bijective``).
+BIJECTIVE_DEFAULT = True
+#: Farthest-point samples per shape in ZoomOut's intermediate steps; a shape with at most this many
+#: vertices is used whole.
+N_SAMPLES_DEFAULT = 3000
 #: Default basis size of the initial functional map.
 K_INIT_DEFAULT = 30
 #: Descriptor choices of :func:`correspond`: ``"auto"`` builds an initial map from each of HKS and
@@ -201,8 +209,9 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
                n_descr: int = N_DESCRIPTORS, n_orient: int = N_ORIENT, w_descr: float | None = None,
                w_lap: float | None = None, w_orient: float | None = None, w_dcomm: float | None = None,
                step: int = STEP_DEFAULT,
-               n_samples: int | None = 3000, n_final: int = N_FINAL_DEFAULT, both: bool = False,
-               return_info: bool = False, descriptors_src=None, descriptors_tgt=None):
+               n_samples: int | None = N_SAMPLES_DEFAULT, n_final: int = N_FINAL_DEFAULT,
+               bijective: bool = BIJECTIVE_DEFAULT, both: bool = False, return_info: bool = False,
+               descriptors_src=None, descriptors_tgt=None):
     """Vertex-to-vertex map from a source mesh to a target mesh (axiomatic functional maps).
 
     Parameters
@@ -228,10 +237,14 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
     step : int
         ZoomOut step (default :data:`STEP_DEFAULT`).
     n_samples : int or None
-        Samples per shape in ZoomOut's intermediate steps (``None``: every vertex).
+        Samples per shape in ZoomOut's intermediate steps (default :data:`N_SAMPLES_DEFAULT`;
+        ``None``: every vertex).
     n_final : int
         Extra ZoomOut iterations on every vertex at the final size (default
         :data:`N_FINAL_DEFAULT`).
+    bijective : bool
+        Make those iterations two-sided (default :data:`BIJECTIVE_DEFAULT`; see
+        :func:`manifold_nets.geometry.fmaps.zoomout`).
     both : bool
         Also return the map from target to source (from the same functional map).
     return_info : bool
@@ -321,6 +334,7 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
         # candidates ZoomOut keeps the one with the lowest energy at SELECT_AT
         p2p, C = fmaps.zoomout(None, tgt.evecs, src.evecs, src.mass, k_start=k0, k_end=kk, step=step,
                                n_samples=n_samples, V_a=tgt.V, V_b=src.V, mass_a=tgt.mass, n_final=n_final,
+                               bijective=bijective,
                                C_init=Cs, select_at=SELECT_AT, timings=zt)
         chosen = int(zt.pop("selected", 0))
         residuals = zt.pop("residuals", None)

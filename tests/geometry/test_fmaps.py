@@ -276,6 +276,35 @@ def test_subsampled_zoomout_matches_full_zoomout():
     assert err.max() < 1.5 * edge_lengths(V, F).mean() and err.mean() < 0.1 * edge_lengths(V, F).mean()
 
 
+def test_bijective_final_iterations():
+    """Two-sided final iterations keep an exact map, repair a noisy one and need ``mass_a``."""
+    V, F = bumpy(ASYM)
+    Vb, Fb, true = renumbered_moved(V, F, seed=7)
+    a = spectral_shape(Vb, Fb, k=50)
+    b = spectral_shape(V, F, k=50)
+    p, C = fmaps.zoomout(true, a.evecs, b.evecs, b.mass, k_start=30, k_end=40, step=10, n_final=2,
+                         bijective=True, mass_a=a.mass)
+    assert (p == true).all() and C.shape == (40, 40)
+    # the averaged map of an isometry is still orthogonal: the reverse map is its inverse
+    np.testing.assert_allclose(C @ C.T, np.eye(40), atol=0.05)
+    rng = np.random.default_rng(0)
+    E = np.concatenate([F[:, [0, 1]], F[:, [1, 2]], F[:, [2, 0]]])
+    nb = np.full(len(V), -1)
+    nb[E[:, 0]] = E[:, 1]
+    pick = rng.random(len(V)) < 0.4
+    p0 = true.copy()
+    p0[pick] = true[nb[pick]]  # 40 % sent next door: many target vertices hit twice, some never
+    assert np.unique(p0).size < 0.9 * len(V)
+    p, _ = fmaps.zoomout(p0, a.evecs, b.evecs, b.mass, k_start=50, k_end=50, n_final=3, bijective=True,
+                         mass_a=a.mass)
+    assert (p == true).mean() > 0.95
+    with pytest.raises(MeshShapeError, match="mass_a"):
+        fmaps.zoomout(true, a.evecs, b.evecs, b.mass, k_start=30, k_end=40, n_final=1, bijective=True)
+    with pytest.raises(MeshShapeError, match="mass_a: expected"):
+        fmaps.zoomout(true, a.evecs, b.evecs, b.mass, k_start=30, k_end=40, n_final=1, bijective=True,
+                      mass_a=a.mass[:-1])
+
+
 def test_spectral_shape_and_correspond_share_the_descriptor_default():
     """A shape built by hand carries the descriptors ``correspond`` would build (no train/predict skew)."""
     import inspect
