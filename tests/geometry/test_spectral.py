@@ -320,3 +320,19 @@ def test_block_lanczos_on_nonmanifold_multi_component_scan():
     np.testing.assert_allclose(el[nz], ea[nz], rtol=1e-9)
     _check_basis(L, M, el, vl, rtol=1e-7)
 
+
+
+def test_auto_method_switches_to_block_lanczos_for_many_eigenpairs():
+    """Between DENSE_MAX and LANCZOS_MIN vertices ``"auto"`` takes ARPACK for few eigenpairs and
+    block Lanczos from LANCZOS_MIN_K on; both give the same eigenpairs."""
+    V, F = icosphere(4)  # 2562 vertices
+    V = V * (1.0 + 0.1 * V[:, [0]] ** 2)  # break the sphere's eigenvalue multiplicities a little
+    L, M = _LM(V, F)
+    assert spectral.DENSE_MAX < len(V) < spectral.LANCZOS_MIN
+    few = eigenbasis(L, M, spectral.LANCZOS_MIN_K // 2, return_info=True)
+    many = eigenbasis(L, M, spectral.LANCZOS_MIN_K, return_info=True)
+    assert few[2]["method"] == "arpack" and many[2]["method"] == "lanczos"
+    _check_basis(L, M, many[0], many[1])
+    ref = eigenbasis(L, M, spectral.LANCZOS_MIN_K, method="arpack")[0]
+    np.testing.assert_allclose(many[0], ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(few[0], ref[:few[0].size], rtol=1e-10, atol=1e-12)
