@@ -544,10 +544,10 @@ def _sample(V, mass, n):
     return s, np.bincount(owner, weights=mass, minlength=s.size)
 
 
-def _full_nn(Q, P) -> np.ndarray:
-    """ZoomOut's nearest neighbours on every vertex: float32 brute force up to
-    :data:`_SINGLE_MAX_PRODUCT` pairs, else :func:`nearest_neighbors`' choice."""
-    return nearest_neighbors(Q, P, single=Q.shape[0] * P.shape[0] <= _SINGLE_MAX_PRODUCT)
+def _single(n_a: int, n_b: int) -> bool:
+    """Whether ZoomOut's searches on every vertex of two shapes run in float32 brute force (up to
+    :data:`_SINGLE_MAX_PRODUCT` pairs; above, :func:`nearest_neighbors` chooses)."""
+    return n_a * n_b <= _SINGLE_MAX_PRODUCT
 
 
 def zoomout(p2p_ba, evecs_a, evecs_b, mass_b, *, k_end: int | None = None, step: int = 1,
@@ -678,7 +678,7 @@ def zoomout(p2p_ba, evecs_a, evecs_b, mass_b, *, k_end: int | None = None, step:
         if last:  # one candidate is left here (k_sel is at most the last size)
             t3 = time.perf_counter()
             tm["steps"] = t3 - t2
-            p2p = _full_nn(Pb[:, :k], Pa[:, :k] @ C.T)
+            p2p = fmap_to_p2p(C, Pa[:, :k], Pb[:, :k], single=_single(Pa.shape[0], Pb.shape[0]))
         else:
             curs = [nearest_neighbors(Pbs[:, :k], Pas[:, :k] @ c.T, single=True) for c in Cs]
         if progress is not None:
@@ -689,12 +689,13 @@ def zoomout(p2p_ba, evecs_a, evecs_b, mass_b, *, k_end: int | None = None, step:
         ma = np.asarray(mass_a, dtype=np.float64).reshape(-1)
         if ma.shape[0] != Pa.shape[0]:
             raise MeshShapeError(f"mass_a: expected {Pa.shape[0]} entries (got {ma.shape[0]})")
+    single = _single(Pa.shape[0], Pb.shape[0])
     for _ in range(int(n_final)):
         C = Pb[:, :k_end].T @ (mb[:, None] * Pa[p2p, :k_end])
         if bijective:  # average with the adjoint of the reverse map (every vertex of a onto b)
-            back = _full_nn(Pa[:, :k_end] @ C.T, Pb[:, :k_end])
+            back = nearest_neighbors(Pa[:, :k_end] @ C.T, Pb[:, :k_end], single=single)
             C = 0.5 * (C + (Pa[:, :k_end].T @ (ma[:, None] * Pb[back, :k_end])).T)
-        new = _full_nn(Pb[:, :k_end], Pa[:, :k_end] @ C.T)
+        new = fmap_to_p2p(C, Pa[:, :k_end], Pb[:, :k_end], single=single)
         if np.array_equal(new, p2p):
             break
         p2p = new

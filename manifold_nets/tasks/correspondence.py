@@ -337,8 +337,7 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
         # candidates ZoomOut keeps the one with the lowest energy at SELECT_AT
         p2p, C = fmaps.zoomout(None, tgt.evecs, src.evecs, src.mass, k_start=k0, k_end=kk, step=step,
                                n_samples=n_samples, V_a=tgt.V, V_b=src.V, mass_a=tgt.mass, n_final=n_final,
-                               bijective=bijective,
-                               C_init=Cs, select_at=SELECT_AT, timings=zt)
+                               bijective=bijective, C_init=Cs, select_at=SELECT_AT, timings=zt)
         chosen = int(zt.pop("selected", 0))
         residuals = zt.pop("residuals", None)
     else:
