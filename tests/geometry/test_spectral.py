@@ -149,6 +149,37 @@ def test_components_give_indicator_null_space():
         _check_basis(L, M, evals, evecs)
 
 
+def test_block_lanczos_locked_null_space_sparse_and_dense_paths_agree(monkeypatch):
+    """Component indicators are projected out with sparse products (``_IndicatorLock``); any other
+    locked basis stays in the dense Krylov basis.  The same null space given both ways (the
+    indicators, and the indicators mixed by a rotation, so every row is dense) gives the same
+    eigenpairs, M-orthogonal to the locked vectors."""
+    parts = [icosphere(3), icosphere(2, radius=0.7), icosphere(2, radius=1.3)]
+    V = np.vstack([P + 4.0 * i for i, (P, _) in enumerate(parts)])
+    off = np.cumsum([0] + [len(P) for P, _ in parts])
+    F = np.vstack([T + o for (_, T), o in zip(parts, off)])
+    L, M = _LM(V, F)
+    m = M.diagonal()
+    ind = np.zeros((len(V), 3))
+    for c in range(3):
+        ind[off[c]:off[c + 1], c] = 1.0 / np.sqrt(m[off[c]:off[c + 1]].sum())
+    R = np.linalg.qr(np.random.default_rng(0).standard_normal((3, 3)))[0]
+    monkeypatch.setattr(spectral, "SPARSE_LOCK_MIN", 2)
+    assert spectral._IndicatorLock.applies(ind) and not spectral._IndicatorLock.applies(ind @ R)
+    sigma = -1e-4
+    v0 = np.random.default_rng(1).uniform(0.5, 1.5, len(V))
+    out = {}
+    for name, locked in (("sparse", ind), ("dense", ind @ R)):
+        ev, vec, _ = spectral._solve_block_lanczos(L, M, 40, sigma, "auto", 0.0, None, v0,
+                                                   spectral._Progress(False, ""), locked=locked)
+        assert np.all(ev[:3] == 0) and ev[3] > 0.1
+        np.testing.assert_allclose(vec[:, :3], locked, atol=0)
+        np.testing.assert_allclose(ind.T @ (M @ vec[:, 3:]), 0.0, atol=1e-12)
+        out[name] = ev
+    np.testing.assert_allclose(out["sparse"], out["dense"], rtol=1e-11)
+    np.testing.assert_allclose(out["sparse"], eigenbasis(L, M, 40, method="dense")[0], rtol=1e-9, atol=1e-12)
+
+
 def test_isolated_vertices_are_left_out():
     V, F = icosphere(3)
     L0, M0 = _LM(V, F)
