@@ -192,40 +192,39 @@ def nonmanifold_vertices(F, n_vertices: int | None = None) -> np.ndarray:
     like), sorted.  Vertices on non-manifold edges are not reported here unless their fans are
     also disconnected."""
     F = np.asarray(F, dtype=np.int64)
-    nF = len(F)
-    if nF == 0:
+    if len(F) == 0:
         return np.zeros(0, np.int64)
     nV = int(F.max()) + 1 if n_vertices is None else int(n_vertices)
-    # corners: (vertex, face); connect two corners of the same vertex when their faces share an
-    # edge containing that vertex.
+    E, he_edge = edge_face_incidence(F)
+    return _nonmanifold_vertices(F, nV, E, he_edge)
+
+
+def _nonmanifold_vertices(F: np.ndarray, nV: int, E: np.ndarray, he_edge: np.ndarray) -> np.ndarray:
+    """:func:`nonmanifold_vertices` of ``F`` (int64, non-empty) given its edges ``E`` and the
+    edge of every half-edge (:func:`edge_face_incidence`)."""
+    # corners: (vertex, face), corner 3 f + c at F[f, c]; connect two corners of the same vertex
+    # when their faces share an edge containing that vertex.  Half-edge h = 3 f + c runs from
+    # F[f, c] to F[f, c + 1]: it touches the corners h (its tail) and head[h].
     corner_v = F.reshape(-1)
     ncorner = corner_v.size
-    E, he_edge = edge_face_incidence(F)
-    H = halfedges(F)
-    # each half-edge h = (a -> b) of face f touches the corners (f, a) and (f, b)
-    face = np.repeat(np.arange(nF), 3)
-    c_tail = np.arange(ncorner)
-    c_head = 3 * face + (np.arange(ncorner) % 3 + 1) % 3
-    valid = he_edge >= 0
-    eidx = he_edge[valid]
-    ct, ch = c_tail[valid], c_head[valid]
-    tail_v = H[valid, 0]
-    order = np.argsort(eidx, kind="stable")
-    eidx, ct, ch, tail_v = eidx[order], ct[order], ch[order], tail_v[order]
-    lo_v = E[eidx, 0]
-    # corner of each half-edge at the edge's smaller / larger vertex
-    c_lo = np.where(tail_v == lo_v, ct, ch)
-    c_hi = np.where(tail_v == lo_v, ch, ct)
-    first = np.r_[True, eidx[1:] != eidx[:-1]]
-    grp_start = np.maximum.accumulate(np.where(first, np.arange(len(eidx)), 0))
-    others = ~first
-    rows = np.r_[c_lo[grp_start[others]], c_hi[grp_start[others]]]
-    cols = np.r_[c_lo[others], c_hi[others]]
-    A = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(ncorner, ncorner))
-    _, lab = connected_components(A, directed=False)
-    # number of corner groups per vertex
-    pairs = np.unique(np.stack([corner_v, lab], 1), axis=0)
-    n_fans = np.bincount(pairs[:, 0], minlength=nV)
+    h = np.arange(ncorner)
+    head = h - h % 3 + (h + 1) % 3
+    hv = h[he_edge >= 0]
+    # the first half-edge of every edge, by a scatter in reverse order (the last write wins)
+    first = np.empty(len(E), dtype=np.int64)
+    first[he_edge[hv[::-1]]] = hv[::-1]
+    other = hv[first[he_edge[hv]] != hv]  # every further half-edge links to the first
+    g = first[he_edge[other]]
+    same = corner_v[other] == corner_v[g]  # the same direction (e.g. a duplicated face)
+    rows = np.concatenate([other, head[other]])
+    cols = np.concatenate([np.where(same, g, head[g]), np.where(same, head[g], g)])
+    A = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(ncorner, ncorner))
+    n_groups, lab = connected_components(A, directed=False)
+    # every link joins two corners of the same vertex, so each corner group (fan) belongs to one
+    # vertex: the fans of a vertex are the groups that its corners label
+    group_vertex = np.empty(n_groups, dtype=np.int64)
+    group_vertex[lab] = corner_v
+    n_fans = np.bincount(group_vertex, minlength=nV)
     return np.flatnonzero(n_fans > 1).astype(np.int64)
 
 
@@ -395,7 +394,9 @@ def degenerate_faces(V, F, *, rel_tol: float = 1e-12) -> np.ndarray:
     if len(F) == 0:
         return np.zeros(0, np.int64)
     rep = (F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 2] == F[:, 0])
-    used = V[np.unique(F)]
+    referenced = np.zeros(len(V), dtype=bool)
+    referenced[F.ravel()] = True
+    used = V[referenced]
     diag = float(np.linalg.norm(used.max(0) - used.min(0))) if len(used) else 0.0
     tiny = face_areas(V, F) <= rel_tol * diag**2
     return np.flatnonzero(rep | tiny).astype(np.int64)

@@ -50,7 +50,7 @@ import numpy as np
 
 from .. import validation as _validation
 from ..errors import DegenerateFaceError, MeshShapeError
-from ._common import FaceGeometry
+from ._common import FaceGeometry, unique_edges
 
 __all__ = ["CheckedMesh", "accepts_mesh", "check_mesh", "is_mesh_like", "require_checked",
            "require_positive_area", "warn_user"]
@@ -68,7 +68,7 @@ class CheckedMesh:
     when they were already canonical): the guarantee holds for the duration of one public call.
     """
 
-    __slots__ = ("V", "F", "n_vertices")
+    __slots__ = ("V", "F", "n_vertices", "_edges")
 
     def __init__(self, *args, **kwargs):
         raise TypeError("CheckedMesh: expected to be made by check_mesh(V, F) (got a direct construction)")
@@ -126,7 +126,18 @@ def check_mesh(V, F, *, allow_empty_faces: bool = False) -> CheckedMesh:
     object.__setattr__(mesh, "V", V)
     object.__setattr__(mesh, "F", F)
     object.__setattr__(mesh, "n_vertices", int(V.shape[0]))
+    object.__setattr__(mesh, "_edges", None)
     return mesh
+
+
+def mesh_edges(mesh: CheckedMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`~manifold_nets.geometry._common.unique_edges` of a checked mesh ``(E, face_edge,
+    counts)``, computed on first use and kept on the record, so that the steps of one public call
+    (the Laplacian choice, boundary detection, the mean edge length) share one edge table."""
+    require_checked(mesh)
+    if mesh._edges is None:
+        object.__setattr__(mesh, "_edges", unique_edges(mesh.F, mesh.n_vertices))
+    return mesh._edges
 
 
 def require_checked(mesh) -> CheckedMesh:

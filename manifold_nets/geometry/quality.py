@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked
-from ._common import FaceGeometry, unique_edges
+from ._checked import CheckedMesh, accepts_mesh, check_mesh, mesh_edges, require_checked
+from ._common import FaceGeometry
 
 __all__ = ["TriangleQuality", "triangle_quality", "laplacian_choice"]
 
@@ -86,10 +86,13 @@ def triangle_quality(V, F) -> TriangleQuality:
 def _triangle_quality(mesh: CheckedMesh) -> TriangleQuality:
     """Kernel of :func:`triangle_quality` on a checked mesh (no validation)."""
     V, F = require_checked(mesh)
-    from ..topology import degenerate_faces, nonmanifold_edges, nonmanifold_vertices
+    from ..topology import _nonmanifold_vertices, degenerate_faces
 
-    n_nme = len(nonmanifold_edges(F))
-    n_nmv = len(nonmanifold_vertices(F, len(V)))
+    # one edge structure for every count: faces per edge, and the edge of every half-edge
+    # (F[f, c] -> F[f, c + 1] is the edge opposite corner c + 2)
+    E, face_edge, counts = mesh_edges(mesh)
+    n_nme = int(np.count_nonzero(counts > 2))
+    n_nmv = len(_nonmanifold_vertices(F, len(V), E, face_edge[:, [2, 0, 1]].ravel())) if len(F) else 0
     n_deg = len(degenerate_faces(V, F))
     geom = FaceGeometry.from_vertices(V, F)
     ok = ~geom.degenerate
@@ -100,11 +103,9 @@ def _triangle_quality(mesh: CheckedMesh) -> TriangleQuality:
     cot = geom.cot
     max_abs_cot = float(np.abs(cot).max()) if cot.size else 0.0
     # cotan weight (cot α + cot β) / 2 of every edge; the rule looks at interior (two-face) edges
-    E, face_edge, _ = unique_edges(F, len(V))
     has = face_edge >= 0
     w = np.bincount(face_edge[has], 0.5 * cot[has], minlength=len(E))
-    n_faces_of_edge = np.bincount(face_edge[has], minlength=len(E))
-    inner = w[n_faces_of_edge == 2]
+    inner = w[counts == 2]
     if inner.size:
         scale = float(np.mean(np.abs(inner))) or 1.0
         neg = float(np.mean(inner < -1e-10 * scale))
