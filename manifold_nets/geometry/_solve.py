@@ -14,7 +14,7 @@ Three ways to factorise, in order of preference for ``backend="auto"``:
   is used only when the library exports the functions and the defaults that
   ``cholmod_start`` writes read back exactly as documented at the offsets assumed here (so a
   different struct layout is detected, not guessed); otherwise ``cholespy`` is used.
-* ``cholespy`` (``"cholespy"``): through :func:`manifold_nets.geometry.spectral.sparse_cholesky`.
+* ``cholespy`` (``"cholespy"``): through :func:`manifold_nets.geometry.spectral.sparse_cholesky` (:mod:`._cholesky`).
 * SciPy's SuperLU (``"scipy"``) when neither is available.
 
 Every solver names its system in its errors and checks that every solution is finite.
@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import MissingDependencyError, SolverError
-from .spectral import sparse_cholesky
+from ._cholesky import sparse_cholesky
 
 _BACKENDS = {"auto": "auto", "cholespy": "cholmod", "scipy": "superlu"}
 _NAMES = {"cholmod": "cholespy", "superlu": "scipy"}

@@ -9,7 +9,8 @@ Method (chosen by measurement, see ``benchmarks/bench_eigen.py`` and
   around a small *negative* shift ``σ`` so that ``L − σM`` is symmetric positive definite.
   The known null space (component indicators) is locked out of the Krylov space and the
   basis is reorthogonalised with BLAS-3 block operations.  ``L − σM`` is factorised
-  **once**, with CHOLMOD through ``cholespy`` when installed, otherwise with SuperLU, and
+  **once**, with CHOLMOD when ``cholespy`` is installed (called directly through
+  :mod:`._solve` where that binding works), otherwise with SuperLU, and
   solved for a whole block of right-hand sides at a time.  Blocks also find repeated
   eigenvalues (symmetric meshes) that single-vector Lanczos can miss.
 
@@ -67,12 +68,7 @@ repeated eigenvalues the basis is whatever the solver returns.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import logging
-import os
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
 
@@ -84,6 +80,8 @@ from scipy.sparse.csgraph import connected_components
 
 from ..errors import DegenerateFaceError, MeshShapeError, NonFiniteError, SolverError
 from ._checked import warn_user
+from ._cholesky import sparse_cholesky
+from ._solve import SPDSolver, have_cholmod_direct
 
 __all__ = ["eigenbasis", "active_vertices", "fix_eigenvector_signs", "sparse_cholesky", "DENSE_MAX",
            "DENSE_RETRY_MAX", "LANCZOS_MIN", "LANCZOS_MIN_K", "LANCZOS_RTOL", "BLOCK_SIZE", "EigenbasisWarning"]
@@ -118,7 +116,8 @@ LANCZOS_RTOL = 1e-11
 #: Fewest locked component indicators that block Lanczos projects out with sparse products
 #: instead of keeping them in its dense basis: with one component (armadillo, 43k vertices) the
 #: sparse products cost 4 % more time than the dense column; with 44 (ogre, 62k) 10 % less
-#: (one thread, k = 128, same eigenvalues to 4e-14).
+#: (one thread, k = 128, same eigenvalues to 4e-14; this module and the previous commit's, both
+#: imported in one process and run interleaved, median of 5).
 SPARSE_LOCK_MIN = 8
 #: Last-resort dense retry up to this many active vertices.
 DENSE_RETRY_MAX = 6000
@@ -156,143 +155,6 @@ def active_vertices(L, M) -> np.ndarray:
     Loff = L - sp.diags(L.diagonal())
     stiff = np.asarray(abs(Loff).sum(axis=1)).ravel() > 0
     return (sp.csr_matrix(M).diagonal() > 0) | stiff
-
-
-@dataclass
-class _Factor:
-    """A factorisation of an SPD matrix with ``solve(B)`` for 1-D or 2-D right-hand sides."""
-
-    backend: str
-    _solver: object
-    n: int
-
-    def solve(self, b: np.ndarray) -> np.ndarray:
-        b = np.ascontiguousarray(b, dtype=np.float64)
-        if self.backend == "cholmod":
-            x = np.empty_like(b)
-            self._solver.solve(b, x)
-            return x
-        return self._solver.solve(b)
-
-
-def _first_line(said: list[str]) -> str:
-    text = " ".join(x.strip() for x in said if x.strip())
-    if "CHOLMOD" in text:
-        text = text[text.index("CHOLMOD"):]
-    return text.split(". file:")[0].strip()[:200]
-
-
-def _c_flush() -> None:
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError, TypeError):
-        pass
-
-
-@contextlib.contextmanager
-def _c_output_to(sink: list[str]):
-    """Redirect the C-level stdout and stderr (descriptors 1 and 2) into ``sink`` for the block.
-
-    CHOLMOD reports problems by printing (``printf``) from C, which Python cannot catch or turn
-    into a warning; the text is collected instead so the caller can raise a typed error.
-    Falls back to no redirection when the descriptors cannot be duplicated.
-    """
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (AttributeError, ValueError, OSError):
-            pass
-    _c_flush()
-    try:
-        saved = [os.dup(1), os.dup(2)]
-    except OSError:
-        yield
-        return
-    tmp = tempfile.TemporaryFile()
-    try:
-        os.dup2(tmp.fileno(), 1)
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            _c_flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            tmp.seek(0)
-            sink.append(tmp.read().decode("utf-8", errors="replace"))
-    finally:
-        for fd in saved:
-            os.close(fd)
-        tmp.close()
-
-
-def sparse_cholesky(A: sp.spmatrix, backend: str = "auto") -> _Factor:
-    """Factorise a sparse symmetric positive definite matrix once.
-
-    Parameters
-    ----------
-    A : (n, n) sparse, SPD
-    backend : {"auto", "cholmod", "superlu"}
-        ``"cholmod"`` uses ``cholespy`` (CHOLMOD); ``"auto"`` uses it when installed and falls
-        back to SuperLU (``scipy.sparse.linalg.splu``).
-
-    Returns
-    -------
-    factor
-        Object with ``.solve(b)`` for ``b`` of shape ``(n,)`` or ``(n, m)`` and ``.backend``.
-
-    Raises
-    ------
-    SolverError
-        The matrix is not numerically positive definite / is singular.  CHOLMOD's own
-        messages (which it prints to the C-level stderr) are captured and put in the error
-        instead of reaching the terminal.
-
-    Examples
-    --------
-    >>> A = sp.csr_matrix(np.array([[2.0, -1.0], [-1.0, 2.0]]))
-    >>> sparse_cholesky(A).solve(np.array([1.0, 1.0])).round(12)
-    array([1., 1.])
-    """
-    n = A.shape[0]
-    if backend in ("auto", "cholmod"):
-        try:
-            cholespy = importlib.import_module("cholespy")
-        except ImportError:
-            if backend == "cholmod":
-                raise
-            cholespy = None
-        if cholespy is not None:
-            C = sp.coo_matrix(A)
-            said: list[str] = []
-            try:
-                with _c_output_to(said):
-                    solver = cholespy.CholeskySolverD(
-                        n, C.row.astype(np.int32), C.col.astype(np.int32), C.data.astype(np.float64),
-                        cholespy.MatrixType.COO,
-                    )
-                    f = _Factor("cholmod", solver, n)
-                    # CHOLMOD may not raise on an indefinite matrix; check one solve.
-                    x = f.solve(np.ones(n))
-            except (RuntimeError, ValueError) as exc:
-                msg = _first_line(said) or str(exc)
-                raise SolverError(f"Cholesky factorisation: expected an SPD matrix (got: {msg})") from exc
-            if not np.all(np.isfinite(x)):
-                raise SolverError("Cholesky factorisation: expected an SPD matrix (got non-finite solve)")
-            text = "".join(said)
-            if "CHOLMOD" in text:
-                # CHOLMOD warned but factorised (e.g. a matrix that is barely positive definite)
-                raise SolverError(f"Cholesky factorisation: expected an SPD matrix (got: {_first_line(said)})")
-            if text:  # someone else's output written while descriptors were redirected
-                os.write(1, text.encode())
-            return f
-    try:
-        lu = sla.splu(sp.csc_matrix(A), permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
-    except RuntimeError as exc:
-        raise SolverError(f"LU factorisation: expected a non-singular matrix (got: {exc})") from exc
-    return _Factor("superlu", lu, n)
 
 
 def _check_operator(A, name: str) -> sp.csr_matrix:
@@ -472,13 +334,12 @@ def _factor_for_solves(A, backend: str):
     CHOLMOD called directly when that binding is usable (:class:`~manifold_nets.geometry._solve.SPDSolver`:
     AMD with postordering, one analysis), :func:`sparse_cholesky` (``cholespy``) otherwise.  The
     direct factorisation is 3–4× faster (armadillo, 43k vertices: 0.07 s against 0.25 s); its
-    simplicial solves are slower per block, and in all the eigenbasis took 0.5–8 % less time on
-    the 41k–100k meshes of ``benchmarks/bench_eigen.py`` (one thread, k = 128).  A failure falls
+    simplicial solves are slower per block (10 against 7 ms for 8 right-hand sides on armadillo),
+    and in all the eigenbasis took 0.5–8 % less time on the 41k–100k meshes of
+    ``benchmarks/bench_eigen.py`` (one thread, k = 128; measured as for :data:`SPARSE_LOCK_MIN`).  A failure falls
     through to :func:`sparse_cholesky`, whose typed error the caller's retries handle.
     """
     if backend in ("auto", "cholmod"):
-        from ._solve import SPDSolver, have_cholmod_direct
-
         if have_cholmod_direct():
             try:
                 return _DirectSolves(SPDSolver(A, "cholespy", "L - sigma M"))
