@@ -205,7 +205,7 @@ class _OwnsFactor:
 class _Symbolic(_OwnsFactor):
     """One CHOLMOD analysis (ordering + elimination tree) of a sparsity pattern."""
 
-    def __init__(self, lib, T: sp.csc_matrix):
+    def __init__(self, lib, T: sp.csc_matrix, perm: np.ndarray | None = None):
         self.lib = lib
         self.common = _Common(lib)
         self.n = T.shape[0]
@@ -214,12 +214,24 @@ class _Symbolic(_OwnsFactor):
         self.nnz = int(T.nnz)
         x = np.ones(self.nnz)
         A = self._sparse(x)
+        if perm is not None:  # the caller's fill-reducing ordering: no METIS search on top
+            perm = np.ascontiguousarray(perm, dtype=np.int32)
+            with self.common.lock:
+                self.ptr = lib.cholmod_analyze_p(ctypes.byref(A), perm.ctypes.data, None, 0, self.common.buf)
+            if not self.ptr:
+                raise SolverError("CHOLMOD analysis failed (out of memory?)")
+            return
         with self.common.lock:
             self.ptr = lib.cholmod_analyze(ctypes.byref(A), self.common.buf)
         if not self.ptr:
             raise SolverError("CHOLMOD analysis failed (out of memory?)")
         if self.n >= _METIS_MIN_N and self.lnz() > _METIS_FILL * self.nnz and hasattr(lib, "cholmod_metis"):
             self._try_metis(A)
+
+    def perm(self) -> np.ndarray:
+        """The fill-reducing ordering of the analysis, ``(n,) int32`` (a copy)."""
+        head = _FactorHead.from_address(self.ptr)
+        return np.ctypeslib.as_array(ctypes.cast(head.Perm, ctypes.POINTER(ctypes.c_int32)), shape=(self.n,)).copy()
 
     def lnz(self) -> float:
         """Nonzeros of the factor predicted by the analysis."""
@@ -312,6 +324,14 @@ class _DirectFactor(_OwnsFactor):
         return out.T.reshape(b.shape)  # column-major (n, k): no transposing copy
 
 
+def _block_perm(sym: _Symbolic | None, n: int) -> np.ndarray | None:
+    """The ordering of ``sym`` expanded to ``n // sym.n`` interleaved unknowns per index, or None."""
+    if sym is None or sym.n == 0 or n % sym.n or n == sym.n:
+        return None
+    b = n // sym.n
+    return (b * sym.perm()[:, None] + np.arange(b, dtype=np.int32)).ravel().astype(np.int32)
+
+
 def have_cholmod_direct() -> bool:
     """Whether the direct CHOLMOD binding is usable (cholespy installed, layout recognised)."""
     return _cholmod_lib() is not None
@@ -334,9 +354,19 @@ class SPDSolver:
         A solver of a matrix with the same sparsity pattern (structural zeros included) whose
         symbolic analysis is reused; ignored when the patterns differ or either solver does not
         use the direct binding.
+    block_ordering : SPDSolver, optional
+        A solver of an ``m × m`` matrix when ``A`` is ``b m × b m`` with its unknowns interleaved
+        in blocks of ``b`` per row of that matrix (e.g. the real form of a complex system, ``b =
+        2``, on the pattern of the scalar one): that solver's fill-reducing ordering, each index
+        expanded to its block, orders ``A``, instead of a fresh ordering search (AMD, then METIS
+        on meshes with high fill), which on a 100k-vertex sphere took 3.6 s against 1.2 s for the
+        analysis with the given ordering, for a factor as small (1.92e7 against 1.94e7 entries).
+        Ignored when ``symbolic`` is used, the sizes do not divide, or either solver does not use
+        the direct binding.
     """
 
-    def __init__(self, A, backend: str = "auto", what: str = "system", *, symbolic: SPDSolver | None = None):
+    def __init__(self, A, backend: str = "auto", what: str = "system", *, symbolic: SPDSolver | None = None,
+                 block_ordering: SPDSolver | None = None):
         if backend not in _BACKENDS:
             raise ValueError(f"backend: expected 'auto', 'cholespy' or 'scipy' (got {backend!r})")
         self.n = A.shape[0]
@@ -350,7 +380,7 @@ class SPDSolver:
             T = _lower_csc(A)
             sym = getattr(symbolic, "_sym", None)
             if sym is None or not sym.matches(T):
-                sym = _Symbolic(lib, T)
+                sym = _Symbolic(lib, T, perm=_block_perm(getattr(block_ordering, "_sym", None), T.shape[0]))
             try:
                 self._factor = _DirectFactor(sym, T)
             except SolverError as exc:

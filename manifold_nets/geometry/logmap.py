@@ -247,9 +247,10 @@ class VectorHeatSolver:
     def _build(self, F, alpha, weights):
         """Factorise ``M + t L∇`` and ``M + t L`` with the same weights.
 
-        ``M + t L∇`` is factorised as the real interleaved ``2n × 2n`` system; with
-        :data:`_COMPLEX_FACTOR` (and the direct CHOLMOD binding) as the complex Hermitian matrix
-        it is instead, sharing one symbolic analysis with ``M + t L``.
+        ``M + t L∇`` is factorised as the real interleaved ``2n × 2n`` system, ordered by the
+        ordering of ``M + t L`` expanded to the two unknowns of each vertex (no second ordering
+        search); with :data:`_COMPLEX_FACTOR` (and the direct CHOLMOD binding) as the complex
+        Hermitian matrix it is instead, sharing one symbolic analysis with ``M + t L``.
         """
         m = self._mass
         nV = self.n_vertices
@@ -263,21 +264,23 @@ class VectorHeatSolver:
         d = np.arange(nV)
         rows, cols = np.concatenate([i, d]), np.concatenate([j, d])
         what_vec = f"vector heat system M + t L∇ ({weights} weights)"
+        # the scalar system first: its analysis (ordering) serves the vector system too
+        self._scal_matrix = sp.csr_matrix((np.concatenate([-self.t * w, m + self.t * deg]), (rows, cols)),
+                                          shape=(nV, nV))
+        self._scal = SPDSolver(self._scal_matrix, self._backend_req,
+                               what=f"scalar heat system M + t L ({weights} weights)")
         self._vec_complex = _COMPLEX_FACTOR and self._backend_req in ("auto", "cholespy") and have_cholmod_direct()
         if self._vec_complex:
             Ac = sp.csr_matrix((np.concatenate([-self.t * w * np.exp(1j * self._rho), m + self.t * deg]),
                                 (rows, cols)), shape=(nV, nV))
-            self._vec = SPDSolver(Ac, self._backend_req, what=what_vec)
+            self._vec = SPDSolver(Ac, self._backend_req, what=what_vec, symbolic=self._scal)
         else:
+            # the real interleaved 2n × 2n system, ordered by the scalar system's ordering per vertex
             Lc = sp.csr_matrix((-w * np.exp(1j * self._rho), (i, j)), shape=(nV, nV)) + sp.diags(deg)
             self._vec = SPDSolver(_complex_to_real_system(sp.diags(m) + self.t * Lc), self._backend_req,
-                                  what=what_vec)
+                                  what=what_vec, block_ordering=self._scal)
         if not self._vec.direct:  # the direct CHOLMOD binding already checked every pivot
             self._vec.solve(np.ones(2 * nV))  # probe: raises SolverError if the factor is unusable
-        self._scal_matrix = sp.csr_matrix((np.concatenate([-self.t * w, m + self.t * deg]), (rows, cols)),
-                                          shape=(nV, nV))
-        self._scal = SPDSolver(self._scal_matrix, self._backend_req,
-                               what=f"scalar heat system M + t L ({weights} weights)", symbolic=self._vec)
         # translation part of the affine connection: (C w)_i = Σ_j w_ij e_ij w_j, with
         # e_ij = ℓ_ij e^{i φ_ij} the position of j seen from i, in i's gauge
         e = self._ell * np.exp(1j * self._phi)

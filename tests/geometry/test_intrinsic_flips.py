@@ -208,6 +208,38 @@ def test_direct_cholmod_solves_and_shares_the_analysis():
 
 
 @needs_direct
+def test_direct_cholmod_block_ordering_from_the_scalar_system():
+    """A 2n × 2n system with two interleaved unknowns per vertex is ordered by the n × n
+    system's ordering expanded to blocks: the same solution, the expanded permutation, and a
+    matrix whose size is not a multiple gets its own ordering."""
+    from manifold_nets.geometry import cotan_laplacian, mass_matrix
+    from manifold_nets.shapes import icosphere
+
+    V, F = icosphere(3)
+    n = len(V)
+    A = (mass_matrix(V, F) + 0.1 * cotan_laplacian(V, F)).tocsr()
+    s = S.SPDSolver(A, what="scalar")
+    # the real form of a Hermitian system with a rotation on every off-diagonal entry
+    C = A.tocoo()
+    rot = np.exp(1j * 0.3 * (C.row - C.col))
+    H = sp.csr_matrix((C.data * rot, (C.row, C.col)), shape=A.shape)
+    from manifold_nets.geometry.logmap import _complex_to_real_system
+
+    R = _complex_to_real_system(H)
+    s2 = S.SPDSolver(R, what="vector", block_ordering=s)
+    p = s._sym.perm()
+    np.testing.assert_array_equal(s2._sym.perm(), np.ravel(np.stack([2 * p, 2 * p + 1], 1)))
+    B = np.random.default_rng(0).normal(size=(2 * n, 3))
+    ref = sla.spsolve(R.tocsc(), B)
+    np.testing.assert_allclose(s2.solve(B), ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(S.SPDSolver(R, what="vector").solve(B), ref, rtol=1e-9, atol=1e-12)
+    odd = sp.eye(n + 1).tocsr() * 2.0  # not a multiple of n: its own analysis
+    s3 = S.SPDSolver(odd, block_ordering=s)
+    assert s3._sym.n == n + 1
+    np.testing.assert_allclose(s3.solve(np.ones(n + 1)), 0.5)
+
+
+@needs_direct
 @pytest.mark.parametrize("kind", ["negative", "singular", "indefinite"])
 def test_direct_cholmod_refuses_matrices_that_are_not_spd(kind, capfd):
     n = 50
