@@ -398,6 +398,11 @@ class SPDSolver:
             raise SolverError(f"{what}: expected a symmetric positive definite matrix ({exc})") from exc
         self.backend = _NAMES[self._factor.backend]
 
+    def factor_entries(self) -> float | None:
+        """Nonzeros of the Cholesky factor (the analysis's prediction), or None without the
+        direct binding."""
+        return self._sym.lnz() if self._sym is not None else None
+
     def solve(self, b: np.ndarray) -> np.ndarray:
         b = np.asarray(b, dtype=np.complex128 if self.complex else np.float64)
         one = b.ndim == 1

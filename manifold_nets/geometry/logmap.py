@@ -84,6 +84,15 @@ __all__ = ["VectorHeatSolver", "parallel_transport", "log_map"]
 #: solves against 11 ms (batched) to 18 ms (single) for the real system; per-source speed is the
 #: target here, so the real system is the default.
 _COMPLEX_FACTOR = False
+#: ... except on large meshes: the complex factor is used when the real one would exceed this many
+#: MB (predicted from the scalar system's analysis: 4 × its factor entries × 12 bytes, against
+#: 20 bytes per entry for the complex factor).  Where the factors reach gigabytes, memory and setup
+#: time are what limit a user: on the 998,562-vertex geodesic sphere (real factor about 3 GB) the
+#: complex one made setup 177 → 82 s and the peak 7.4 → 5.6 GB, for log maps 10 % (one source)
+#: to 50 % (batches of 8) slower per source (1.18 → 1.30 s, 0.99 → 1.48 s).  1 GB is reached
+#: around 400k vertices on spheres (1.08 GB predicted at 400k, 0.40 GB at 164k), so every mesh of
+#: the log-map benchmark table keeps the real system.
+COMPLEX_FACTOR_FROM_MB = 1000.0
 
 
 def _complex_to_real_system(A: sp.spmatrix) -> sp.csr_matrix:
@@ -249,8 +258,9 @@ class VectorHeatSolver:
 
         ``M + t L∇`` is factorised as the real interleaved ``2n × 2n`` system, ordered by the
         ordering of ``M + t L`` expanded to the two unknowns of each vertex (no second ordering
-        search); with :data:`_COMPLEX_FACTOR` (and the direct CHOLMOD binding) as the complex
-        Hermitian matrix it is instead, sharing one symbolic analysis with ``M + t L``.
+        search); with :data:`_COMPLEX_FACTOR`, or when that real factor would be larger than
+        :data:`COMPLEX_FACTOR_FROM_MB` (and the direct CHOLMOD binding), as the complex Hermitian
+        matrix instead, sharing one symbolic analysis with ``M + t L``.
         """
         m = self._mass
         nV = self.n_vertices
@@ -269,7 +279,10 @@ class VectorHeatSolver:
                                           shape=(nV, nV))
         self._scal = SPDSolver(self._scal_matrix, self._backend_req,
                                what=f"scalar heat system M + t L ({weights} weights)")
-        self._vec_complex = _COMPLEX_FACTOR and self._backend_req in ("auto", "cholespy") and have_cholmod_direct()
+        entries = self._scal.factor_entries()
+        large = entries is not None and 4 * entries * 12 / 1e6 > COMPLEX_FACTOR_FROM_MB
+        self._vec_complex = ((_COMPLEX_FACTOR or large) and self._backend_req in ("auto", "cholespy")
+                             and have_cholmod_direct())
         if self._vec_complex:
             Ac = sp.csr_matrix((np.concatenate([-self.t * w * np.exp(1j * self._rho), m + self.t * deg]),
                                 (rows, cols)), shape=(nV, nV))
@@ -423,9 +436,13 @@ class VectorHeatSolver:
         self._remember(s, H)
         Wt = W.T
         ok = (Wt != 0) & (np.abs(H) > 0)
-        q = np.divide(Z, Wt, out=np.zeros_like(Z), where=ok)  # the source seen from each vertex
         aH = np.abs(H)
-        logv = -np.divide(q * np.conj(H), aH, out=np.zeros_like(q), where=ok)
+        # far from the source W and H underflow towards denormals and the quotients overflow:
+        # those vertices join the documented nan (no floating-point warnings reach the user)
+        with np.errstate(over="ignore", invalid="ignore"):
+            q = np.divide(Z, Wt, out=np.zeros_like(Z), where=ok)  # the source seen from each vertex
+            logv = -np.divide(q * np.conj(H), aH, out=np.zeros_like(q), where=ok)
+        ok &= np.isfinite(logv)
         r = np.where(ok, np.abs(logv), np.nan)
         if self.radius == "heat":
             r = self._heat_radius(W, s)

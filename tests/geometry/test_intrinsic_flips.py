@@ -339,6 +339,27 @@ def test_vector_heat_complex_factor_equals_the_real_interleaved_system(monkeypat
     np.testing.assert_allclose(a.transports(src, 1j), b.transports(src, 1j), rtol=1e-8, atol=1e-12)
 
 
+@needs_direct
+def test_vector_heat_takes_the_complex_factor_on_large_meshes(monkeypatch):
+    """The real interleaved system by default; the complex factor once the real factor's predicted
+    size passes ``COMPLEX_FACTOR_FROM_MB`` (here lowered below a small mesh's), same log maps."""
+    LM = importlib.import_module("manifold_nets.geometry.logmap")
+    V, F = _stretched_sphere(3)
+    a = VectorHeatSolver(V, F, laplacian="robust")
+    assert not a._vec_complex
+    mb = 4 * a._scal.factor_entries() * 12 / 1e6
+    monkeypatch.setattr(LM, "COMPLEX_FACTOR_FROM_MB", 0.5 * mb)
+    b = VectorHeatSolver(V, F, laplacian="robust")
+    assert b._vec_complex
+    monkeypatch.setattr(LM, "COMPLEX_FACTOR_FROM_MB", 2.0 * mb)
+    assert not VectorHeatSolver(V, F, laplacian="robust")._vec_complex
+    src = [0, 100, 400]
+    (ra, ta), (rb, tb) = a.log_maps(src), b.log_maps(src)
+    np.testing.assert_allclose(rb, ra, rtol=1e-8, atol=1e-12)
+    far = ra > 0.05 * np.nanmax(ra)
+    assert np.abs(np.angle(np.exp(1j * (ta - tb))))[far].max() < 1e-7
+
+
 def test_direct_assembly_equals_the_sparse_products():
     """``_gradient_stack`` and the face-by-face Laplacian equal ``[Gx; Gy]`` and ``Gᵀ W G`` built
     from :func:`_gradient_parts` (the former assembly), degenerate faces included."""

@@ -240,3 +240,19 @@ def test_bad_inputs(sphere):
         vhm.transport([1, 2, 3], [1.0, 2.0])
     with pytest.raises(MeshShapeError, match="gauge"):
         VectorHeatSolver(V, F, gauge=np.zeros(4))
+
+
+def test_underflow_far_from_the_source_is_nan_without_floating_point_warnings():
+    """A very short diffusion (t = 1e-4 h²) underflows a few rings away: there the documented
+    ``θ = nan`` (and ``r`` with ``radius="affine"``), near the source finite values, and none of
+    numpy's overflow / invalid-value warnings (the quotients of denormals are caught)."""
+    V, F = icosphere(5)
+    solver = VectorHeatSolver(V, F, t_factor=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r, theta = solver.log_map(0)
+    far = np.isnan(theta)
+    assert 0 < far.sum() < len(V) - 100
+    assert np.isfinite(theta[~far]).all() and np.isfinite(r[~far]).all()
+    d = np.linalg.norm(V - V[0], axis=1)
+    assert d[far].min() > np.median(d[~far])  # the lost values are the far ones
