@@ -350,7 +350,8 @@ def _factor_for_solves(A, backend: str):
 
 @dataclass
 class _DirectSolves:
-    """:class:`~manifold_nets.geometry._solve.SPDSolver` (direct CHOLMOD) as a :class:`_Factor`."""
+    """:class:`~manifold_nets.geometry._solve.SPDSolver` (direct CHOLMOD) in the role of
+    :class:`~manifold_nets.geometry._cholesky._Factor` (``.solve``, ``.backend``)."""
 
     solver: object
     backend: str = "cholmod"
