@@ -304,11 +304,11 @@ class VectorHeatSolver:
         Y0 = np.asarray(Y0, dtype=np.complex128).reshape(self.n_vertices, -1)
         if self._vec_complex:
             return self._vec.solve(Y0)
-        B = np.empty((2 * self.n_vertices, Y0.shape[1]), order="F")  # column-major, as CHOLMOD solves
-        B[0::2] = Y0.real
-        B[1::2] = Y0.imag
-        X = self._vec.solve(B)
-        return X[0::2] + 1j * X[1::2]
+        # a column-major complex (n, k) array is, as float64, the column-major (2n, k) array of the
+        # interleaved unknowns (re, im per vertex): views both ways, no strided copies
+        B = np.asfortranarray(Y0).T.view(np.float64).T
+        X = np.asfortranarray(self._vec.solve(B))
+        return X.T.view(np.complex128).T
 
     def _remember(self, s: np.ndarray, H: np.ndarray) -> None:
         """Cache the transported x-axes ``H`` ``(k, nV)`` of sources ``s`` (oldest dropped first)."""
