@@ -297,7 +297,13 @@ class VectorHeatSolver:
         # translation part of the affine connection: (C w)_i = Σ_j w_ij e_ij w_j, with
         # e_ij = ℓ_ij e^{i φ_ij} the position of j seen from i, in i's gauge
         e = self._ell * np.exp(1j * self._phi)
-        self._C = sp.csr_matrix((w * e, (i, j)), shape=(nV, nV))
+        # stored as the real (2n × n) matrix of its real and imaginary rows interleaved (t folded
+        # in): ``C2 @ W`` is the interleaved (re, im) form of ``t C W``, written straight into the
+        # float64 view of the complex right-hand sides (no complex upcast of W)
+        tc = self.t * w * e
+        self._C2 = sp.csr_matrix((np.concatenate([tc.real, tc.imag]), (np.concatenate([2 * i, 2 * i + 1]),
+                                                                         np.concatenate([j, j]))),
+                                 shape=(2 * nV, nV))
 
     # -- complex solves: directly (complex factor) or through the real interleaved system --
     def _vector_diffuse(self, Y0: np.ndarray) -> np.ndarray:
@@ -430,7 +436,7 @@ class VectorHeatSolver:
         W = self._scal.solve(W0)  # homogeneous coordinate of the affine heat flow
         Y0 = np.zeros((nV, 2 * k), dtype=np.complex128, order="F")
         Y0[s, np.arange(k)] = 1.0
-        Y0[:, k:] = self.t * (self._C @ W)
+        Y0.T.view(np.float64).T[:, k:] = self._C2 @ W  # t C W, interleaved (re, im) per vertex
         Y = self._vector_diffuse(Y0)
         H, Z = Y[:, :k].T, Y[:, k:].T
         self._remember(s, H)
