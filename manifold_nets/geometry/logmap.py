@@ -89,7 +89,10 @@ _COMPLEX_FACTOR = False
 #: 20 bytes per entry for the complex factor).  Where the factors reach gigabytes, memory and setup
 #: time are what limit a user: on the 998,562-vertex geodesic sphere (real factor about 3 GB) the
 #: complex one made setup 177 → 82 s and the peak 7.4 → 5.6 GB, for log maps 10 % (one source)
-#: to 50 % (batches of 8) slower per source (1.18 → 1.30 s, 0.99 → 1.48 s).  1 GB is reached
+#: to 50 % (batches of 8) slower per source (1.18 → 1.30 s, 0.99 → 1.48 s); measured by building
+#: ``VectorHeatSolver(V, F, t_factor=1.0, laplacian="robust")`` on ``geodesic_sphere(316)`` of
+#: ``benchmarks/bench_operators.py`` with this constant at ``inf`` and at 0, one process each, side
+#: by side, then ``log_map`` of one source, of another, and ``log_maps`` of 8.  1 GB is reached
 #: around 400k vertices on spheres (1.08 GB predicted at 400k, 0.40 GB at 164k), so every mesh of
 #: the log-map benchmark table keeps the real system.
 COMPLEX_FACTOR_FROM_MB = 1000.0
