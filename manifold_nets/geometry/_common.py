@@ -242,9 +242,10 @@ def unique_edges(F: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray
     return E, face_edge.reshape(-1, 3), counts
 
 
-def boundary_vertex_mask(F: np.ndarray, n_vertices: int) -> np.ndarray:
-    """``True`` for vertices on an edge that has exactly one face."""
-    E, _, counts = unique_edges(F, n_vertices)
+def boundary_vertex_mask(F: np.ndarray, n_vertices: int, edges=None) -> np.ndarray:
+    """``True`` for vertices on an edge that has exactly one face (``edges``: the
+    :func:`unique_edges` of ``F`` when already at hand)."""
+    E, _, counts = unique_edges(F, n_vertices) if edges is None else edges
     mask = np.zeros(n_vertices, dtype=bool)
     mask[E[counts == 1].ravel()] = True
     return mask

@@ -71,6 +71,7 @@ from ._checked import (
     require_checked,
     require_positive_area,
 )
+from ._common import boundary_vertex_mask, unique_edges
 from ._intrinsic import edge_lengths
 from ._solve import SPDSolver
 from .intrinsic_delaunay import _intrinsic_delaunay
@@ -357,15 +358,8 @@ class HeatGeodesicSolver:
         self._labels = labels
         self._ncomp = ncomp
         self._integrator = _HeatIntegrator(Fi, lengths, nV, used, labels, backend)
-        if Fi is F:  # the input's own edge table: each edge's length from any of its faces
-            ell = np.empty(len(E))
-            ok = face_edge >= 0
-            ell[face_edge[ok]] = lengths[ok]
-            h = float(np.mean(ell)) if len(E) else 1.0
-        else:
-            h = _mean_edge_length(Fi, lengths, nV)
-        bnd = np.zeros(nV, dtype=bool)
-        bnd[E[counts == 1].ravel()] = True
+        h = _mean_edge_length(Fi, lengths, nV, edges=(E, face_edge, counts) if Fi is F else None)
+        bnd = boundary_vertex_mask(F, nV, edges=(E, face_edge, counts))
         if t_factor is None:
             t_factor = T_FACTOR_BOUNDARY if bnd.any() else T_FACTOR_CLOSED
         self.t = float(t) if t is not None else float(t_factor) * h * h
@@ -569,31 +563,21 @@ def _require_edge_manifold(F):
         )
 
 
-def _mean_edge_length(F, lengths, nV: int) -> float:
-    """Mean length over the undirected edges of a triangulation (faces + per-corner lengths)."""
-    i = np.concatenate([F[:, 1], F[:, 2], F[:, 0]])
-    j = np.concatenate([F[:, 2], F[:, 0], F[:, 1]])
-    ell = np.concatenate([lengths[:, 0], lengths[:, 1], lengths[:, 2]])
-    keep = i != j
-    if not keep.any():
+def _mean_edge_length(F, lengths, nV: int, edges=None) -> float:
+    """Mean length over the undirected edges of a triangulation (faces + per-corner lengths).
+
+    ``edges``: the :func:`~manifold_nets.geometry._common.unique_edges` of ``F`` when already at
+    hand.  Each edge's length is taken from its first corner in column order (corner 0 of every
+    face, then corner 1, then 2), where two faces could disagree by a rounding or a mollification.
+    """
+    E, face_edge, _ = unique_edges(F, nV) if edges is None else edges
+    if not len(E):
         return 1.0
-    key = np.minimum(i[keep], j[keep]) * nV + np.maximum(i[keep], j[keep])
-    _, first = np.unique(key, return_index=True)
-    return float(np.mean(ell[keep][first]))
-
-
-def _boundary_vertices(F, nV: int) -> np.ndarray:
-    """``(nV,) bool``: vertices on an edge used by exactly one face."""
-    a = np.concatenate([F[:, 0], F[:, 1], F[:, 2]])
-    b = np.concatenate([F[:, 1], F[:, 2], F[:, 0]])
-    keep = a != b
-    key = np.minimum(a[keep], b[keep]) * nV + np.maximum(a[keep], b[keep])
-    u, cnt = np.unique(key, return_counts=True)
-    out = np.zeros(nV, dtype=bool)
-    i, j = np.divmod(u[cnt == 1], nV)
-    out[i] = True
-    out[j] = True
-    return out
+    fe, ln = face_edge.T.ravel(), lengths.T.ravel()
+    ok = np.flatnonzero(fe >= 0)[::-1]  # written in reverse: the first corner's length wins
+    ell = np.empty(len(E))
+    ell[fe[ok]] = ln[ok]
+    return float(np.mean(ell))
 
 
 def _edge_components(E, nV: int):

@@ -65,7 +65,7 @@ from ._checked import (
     require_positive_area,
     warn_user,
 )
-from ._common import areas_from_lengths
+from ._common import areas_from_lengths, boundary_vertex_mask
 from ._intrinsic import Fans, corner_angles, edge_lengths, wrap_angle
 from ._solve import SPDSolver, have_cholmod_direct
 from .frames import _check_gauge
@@ -467,13 +467,13 @@ class VectorHeatSolver:
     def _heat_radius(self, W: np.ndarray, s: np.ndarray) -> np.ndarray:
         """Heat-method distance ``(k, nV)`` from the diffused ``W`` (steps 2–3 of the heat method)."""
         if self._integrator is None:
-            from .geodesics import _boundary_vertices, _HeatIntegrator
+            from .geodesics import _HeatIntegrator
 
             self._integrator = _HeatIntegrator(self.faces, self._lengths, self.n_vertices, self._used,
                                                self._labels, self._backend_req)
             # the pinned Laplacian has the pattern of M + t L: one symbolic analysis for both
             self._integrator._factor(symbolic=self._scal)
-            bnd = _boundary_vertices(self.faces, self.n_vertices)
+            bnd = boundary_vertex_mask(self.faces, self.n_vertices)
             self._dirichlet = None
             if bnd.any() and (~bnd).any():
                 inner = np.flatnonzero(~bnd)
