@@ -358,7 +358,8 @@ class HeatGeodesicSolver:
         self._labels = labels
         self._ncomp = ncomp
         self._integrator = _HeatIntegrator(Fi, lengths, nV, used, labels, backend)
-        h = _mean_edge_length(Fi, lengths, nV, edges=(E, face_edge, counts) if Fi is F else None)
+        same = Fi is F or self.n_flips == 0  # no flip: the intrinsic faces are the input's
+        h = _mean_edge_length(Fi, lengths, nV, edges=(E, face_edge, counts) if same else None)
         bnd = boundary_vertex_mask(F, nV, edges=(E, face_edge, counts))
         if t_factor is None:
             t_factor = T_FACTOR_BOUNDARY if bnd.any() else T_FACTOR_CLOSED
@@ -582,7 +583,13 @@ def _mean_edge_length(F, lengths, nV: int, edges=None) -> float:
 
 def _edge_components(E, nV: int):
     """``(n_components, labels)`` of the vertices joined by the edges ``E (nE, 2)`` (isolated vertices alone)."""
-    G = sp.csr_matrix((np.ones(len(E)), (E[:, 0], E[:, 1])), shape=(nV, nV))
+    E = np.asarray(E)
+    if E.shape[0] > 1 and not (E[1:, 0] >= E[:-1, 0]).all():
+        E = E[np.argsort(E[:, 0], kind="stable")]
+    # rows sorted by the first vertex (unique_edges' order): the CSR arrays directly, no COO pass
+    indptr = np.zeros(nV + 1, dtype=np.int64)
+    np.cumsum(np.bincount(E[:, 0], minlength=nV), out=indptr[1:])
+    G = sp.csr_matrix((np.ones(E.shape[0]), E[:, 1], indptr), shape=(nV, nV))
     return csgraph.connected_components(G, directed=False)
 
 

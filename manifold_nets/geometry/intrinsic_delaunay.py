@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked, warn_user
-from ._common import areas_from_lengths
+from ._checked import CheckedMesh, accepts_mesh, check_mesh, mesh_edges, require_checked, warn_user
+from ._common import areas_from_lengths, unique_edges
 from ._intrinsic import (
     Fans,
     corner_angles,
@@ -98,30 +98,31 @@ class IntrinsicTriangulation:
         return halfedge_angle_table(v, a, b, sp_ * sc, (sp_ + al) * sc, self.scale != 1.0)
 
 
-def _twins(F: np.ndarray, nV: int) -> np.ndarray:
+def _twins(F: np.ndarray, nV: int, edges=None) -> np.ndarray:
     """``(3 nF,)``: for corner ``3f + k`` the corner across the edge opposite it, or -1.
 
-    Only edges with exactly two faces, consistently oriented, get a twin.  One sort of the
-    undirected edge keys: a group of exactly two half-edges ``u → w`` and ``w → u`` (``u != w``)
-    are each other's twins.
+    Only edges with exactly two faces, consistently oriented, get a twin: the two half-edges
+    ``u → w`` and ``w → u`` (``u != w``) of such an edge are each other's twins.  ``edges`` is
+    the :func:`~._common.unique_edges` table of ``F`` when at hand (the mesh's cached one); the
+    two corners of every two-face edge are then read off its ``face_edge`` column without a sort.
     """
     nC = F.size
     twin = np.full(nC, -1, dtype=np.int64)
     if nC < 2:
         return twin
+    E, face_edge, counts = unique_edges(F, nV) if edges is None else edges
     u = F[:, [1, 2, 0]].ravel()
     w = F[:, [2, 0, 1]].ravel()
-    und = np.minimum(u, w) * nV + np.maximum(u, w)
-    o = np.argsort(und, kind="stable")
-    su = und[o]
-    new = np.empty(nC, dtype=bool)
-    new[0] = True
-    np.not_equal(su[1:], su[:-1], out=new[1:])
-    starts = np.flatnonzero(new)
-    size = np.diff(np.append(starts, nC))
-    p = starts[size == 2]
-    x, y = o[p], o[p + 1]
-    ok = (u[x] == w[y]) & (w[x] == u[y]) & (u[x] != w[x])
+    fe = face_edge.ravel()
+    real = np.flatnonzero(fe >= 0)  # self-loops (a repeated vertex) have no edge
+    # first and last corner of every edge: with repeated indices the last assignment wins
+    first = np.empty(counts.size, dtype=np.int64)
+    last = np.empty(counts.size, dtype=np.int64)
+    first[fe[real[::-1]]] = real[::-1]
+    last[fe[real]] = real
+    two = np.flatnonzero(counts == 2)
+    x, y = first[two], last[two]
+    ok = (u[x] == w[y]) & (w[x] == u[y])
     x, y = x[ok], y[ok]
     twin[x] = y
     twin[y] = x
@@ -195,7 +196,8 @@ def _intrinsic_delaunay(mesh: CheckedMesh, *, mollify_factor: float = 1e-5, max_
         scale = np.ones(nV)
         signpost0 = np.full((nF, 3), np.nan)
     alpha0 = corner_angles_from_lengths(L)
-    twin = _twins(F, nV)
+    edges = mesh_edges(mesh)
+    twin = _twins(F, nV, edges)
     # seed: interior edges whose opposite angles sum to more than π
     cot = np.cos(alpha0) / np.maximum(np.sin(alpha0), 1e-300)
     cflat = cot.ravel()
@@ -206,13 +208,19 @@ def _intrinsic_delaunay(mesh: CheckedMesh, *, mollify_factor: float = 1e-5, max_
         return IntrinsicTriangulation(F.copy(), L, alpha0, signpost0, scale, nV, 0, eps)
 
     cap = 20 * nF if max_flips is None else int(max_flips)
-    flip = _flip_loop if _FLIP_METHOD == "loop" else _flip_rounds
-    Fn, Ln, Spn, flips, left = flip(F, L, signpost0, twin, nV, bad, cap, signposts)
+    if _FLIP_METHOD == "loop":
+        Fn, Ln, Spn, flips, left = _flip_loop(F, L, signpost0, twin, nV, bad, cap, signposts)
+    else:
+        Fn, Ln, Spn, flips, left = _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts, edges[0])
     if left and flips >= cap:
         warn_user(
             f"intrinsic_delaunay: stopped at max_flips={cap} flips with {left} half-edges still queued "
             "for a check; the triangulation may not be Delaunay (raise max_flips)", RuntimeWarning)
-    return IntrinsicTriangulation(Fn, Ln, corner_angles_from_lengths(Ln), Spn, scale, nV, flips, eps)
+    # corner angles: recomputed only on the faces a flip changed (row-wise kernel, same values)
+    alpha = alpha0.copy()
+    changed = np.flatnonzero((Fn != F).any(axis=1) | (Ln != L).any(axis=1))
+    alpha[changed] = corner_angles_from_lengths(Ln[changed])
+    return IntrinsicTriangulation(Fn, Ln, alpha, Spn, scale, nV, flips, eps)
 
 
 def _flip_loop(F, L, signpost0, twin, nV, bad, cap, signposts=True):
@@ -326,7 +334,47 @@ def _angles(o, a, b):
     return np.where(den > 0, np.arccos(x), 0.0)
 
 
-def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True):
+class _EdgeSet:
+    """The undirected edges ``lo · nV + hi`` of a triangulation being flipped.
+
+    The input's edges as a sorted key array with an alive flag each (membership by binary
+    search, no hashing of every edge), plus a set for edges that flips created and the input
+    did not have (a few per flip, at most).
+    """
+
+    def __init__(self, E: np.ndarray, nV: int):
+        self.keys = E[:, 0] * np.int64(nV) + E[:, 1]  # sorted: E is in lexicographic order
+        self.alive = np.ones(self.keys.size, dtype=bool)
+        self.extra: set[int] = set()
+
+    def _find(self, key: np.ndarray):
+        pos = np.searchsorted(self.keys, key)
+        pos = np.minimum(pos, max(self.keys.size - 1, 0))
+        hit = self.keys[pos] == key if self.keys.size else np.zeros(key.shape, dtype=bool)
+        return pos, hit
+
+    def contains(self, key: np.ndarray) -> np.ndarray:
+        pos, hit = self._find(key)
+        out = hit & self.alive[pos] if self.keys.size else hit
+        if self.extra:
+            miss = np.flatnonzero(~hit)
+            if miss.size:
+                out[miss] = np.fromiter((int(x) in self.extra for x in key[miss].tolist()), bool, miss.size)
+        return out
+
+    def remove(self, key: np.ndarray) -> None:
+        pos, hit = self._find(key)
+        self.alive[pos[hit]] = False
+        if self.extra:
+            self.extra.difference_update(key[~hit].tolist())
+
+    def add(self, key: np.ndarray) -> None:
+        pos, hit = self._find(key)
+        self.alive[pos[hit]] = True
+        self.extra.update(key[~hit].tolist())
+
+
+def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True, E=None):
     """Edge flips in rounds of independent non-Delaunay edges, all array operations.
 
     Each round checks the queued half-edges with the reference loop's tests (opposite
@@ -344,9 +392,7 @@ def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True):
     Tw = twin.copy()
     nC = 3 * nF
     Ff, Lf, Spf = F.reshape(-1), L.reshape(-1), Sp.reshape(-1)
-    eu = F[:, [1, 2, 0]].ravel()
-    ew = F[:, [2, 0, 1]].ravel()
-    edges_present = set((np.minimum(eu, ew) * nV + np.maximum(eu, ew)).tolist())
+    edges = _EdgeSet(unique_edges(F, nV)[0] if E is None else E, nV)
     reloc = np.arange(nC, dtype=np.int64)
     best = np.full(nF, np.iinfo(np.int64).max, dtype=np.int64)
     queue = np.asarray(bad, dtype=np.int64)
@@ -354,8 +400,9 @@ def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True):
     while queue.size and flips < cap:
         t = Tw[queue]
         keep = t >= 0
-        h = np.minimum(queue[keep], t[keep])
-        h = np.unique(h)
+        h = np.sort(np.minimum(queue[keep], t[keep]))
+        if h.size > 1:
+            h = h[np.concatenate(([True], h[1:] != h[:-1]))]
         t = Tw[h]
         f, k = np.divmod(h, 3)
         g, m = np.divmod(t, 3)
@@ -375,8 +422,7 @@ def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True):
         key_cd = np.minimum(c, d) * nV + np.maximum(c, d)
         if ok.any():
             idx = np.flatnonzero(ok)
-            present = np.fromiter((x in edges_present for x in key_cd[idx].tolist()), bool, idx.size)
-            ok[idx[present]] = False
+            ok[idx[edges.contains(key_cd[idx])]] = False
         cand = np.flatnonzero(ok)
         if not cand.size:
             break
@@ -397,7 +443,10 @@ def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True):
         sel = sel_sorted[np.sort(first)]
         if flips + sel.size > cap:
             sel = sel[np.argsort(rank[sel], kind="stable")][: cap - flips]
-        lost = np.setdiff1d(cand, sel, assume_unique=True)
+        lost_mask = np.zeros(h.size, dtype=bool)
+        lost_mask[cand] = True
+        lost_mask[sel] = False
+        lost = np.flatnonzero(lost_mask)
         f, k, k1, k2 = f[sel], k[sel], k1[sel], k2[sel]
         g, m, m1, m2 = g[sel], m[sel], m1[sel], m2[sel]
         a, b, c, d = a[sel], b[sel], c[sel], d[sel]
@@ -430,8 +479,8 @@ def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True):
         Tw[3 * f + 1] = 3 * g + 1
         Tw[3 * g + 1] = 3 * f + 1
         reloc[old] = old
-        edges_present.difference_update((np.minimum(a, b) * nV + np.maximum(a, b)).tolist())
-        edges_present.update((np.minimum(c, d) * nV + np.maximum(c, d)).tolist())
+        edges.remove(np.minimum(a, b) * nV + np.maximum(a, b))
+        edges.add(np.minimum(c, d) * nV + np.maximum(c, d))
         flips += sel.size
         queue = np.concatenate([new, h[lost], Tw[h[lost]]])
     left = int(queue.size) if flips >= cap else 0
