@@ -9,6 +9,7 @@ edge lengths and the same signpost angles (modulo the cone angle, as the gauge r
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -389,3 +390,119 @@ def test_vector_heat_default_real_system_and_shared_poisson_analysis():
     assert not vhm._vec_complex and vhm.radius == "heat"
     vhm.log_map(0)
     assert vhm._integrator._poisson._sym is vhm._scal._sym
+
+
+# --- CHOLMOD: one ordering method per analysis, BLAS routed to SciPy's OpenBLAS ---------------
+
+
+def test_lower_triangle_in_csc_equals_scipy_tril_on_every_format():
+    """``_lower_csc`` filters in CSC directly; it must equal ``sp.tril`` (explicit zeros and
+    summed duplicates included) for CSR, CSC and COO input, without touching the input."""
+    for seed in range(12):
+        n = 1 + seed * 4
+        A = sp.random(n, n, density=0.3, random_state=seed, format="coo")
+        A = sp.coo_matrix((np.r_[A.data, 1.0, 2.0, 0.0], (np.r_[A.row, 0, 0, n - 1], np.r_[A.col, 0, 0, 0])),
+                          shape=(n, n))  # a duplicate and an explicit zero
+        for fmt in ("csr", "csc", "coo"):
+            X = A.asformat(fmt)
+            before = X.copy()
+            T = S._lower_csc(X)
+            R = sp.tril(sp.csc_matrix(A), format="csc")
+            R.sum_duplicates()
+            assert T.format == "csc" and T.has_sorted_indices and T.nnz == R.nnz
+            np.testing.assert_array_equal(T.toarray(), R.toarray())
+            np.testing.assert_array_equal(X.toarray(), before.toarray())
+
+
+@needs_direct
+def test_direct_cholmod_analysis_tries_one_ordering_at_a_time():
+    """The method table of ``cholmod_common`` reads back as documented, so an analysis can ask
+    for AMD alone, or for the given permutation alone (CHOLMOD's default would also run AMD and,
+    on high fill, METIS).  A given permutation is then used as given."""
+    lib = S._cholmod_lib()
+    common = S._Common(lib)
+    assert common.methods_ok
+    common.close()
+    from manifold_nets.geometry import cotan_laplacian, mass_matrix
+    from manifold_nets.shapes import icosphere
+
+    V, F = icosphere(4)
+    A = (mass_matrix(V, F) + 0.1 * cotan_laplacian(V, F)).tocsr()
+    T = S._lower_csc(A)
+    perm = np.random.default_rng(0).permutation(len(V)).astype(np.int32)
+    given = S._Symbolic(lib, T, perm=perm)
+    amd = S._Symbolic(lib, T)
+    # a random ordering fills in badly: kept because it was asked for (CHOLMOD's default strategy
+    # would have tried AMD too and kept that)
+    assert given.lnz() > 2.0 * amd.lnz()
+    assert sorted(given.perm().tolist()) == list(range(len(V)))
+
+
+@needs_direct
+@pytest.mark.skipif(not __import__("manifold_nets.geometry._cholmod_blas", fromlist=["enabled"]).enabled(),
+                    reason="BLAS routing is for Linux on x86-64 and AArch64")
+def test_cholmod_blas_is_routed_to_scipy_and_agrees_with_the_bundled_reference_blas():
+    """In a process of its own each (the routing is per process): the default routes CHOLMOD's
+    BLAS/LAPACK to SciPy's OpenBLAS, ``MANIFOLD_NETS_CHOLMOD_BLAS=reference`` keeps the wheel's
+    own; both give the same real and complex factorisations to rounding."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from manifold_nets.geometry import _cholmod_blas
+
+    code = """
+import json, numpy as np, scipy.sparse as sp
+from manifold_nets.geometry import _solve as S, cotan_laplacian, mass_matrix
+from manifold_nets.shapes import icosphere
+V, F = icosphere(5)
+A = (mass_matrix(V, F) + 0.01 * cotan_laplacian(V, F)).tocsr()
+C = A.tocoo()
+H = sp.csr_matrix((C.data * np.exp(0.2j * (C.row - C.col)), (C.row, C.col)), shape=A.shape)
+B = np.cos(np.arange(3 * len(V))).reshape(len(V), 3)
+x, z = S.SPDSolver(A).solve(B), S.SPDSolver(H).solve(B + 0j)
+print(json.dumps({"blas": S.CHOLMOD_BLAS, "x": x.ravel().tolist(), "z": np.ascontiguousarray(z).view(float).ravel().tolist()}))
+"""
+    out = {}
+    for mode in ("scipy", "reference"):
+        env = dict(os.environ, MANIFOLD_NETS_CHOLMOD_BLAS=mode)
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        out[mode] = json.loads(r.stdout)
+    assert out["scipy"]["blas"] == "scipy" and out["reference"]["blas"] == "reference"
+    for key in ("x", "z"):
+        a, b = np.array(out["scipy"][key]), np.array(out["reference"][key])
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13 * np.abs(b).max())
+    import glob
+    import importlib.util
+
+    spec = importlib.util.find_spec("cholespy")
+    path = sorted(glob.glob(str(Path(spec.submodule_search_locations[0]) / "_cholespy_core*.so")))[0]
+    slots, _ = _cholmod_blas.got_slots(path)
+    assert set(slots) == set(_cholmod_blas.SYMBOLS)
+
+
+def test_cholmod_blas_routing_changes_nothing_when_a_slot_is_not_as_expected(monkeypatch):
+    """A GOT slot that does not hold the expected symbol (here: the file's offsets shifted by
+    one slot) aborts the routing before any write."""
+    from manifold_nets.geometry import _cholmod_blas
+
+    if not (S.have_cholmod_direct() and _cholmod_blas.enabled()):
+        pytest.skip("BLAS routing not available here")
+    import glob
+    import importlib.util
+
+    lib = S._cholmod_lib()
+    spec = importlib.util.find_spec("cholespy")
+    path = sorted(glob.glob(str(Path(spec.submodule_search_locations[0]) / "_cholespy_core*.so")))[0]
+    real = _cholmod_blas.got_slots
+
+    def shifted(p):
+        slots, relro = real(p)
+        return {k: [o + 8 for o in v] for k, v in slots.items()}, relro
+
+    monkeypatch.setattr(_cholmod_blas, "got_slots", shifted)
+    assert _cholmod_blas.route(lib, path) is None
+    A = _spd(200, 3)  # and CHOLMOD still works as before
+    B = np.random.default_rng(2).normal(size=(A.shape[0], 2))
+    np.testing.assert_allclose(S.SPDSolver(A).solve(B), sla.spsolve(A.tocsc(), B), rtol=1e-9, atol=1e-12)
