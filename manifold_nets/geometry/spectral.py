@@ -69,6 +69,7 @@ repeated eigenvalues the basis is whatever the solver returns.
 from __future__ import annotations
 
 import logging
+import mmap
 import time
 from dataclasses import dataclass
 
@@ -135,7 +136,8 @@ def fix_eigenvector_signs(evecs: np.ndarray) -> np.ndarray:
     """
     if evecs.size == 0:
         return evecs
-    idx = np.argmax(np.abs(evecs), axis=0)
+    # by blocks of columns: no |evecs| temporary as large as the eigenbasis
+    idx = np.concatenate([np.argmax(np.abs(evecs[:, c : c + 16]), axis=0) for c in range(0, evecs.shape[1], 16)])
     s = np.sign(evecs[idx, np.arange(evecs.shape[1])])
     s[s == 0] = 1.0
     evecs *= s
@@ -263,6 +265,21 @@ class _DiagonalMass:
 
     def __matmul__(self, X: np.ndarray) -> np.ndarray:
         return self.d * X if X.ndim == 1 else self._d2 * X
+
+
+def _columnwise(f, X: np.ndarray, width: int = 16) -> np.ndarray:
+    """``f(X)`` for a per-column reduction ``f`` ``(n, p) → (p,)``, evaluated on blocks of
+    ``width`` columns (temporaries of ``n × width``, not ``n × k``: 1 GB less at 1M vertices)."""
+    return np.concatenate([f(X[:, c : c + width]) for c in range(0, X.shape[1], width)]) \
+        if X.shape[1] else np.zeros(0)
+
+
+def _m_norms2(M, X: np.ndarray) -> np.ndarray:
+    """``diag(Xᵀ M X)`` ``(p,)`` without an ``n × p`` temporary."""
+    Md = _DiagonalMass.of(M)
+    if isinstance(Md, _DiagonalMass):
+        return np.einsum("ij,ij,i->j", X, X, Md.d)
+    return _columnwise(lambda B: np.einsum("ij,ij->j", B, Md @ B), X)
 
 
 def _tall(Q: np.ndarray, C: np.ndarray) -> np.ndarray:
@@ -410,11 +427,13 @@ def _solve_block_lanczos(L, M, k, sigma, backend, tol, maxiter, v0, prog, *, blo
     keep = kk + 2 * b  # Ritz vectors kept at a restart
     if max_cols is None:
         max_cols = max(2 * kk + 6 * b, keep + 4 * b)
+        # on very large meshes the basis is capped at BASIS_BUDGET_BYTES (never below keep + 4b)
+        max_cols = max(min(max_cols, int(BASIS_BUDGET_BYTES // (8 * max(n, 1))) - nq - b), keep + 4 * b)
     max_cols = int(min(max_cols, n - nl - b))
     if max_cols < kk + 2 * b:
         raise SolverError(f"block Lanczos: expected n >> k (got n={n}, k={k}); use method='dense'")
     max_restarts = 50 if maxiter is None else int(maxiter)
-    Q = np.empty((n, nq + max_cols + b), order="F")  # columns contiguous
+    Q, release = _basis(n, nq + max_cols + b)  # column-major: columns contiguous
     if nq:
         Q[:, :nq] = locked
     T = np.zeros((max_cols + b, max_cols + b))
@@ -503,15 +522,61 @@ def _solve_block_lanczos(L, M, k, sigma, backend, tol, maxiter, v0, prog, *, blo
                 cols = nq + p
         Q[:, cols : cols + b] = Qn
         cols += b
-    Y = np.empty((n, k), order="F")  # column-major, as ARPACK's eigenvectors
+    backend = fac.backend
+    del fac, W, MW, Qn  # the factor is not needed any more: free it before the eigenvectors
+    # The eigenvectors are written over the basis, in place (column-major, as ARPACK's): the
+    # Ritz vectors into its first columns, moved right past the locked vectors when those were
+    # kept outside the basis; the rest of the basis is then handed back to the system.  No second
+    # n × k array next to the n × ~300 basis (1M vertices: 1 GB less at the peak).
+    _rows_times(Q[:, nq : nq + m], S[:, :kk], out=Q[:, nq : nq + kk])
+    if nl and not nq:
+        for c in range(kk - 1, -1, -1):  # columns do not overlap: one column at a time, last first
+            Q[:, nl + c] = Q[:, c]
     if nl:
-        Y[:, :nl] = locked
-    _rows_times(Q[:, nq : nq + m], S[:, :kk], out=Y[:, nl:])
+        Q[:, :nl] = locked
+    Y = release(k)
     evals = np.concatenate([np.zeros(nl), sigma + 1.0 / theta[:kk]])
     order = np.argsort(evals, kind="stable")
     if np.any(order != np.arange(k)):
         evals, Y = evals[order], Y[:, order]
-    return evals, Y, fac.backend
+    return evals, Y, backend
+
+
+#: Largest Lanczos basis (bytes) before its width is cut below the default ``2k + 6b`` columns
+#: (``k = 128``: from about 800k vertices on).  On the 300k-vertex sphere, ``k = 128``: 242
+#: columns instead of 302 took 552 block solves instead of 544 in the same time; 200 columns
+#: took 608 (about 10 % slower).  At 1M vertices the cap takes the basis from 2.5 to 2.0 GB.
+BASIS_BUDGET_BYTES = 2e9
+
+#: From this many bytes on, the Lanczos basis is an anonymous memory map, so that the part not
+#: holding the eigenvectors can be given back to the system at the end (``MADV_DONTNEED``).
+BASIS_MMAP_BYTES = 64 << 20
+
+
+def _basis(n: int, cols: int):
+    """``(Q, release)``: an uninitialised column-major ``(n, cols)`` float64 array, and
+    ``release(k)`` that returns ``Q[:, :k]`` and frees the memory of the other columns.
+
+    Large bases live in an anonymous ``mmap``; ``release`` then returns a view and advises the
+    kernel to drop the pages past column ``k`` (resident memory falls at once).  Elsewhere (small
+    bases, no ``madvise``) ``release`` returns a copy, and the basis goes with its last reference.
+    """
+    nbytes = 8 * n * cols
+    if (nbytes >= BASIS_MMAP_BYTES and hasattr(mmap.mmap, "madvise") and hasattr(mmap, "MADV_DONTNEED")
+            and hasattr(mmap, "MAP_PRIVATE") and hasattr(mmap, "MAP_ANONYMOUS")):
+        # private: MADV_DONTNEED frees the pages of a private mapping (not those of a shared one)
+        mm = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        Q = np.ndarray((n, cols), dtype=np.float64, buffer=mm, order="F")
+
+        def release(k: int) -> np.ndarray:
+            start = -(-8 * n * k // mmap.PAGESIZE) * mmap.PAGESIZE
+            if start < nbytes:
+                mm.madvise(mmap.MADV_DONTNEED, start, nbytes - start)
+            return Q[:, :k]
+
+        return Q, release
+    Q = np.empty((n, cols), order="F")
+    return Q, lambda k: Q[:, :k].copy(order="F")
 
 
 def _solve_dense(L, M, k):
@@ -760,9 +825,7 @@ def eigenbasis(
         # Eigenvalues as Rayleigh quotients with L itself: their error is quadratic in the
         # eigenvector error and free of the solve error of the shifted factorisation, which
         # limits the accuracy of the Ritz values of (L − σM)⁻¹M on badly conditioned meshes.
-        num = np.einsum("ij,ij->j", vec, La @ vec)
-        den = np.einsum("ij,ij->j", vec, _DiagonalMass.of(Ma) @ vec)
-        ev = num / den
+        ev = _columnwise(lambda X: np.einsum("ij,ij->j", X, La @ X), vec) / _m_norms2(Ma, vec)
     order = np.argsort(ev, kind="stable")
     if np.any(order != np.arange(k)):
         ev, vec = ev[order], vec[:, order]
@@ -777,8 +840,7 @@ def eigenbasis(
         ev[:c] = 0.0
 
     # M-normalise (ARPACK already returns M-orthonormal vectors up to rounding).
-    nrm = np.sqrt(np.einsum("ij,ij->j", vec, _DiagonalMass.of(Ma) @ vec))
-    vec /= nrm
+    vec /= np.sqrt(_m_norms2(Ma, vec))
     fix_eigenvector_signs(vec)
     if na < n:
         full = np.zeros((n, k))

@@ -3,6 +3,8 @@ components, isolated vertices, retries and typed errors."""
 
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -178,6 +180,72 @@ def test_block_lanczos_locked_null_space_sparse_and_dense_paths_agree(monkeypatc
         out[name] = ev
     np.testing.assert_allclose(out["sparse"], out["dense"], rtol=1e-11)
     np.testing.assert_allclose(out["sparse"], eigenbasis(L, M, 40, method="dense")[0], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("lock", ["sparse", "dense", "none"])
+def test_block_lanczos_eigenvectors_written_over_a_memory_mapped_basis(monkeypatch, lock):
+    """Large bases are anonymous memory maps; the eigenvectors are written over the basis in
+    place (Ritz vectors moved right past locked vectors kept outside it) and the rest of the
+    map is given back.  Forced on a small problem, it gives exactly what the in-memory basis
+    gives, and the result is a column-major view whose tail pages read back as zeros."""
+    parts = [icosphere(3), icosphere(2, radius=0.7), icosphere(2, radius=1.3)]
+    V = np.vstack([P + 4.0 * i for i, (P, _) in enumerate(parts)])
+    off = np.cumsum([0] + [len(P) for P, _ in parts])
+    F = np.vstack([T + o for (_, T), o in zip(parts, off)])
+    L, M = _LM(V, F)
+    m = M.diagonal()
+    ind = np.zeros((len(V), 3))
+    for c in range(3):
+        ind[off[c]:off[c + 1], c] = 1.0 / np.sqrt(m[off[c]:off[c + 1]].sum())
+    locked = {"sparse": ind, "dense": ind @ np.linalg.qr(np.random.default_rng(0).standard_normal((3, 3)))[0],
+              "none": None}[lock]
+    monkeypatch.setattr(spectral, "SPARSE_LOCK_MIN", 2)
+    v0 = np.random.default_rng(1).uniform(0.5, 1.5, len(V))
+    k = 30 if lock != "none" else 20
+    runs = {}
+    for mapped in (False, True):
+        monkeypatch.setattr(spectral, "BASIS_MMAP_BYTES", 0 if mapped else 1 << 62)
+        runs[mapped] = spectral._solve_block_lanczos(L, M, k, -1e-4, "auto", 0.0, None, v0,
+                                                     spectral._Progress(False, ""), locked=locked)
+    (e0, y0, _), (e1, y1, _) = runs[False], runs[True]
+    np.testing.assert_array_equal(e1, e0)
+    np.testing.assert_array_equal(y1, y0)
+    assert y1.flags.f_contiguous and not y1.flags.owndata
+    if locked is not None:
+        np.testing.assert_array_equal(y1[:, :3], locked)
+    mm = y1
+    while isinstance(mm, np.ndarray):  # down the views to the memory map
+        mm = mm.base
+    assert isinstance(mm, mmap.mmap)
+    n = len(V)
+    full = np.frombuffer(mm, dtype=np.float64).reshape(n, -1, order="F")
+    np.testing.assert_array_equal(full[:, :k], y0)
+    # the pages after the eigenvectors were dropped: they read back as zeros
+    start = -(-(8 * n * k) // mmap.PAGESIZE) * mmap.PAGESIZE
+    page_cols = -(-start // (8 * n))
+    assert np.all(full[:, page_cols:] == 0)
+
+
+def test_block_lanczos_basis_capped_by_the_memory_budget(monkeypatch):
+    """Past ``BASIS_BUDGET_BYTES`` the basis is narrower (never below ``keep + 4b`` columns): more
+    restarts, the same eigenpairs."""
+    V, F = icosphere(4)
+    L, M = _LM(V, F)
+    widths = []
+    real = spectral._basis
+
+    def spy(n, cols):
+        widths.append(cols)
+        return real(n, cols)
+
+    monkeypatch.setattr(spectral, "_basis", spy)
+    e_full, _ = eigenbasis(L, M, 40, method="lanczos")
+    monkeypatch.setattr(spectral, "BASIS_BUDGET_BYTES", 1.0)
+    e_cap, v_cap = eigenbasis(L, M, 40, method="lanczos")
+    b = spectral.BLOCK_SIZE
+    assert widths[0] > widths[1] == 1 + (40 - 1 + 2 * b) + 4 * b + b  # locked column, keep + 4b, one block
+    np.testing.assert_allclose(e_cap, e_full, rtol=1e-9, atol=1e-12)
+    _check_basis(L, M, e_cap, v_cap)
 
 
 def test_isolated_vertices_are_left_out():
