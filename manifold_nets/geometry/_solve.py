@@ -386,7 +386,7 @@ class _DirectFactor(_OwnsFactor):
 
     backend = "cholmod-direct"
 
-    def __init__(self, sym: _Symbolic, T: sp.csc_matrix):
+    def __init__(self, sym: _Symbolic, T: sp.csc_matrix, simplicial: bool = True):
         lib = sym.lib
         self.sym, self.lib, self.n = sym, lib, sym.n
         self.common = sym.common
@@ -405,8 +405,11 @@ class _DirectFactor(_OwnsFactor):
         if head.minor < head.n:
             raise SolverError(f"Cholesky factorisation: expected an SPD matrix (got: CHOLMOD: not positive "
                               f"definite, column {int(head.minor)})")
-        # supernodal factorisation, simplicial solves: with the wheel's reference BLAS the
-        # supernodal triangular solves are up to 2× slower than the simplicial ones
+        # supernodal factorisation, simplicial solves: with one or two right-hand sides the
+        # supernodal triangular solves are up to 1.6× slower than the simplicial ones (100k
+        # vertices, OpenBLAS, one thread; from 16 columns on they are faster)
+        if not simplicial:
+            return
         with self.common.lock:
             ok = lib.cholmod_change_factor(2 if self.complex else 1, 1, 0, 1, 1, ctypes.c_void_p(self.ptr),
                                            self.common.buf)
@@ -473,10 +476,14 @@ class SPDSolver:
         analysis with the given ordering, for a factor as small (1.92e7 against 1.94e7 entries).
         Ignored when ``symbolic`` is used, the sizes do not divide, or either solver does not use
         the direct binding.
+    simplicial : bool
+        With the direct binding, convert the supernodal factor to the simplicial form for the
+        solves (default: faster for one or a few right-hand sides).  ``False`` keeps the
+        supernodal factor: no moment with both forms in memory, a little less memory after.
     """
 
     def __init__(self, A, backend: str = "auto", what: str = "system", *, symbolic: SPDSolver | None = None,
-                 block_ordering: SPDSolver | None = None):
+                 block_ordering: SPDSolver | None = None, simplicial: bool = True):
         if backend not in _BACKENDS:
             raise ValueError(f"backend: expected 'auto', 'cholespy' or 'scipy' (got {backend!r})")
         self.n = A.shape[0]
@@ -492,7 +499,7 @@ class SPDSolver:
             if sym is None or not sym.matches(T):
                 sym = _Symbolic(lib, T, perm=_block_perm(getattr(block_ordering, "_sym", None), T.shape[0]))
             try:
-                self._factor = _DirectFactor(sym, T)
+                self._factor = _DirectFactor(sym, T, simplicial=simplicial)
             except SolverError as exc:
                 raise SolverError(f"{what}: expected a symmetric positive definite matrix ({exc})") from exc
             self._sym = sym

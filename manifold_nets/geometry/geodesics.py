@@ -180,19 +180,24 @@ class _HeatIntegrator:
     ``L`` is assembled face by face (``L_ij = Σ_f g_i·g_j / 4A_f``) with every structural entry
     kept, so ``M + tL`` and the pinned ``L`` have one sparsity pattern and their factorisations
     share one symbolic analysis (``symbolic``: a solver of that pattern, e.g. the heat system's).
+    A caller that already holds this cotan Laplacian (the vector heat solver: from its edge
+    weights) passes it as ``L`` (CSR, every structural entry kept) instead.
     """
 
-    def __init__(self, F, lengths, nV, used, labels, backend):
+    def __init__(self, F, lengths, nV, used, labels, backend, L=None):
         Gs, g, area, ok = _gradient_stack(F, lengths, nV)
         self.nF = F.shape[0]
         self._Gs = Gs  # (2 nF, nV)
-        w = np.zeros_like(area)
-        w[ok] = 1.0 / (4.0 * area[ok])
-        # (nF, 3, 3) element stiffness g_i · g_j w (broadcast: 4x faster than einsum at 2-D)
-        K = (g[:, :, None, 0] * g[:, None, :, 0] + g[:, :, None, 1] * g[:, None, :, 1]) * w[:, None, None]
-        rows = np.repeat(F, 3, axis=1).ravel()
-        cols = np.tile(F, (1, 3)).ravel()
-        L = sp.csr_matrix((K.ravel(), (rows, cols)), shape=(nV, nV))  # sums duplicates, keeps zeros
+        if L is None:
+            w = np.zeros_like(area)
+            w[ok] = 1.0 / (4.0 * area[ok])
+            # (nF, 3, 3) element stiffness g_i · g_j w (broadcast: 4x faster than einsum at 2-D)
+            K = (g[:, :, None, 0] * g[:, None, :, 0] + g[:, :, None, 1] * g[:, None, :, 1]) * w[:, None, None]
+            del g
+            rows = np.repeat(F, 3, axis=1).ravel()
+            cols = np.tile(F, (1, 3)).ravel()
+            L = sp.csr_matrix((K.ravel(), (rows, cols)), shape=(nV, nV))  # sums duplicates, keeps zeros
+            del K, rows, cols
         L.sort_indices()
         self.L = L
         m = np.bincount(F.ravel(), weights=np.repeat(area / 3.0, 3), minlength=nV)
@@ -209,7 +214,7 @@ class _HeatIntegrator:
         A.data *= t
         return _add_diagonal(A, self.mass)
 
-    def _factor(self, symbolic=None):
+    def _factor(self, symbolic=None, simplicial: bool = True):
         pin = np.zeros(self._used.size, dtype=bool)
         cand = np.flatnonzero(self._used)
         pin[cand[np.unique(self._labels[cand], return_index=True)[1]]] = True  # one per component
@@ -225,7 +230,8 @@ class _HeatIntegrator:
             P = P.tocsr()
             P.sort_indices()
         self._pin = pin
-        self._poisson = SPDSolver(P, self._backend, what="Poisson system L", symbolic=symbolic)
+        self._poisson = SPDSolver(P, self._backend, what="Poisson system L", symbolic=symbolic,
+                                  simplicial=simplicial)
 
     def potential(self, U: np.ndarray) -> np.ndarray:
         """``φ`` ``(nV, k)`` with ``L φ = div X``, ``X = −∇u / |∇u|`` per face, for heat ``U (nV, k)``."""

@@ -61,6 +61,7 @@ from ._checked import (
     CheckedMesh,
     accepts_mesh,
     check_mesh,
+    mesh_edges,
     require_checked,
     require_positive_area,
     warn_user,
@@ -96,6 +97,11 @@ _COMPLEX_FACTOR = False
 #: around 400k vertices on spheres (1.08 GB predicted at 400k, 0.40 GB at 164k), so every mesh of
 #: the log-map benchmark table keeps the real system.
 COMPLEX_FACTOR_FROM_MB = 1000.0
+#: The Poisson factor of the heat radius is kept supernodal (not converted to the simplicial form,
+#: which allocates the new factor before freeing the old) when its simplicial form would take more
+#: than this many MB (about 700k vertices on spheres).  At 1M vertices this takes the peak memory of
+#: a log map from 4.4 to 3.x GB.
+SUPERNODAL_FROM_MB = 500
 
 
 def _complex_to_real_system(A: sp.spmatrix) -> sp.csr_matrix:
@@ -199,6 +205,7 @@ class VectorHeatSolver:
             self.laplacian_reason = "requested"
         self.laplacian = laplacian
         self.radius = radius if radius != "auto" else ("heat" if laplacian == "robust" else "affine")
+        T = fans = None
         if laplacian == "robust":
             T = _intrinsic_delaunay(mesh)
             Fi, alpha, lengths = T.F, T.alpha, T.lengths
@@ -217,6 +224,8 @@ class VectorHeatSolver:
         self._edges = edges
         key = edges[:, 0] * nV + edges[:, 1]
         rev = np.searchsorted(key, edges[:, 1] * nV + edges[:, 0])
+        # boundary vertices of the input (flips never touch boundary edges), from its cached edges
+        self._boundary = boundary_vertex_mask(F, nV, edges=mesh_edges(mesh))
         self._ell = _directed_lengths(Fi, lengths, edges, nV)
         rho = wrap_angle(phi - phi[rev] + np.pi)
         if self.gauge is not None:
@@ -224,6 +233,9 @@ class VectorHeatSolver:
             rho = rho - self.gauge[edges[:, 0]] + self.gauge[edges[:, 1]]
         self._phi = phi
         self._rho = rho
+        self._w = cotan_edge_weights(Fi, alpha, edges, nV)
+        # locals that would otherwise stay alive through the factorisations (1M vertices: ~0.4 GB)
+        del T, fans, alpha, key, rev, phi, rho
         self._backend_req = backend
         ev = self._edges
         h = float(self._ell.mean()) if ev.size else 1.0
@@ -239,7 +251,7 @@ class VectorHeatSolver:
         self.weights = "cotan"
         self._mass = m
         try:
-            self._build(Fi, alpha, "cotan")
+            self._build("cotan")
         except SolverError as exc:
             n_neg = int((self._w < 0).sum() // 2)
             warn_user(
@@ -248,15 +260,20 @@ class VectorHeatSolver:
                 "transport less accurate on this mesh (laplacian='robust' avoids this)",
                 RuntimeWarning)
             self.weights = "positive"
-            self._build(Fi, alpha, "positive")
+            self._build("positive")
         self.backend = self._vec.backend
+        # what only the factorisations needed (1M vertices: 230 MB); the heat radius on a mesh
+        # with boundary solves a Dirichlet system cut from the scalar matrix, so that one stays there
+        del self._ell, self._phi, self._rho
+        if not self._boundary.any():
+            self._scal_matrix = None
         # transported x-axes of recent log-map sources (a transport from the same source reuses it):
         # at least 4, and a whole batch of log_maps while it fits in _h_cache_bytes
         self._h_cache: dict[int, np.ndarray] = {}
         self._h_cache_size = 4
         self._h_cache_bytes = 64e6
 
-    def _build(self, F, alpha, weights):
+    def _build(self, weights):
         """Factorise ``M + t L∇`` and ``M + t L`` with the same weights.
 
         ``M + t L∇`` is factorised as the real interleaved ``2n × 2n`` system, ordered by the
@@ -268,14 +285,25 @@ class VectorHeatSolver:
         m = self._mass
         nV = self.n_vertices
         i, j = self._edges[:, 0], self._edges[:, 1]
-        w = cotan_edge_weights(F, alpha, self._edges, nV)
-        self._w = w
+        w = self._w
         self._mag = None
         if weights == "positive":
             w = np.maximum(w, 0.0)
         deg = np.bincount(i, weights=w, minlength=nV)
         d = np.arange(nV)
         rows, cols = np.concatenate([i, d]), np.concatenate([j, d])
+        # translation part of the affine connection: (C w)_i = Σ_j w_ij e_ij w_j, with
+        # e_ij = ℓ_ij e^{i φ_ij} the position of j seen from i, in i's gauge
+        # (built before the factorisations: its temporaries come and go while memory is low)
+        e = self._ell * np.exp(1j * self._phi)
+        # stored as the real (2n × n) matrix of its real and imaginary rows interleaved (t folded
+        # in): ``C2 @ W`` is the interleaved (re, im) form of ``t C W``, written straight into the
+        # float64 view of the complex right-hand sides (no complex upcast of W)
+        tc = self.t * w * e
+        self._C2 = sp.csr_matrix((np.concatenate([tc.real, tc.imag]), (np.concatenate([2 * i, 2 * i + 1]),
+                                                                         np.concatenate([j, j]))),
+                                 shape=(2 * nV, nV))
+        del e, tc
         what_vec = f"vector heat system M + t L∇ ({weights} weights)"
         # the scalar system first: its analysis (ordering) serves the vector system too
         self._scal_matrix = sp.csr_matrix((np.concatenate([-self.t * w, m + self.t * deg]), (rows, cols)),
@@ -297,16 +325,6 @@ class VectorHeatSolver:
                                   what=what_vec, block_ordering=self._scal)
         if not self._vec.direct:  # the direct CHOLMOD binding already checked every pivot
             self._vec.solve(np.ones(2 * nV))  # probe: raises SolverError if the factor is unusable
-        # translation part of the affine connection: (C w)_i = Σ_j w_ij e_ij w_j, with
-        # e_ij = ℓ_ij e^{i φ_ij} the position of j seen from i, in i's gauge
-        e = self._ell * np.exp(1j * self._phi)
-        # stored as the real (2n × n) matrix of its real and imaginary rows interleaved (t folded
-        # in): ``C2 @ W`` is the interleaved (re, im) form of ``t C W``, written straight into the
-        # float64 view of the complex right-hand sides (no complex upcast of W)
-        tc = self.t * w * e
-        self._C2 = sp.csr_matrix((np.concatenate([tc.real, tc.imag]), (np.concatenate([2 * i, 2 * i + 1]),
-                                                                         np.concatenate([j, j]))),
-                                 shape=(2 * nV, nV))
 
     # -- complex solves: directly (complex factor) or through the real interleaved system --
     def _vector_diffuse(self, Y0: np.ndarray) -> np.ndarray:
@@ -469,11 +487,23 @@ class VectorHeatSolver:
         if self._integrator is None:
             from .geodesics import _HeatIntegrator
 
-            self._integrator = _HeatIntegrator(self.faces, self._lengths, self.n_vertices, self._used,
-                                               self._labels, self._backend_req)
-            # the pinned Laplacian has the pattern of M + t L: one symbolic analysis for both
-            self._integrator._factor(symbolic=self._scal)
-            bnd = boundary_vertex_mask(self.faces, self.n_vertices)
+            # the cotan Laplacian of the scalar system, from the edge weights (unclipped), on the
+            # pattern of M + t L: no second assembly, one symbolic analysis for both factors
+            nV = self.n_vertices
+            i, j = self._edges[:, 0], self._edges[:, 1]
+            d = np.arange(nV)
+            L = sp.csr_matrix((np.concatenate([-self._w, np.bincount(i, weights=self._w, minlength=nV)]),
+                               (np.concatenate([i, d]), np.concatenate([j, d]))), shape=(nV, nV))
+            self._integrator = _HeatIntegrator(self.faces, self._lengths, nV, self._used,
+                                               self._labels, self._backend_req, L=L)
+            del L
+            # a large factor stays supernodal: the simplicial copy would double it for a moment,
+            # which at 1M vertices is the peak of the whole solver (its solves are a little slower
+            # for one or two columns, faster for many)
+            big = (self._scal.factor_entries() or 0) * 12 / 1e6 > SUPERNODAL_FROM_MB
+            self._integrator._factor(symbolic=self._scal, simplicial=not big)
+            self._integrator.L = None  # the factor is all the radius needs from it
+            bnd = self._boundary
             self._dirichlet = None
             if bnd.any() and (~bnd).any():
                 inner = np.flatnonzero(~bnd)

@@ -506,3 +506,22 @@ def test_cholmod_blas_routing_changes_nothing_when_a_slot_is_not_as_expected(mon
     A = _spd(200, 3)  # and CHOLMOD still works as before
     B = np.random.default_rng(2).normal(size=(A.shape[0], 2))
     np.testing.assert_allclose(S.SPDSolver(A).solve(B), sla.spsolve(A.tocsc(), B), rtol=1e-9, atol=1e-12)
+
+
+@needs_direct
+def test_supernodal_factor_kept_for_large_poisson_systems_gives_the_same_radii(monkeypatch):
+    """``simplicial=False`` keeps CHOLMOD's supernodal factor (no simplicial copy); the log map's
+    heat radius switches to it above ``SUPERNODAL_FROM_MB``: same solves, same radii."""
+    A = _spd(250, 4)
+    B = np.random.default_rng(3).normal(size=(A.shape[0], 3))
+    ref = sla.spsolve(A.tocsc(), B)
+    sup = S.SPDSolver(A, simplicial=False)
+    np.testing.assert_allclose(sup.solve(B), ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(sup.solve(B[:, 1]), ref[:, 1], rtol=1e-9, atol=1e-12)
+    logmap = importlib.import_module("manifold_nets.geometry.logmap")
+    V, F = _stretched_sphere(3)
+    r0, t0 = VectorHeatSolver(V, F, laplacian="robust").log_maps([0, 77])
+    monkeypatch.setattr(logmap, "SUPERNODAL_FROM_MB", 0.0)
+    r1, t1 = VectorHeatSolver(V, F, laplacian="robust").log_maps([0, 77])
+    np.testing.assert_allclose(r1, r0, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(t1, t0, rtol=0, atol=1e-10)

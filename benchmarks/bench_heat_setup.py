@@ -1,0 +1,90 @@
+"""Benchmark: heat-method distance solver setup on small meshes, ours against potpourri3d.
+
+A setup on a few-thousand-vertex mesh takes 10–50 ms, so one cold setup per process (what
+``bench_geodesics.py`` times) is at the mercy of the machine's noise.  Here both solvers are set
+up many times in one process, interleaved (ours, potpourri3d, ours, ...), after three untimed
+setups each, with the same settings: one BLAS/OpenMP thread, the intrinsic Delaunay Laplacian
+(``laplacian="robust"`` / ``use_robust=True``) and ``t = h²`` (``t_factor`` / ``t_coef`` 1).
+Prints the fastest and the median setup of each and the ratio of the fastest.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_heat_setup.py                 # the default meshes
+    OMP_NUM_THREADS=1 python benchmarks/bench_heat_setup.py ico:4 clean/bunny.off --repeats 40
+
+Meshes are paths under ``$MANIFOLD_NETS_DATA/meshes`` (default ``../shared``) or ``ico:<level>``
+(generated icospheres).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("MANIFOLD_NETS_DATA", REPO.parent / "shared"))
+DEFAULT = ["ico:4", "clean/teddy.obj", "clean/cow.obj", "clean/bunny.off", "clean/3holes.off",
+           "clean/homer.obj", "clean/elephant.obj", "clean/fandisk.off", "ico:5"]
+
+
+def load(spec: str):
+    if spec.startswith("ico:"):
+        from manifold_nets.shapes import icosphere
+
+        return icosphere(int(spec[4:]))
+    from manifold_nets import read_mesh
+
+    m = read_mesh(DATA / "meshes" / spec)
+    return np.asarray(m.V, dtype=np.float64), np.asarray(m.F, dtype=np.int64)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("meshes", nargs="*", default=DEFAULT)
+    ap.add_argument("--repeats", type=int, default=25)
+    args = ap.parse_args(argv)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+    import potpourri3d as pp3d
+
+    from manifold_nets.geometry import HeatGeodesicSolver
+
+    print("| mesh | nV | ours: fastest / median | potpourri3d: fastest / median | ours / potpourri3d (fastest) |")
+    print("|---|---:|---:|---:|---:|")
+    for spec in args.meshes:
+        if not spec.startswith("ico:") and not (DATA / "meshes" / spec).exists():
+            print(f"| {spec} | missing | | | |", file=sys.stderr)
+            continue
+        V, F = load(spec)
+        runs = {
+            "ours": lambda: HeatGeodesicSolver(V, F, t_factor=1.0, laplacian="robust"),
+            "pp3d": lambda: pp3d.MeshHeatMethodDistanceSolver(V, F, t_coef=1.0, use_robust=True),
+        }
+        times = {k: [] for k in runs}
+        for _ in range(3):
+            for f in runs.values():
+                f()
+        for _ in range(args.repeats):
+            for k, f in runs.items():
+                t0 = time.perf_counter()
+                f()
+                times[k].append(time.perf_counter() - t0)
+        o, p = (np.array(times[k]) * 1e3 for k in ("ours", "pp3d"))
+        print(f"| {spec} | {len(V):,} | {o.min():.1f} / {np.median(o):.1f} ms | {p.min():.1f} / {np.median(p):.1f} ms "
+              f"| {o.min() / p.min():.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
