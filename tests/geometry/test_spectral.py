@@ -151,11 +151,8 @@ def test_components_give_indicator_null_space():
         _check_basis(L, M, evals, evecs)
 
 
-def test_block_lanczos_locked_null_space_sparse_and_dense_paths_agree(monkeypatch):
-    """Component indicators are projected out with sparse products (``_IndicatorLock``); any other
-    locked basis stays in the dense Krylov basis.  The same null space given both ways (the
-    indicators, and the indicators mixed by a rotation, so every row is dense) gives the same
-    eigenpairs, M-orthogonal to the locked vectors."""
+def _three_spheres():
+    """Three disjoint spheres: ``(V, L, M, ind)`` with ``ind`` their M-normalised indicators."""
     parts = [icosphere(3), icosphere(2, radius=0.7), icosphere(2, radius=1.3)]
     V = np.vstack([P + 4.0 * i for i, (P, _) in enumerate(parts)])
     off = np.cumsum([0] + [len(P) for P, _ in parts])
@@ -165,6 +162,15 @@ def test_block_lanczos_locked_null_space_sparse_and_dense_paths_agree(monkeypatc
     ind = np.zeros((len(V), 3))
     for c in range(3):
         ind[off[c]:off[c + 1], c] = 1.0 / np.sqrt(m[off[c]:off[c + 1]].sum())
+    return V, L, M, ind
+
+
+def test_block_lanczos_locked_null_space_sparse_and_dense_paths_agree(monkeypatch):
+    """Component indicators are projected out with sparse products (``_IndicatorLock``); any other
+    locked basis stays in the dense Krylov basis.  The same null space given both ways (the
+    indicators, and the indicators mixed by a rotation, so every row is dense) gives the same
+    eigenpairs, M-orthogonal to the locked vectors."""
+    V, L, M, ind = _three_spheres()
     R = np.linalg.qr(np.random.default_rng(0).standard_normal((3, 3)))[0]
     monkeypatch.setattr(spectral, "SPARSE_LOCK_MIN", 2)
     assert spectral._IndicatorLock.applies(ind) and not spectral._IndicatorLock.applies(ind @ R)
@@ -188,15 +194,7 @@ def test_block_lanczos_eigenvectors_written_over_a_memory_mapped_basis(monkeypat
     place (Ritz vectors moved right past locked vectors kept outside it) and the rest of the
     map is given back.  Forced on a small problem, it gives exactly what the in-memory basis
     gives, and the result is a column-major view whose tail pages read back as zeros."""
-    parts = [icosphere(3), icosphere(2, radius=0.7), icosphere(2, radius=1.3)]
-    V = np.vstack([P + 4.0 * i for i, (P, _) in enumerate(parts)])
-    off = np.cumsum([0] + [len(P) for P, _ in parts])
-    F = np.vstack([T + o for (_, T), o in zip(parts, off)])
-    L, M = _LM(V, F)
-    m = M.diagonal()
-    ind = np.zeros((len(V), 3))
-    for c in range(3):
-        ind[off[c]:off[c + 1], c] = 1.0 / np.sqrt(m[off[c]:off[c + 1]].sum())
+    V, L, M, ind = _three_spheres()
     locked = {"sparse": ind, "dense": ind @ np.linalg.qr(np.random.default_rng(0).standard_normal((3, 3)))[0],
               "none": None}[lock]
     monkeypatch.setattr(spectral, "SPARSE_LOCK_MIN", 2)
