@@ -69,8 +69,8 @@ def main(argv=None) -> None:
             continue
         V, F = load(spec)
         runs = {
-            "ours": lambda: HeatGeodesicSolver(V, F, t_factor=1.0, laplacian="robust"),
-            "pp3d": lambda: pp3d.MeshHeatMethodDistanceSolver(V, F, t_coef=1.0, use_robust=True),
+            "ours": lambda V=V, F=F: HeatGeodesicSolver(V, F, t_factor=1.0, laplacian="robust"),
+            "pp3d": lambda V=V, F=F: pp3d.MeshHeatMethodDistanceSolver(V, F, t_coef=1.0, use_robust=True),
         }
         times = {k: [] for k in runs}
         for _ in range(3):

@@ -168,8 +168,8 @@ def _cholmod_lib():
         common.close()
     except (OSError, AttributeError, RuntimeError, ImportError):
         return None
+    _route_blas(lib, paths[0])  # before the library is handed out: no factorisation runs meanwhile
     _LIB = lib
-    _route_blas(lib, paths[0])
     return lib
 
 
