@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse import csgraph
 
 from ..errors import MeshError, MeshShapeError, NonManifoldError, SolverError
 from ._checked import (
@@ -70,7 +69,7 @@ from ._common import areas_from_lengths, boundary_vertex_mask
 from ._intrinsic import Fans, corner_angles, edge_lengths, wrap_angle
 from ._solve import SPDSolver, have_cholmod_direct
 from .frames import _check_gauge
-from .geodesics import _check_sources
+from .geodesics import _check_sources, _edge_components
 from .intrinsic_delaunay import _intrinsic_delaunay
 from .quality import _laplacian_choice
 from .transport import cotan_edge_weights
@@ -242,9 +241,7 @@ class VectorHeatSolver:
         self.t = float(t) if t is not None else float(t_factor) * h * h
         if not np.isfinite(self.t) or self.t <= 0:
             raise MeshShapeError(f"t: expected a positive diffusion time (got {self.t})")
-        self._labels = csgraph.connected_components(
-            sp.csr_matrix((np.ones(len(ev)), (ev[:, 0], ev[:, 1])), shape=(nV, nV)), directed=False
-        )[1]
+        self._labels = _edge_components(ev, nV)[1]
         area = _face_areas(lengths)
         m = np.bincount(Fi.ravel(), weights=np.repeat(area / 3.0, 3), minlength=nV)
         m = np.where(m > 0, m, max(m[m > 0].min() if (m > 0).any() else 1.0, 1e-300))
@@ -290,8 +287,6 @@ class VectorHeatSolver:
         if weights == "positive":
             w = np.maximum(w, 0.0)
         deg = np.bincount(i, weights=w, minlength=nV)
-        d = np.arange(nV)
-        rows, cols = np.concatenate([i, d]), np.concatenate([j, d])
         # translation part of the affine connection: (C w)_i = Σ_j w_ij e_ij w_j, with
         # e_ij = ℓ_ij e^{i φ_ij} the position of j seen from i, in i's gauge
         # (built before the factorisations: its temporaries come and go while memory is low)
@@ -306,8 +301,7 @@ class VectorHeatSolver:
         del e, tc
         what_vec = f"vector heat system M + t L∇ ({weights} weights)"
         # the scalar system first: its analysis (ordering) serves the vector system too
-        self._scal_matrix = sp.csr_matrix((np.concatenate([-self.t * w, m + self.t * deg]), (rows, cols)),
-                                          shape=(nV, nV))
+        self._scal_matrix = self._on_pattern(-self.t * w, m + self.t * deg)
         self._scal = SPDSolver(self._scal_matrix, self._backend_req,
                                what=f"scalar heat system M + t L ({weights} weights)")
         entries = self._scal.factor_entries()
@@ -315,8 +309,7 @@ class VectorHeatSolver:
         self._vec_complex = ((_COMPLEX_FACTOR or large) and self._backend_req in ("auto", "cholespy")
                              and have_cholmod_direct())
         if self._vec_complex:
-            Ac = sp.csr_matrix((np.concatenate([-self.t * w * np.exp(1j * self._rho), m + self.t * deg]),
-                                (rows, cols)), shape=(nV, nV))
+            Ac = self._on_pattern(-self.t * w * np.exp(1j * self._rho), m + self.t * deg)
             self._vec = SPDSolver(Ac, self._backend_req, what=what_vec, symbolic=self._scal)
         else:
             # the real interleaved 2n × 2n system, ordered by the scalar system's ordering per vertex
@@ -325,6 +318,15 @@ class VectorHeatSolver:
                                   what=what_vec, block_ordering=self._scal)
         if not self._vec.direct:  # the direct CHOLMOD binding already checked every pivot
             self._vec.solve(np.ones(2 * nV))  # probe: raises SolverError if the factor is unusable
+
+    def _on_pattern(self, off: np.ndarray, diag: np.ndarray) -> sp.csr_matrix:
+        """CSR ``(nV, nV)`` with ``off`` on the directed edges and ``diag`` on the diagonal: the
+        one pattern of the scalar, vector (complex) and Poisson systems (one symbolic analysis)."""
+        nV = self.n_vertices
+        d = np.arange(nV)
+        return sp.csr_matrix((np.concatenate([off, diag]), (np.concatenate([self._edges[:, 0], d]),
+                                                            np.concatenate([self._edges[:, 1], d]))),
+                             shape=(nV, nV))
 
     # -- complex solves: directly (complex factor) or through the real interleaved system --
     def _vector_diffuse(self, Y0: np.ndarray) -> np.ndarray:
@@ -490,10 +492,7 @@ class VectorHeatSolver:
             # the cotan Laplacian of the scalar system, from the edge weights (unclipped), on the
             # pattern of M + t L: no second assembly, one symbolic analysis for both factors
             nV = self.n_vertices
-            i, j = self._edges[:, 0], self._edges[:, 1]
-            d = np.arange(nV)
-            L = sp.csr_matrix((np.concatenate([-self._w, np.bincount(i, weights=self._w, minlength=nV)]),
-                               (np.concatenate([i, d]), np.concatenate([j, d]))), shape=(nV, nV))
+            L = self._on_pattern(-self._w, np.bincount(self._edges[:, 0], weights=self._w, minlength=nV))
             self._integrator = _HeatIntegrator(self.faces, self._lengths, nV, self._used,
                                                self._labels, self._backend_req, L=L)
             del L
