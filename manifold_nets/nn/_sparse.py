@@ -19,7 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["SparseOperator", "spmm", "block_diag_csr", "sparse_from_coo", "grouped_csr", "grouped_layout"]
+__all__ = ["SparseOperator", "spmm", "block_diag_csr", "sparse_from_coo", "grouped_csr", "grouped_layout",
+           "grouped_linear", "pair_kernels_csr"]
 
 
 def use_scipy_kernel(x: torch.Tensor) -> bool:
@@ -286,3 +287,159 @@ def grouped_csr(deg: torch.Tensor, start: torch.Tensor, centre: torch.Tensor, wi
         warnings.simplefilter("ignore", UserWarning)
         A = torch.sparse_csr_tensor(layout["indptr"], layout["indices"], data, shape, check_invariants=False)
         return SparseOperator(None, _tensors=(A, A.to_sparse_coo().t().coalesce().to_sparse_csr()))
+
+
+#: Vertices per block in :func:`grouped_linear`: a block's ``(n, R · C)`` intermediate stays a few
+#: MB (in cache, and reused from the heap rather than freshly mapped and zeroed on every call).
+GROUP_BLOCK = 512
+
+
+def _csr_rows(S: sp.csr_matrix, r0: int, r1: int) -> sp.csr_matrix:
+    """Rows ``r0:r1`` of a CSR matrix as a view of its arrays (only the row pointers are copied)."""
+    p0, p1 = int(S.indptr[r0]), int(S.indptr[r1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return sp.csr_matrix((S.data[p0:p1], S.indices[p0:p1], S.indptr[r0:r1 + 1] - p0),
+                             shape=(r1 - r0, S.shape[1]), copy=False)
+
+
+def _vertex_blocks(op: SparseOperator, R: int) -> list:
+    """``[(v0, v1, op[v0·R : v1·R])]`` for a vertex-major ``(N · R, N)`` operator (views); memoised."""
+    memo = op.__dict__.get("_vertex_blocks")
+    if memo is not None and memo[0] == (R, GROUP_BLOCK):
+        return memo[1]
+    S = op.scipy
+    n = S.shape[0] // R
+    blocks = [(v0, min(n, v0 + GROUP_BLOCK), _csr_rows(S, v0 * R, min(n, v0 + GROUP_BLOCK) * R))
+              for v0 in range(0, n, GROUP_BLOCK)]
+    op.__dict__["_vertex_blocks"] = ((R, GROUP_BLOCK), blocks)
+    return blocks
+
+
+class _GroupedLinear(torch.autograd.Function):
+    """``y = Σ_r (K_r x) W_r + x W_self + b``, block by block (see :func:`grouped_linear`)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, self_weight, bias, op, op_t):
+        R, C, O = weight.shape
+        N = x.shape[0]
+        xn = x.detach().contiguous()
+        Wr = weight.detach().reshape(R * C, O)
+        Ws = None if self_weight is None else self_weight.detach()
+        y = x.new_empty(N, O)
+        if bias is not None:
+            y.copy_(bias.detach().expand(N, O))
+        for v0, v1, B in _vertex_blocks(op, R):
+            kx, yb = csr_times_dense(B, xn).reshape(v1 - v0, R * C), y[v0:v1]
+            if bias is None:
+                torch.mm(kx, Wr, out=yb)
+            else:
+                yb.addmm_(kx, Wr)
+            if Ws is not None:
+                yb.addmm_(xn[v0:v1], Ws)
+        ctx.save_for_backward(x, weight, self_weight)
+        ctx.ops = (op, op_t)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight, self_weight = ctx.saved_tensors
+        op, op_t = ctx.ops
+        R, C, O = weight.shape
+        N = x.shape[0]
+        need_x, need_w, need_s, need_b = ctx.needs_input_grad[:4]
+        gs = gb = None
+        if torch.is_grad_enabled():  # double backward: the same gradients as differentiable products
+            gx = grouped_linear(op_t, op, g, weight.transpose(1, 2)) if need_x else None
+            if need_x and self_weight is not None:
+                gx = gx + g @ self_weight.T
+            gw = torch.einsum("jc,jro->rco", x, (op_t @ g).reshape(N, R, O)) if need_w else None
+            gs = x.T @ g if need_s else None
+            gb = g.sum(0) if need_b else None
+            return gx, gw, gs, gb, None, None
+        xn, g = x.detach().contiguous(), g.contiguous()
+        Wt = weight.detach().permute(0, 2, 1).reshape(R * O, C) if need_x else None
+        gx = xn.new_empty(xn.shape) if need_x else None
+        gw = xn.new_zeros(C, R * O) if need_w else None
+        for v0, v1, B in _vertex_blocks(op_t, R):
+            t = csr_times_dense(B, g).reshape(v1 - v0, R * O)  # t[j, (r, o)] = Σ_i K_r[i, j] g[i, o]
+            if need_x:
+                gxb = gx[v0:v1]
+                torch.mm(t, Wt, out=gxb)
+                if self_weight is not None:
+                    gxb.addmm_(g[v0:v1], self_weight.detach().T)
+            if need_w:
+                gw.addmm_(xn[v0:v1].T, t)
+        if need_w:
+            gw = gw.reshape(C, R, O).permute(1, 0, 2)
+        gs = xn.T @ g if need_s else None
+        gb = g.sum(0) if need_b else None
+        return gx, gw, gs, gb, None, None
+
+
+def pair_kernels_csr(i: torch.Tensor, j: torch.Tensor, vals: torch.Tensor, n: int) -> tuple:
+    """``(op, op_t)``: ``R`` sparse kernels given on pairs, in the vertex-major layout of :func:`grouped_linear`.
+
+    ``i, j (E,)`` pairs (duplicates are summed by the products), ``vals (E, R)`` -> ``op (n · R, n)``
+    with ``op[i · R + r, j] = vals[e, r]`` and ``op_t`` with ``op_t[j · R + r, i] = vals[e, r]`` (the
+    transposed kernels, for the backward).  On CPU each is built from one stable sort of the pairs
+    and a row permutation in scipy (no scatter of the ``E · R`` values); elsewhere ``op_t`` is
+    ``None`` (:func:`grouped_linear` then uses the unfused product).
+    """
+    E, R = vals.shape
+    vals = vals.detach()
+    if not (vals.device.type == "cpu" and vals.dtype in (torch.float32, torch.float64)):
+        order = torch.argsort(i, stable=True)
+        deg = torch.bincount(i, minlength=n)
+        start = torch.cumsum(deg, 0) - deg
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(E, device=i.device)
+        return grouped_csr(deg, start, i, rank - start[i], j.unsqueeze(1), vals.unsqueeze(2), n), None
+    idx_t = np.int32 if R * E < 2**31 - 1 and R * n < 2**31 - 1 else np.int64
+    perm = (np.arange(n, dtype=idx_t)[:, None] + n * np.arange(R, dtype=idx_t)[None, :]).reshape(-1)
+    out = []
+    for a, b in ((i, j), (j, i)):
+        if bool((a[1:] >= a[:-1]).all()):  # already grouped (patch pairs come sorted by centre)
+            v, cols = vals, b
+        else:
+            order = torch.argsort(a, stable=True)
+            v, cols = vals.index_select(0, order), b.index_select(0, order)
+        rowptr = np.zeros(n + 1, dtype=idx_t)
+        np.cumsum(np.bincount(a.numpy(), minlength=n), out=rowptr[1:])
+        indptr = np.empty(R * n + 1, dtype=idx_t)  # kernel-major first: row r · n + a
+        indptr[:-1] = (np.arange(R, dtype=idx_t)[:, None] * E + rowptr[:-1][None, :]).reshape(-1)
+        indptr[-1] = R * E
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            S = sp.csr_matrix((v.T.reshape(-1).numpy(), np.tile(cols.numpy().astype(idx_t), R), indptr),
+                              shape=(R * n, n), copy=False)
+        out.append(SparseOperator(None, _scipy=S[perm]))  # rows a · R + r
+    return tuple(out)
+
+
+def grouped_linear(op: SparseOperator, op_t, x: torch.Tensor, weight: torch.Tensor,
+                   self_weight: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+    r"""``y_i = Σ_r (K_r x)_i W_r + x_i W_self + b``: ``R`` sparse kernels, each followed by its own
+    linear map, fused.
+
+    ``op`` is the vertex-major ``(N · R, N)`` stack of the kernels (row ``i · R + r`` is row ``i`` of
+    ``K_r``; :func:`grouped_csr` with ``R`` rows per vertex), ``op_t`` the same stack of their
+    transposes (row ``j · R + r`` is column ``j`` of ``K_r``) or ``None`` (:func:`pair_kernels_csr`
+    makes both), ``x (N, C)``, ``weight (R, C, O)``, optional ``self_weight (C, O)`` and
+    ``bias (O,)`` -> ``(N, O)``; differentiable (twice) w.r.t. ``x`` and the weights.
+
+    Equal to ``(op @ x).reshape(N, R·C) @ weight.reshape(R·C, O) + x @ self_weight + bias``, but on
+    CPU with scipy's kernel (:func:`use_scipy_kernel`) it runs in blocks of :data:`GROUP_BLOCK`
+    vertices, so no ``(N, R·C)`` intermediate or gradient is ever formed whole, and the backward
+    does ``t = op_t @ grad`` once per block: ``grad_x = t Wᵀ`` and ``grad_W = xᵀ t`` are both
+    tall-by-narrow products (the unfused backward's ``grad Wᵀ`` of shape ``(N, R·C)`` ran several
+    times slower per flop, mostly in first touches of freshly mapped pages).  Elsewhere, or
+    without ``op_t``, it is the unfused expression.
+    """
+    R, C, O = weight.shape
+    if op_t is not None and use_scipy_kernel(x) and op.device.type == "cpu" and op_t.device.type == "cpu":
+        return _GroupedLinear.apply(x, weight, self_weight, bias, op, op_t)
+    y = (op @ x).reshape(x.shape[0], R * C) @ weight.reshape(R * C, O)
+    if self_weight is not None:
+        y = y + x @ self_weight
+    return y if bias is None else y + bias

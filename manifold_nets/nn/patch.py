@@ -24,7 +24,10 @@ of it (see :mod:`manifold_nets.nn.symmetries`):
   ``(ρ, θ)`` (von Mises in ``θ``), which is gauge dependent.
 
 The fixed (parameter-free) patch weights of GCNN and ACNN are assembled once per batch into a
-sparse operator and cached on the batch, so a layer is one sparse product and a few dense ones.
+sparse operator and cached on the batch, so a layer is one sparse product and a few dense ones;
+ACNN's kernels and its weights are applied together in blocks of vertices
+(:func:`~manifold_nets.nn._sparse.grouped_linear`), so its ``(N, n_kernels · C)`` intermediate is
+never formed whole.
 MoNet's weights depend on its parameters, so its values are refilled every layer into a CSR
 pattern that, with the edge phases, is cached on the batch (:func:`_edge_pattern`).  The
 magnitudes of GCNN and MoNet use three real matrix products per complex product instead of four
@@ -43,6 +46,8 @@ from ._sparse import (
     SparseOperator,
     csr_times_dense,
     grouped_csr,
+    grouped_linear,
+    pair_kernels_csr,
     scipy_csr,
     sparse_from_coo,
     use_scipy_kernel,
@@ -392,8 +397,16 @@ def anisotropic_operator(batch: MeshBatch, scales, n_orientations: int, anisotro
 
     Kernel ``(s, l)``: ``exp(−(u²/α + v²) / (2 σ_s²))`` with ``(u, v)`` the patch point
     ``ρ (cos θ', sin θ')`` in axes rotated by ``φ_l = π l / n_orientations`` from the orientation
-    field (``α = anisotropy`` elongates the kernel along ``φ_l``); rows sum to 1.
+    field (``α = anisotropy`` elongates the kernel along ``φ_l``); rows sum to 1.  Row
+    ``i · n_kernels + k`` is row ``i`` of kernel ``k``.
     """
+    return _anisotropic_operators(batch, scales, n_orientations, anisotropy, orientation)[0]
+
+
+def _anisotropic_operators(batch: MeshBatch, scales, n_orientations: int, anisotropy: float, orientation):
+    """``(op, op_t)``: :func:`anisotropic_operator` and, in the same layout, the transposes of its
+    kernels (row ``j · n_kernels + k`` is column ``j`` of kernel ``k``; ``None`` off the CPU), cached
+    on the batch (:func:`~manifold_nets.nn._sparse.pair_kernels_csr`)."""
     key = ("aniso", tuple(scales), n_orientations, float(anisotropy), orientation)
     cache = _cache(batch)
     if key in cache:
@@ -409,11 +422,9 @@ def anisotropic_operator(batch: MeshBatch, scales, n_orientations: int, anisotro
     q = u * u / anisotropy + v * v
     vals = torch.exp(-q.unsqueeze(1) / sig2.view(1, -1, 1)).reshape(-1, nk)  # (E, nk), kernel k = (s, l)
     rowsum = vals.new_zeros(batch.num_vertices, nk).index_add_(0, i, vals)
-    vals = vals / rowsum[i].clamp_min(torch.finfo(vals.dtype).tiny)
-    deg, start, within = _centre_groups(batch)
-    op = grouped_csr(deg, start, i, within, j.unsqueeze(1), vals.unsqueeze(2), batch.num_vertices)
-    cache[key] = op
-    return op
+    vals = vals / rowsum.clamp_min_(torch.finfo(vals.dtype).tiny).index_select(0, i)
+    cache[key] = pair_kernels_csr(i, j, vals, batch.num_vertices)
+    return cache[key]
 
 
 @configurable
@@ -467,15 +478,10 @@ class ACNNConv(nn.Module):
 
     def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
         _require_patches(batch, "ACNNConv")
-        K = anisotropic_operator(batch, self.scales, self.n_orientations, self.anisotropy, self.orientation)
+        K, Kt = _anisotropic_operators(batch, self.scales, self.n_orientations, self.anisotropy, self.orientation)
         if K.dtype != x.dtype:
-            K = K.to(dtype=x.dtype)
-        N, C = x.shape
-        y = (K @ x).reshape(N, self.n_kernels * C) @ self.weight.reshape(-1, self.out_channels)
-        y = y + x @ self.self_weight
-        if self.bias is not None:
-            y = y + self.bias
-        return y
+            K, Kt = K.to(dtype=x.dtype), (None if Kt is None else Kt.to(dtype=x.dtype))
+        return grouped_linear(K, Kt, x, self.weight, self.self_weight, self.bias)
 
 
 def _fourier_phases(batch: MeshBatch, max_frequency: int, dtype):
