@@ -45,7 +45,6 @@ from ._config import configurable
 from ._sparse import (
     SparseOperator,
     csr_times_dense,
-    grouped_csr,
     grouped_linear,
     pair_kernels_csr,
     scipy_csr,
