@@ -288,11 +288,13 @@ def four_parts(batch) -> torch.Tensor:
 
 
 def train_and_test(family, levels, *, steps=300, lr=1e-3, width=32, n_blocks=2, dropout=0.3, level_blocks=2,
-                   train_seed=0, test_seed=1, seed=0, data=None, **net_kwargs):
+                   train_seed=0, test_seed=1, seed=0, data=None, weight_decay=0.0, noise=0.0, **net_kwargs):
     """Adam on one mesh, accuracy on another: ``(train accuracy, test accuracy, seconds per step)``.
 
     The recipe: width 32, 2 blocks on the input mesh, dropout 0.3 (whole irreps fields for ``gem``), and for
-    ``levels > 0`` two blocks per level in the encoder and the decoder; Adam, learning rate 1e-3."""
+    ``levels > 0`` two blocks per level in the encoder and the decoder; Adam, learning rate 1e-3.
+    ``weight_decay`` > 0 uses AdamW with that decay; ``noise`` adds Gaussian noise of that fraction of each
+    input channel's standard deviation at every step (both off in the recipe)."""
     import time
 
     if data is None:
@@ -301,11 +303,14 @@ def train_and_test(family, levels, *, steps=300, lr=1e-3, width=32, n_blocks=2, 
     torch.manual_seed(seed)
     net = SegmentationNet(xt.shape[1], 4, family=family, width=width, n_blocks=n_blocks, levels=levels,
                           dropout=dropout, level_blocks=level_blocks, **net_kwargs)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    opt = (torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay) if weight_decay
+           else torch.optim.Adam(net.parameters(), lr=lr))
+    sd = xt.std(0, keepdim=True)
     t0 = time.perf_counter()
     for _ in range(steps):
         opt.zero_grad()
-        mnn.segmentation_loss(net(bt, xt), yt).backward()
+        xin = xt + noise * sd * torch.randn_like(xt) if noise else xt
+        mnn.segmentation_loss(net(bt, xin), yt).backward()
         opt.step()
     dt = (time.perf_counter() - t0) / max(steps, 1)
     net.eval()
