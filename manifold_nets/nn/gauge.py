@@ -216,6 +216,18 @@ class GEMConv(nn.Module):
         """Hat functions ``(E, n_radial)`` on ``ρ ∈ [0, 1]`` (a partition of unity)."""
         return _hat_basis(rho, self.n_radial)
 
+    def _self_matrix(self, pair, dtype) -> torch.Tensor:
+        """The real ``(in slice width, out slice width)`` matrix of one self-interaction pair, in the
+        interleaved (re, im) column layout of both slices (a complex ``re + i im`` for order > 0)."""
+        _si, _ei, mi, _so, _eo, mo, n, off = pair
+        w = self.self_weight.to(dtype)
+        re = w[off:off + mi * mo].view(mi, mo)
+        if n == 0:
+            return re
+        im = w[off + mi * mo:off + 2 * mi * mo].view(mi, mo)
+        # rows (p, re|im of the input), columns (q, re|im of the output): [[re, im], [-im, re]]
+        return torch.stack([torch.stack([re, im], -1), torch.stack([-im, re], -1)], 1).reshape(2 * mi, 2 * mo)
+
     def _self_term(self, x: torch.Tensor) -> torch.Tensor:
         parts = {}
         w = self.self_weight.to(x.dtype)
@@ -261,6 +273,10 @@ class GEMConv(nn.Module):
         ``a Σ_j φ(r) e^{i((n−m)θ + mρ)} z_j + b Σ_j φ(r) e^{i((n+m)θ − mρ)} z̄_j``: the sums are fixed
         sparse operators of the geometry (built once per batch and cached), so the dense products
         run per vertex instead of per edge.  Mathematically identical to the edge path.
+
+        Returns ``(y, complete)``: when every output order occupies one contiguous column range
+        (as in ``Irreps.regular``), ``y`` already holds the self term and the bias
+        (:meth:`_assemble_in_order`) and ``complete`` is True.
         """
         N, nb, dt = x.shape[0], self.n_radial, x.dtype
         in_cols, out_cols = self._columns(x.device)
@@ -277,6 +293,9 @@ class GEMConv(nn.Module):
             # are ordered by output order n, so each n reads one contiguous block (a view)
             agg = (op @ z).reshape(N, len(keys_of[m]), nb * 2 * ire.numel())
             parts[m] = torch.split(agg, sizes_of[m], 1)
+        ranges = self._out_ranges(x.device)
+        if ranges is not None:  # one contiguous range per output order: the result in place, self term and bias included
+            return self._assemble_in_order(x, parts, wts, ranges), True
         pieces, cols, k = [], [], 0
         for a, (n, (ore, oim)) in enumerate(out_cols.items()):
             Y = None
@@ -292,7 +311,52 @@ class GEMConv(nn.Module):
                 pieces += [Y[:, :Mn], Y[:, Mn:]]
                 cols += [ore, oim]
         y = torch.cat(pieces, 1)
-        return y[:, torch.argsort(torch.cat(cols))]
+        return y[:, torch.argsort(torch.cat(cols))], False
+
+    def _out_ranges(self, device):
+        """``[(start, stop, perm)]`` per output order when every order's columns form one contiguous
+        range and the ranges follow each other in order of ``n`` (as in ``Irreps.regular``), with
+        ``perm`` the column order that takes ``[re columns, im columns]`` to that range's interleaved
+        layout; ``None`` otherwise (memoised per device)."""
+        key = ("ranges", str(device))
+        if key not in self._cols_on:
+            out, pos = [], 0
+            for ore, oim in self._out_cols.values():
+                cols = torch.cat([ore, oim])
+                lo, hi = int(cols.min()), int(cols.max()) + 1
+                if lo != pos or hi - lo != cols.numel():
+                    out = None
+                    break
+                out.append((lo, hi, torch.argsort(cols).to(device)))
+                pos = hi
+            self._cols_on[key] = out
+        return self._cols_on[key]
+
+    def _assemble_in_order(self, x, parts, wts, ranges) -> torch.Tensor:
+        """``_neighbours_fourier``'s result, the self term and the bias, with every output order's
+        block formed in its final column order (mixing-matrix columns permuted instead of the
+        result) and the bias and self term accumulated into it: one concatenation, no gather."""
+        N, k, blocks = x.shape[0], 0, []
+        in_orders = list(self._in_cols)
+        for a, (n, (lo, hi, perm)) in enumerate(zip(self._out_cols, ranges)):
+            Y = None
+            for m in in_orders:
+                f, w = parts[m][a].reshape(N, -1), wts[k][:, perm]
+                if Y is None and n == 0 and self.bias is not None:
+                    Y = torch.addmm(self.bias.to(x.dtype), f, w)
+                else:
+                    Y = f @ w if Y is None else torch.addmm(Y, f, w)
+                k += 1
+            for pair in self._self_pairs:
+                if pair[3] >= lo and pair[4] <= hi:
+                    S = self._self_matrix(pair, x.dtype)
+                    if (pair[3], pair[4]) == (lo, hi):
+                        Y = torch.addmm(Y, x[:, pair[0]:pair[1]], S)
+                    else:
+                        Y = torch.cat([Y[:, :pair[3] - lo], Y[:, pair[3] - lo:pair[4] - lo]
+                                       + x[:, pair[0]:pair[1]] @ S, Y[:, pair[4] - lo:]], 1)
+            blocks.append(Y)
+        return blocks[0] if len(blocks) == 1 else torch.cat(blocks, 1)
 
     def _fourier_plan(self, device):
         """What :meth:`_neighbours_fourier` needs besides the batch (memoised per device).
@@ -360,7 +424,9 @@ class GEMConv(nn.Module):
         if not batch.has_patches:
             raise ValueError("GEMConv: expected a MeshBatch with patches (got patches=None)")
         if self.method == "fourier":
-            y = self._neighbours_fourier(batch, x)
+            y, complete = self._neighbours_fourier(batch, x)
+            if complete:
+                return y
         else:
             y = self._neighbours_edges(batch, x)
         if self._self_pairs:
