@@ -274,7 +274,7 @@ def test_gem_fourier_path_equals_the_edge_by_edge_kernel(irreps, batch64):
 def test_gem_in_order_assembly_equals_the_general_one(irreps, batch64):
     """With one contiguous column range per output order the result is assembled in place (mixing
     columns permuted, self term and bias accumulated); it must equal the general gather, values and
-    gradients of every parameter."""
+    gradients of every parameter, with one thread (scipy's sparse kernels) and with two (torch's)."""
     ir_in, ir_out = irreps
     torch.manual_seed(0)
     conv = mnn.GEMConv(ir_in, ir_out, n_radial=2).double()
@@ -284,14 +284,22 @@ def test_gem_in_order_assembly_equals_the_general_one(irreps, batch64):
     x = torch.randn(batch64.num_vertices, ir_in.dim, dtype=torch.float64, requires_grad=True)
     gy = torch.randn(batch64.num_vertices, ir_out.dim, dtype=torch.float64)
     params = [x, conv.weight, conv.self_weight, conv.bias]
-    y = conv(batch64, x)
-    g = torch.autograd.grad(y, params, gy)
+    outs = []
+    for threads in (1, 2):
+        n0 = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            y = conv(batch64, x)
+            outs.append((y, torch.autograd.grad(y, params, gy)))
+        finally:
+            torch.set_num_threads(n0)
     conv._cols_on[("ranges", "cpu")] = None  # force the general path
     y0 = conv(batch64, x)
     g0 = torch.autograd.grad(y0, params, gy)
-    assert_close(y, y0, rtol=1e-12, atol=1e-12)
-    for a, b in zip(g, g0):
-        assert_close(a, b, rtol=1e-11, atol=1e-11)
+    for y, g in outs:
+        assert_close(y, y0, rtol=1e-12, atol=1e-12)
+        for a, b in zip(g, g0):
+            assert_close(a, b, rtol=1e-11, atol=1e-11)
 
 
 def test_monet_matches_its_formula(batch64):
