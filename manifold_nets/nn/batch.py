@@ -704,6 +704,16 @@ def _as_arrays(m, i: int):
                          f"{' of length ' + str(len(m)) if isinstance(m, (tuple, list)) else ''})")
 
 
+
+def _block_operator(mats, dtype, device) -> SparseOperator:
+    """The block-diagonal :class:`SparseOperator` of per-mesh matrices.  On CPU in float32/64 it holds
+    the scipy matrix only (torch's CSR arrays, and the transpose's, are made on first use; scipy's
+    kernels use the free CSC view for the transpose), as the layers' own operators do."""
+    A = block_diag_csr(mats)
+    if (device is None or torch.device(device).type == "cpu") and dtype in (torch.float32, torch.float64):
+        return SparseOperator(None, _scipy=A.astype(np.float32 if dtype == torch.float32 else np.float64, copy=False))
+    return SparseOperator(A, dtype=dtype, device=device)
+
 class MeshBatch:
     """A batch of ``B`` meshes of different sizes, as torch tensors on one device.
 
@@ -854,14 +864,14 @@ class MeshBatch:
             face_batch=ti(np.repeat(np.arange(B), nf)),
             ptr=ti(ptr), face_ptr=ti(fptr),
             mass=t(np.concatenate([d.mass for d in data])),
-            L=SparseOperator(block_diag_csr([d.L for d in data]), **kw),
+            L=_block_operator([d.L for d in data], **kw),
             L_diag=t(np.concatenate([d.L.diagonal() for d in data])),
             lambda_max=t([d.lambda_max if d.lambda_max is not None else estimate_lambda_max(d.L, d.mass)
                           for d in data]),
         )
         if all(d.grad_x is not None for d in data):
-            out["grad_x"] = SparseOperator(block_diag_csr([d.grad_x for d in data]), **kw)
-            out["grad_y"] = SparseOperator(block_diag_csr([d.grad_y for d in data]), **kw)
+            out["grad_x"] = _block_operator([d.grad_x for d in data], **kw)
+            out["grad_y"] = _block_operator([d.grad_y for d in data], **kw)
         else:
             out["grad_x"] = out["grad_y"] = None
         for name in ("normals", "x_axes", "y_axes", "principal_angle"):

@@ -127,6 +127,22 @@ def test_sparse_operator_gradients():
     assert (op @ x3).shape == (7, 2, 2)
 
 
+def test_block_diag_csr_equals_scipy_block_diag():
+    """Offset-and-concatenate stacking equals scipy's block_diag, entry for entry, also for blocks
+    that are not canonical CSR (duplicates, unsorted indices), empty or in other formats."""
+    from manifold_nets.nn._sparse import block_diag_csr
+
+    dup = sp.csr_matrix((np.array([1.0, 2.0, 3.0]), np.array([2, 0, 2]), np.array([0, 3, 3])), shape=(2, 3))
+    mats = [sp.random(5, 7, density=0.3, random_state=1, format="csr"), sp.random(3, 2, density=0.5, random_state=2),
+            sp.csr_matrix((0, 4)), sp.random(6, 6, density=0.4, random_state=3, format="csc"), dup]
+    A, B = block_diag_csr(mats), sp.block_diag(mats, format="csr")
+    assert A.shape == B.shape == (16, 22) and A.has_canonical_format
+    np.testing.assert_array_equal(A.indptr, B.indptr)
+    np.testing.assert_array_equal(A.indices, B.indices)
+    np.testing.assert_array_equal(A.data, B.data)
+    assert dup.nnz == 3 and not dup.has_canonical_format  # the caller's block is left as it was
+
+
 def test_gauge_change_matches_the_geometry_layer(meshes):
     """MeshData.gauge_changed agrees with recomputing frames, gradients and patches in the rotated gauge."""
     from manifold_nets.geometry import geodesic_patches, tangent_frames, vertex_gradient_xy
