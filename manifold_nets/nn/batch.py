@@ -704,7 +704,6 @@ def _as_arrays(m, i: int):
                          f"{' of length ' + str(len(m)) if isinstance(m, (tuple, list)) else ''})")
 
 
-
 def _block_operator(mats, dtype, device) -> SparseOperator:
     """The block-diagonal :class:`SparseOperator` of per-mesh matrices.  On CPU in float32/64 it holds
     the scipy matrix only (torch's CSR arrays, and the transpose's, are made on first use; scipy's
@@ -713,6 +712,7 @@ def _block_operator(mats, dtype, device) -> SparseOperator:
     if (device is None or torch.device(device).type == "cpu") and dtype in (torch.float32, torch.float64):
         return SparseOperator(None, _scipy=A.astype(np.float32 if dtype == torch.float32 else np.float64, copy=False))
     return SparseOperator(A, dtype=dtype, device=device)
+
 
 class MeshBatch:
     """A batch of ``B`` meshes of different sizes, as torch tensors on one device.

@@ -230,16 +230,9 @@ class GEMConv(nn.Module):
 
     def _self_term(self, x: torch.Tensor) -> torch.Tensor:
         parts = {}
-        w = self.self_weight.to(x.dtype)
-        for si_, ei_, mi, so_, _eo, mo, n, off in self._self_pairs:
-            if n == 0:
-                out = x[:, si_:ei_] @ w[off:off + mi * mo].view(mi, mo)
-            else:
-                re = w[off:off + mi * mo].view(mi, mo)
-                im = w[off + mi * mo:off + 2 * mi * mo].view(mi, mo)
-                blk = x[:, si_:ei_].reshape(-1, mi, 2)
-                a, b = blk[..., 0], blk[..., 1]
-                out = torch.stack([a @ re - b @ im, a @ im + b @ re], -1).reshape(-1, 2 * mo)
+        for pair in self._self_pairs:
+            so_ = pair[3]
+            out = x[:, pair[0]:pair[1]] @ self._self_matrix(pair, x.dtype)
             parts[so_] = parts[so_] + out if so_ in parts else out
         cols = [parts.get(so_, x.new_zeros(x.shape[0], eo_ - so_)) for so_, eo_, _, _ in self.irreps_out.slices()]
         return torch.cat(cols, -1)
