@@ -20,6 +20,7 @@ import scipy.sparse as sp
 import torch
 
 __all__ = ["SparseOperator", "spmm", "block_diag_csr", "sparse_from_coo", "grouped_csr", "grouped_layout",
+           "offdiag_abs_rowsum",
            "grouped_linear", "pair_kernels_csr"]
 
 
@@ -41,6 +42,32 @@ def csr_times_dense(S: sp.csr_matrix, x: torch.Tensor) -> torch.Tensor:
     if not xn.is_contiguous():
         xn = xn.contiguous()
     return torch.from_numpy(np.asarray(S @ xn.numpy()))
+
+
+def offdiag_abs_rowsum(op: SparseOperator) -> torch.Tensor:
+    """``(n,)``: ``Σ_{j ≠ i} |A_ij|`` for every row ``i`` of a square operator, in its dtype and on its
+    device (memoised on the operator: an operator is constant)."""
+    memo = op.__dict__.get("_offdiag_abs_rowsum")
+    if memo is not None:
+        return memo
+    out = _offdiag_abs_rowsum_scipy(op) if op.device.type == "cpu" else _offdiag_abs_rowsum_torch(op)
+    op.__dict__["_offdiag_abs_rowsum"] = out
+    return out
+
+
+def _offdiag_abs_rowsum_scipy(op: SparseOperator) -> torch.Tensor:
+    S = sp.csr_matrix(op.scipy)
+    n = S.shape[0]
+    rows = np.repeat(np.arange(n), np.diff(S.indptr))
+    vals = np.where(S.indices == rows, 0.0, np.abs(S.data))
+    return torch.from_numpy(np.bincount(rows, weights=vals, minlength=n)).to(op.dtype)
+
+
+def _offdiag_abs_rowsum_torch(op: SparseOperator) -> torch.Tensor:
+    A = op.A
+    crow, col, val = A.crow_indices(), A.col_indices(), A.values()
+    rows = torch.repeat_interleave(torch.arange(A.shape[0], device=val.device), crow.diff())
+    return val.new_zeros(A.shape[0]).index_add_(0, rows, torch.where(col == rows, val.new_zeros(()), val.abs()))
 
 
 class _SpMM(torch.autograd.Function):

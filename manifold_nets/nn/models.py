@@ -51,6 +51,11 @@ FAMILIES = ("diffusion", "spectral", "cheb", "gcnn", "acnn", "monet", "gem")
 #: K = 3 / 6 / 8 gave 0.87 / 0.85 / 0.92; K = 10 0.96 and 0.93 with another seed, K = 16 0.95 and 0.94
 #: at 1.7 times the cost).
 UNET_CHEB_K = 10
+#: Normalisation of ``family="cheb"`` in the U-Net (see :class:`~manifold_nets.nn.ChebConv`), chosen on
+#: the same validation meshes and on fits of single meshes (teddy, a bumpy sphere): the mass-normalised
+#: operator's spectrum spans thousands of times its low part on real meshes, the degree-normalised one's
+#: is bounded by 2.  Checkpoints written before this default record no normalisation and load as "mass".
+UNET_CHEB_NORMALIZATION = "degree"
 _CONVS = {"spectral": SpectralConv, "cheb": ChebConv, "gcnn": GCNNConv, "acnn": ACNNConv, "monet": MoNetConv}
 
 
@@ -201,11 +206,13 @@ class MeshBackbone(nn.Module, Serializable):
         skip connection (the encoder's features at that level, added) and ``level_blocks``
         blocks — so the receptive field grows with the coarsening.  Blocks of every level are of
         the same family; for ``gem`` the pooling transports the irreps features between the
-        levels' gauges (gauge equivariance is kept exactly).  For ``cheb`` the U-Net's default
-        Chebyshev order is :data:`UNET_CHEB_K` (``K`` in ``conv_kwargs`` overrides it): the
-        largest eigenvalue of the mass-normalised Laplacian is about 100 times the low spectrum's
-        (e.g. 6.4e4 vs 7.6e2 for the 64th on a 2562-vertex mesh), so the default degree-2
-        polynomial barely moves smooth signals and the U-Net underfits a wide-view labelling.
+        levels' gauges (gauge equivariance is kept exactly).  For ``cheb`` the U-Net's defaults
+        are the Chebyshev order :data:`UNET_CHEB_K` and the degree-normalised Laplacian
+        (:data:`UNET_CHEB_NORMALIZATION`; ``K`` / ``normalization`` in ``conv_kwargs`` override
+        them): the largest eigenvalue of the mass-normalised Laplacian is about 100 times the low
+        spectrum's on a regular 2562-vertex mesh (6.4e4 vs 7.6e2 for the 64th) and thousands of
+        times on real meshes, so a low-degree polynomial of it barely moves smooth signals and
+        the U-Net underfits a wide-view labelling.
     level_blocks : int
         Blocks per level in the encoder and the decoder (``levels > 0``).
     **conv_kwargs
@@ -232,6 +239,7 @@ class MeshBackbone(nn.Module, Serializable):
         self.levels, self.level_blocks = levels, level_blocks
         if family == "cheb" and levels:
             conv_kwargs.setdefault("K", UNET_CHEB_K)
+            conv_kwargs.setdefault("normalization", UNET_CHEB_NORMALIZATION)
         if family == "gem":
             m = max(1, width // (max_order + 1))  # m (L + 1) invariants, about `width`
             self.irreps = Irreps.regular(m, max_order)

@@ -19,6 +19,8 @@ Checkpoints
 
     format            "manifold_nets.checkpoint"
     format_version    CHECKPOINT_VERSION (an integer; another value is refused)
+    config_schema     CONFIG_SCHEMA: which defaults a config leaves implicit (older configs are
+                      upgraded on load so that they rebuild the model that was saved)
     library_version   manifold_nets.__version__ of the writer
     model             JSON config
     state_dict        the weights (on the CPU)
@@ -47,12 +49,17 @@ import torch
 from ..errors import MeshFileError
 from ._config import _INIT_ATTR, _REGISTRY, configurable
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "Pipeline", "Serializable",
-           "configurable", "get_config", "from_config", "save", "load"]
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CONFIG_SCHEMA", "CheckpointError", "Pipeline", "Serializable",
+           "configurable", "get_config", "from_config", "upgrade_config", "save", "load"]
 
 CHECKPOINT_FORMAT = "manifold_nets.checkpoint"
 #: Bump (refusing older files) when the checkpoint layout changes incompatibly.
 CHECKPOINT_VERSION = 1
+#: Version of the implicit defaults of the model configs.  2: a ``cheb`` U-Net (``levels > 0``) without
+#: an explicit ``normalization`` uses the degree-normalised Laplacian; checkpoints without the field
+#: (schema 1) were written when it used the mass-normalised one, and load as such.
+CONFIG_SCHEMA = 2
+_BACKBONE_CLASSES = ("SegmentationNet", "FeatureNet", "MeshBackbone")
 
 class CheckpointError(MeshFileError):
     """A checkpoint cannot be written or read (corrupt file, other format version, unknown class,
@@ -123,6 +130,19 @@ def from_config(config: dict) -> torch.nn.Module:
         return cls(**_decode(config.get("kwargs", {})))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"config of {config['class']}: the constructor refused it ({exc})") from exc
+
+
+def upgrade_config(config: dict, schema: int) -> dict:
+    """A config written under ``schema`` (see :data:`CONFIG_SCHEMA`) with the defaults of that time
+    made explicit, so that today's :func:`from_config` rebuilds the same model (a new dict)."""
+    if not isinstance(config, dict) or schema >= CONFIG_SCHEMA:
+        return config
+    config = json.loads(json.dumps(config))
+    kw = config.get("kwargs")
+    if (schema < 2 and config.get("class") in _BACKBONE_CLASSES and isinstance(kw, dict)
+            and kw.get("family") == "cheb" and kw.get("levels") and "normalization" not in kw):
+        kw["normalization"] = "mass"
+    return config
 
 
 class Serializable:
@@ -280,6 +300,7 @@ def save(model: torch.nn.Module, path, *, features=None, operators=None, labels=
     ckpt = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
+        "config_schema": CONFIG_SCHEMA,
         "library_version": pipe.library_version,
         "torch_version": str(torch.__version__),
         "model": json.dumps(config, sort_keys=True),
@@ -338,7 +359,7 @@ def load(path, map_location=None) -> torch.nn.Module:
         raise CheckpointError(f"{p}: expected a complete checkpoint (got {type(exc).__name__}: {exc})") from exc
     if _checksum(state) != checksum:
         raise CheckpointError(f"{p}: expected weights matching the stored checksum (got a mismatch: corrupt file)")
-    model = from_config(config)
+    model = from_config(upgrade_config(config, ckpt.get("config_schema", 1)))
     floats = [t.dtype for t in state.values() if t.is_floating_point()]
     if floats:
         model = model.to(dtype=floats[0])  # load_state_dict keeps the parameters' dtype: match the file's

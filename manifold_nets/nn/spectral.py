@@ -5,8 +5,8 @@
   combination of heat kernels ``exp(−τ A λ)``), so the same filter applies to any mesh, at any
   scale.
 * :class:`ChebConv` — Chebyshev polynomial filters of the mass-normalised cotan Laplacian
-  ``M⁻¹L`` rescaled to ``[−1, 1]`` by a per-mesh estimate of its largest eigenvalue (scale free
-  by construction).
+  ``M⁻¹L`` rescaled to ``[−1, 1]`` by a per-mesh estimate of its largest eigenvalue, or of the
+  degree-normalised ``D⁻¹L`` (spectrum in ``[0, 2]``); both scale free by construction.
 
 Scale: scaling a mesh by ``s`` multiplies its eigenvalues by ``s⁻²`` and its area by ``s²``, so
 every filter here is a function of scale-free quantities and a layer's output does not change
@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ._config import configurable
+from ._sparse import offdiag_abs_rowsum
 from .batch import MeshBatch
 
 __all__ = ["SpectralConv", "ChebConv", "to_spectral", "from_spectral", "heat_kernel_basis", "mesh_areas",
@@ -141,30 +142,47 @@ class SpectralConv(nn.Module):
 
 @configurable
 class ChebConv(nn.Module):
-    r"""Chebyshev filter of the mass-normalised cotan Laplacian.
+    r"""Chebyshev filter of the cotan Laplacian, mass- or degree-normalised.
 
-    ``y = Σ_{k<K} T_k(L̃) x W_k + b`` with ``L̃ = 2 M⁻¹L / λ_max − I`` per mesh (``λ_max`` from
-    :attr:`MeshBatch.lambda_max`), so the filter is a polynomial of degree ``K − 1`` in the
-    intrinsic operator and reaches the ``(K − 1)``-ring.
+    ``y = Σ_{k<K} T_k(L̃) x W_k + b``, a polynomial of degree ``K − 1`` in the operator (it reaches
+    the ``(K − 1)``-ring), with per mesh
+
+    * ``normalization="mass"`` (default): ``L̃ = 2 M⁻¹L / λ_max − I``, ``λ_max`` the largest
+      eigenvalue of ``M⁻¹L`` (:attr:`MeshBatch.lambda_max`): the intrinsic operator.
+    * ``normalization="degree"``: ``L̃ = D⁻¹L − I`` with ``D_ii = Σ_{j≠i} |L_ij|`` (the diagonal of
+      ``L`` where the weights are non-negative): the random-walk normalisation of the cotan-weighted
+      graph, whose spectrum (that of ``D^{-1/2} L D^{-1/2}``, PyG's ``normalization="sym"``) lies in
+      ``[0, 2]`` by Gershgorin's theorem, so ``λ_max = 2`` needs no estimate.  It does not depend
+      on vertex areas.  On meshes with small triangles ``M⁻¹L``'s largest eigenvalue is thousands
+      of times its low spectrum (cow, 2.9k vertices: ``λ_max / λ_10 ≈ 8000``), so a polynomial of
+      moderate degree cannot tell smooth signals apart; ``D⁻¹L``'s spectrum is bounded.  The U-Net
+      (:class:`~manifold_nets.nn.MeshBackbone` with ``levels > 0``) uses it by default.
+
+    Both are invariant to uniform scaling (cotan weights are scale free) and to face order.
 
     Parameters
     ----------
     in_channels, out_channels : int
     K : int
         Number of Chebyshev terms (polynomial degree + 1).
+    normalization : {"mass", "degree"}
     bias : bool
 
     Shapes
     ------
-    x ``(N, in_channels)`` -> ``(N, out_channels)``; uses ``batch.L``, ``batch.mass``,
-    ``batch.lambda_max``.
+    x ``(N, in_channels)`` -> ``(N, out_channels)``; uses ``batch.L`` and, for ``"mass"``,
+    ``batch.mass`` and ``batch.lambda_max``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, K: int = 3, bias: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, *, K: int = 3, normalization: str = "mass",
+                 bias: bool = True):
         super().__init__()
         if K < 1:
             raise ValueError(f"K: expected at least 1 (got {K})")
+        if normalization not in ("mass", "degree"):
+            raise ValueError(f"normalization: expected 'mass' or 'degree' (got {normalization!r})")
         self.in_channels, self.out_channels, self.K = in_channels, out_channels, K
+        self.normalization = normalization
         self.weight = nn.Parameter(torch.empty(K, in_channels, out_channels))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
@@ -175,15 +193,20 @@ class ChebConv(nn.Module):
             nn.init.zeros_(self.bias)
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, K={self.K}, bias={self.bias is not None}"
+        norm = f", normalization={self.normalization!r}" if self.normalization != "mass" else ""
+        return f"{self.in_channels}, {self.out_channels}, K={self.K}{norm}, bias={self.bias is not None}"
 
     def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
         check_input_dtype(batch, x, "ChebConv")
-        mass = batch.mass.to(x.dtype)
-        # vertices without mass (unreferenced) have empty rows of L: give them scale 0
-        safe = torch.where(mass > 0, mass, torch.ones_like(mass))
-        scale = torch.where(mass > 0, (2.0 / batch.lambda_max.to(x.dtype))[batch.batch] / safe,
-                            torch.zeros_like(mass))
+        if self.normalization == "degree":
+            d = offdiag_abs_rowsum(batch.L).to(x.dtype)  # 2 / (λ_max = 2 · D)
+            scale = torch.where(d > 0, 1.0 / torch.where(d > 0, d, torch.ones_like(d)), torch.zeros_like(d))
+        else:
+            mass = batch.mass.to(x.dtype)
+            # vertices without mass (unreferenced) have empty rows of L: give them scale 0
+            safe = torch.where(mass > 0, mass, torch.ones_like(mass))
+            scale = torch.where(mass > 0, (2.0 / batch.lambda_max.to(x.dtype))[batch.batch] / safe,
+                                torch.zeros_like(mass))
         scale = scale.unsqueeze(-1)
 
         def Lt(v):

@@ -18,6 +18,7 @@ IR_OUT = Irreps([(2, 0), (2, 1)])
 LAYERS = {
     "spectral": (lambda: mnn.SpectralConv(3, 4), 3),
     "cheb": (lambda: mnn.ChebConv(3, 4, K=4), 3),
+    "cheb_degree": (lambda: mnn.ChebConv(3, 4, K=4, normalization="degree"), 3),
     "diffusion_spectral": (lambda: mnn.LearnedDiffusion(3, 3, method="spectral", init_time=0.05), 3),
     "diffusion_implicit": (lambda: mnn.LearnedDiffusion(3, 3, method="implicit", init_time=0.05), 3),
     "gradient_features": (lambda: mnn.SpatialGradientFeatures(3, 3), 3),
@@ -188,6 +189,36 @@ def test_chebconv_matches_dense_polynomial(batch64):
         # λ_max is an upper bound of the spectrum of M⁻¹L, so L̃ has its spectrum in [−1, 1]
         ev = np.linalg.eigvals(Lt).real
         assert ev.max() <= 1 + 1e-9 and ev.min() >= -1 - 1e-9
+
+
+def test_chebconv_degree_normalisation_matches_dense_polynomial(batch64):
+    """``normalization="degree"``: ``L̃ = D⁻¹L − I`` with ``D`` the off-diagonal absolute row sums of
+    ``L``, spectrum in ``[−1, 1]`` without any estimate, and independent of the vertex areas."""
+    conv = mnn.ChebConv(1, 1, K=3, bias=False, normalization="degree").double()
+    x = torch.randn(batch64.num_vertices, 1, dtype=torch.float64)
+    w = conv.weight.detach()[:, 0, 0]
+    y = conv(batch64, x)
+    for b, d in enumerate(batch64.data):
+        s, e = int(batch64.ptr[b]), int(batch64.ptr[b + 1])
+        L = d.L.toarray()
+        D = np.abs(L - np.diag(np.diag(L))).sum(1)
+        Lt = L / D[:, None] - np.eye(d.n_vertices)
+        xb = x[s:e, 0].numpy()
+        ref = w[0].item() * xb + w[1].item() * Lt @ xb + w[2].item() * (2 * Lt @ Lt @ xb - xb)
+        np.testing.assert_allclose(y[s:e, 0].detach().numpy(), ref, atol=1e-10)
+        ev = np.linalg.eigvals(Lt).real
+        assert ev.max() <= 1 + 1e-9 and ev.min() >= -1 - 1e-9
+    with pytest.raises(ValueError, match="normalization: expected 'mass' or 'degree'"):
+        mnn.ChebConv(1, 1, normalization="sym")
+    # the torch path (other devices) gives the scipy path's degrees
+    from manifold_nets.nn._sparse import (
+        SparseOperator,
+        _offdiag_abs_rowsum_scipy,
+        _offdiag_abs_rowsum_torch,
+    )
+
+    op = SparseOperator(batch64.data[0].L, dtype=torch.float64)
+    torch.testing.assert_close(_offdiag_abs_rowsum_torch(op), _offdiag_abs_rowsum_scipy(op), rtol=1e-14, atol=0)
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))

@@ -288,13 +288,15 @@ def four_parts(batch) -> torch.Tensor:
 
 
 def train_and_test(family, levels, *, steps=300, lr=1e-3, width=32, n_blocks=2, dropout=0.3, level_blocks=2,
-                   train_seed=0, test_seed=1, seed=0, data=None, weight_decay=0.0, noise=0.0, **net_kwargs):
+                   train_seed=0, test_seed=1, seed=0, data=None, weight_decay=0.0, noise=0.0, cosine=False,
+                   **net_kwargs):
     """Adam on one mesh, accuracy on another: ``(train accuracy, test accuracy, seconds per step)``.
 
     The recipe: width 32, 2 blocks on the input mesh, dropout 0.3 (whole irreps fields for ``gem``), and for
     ``levels > 0`` two blocks per level in the encoder and the decoder; Adam, learning rate 1e-3.
     ``weight_decay`` > 0 uses AdamW with that decay; ``noise`` adds Gaussian noise of that fraction of each
-    input channel's standard deviation at every step (both off in the recipe)."""
+    input channel's standard deviation at every step (both off in the recipe); ``cosine`` decays the learning
+    rate to zero over the steps (cosine annealing) instead of keeping it constant."""
     import time
 
     if data is None:
@@ -305,6 +307,7 @@ def train_and_test(family, levels, *, steps=300, lr=1e-3, width=32, n_blocks=2, 
                           dropout=dropout, level_blocks=level_blocks, **net_kwargs)
     opt = (torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay) if weight_decay
            else torch.optim.Adam(net.parameters(), lr=lr))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1)) if cosine else None
     sd = xt.std(0, keepdim=True)
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -312,6 +315,8 @@ def train_and_test(family, levels, *, steps=300, lr=1e-3, width=32, n_blocks=2, 
         xin = xt + noise * sd * torch.randn_like(xt) if noise else xt
         mnn.segmentation_loss(net(bt, xin), yt).backward()
         opt.step()
+        if sched is not None:
+            sched.step()
     dt = (time.perf_counter() - t0) / max(steps, 1)
     net.eval()
     with torch.no_grad():
@@ -351,11 +356,10 @@ def test_wide_view_quick(family, wide_view):
 #: Held-out accuracy of the U-Net (levels=2) where it misses the 95 % goal (measured with
 #: ``OMP_NUM_THREADS=1 python -m tests.nn.test_multiscale test FAMILY``, torch 2.13 CPU; settings are
 #: chosen on the validation mesh, ``... val FAMILY``): expected failures.
-#: spectral (0.975), diffusion (0.976) and acnn (0.957) pass.  The README's validation sweep (dropout,
-#: width, blocks, levels, learning rate) found no setting that reaches 0.95 for gcnn, monet or gem.
+#: spectral (0.975), diffusion (0.976), acnn (0.957) and cheb (0.970, degree-normalised) pass.  The README's
+#: validation sweep (dropout, width, blocks, levels, learning rate, weight decay, input noise, cosine
+#: decay) found no setting that reaches 0.95 for gcnn, monet or gem.
 MEASURED_MISSES: dict = {
-    "cheb": ("measured 0.943 held-out with the U-Net default K = 10 (was 0.892 at K = 3, train 0.906: "
-             "underfit); train 0.969, validation 0.959 / 0.929 (torch seeds 0 / 1)"),
     "gcnn": ("measured 0.925 held-out (single level 0.917); train 0.999: overfits the training mesh "
              "(validation 0.914; concatenated skips 0.895, skip dropout 0.909 did not help)"),
     "monet": ("measured 0.940 held-out (single level 0.908); train 0.997: overfits the training mesh "
@@ -375,27 +379,92 @@ def test_wide_view_every_family(family, wide_view):
     assert acc >= 0.95, f"{family}: held-out accuracy {acc:.3f} < 0.95"
 
 
+#: The protocol of issue 8, Why 9: a network is trained on one mesh and measured on that mesh (how well
+#: it can fit a labelling that needs a wide view), on a mesh nothing was tuned on: the shared cow
+#: (2903 vertices, the issue's "held-out 2.9k-vertex mesh").  These settings (cosine decay of the
+#: learning rate from 3e-3) were chosen on fits of teddy and of a bumpy shape (bump seed 2); the
+#: recipe's constant 1e-3 leaves the last step's accuracy noisy.  Meshes whose 4-part k-means cuts a
+#: symmetric region in two (screwdriver, bunny) are unfit for the task: no intrinsic input tells the
+#: halves apart, and spectral networks stay near 0.7 on them.
+FIT_SETTINGS = dict(cosine=True, lr=3e-3)
+FIT_MESH = "clean/cow.obj"
+
+
+@pytest.fixture(scope="module")
+def cow_fit():
+    return {lv: fit_data(lv, FIT_MESH) for lv in (0, 2)}
+
+
+def test_wide_view_fit_quick(cow_fit):
+    """ACNN on the cow: the U-Net fits the wide-view labelling, the single-level network cannot."""
+    _, acc_ms, _ = train_and_test("acnn", 2, data=cow_fit[2], **FIT_SETTINGS)
+    _, acc_1, _ = train_and_test("acnn", 0, data=cow_fit[0], **FIT_SETTINGS)
+    assert acc_ms >= 0.95 and acc_1 < 0.92, (acc_ms, acc_1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
+def test_wide_view_fit_every_family(family, cow_fit):
+    """300 steps on the cow, >= 95 % of its vertices labelled right by the U-Net (issue 8, Why 9's protocol)."""
+    _, acc, _ = train_and_test(family, 2, data=cow_fit[2], **FIT_SETTINGS)
+    assert acc >= 0.95, f"{family}: accuracy {acc:.3f} < 0.95 on {FIT_MESH}"
+
+
 #: Bump seed of the validation mesh: settings are chosen on it (train on seed 0), never on the
 #: held-out test mesh (seed 1), which is only read for the final numbers.
 VALIDATION_SEED = 2
 
 
-def _cli(argv):
-    """``[val|test] families [key=value ...]``: the table of the report on the validation (default) or the
-    test mesh, U-Net (``levels=2``) only unless ``levels=0,2`` is given; ``value``s are Python literals."""
+def fit_data(levels, mesh):
+    """The protocol of issue 8, Why 9: one mesh, trained on and measured on (a fit, not a transfer).
+    ``mesh`` is a path under ``$MANIFOLD_NETS_DATA/meshes`` (e.g. ``clean/cow.obj``, the issue's
+    2.9k-vertex mesh) or ``bump:SEED`` for a wide-view shape."""
+    if mesh.startswith("bump:"):
+        V, F = wide_view_shape(int(mesh[5:]))
+    else:
+        from manifold_nets import read_mesh
+        from tests.conftest import data_path
+
+        m = read_mesh(data_path("meshes", *mesh.split("/")))
+        V, F = m.V, m.F
+    b = MeshBatch.from_meshes([(V, F)], k=64, levels=levels)
+    d = (b, mnn.input_features(b, "hks", 16), four_parts(b))
+    return d, d
+
+
+def _literal(v: str):
+    """A command-line value as a Python literal, or the string itself (``mesh=clean/cow.obj``)."""
     import ast
 
+    try:
+        return ast.literal_eval(v)
+    except (ValueError, SyntaxError):
+        return v
+
+
+def _cli(argv):
+    """``[val|test|fit] families [key=value ...]``: the table of the report on the validation (default) or the
+    test mesh, U-Net (``levels=2``) only unless ``levels=0,2`` is given; ``value``s are Python literals.
+    ``fit`` trains and measures on one mesh (``mesh=clean/cow.obj`` by default, see :func:`fit_data`), with
+    :data:`FIT_SETTINGS` unless overridden."""
+
     mode = "val"
-    if argv and argv[0] in ("val", "test"):
+    if argv and argv[0] in ("val", "test", "fit"):
         mode, argv = argv[0], argv[1:]
     fams = argv[0].split(",") if argv and "=" not in argv[0] else list(FAMILIES)
     kw = dict(a.split("=", 1) for a in argv if "=" in a)
-    kw = {k: ast.literal_eval(v) for k, v in kw.items()}
+    kw = {k: _literal(v) for k, v in kw.items()}
     lvs = kw.pop("levels", (2,))
     lvs = (lvs,) if isinstance(lvs, int) else tuple(lvs)
-    other = VALIDATION_SEED if mode == "val" else 1
-    data = {lv: wide_view_data(lv, 0, other) for lv in lvs}
-    print(f"{mode} (bump seed {other}) {kw}")
+    if mode == "fit":
+        kw = {**FIT_SETTINGS, **kw}
+        mesh = kw.pop("mesh", FIT_MESH)
+        data = {lv: fit_data(lv, mesh) for lv in lvs}
+        print(f"fit on {mesh} {kw}")
+    else:
+        other = VALIDATION_SEED if mode == "val" else 1
+        data = {lv: wide_view_data(lv, 0, other) for lv in lvs}
+        print(f"{mode} (bump seed {other}) {kw}")
     print(f"| family | levels | train | {mode} | ms / step |\n|---|---:|---:|---:|---:|")
     for fam in fams:
         for lv in lvs:
@@ -403,7 +472,7 @@ def _cli(argv):
             print(f"| {fam} | {lv} | {a:.3f} | {b:.3f} | {1000 * dt:.0f} |", flush=True)
 
 
-if __name__ == "__main__":  # OMP_NUM_THREADS=1 python -m tests.nn.test_multiscale [val|test] [families] [key=value ...]
+if __name__ == "__main__":  # OMP_NUM_THREADS=1 python -m tests.nn.test_multiscale [val|test|fit] [families] [key=value ...]
     import sys
 
     torch.set_num_threads(1)

@@ -191,3 +191,46 @@ def test_pipeline_refuses_a_different_one_ring_rule(meshes):
         other.batch(meshes[:1])
     with pytest.raises(CheckpointError, match="no input-feature pipeline"):
         mnn.Pipeline.make().features_of(p.batch(meshes[:1]))
+
+
+def test_cheb_unet_checkpoint_of_the_previous_config_schema_loads_as_written(tmp_path, ms_batch_small):
+    """A Chebyshev U-Net saved before its default normalisation changed (config schema 1: no
+    ``config_schema`` field, no ``normalization`` in the config) loads with the mass-normalised
+    operator it was trained with; a new one with the degree-normalised default; outputs identical."""
+    batch, x = ms_batch_small
+
+    def norms(m):
+        return {c.normalization for c in m.modules() if isinstance(c, mnn.ChebConv)}
+
+    torch.manual_seed(0)
+    new = mnn.SegmentationNet(x.shape[1], 3, family="cheb", width=6, n_blocks=1, levels=1).double()
+    old = mnn.SegmentationNet(x.shape[1], 3, family="cheb", width=6, n_blocks=1, levels=1,
+                              normalization="mass").double()
+    old.load_state_dict(new.state_dict())
+    assert norms(new) == {"degree"} and norms(old) == {"mass"}
+    assert (_out(new, batch, x) - _out(old, batch, x)).abs().max() > 1e-3  # the two really differ
+
+    p = new.save(tmp_path / "new.pt")
+    assert norms(mnn.load(p)) == {"degree"}
+    torch.testing.assert_close(_out(mnn.load(p), batch, x), _out(new, batch, x), rtol=0, atol=1e-12)
+    # what the previous version wrote: the old model's file without the schema and without the key
+    ck = torch.load(old.save(tmp_path / "old.pt"), weights_only=True)
+    assert ck.pop("config_schema") == mnn.serialization.CONFIG_SCHEMA == 2
+    ck["model"] = ck["model"].replace(', "normalization": "mass"', "")
+    assert "normalization" not in ck["model"]
+    torch.save(ck, tmp_path / "schema1.pt")
+    back = mnn.load(tmp_path / "schema1.pt")
+    assert norms(back) == {"mass"}
+    torch.testing.assert_close(_out(back, batch, x), _out(old, batch, x), rtol=0, atol=1e-12)
+    # single-level Chebyshev networks never changed: nothing is added to their configs
+    cfg = mnn.SegmentationNet(3, 2, family="cheb", width=4, n_blocks=1).get_config()
+    assert mnn.serialization.upgrade_config(cfg, 1) == cfg
+
+
+@pytest.fixture(scope="module")
+def ms_batch_small():
+    from tests.nn.conftest import bumpy_sphere
+
+    b = mnn.MeshBatch.from_meshes([bumpy_sphere(2, seed=1)], k=12, levels=1, dtype=torch.float64)
+    x = torch.randn(b.num_vertices, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    return b, x

@@ -38,8 +38,10 @@ def test_families_are_scale_invariant(family, normalize, meshes):
     (lambda: mnn.SpatialGradientFeatures(3), 3),
     (lambda: mnn.SpectralConv(3, 2), 3),
     (lambda: mnn.ChebConv(3, 2), 3),
+    (lambda: mnn.ChebConv(3, 2, normalization="degree"), 3),
     (lambda: mnn.DiffusionNet(3, 2, width=6, n_blocks=1, method="implicit"), 3),
-], ids=["diffusion-spectral", "diffusion-implicit", "gradient-features", "spectral", "cheb", "diffusionnet-implicit"])
+], ids=["diffusion-spectral", "diffusion-implicit", "gradient-features", "spectral", "cheb", "cheb-degree",
+        "diffusionnet-implicit"])
 def test_layers_are_scale_invariant_with_fixed_inputs(make, c, meshes):
     """The same per-vertex values on the scaled mesh give the same output (no normalisation anywhere)."""
     torch.manual_seed(0)
