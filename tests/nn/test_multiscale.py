@@ -289,14 +289,15 @@ def four_parts(batch) -> torch.Tensor:
 
 def train_and_test(family, levels, *, steps=300, lr=1e-3, width=32, n_blocks=2, dropout=0.3, level_blocks=2,
                    train_seed=0, test_seed=1, seed=0, data=None, weight_decay=0.0, noise=0.0, cosine=False,
-                   **net_kwargs):
+                   keep=None, **net_kwargs):
     """Adam on one mesh, accuracy on another: ``(train accuracy, test accuracy, seconds per step)``.
 
     The recipe: width 32, 2 blocks on the input mesh, dropout 0.3 (whole irreps fields for ``gem``), and for
     ``levels > 0`` two blocks per level in the encoder and the decoder; Adam, learning rate 1e-3.
     ``weight_decay`` > 0 uses AdamW with that decay; ``noise`` adds Gaussian noise of that fraction of each
     input channel's standard deviation at every step (both off in the recipe); ``cosine`` decays the learning
-    rate to zero over the steps (cosine annealing) instead of keeping it constant."""
+    rate to zero over the steps (cosine annealing) instead of keeping it constant.  ``keep``: a dict that
+    receives the trained network as ``keep["net"]``."""
     import time
 
     if data is None:
@@ -319,9 +320,24 @@ def train_and_test(family, levels, *, steps=300, lr=1e-3, width=32, n_blocks=2, 
             sched.step()
     dt = (time.perf_counter() - t0) / max(steps, 1)
     net.eval()
+    if keep is not None:
+        keep["net"] = net
     with torch.no_grad():
         acc = [float((net(b, x).argmax(1) == y).double().mean()) for b, x, y in ((bt, xt, yt), (bs, xs, ys))]
     return acc[0], acc[1], dt
+
+
+def errors_near_boundaries(net, batch, x, y, bands=(0.05, 0.1, 0.2)) -> list:
+    """``[(band, vertices, wrong)]``: the unseen mesh's errors by distance along the long axis (unit-area
+    lengths) to the nearest boundary between consecutive parts; the last band is everything farther."""
+    with torch.no_grad():
+        wrong = (net(batch, x).argmax(1) != y).numpy()
+    P, lab = batch.pos.double().numpy(), y.numpy()
+    cuts = np.array([0.5 * (P[lab == k, 0].max() + P[lab == k + 1, 0].min()) for k in range(3)])
+    d = np.abs(P[:, :1] - cuts[None]).min(1)
+    edges = (0.0,) + tuple(bands) + (np.inf,)
+    return [(f"{lo:g}-{hi:g}", int(((d >= lo) & (d < hi)).sum()), int(wrong[(d >= lo) & (d < hi)].sum()))
+            for lo, hi in zip(edges[:-1], edges[1:])]
 
 
 def wide_view_data(levels, train_seed=0, test_seed=1):
@@ -335,6 +351,24 @@ def wide_view_data(levels, train_seed=0, test_seed=1):
 @pytest.fixture(scope="module")
 def wide_view():
     return wide_view_data(2)
+
+
+def memoriser_agreement(data) -> float:
+    """Accuracy on the second mesh of the training mesh's own labels carried over vertex by vertex.
+
+    The wide-view shapes are one icosphere with different bumps, so vertex ``i`` is the same point of
+    the underlying shape on both: this is what a network that learned the training labelling exactly
+    (as a function of the place on the shape) would score on the unseen mesh."""
+    (_, _, y0), (_, _, y1) = data
+    return float((y0 == y1).double().mean())
+
+
+def test_wide_view_labels_move_between_meshes(wide_view):
+    """The k-means parts of the unseen mesh are not those of the training mesh: carried over by vertex
+    correspondence they agree on 95.0 % of the vertices (seed 2: 94.7 %), so the transfer task's 95 %
+    asks a network to re-derive the clustering on the new shape, not to reproduce what it was taught."""
+    agree = memoriser_agreement(wide_view)
+    assert 0.93 < agree < 0.96, agree
 
 
 #: family: (steps, torch seed, held-out accuracy the U-Net must reach).  Measured (2-core CPU,
@@ -396,16 +430,19 @@ def cow_fit():
 
 
 def test_wide_view_fit_quick(cow_fit):
-    """ACNN on the cow: the U-Net fits the wide-view labelling, the single-level network cannot."""
+    """ACNN on the cow: the U-Net fits the wide-view labelling, the single-level network cannot
+    (measured, torch seed 0: 0.976 against 0.868; the U-Net's result varies with the seed, 0.913–0.987
+    over seeds 0–4, hence the margin)."""
     _, acc_ms, _ = train_and_test("acnn", 2, data=cow_fit[2], **FIT_SETTINGS)
     _, acc_1, _ = train_and_test("acnn", 0, data=cow_fit[0], **FIT_SETTINGS)
-    assert acc_ms >= 0.95 and acc_1 < 0.92, (acc_ms, acc_1)
+    assert acc_ms >= 0.93 and acc_1 < 0.90, (acc_ms, acc_1)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
 def test_wide_view_fit_every_family(family, cow_fit):
-    """300 steps on the cow, >= 95 % of its vertices labelled right by the U-Net (issue 8, Why 9's protocol)."""
+    """300 steps on the cow, >= 95 % of its vertices labelled right by the U-Net (issue 8, Why 9's protocol;
+    torch seed 0: 0.976 (acnn) to 0.998; with seed 1 acnn reaches only 0.913, the others 0.996-0.999)."""
     _, acc, _ = train_and_test(family, 2, data=cow_fit[2], **FIT_SETTINGS)
     assert acc >= 0.95, f"{family}: accuracy {acc:.3f} < 0.95 on {FIT_MESH}"
 
@@ -446,16 +483,26 @@ def _cli(argv):
     """``[val|test|fit] families [key=value ...]``: the table of the report on the validation (default) or the
     test mesh, U-Net (``levels=2``) only unless ``levels=0,2`` is given; ``value``s are Python literals.
     ``fit`` trains and measures on one mesh (``mesh=clean/cow.obj`` by default, see :func:`fit_data`), with
-    :data:`FIT_SETTINGS` unless overridden."""
+    :data:`FIT_SETTINGS` unless overridden; ``errors`` prints where the validation errors lie
+    (:func:`errors_near_boundaries`)."""
 
     mode = "val"
-    if argv and argv[0] in ("val", "test", "fit"):
+    if argv and argv[0] in ("val", "test", "fit", "errors"):
         mode, argv = argv[0], argv[1:]
     fams = argv[0].split(",") if argv and "=" not in argv[0] else list(FAMILIES)
     kw = dict(a.split("=", 1) for a in argv if "=" in a)
     kw = {k: _literal(v) for k, v in kw.items()}
     lvs = kw.pop("levels", (2,))
     lvs = (lvs,) if isinstance(lvs, int) else tuple(lvs)
+    if mode == "errors":  # where the U-Net's validation errors lie
+        data = wide_view_data(2, 0, VALIDATION_SEED)
+        for fam in fams:
+            keep: dict = {}
+            _, acc, _ = train_and_test(fam, 2, data=data, keep=keep, **kw)
+            rows = errors_near_boundaries(keep["net"], *data[1])
+            print(f"{fam} (validation {acc:.3f}), wrong / vertices by distance to a part boundary: "
+                  + ", ".join(f"{b}: {w} / {n}" for b, n, w in rows), flush=True)
+        return
     if mode == "fit":
         kw = {**FIT_SETTINGS, **kw}
         mesh = kw.pop("mesh", FIT_MESH)
@@ -464,7 +511,8 @@ def _cli(argv):
     else:
         other = VALIDATION_SEED if mode == "val" else 1
         data = {lv: wide_view_data(lv, 0, other) for lv in lvs}
-        print(f"{mode} (bump seed {other}) {kw}")
+        print(f"{mode} (bump seed {other}) {kw}; the training labels carried over by vertex score "
+              f"{memoriser_agreement(data[lvs[0]]):.3f}")
     print(f"| family | levels | train | {mode} | ms / step |\n|---|---:|---:|---:|---:|")
     for fam in fams:
         for lv in lvs:
@@ -472,7 +520,7 @@ def _cli(argv):
             print(f"| {fam} | {lv} | {a:.3f} | {b:.3f} | {1000 * dt:.0f} |", flush=True)
 
 
-if __name__ == "__main__":  # OMP_NUM_THREADS=1 python -m tests.nn.test_multiscale [val|test|fit] [families] [key=value ...]
+if __name__ == "__main__":  # OMP_NUM_THREADS=1 python -m tests.nn.test_multiscale [val|test|fit|errors] [families] [key=value ...]
     import sys
 
     torch.set_num_threads(1)
