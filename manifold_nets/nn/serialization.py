@@ -61,6 +61,7 @@ CHECKPOINT_VERSION = 1
 CONFIG_SCHEMA = 2
 _BACKBONE_CLASSES = ("SegmentationNet", "FeatureNet", "MeshBackbone")
 
+
 class CheckpointError(MeshFileError):
     """A checkpoint cannot be written or read (corrupt file, other format version, unknown class,
     weights that do not fit the configuration, a constructor argument that is not plain data)."""
