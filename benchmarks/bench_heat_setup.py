@@ -7,10 +7,16 @@ setups each, with the same settings: one BLAS/OpenMP thread, the intrinsic Delau
 (``laplacian="robust"`` / ``use_robust=True``) and ``t = h²`` (``t_factor`` / ``t_coef`` 1).
 Prints the fastest and the median setup of each and the ratio of the fastest.
 
+``--log-map``: the vector heat method instead, :class:`~manifold_nets.geometry.VectorHeatSolver`
+against potpourri3d's ``MeshVectorHeatSolver``, each timed as setup plus the first log map (of
+vertex 0), since potpourri3d factorises lazily on first use; same settings (one thread, intrinsic
+Delaunay, ``t = h²``).  A mesh one side refuses (ours: non-manifold vertices) is reported as such.
+
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_heat_setup.py                 # the default meshes
     OMP_NUM_THREADS=1 python benchmarks/bench_heat_setup.py ico:4 clean/bunny.off --repeats 40
+    OMP_NUM_THREADS=1 python benchmarks/bench_heat_setup.py --log-map
 
 Meshes are paths under ``$MANIFOLD_NETS_DATA/meshes`` (default ``../shared``) or ``ico:<level>``
 (generated icospheres).
@@ -46,10 +52,21 @@ def load(spec: str):
     return np.asarray(m.V, dtype=np.float64), np.asarray(m.F, dtype=np.int64)
 
 
+def _runs(f) -> bool:
+    """Whether a setup runs (a solver may refuse a mesh with an exception)."""
+    try:
+        f()
+    except Exception as exc:  # noqa: BLE001 - report which side refused, whatever the error
+        print(f"  ({type(exc).__name__}: {str(exc).splitlines()[0][:100]})", file=sys.stderr)
+        return False
+    return True
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("meshes", nargs="*", default=DEFAULT)
     ap.add_argument("--repeats", type=int, default=25)
+    ap.add_argument("--log-map", action="store_true", help="vector heat setup + first log map instead")
     args = ap.parse_args(argv)
     try:
         from threadpoolctl import threadpool_limits
@@ -59,7 +76,7 @@ def main(argv=None) -> None:
         pass
     import potpourri3d as pp3d
 
-    from manifold_nets.geometry import HeatGeodesicSolver
+    from manifold_nets.geometry import HeatGeodesicSolver, VectorHeatSolver
 
     print("| mesh | nV | ours: fastest / median | potpourri3d: fastest / median | ours / potpourri3d (fastest) |")
     print("|---|---:|---:|---:|---:|")
@@ -68,11 +85,22 @@ def main(argv=None) -> None:
             print(f"| {spec} | missing | | | |", file=sys.stderr)
             continue
         V, F = load(spec)
-        runs = {
-            "ours": lambda V=V, F=F: HeatGeodesicSolver(V, F, t_factor=1.0, laplacian="robust"),
-            "pp3d": lambda V=V, F=F: pp3d.MeshHeatMethodDistanceSolver(V, F, t_coef=1.0, use_robust=True),
-        }
+        if args.log_map:
+            runs = {
+                "ours": lambda V=V, F=F: VectorHeatSolver(V, F, t_factor=1.0, laplacian="robust").log_map(0),
+                "pp3d": lambda V=V, F=F: pp3d.MeshVectorHeatSolver(V, F, t_coef=1.0).compute_log_map(0),
+            }
+        else:
+            runs = {
+                "ours": lambda V=V, F=F: HeatGeodesicSolver(V, F, t_factor=1.0, laplacian="robust"),
+                "pp3d": lambda V=V, F=F: pp3d.MeshHeatMethodDistanceSolver(V, F, t_coef=1.0, use_robust=True),
+            }
         times = {k: [] for k in runs}
+        refused = [k for k, f in runs.items() if not _runs(f)]
+        if refused:
+            print(f"| {spec} | {len(V):,} | {'refused' if 'ours' in refused else ''} | "
+                  f"{'refused' if 'pp3d' in refused else ''} | |", flush=True)
+            continue
         for _ in range(3):
             for f in runs.values():
                 f()
