@@ -408,7 +408,9 @@ MEASURED_MISSES: dict = {
     pytest.param(f, marks=pytest.mark.xfail(reason=MEASURED_MISSES[f], strict=False)) if f in MEASURED_MISSES else f
     for f in FAMILIES])
 def test_wide_view_every_family(family, wide_view):
-    """300 Adam steps on one mesh, >= 95 % on the unseen one (the goal of issue 8 item 6)."""
+    """300 Adam steps on one mesh, >= 95 % on the unseen one: the transfer variant of issue 8 item 6 (a
+    network reproducing the training labels exactly scores about 0.950 here, see
+    :func:`memoriser_agreement`; the fit protocol is :func:`test_wide_view_fit_every_family`)."""
     _, acc, _ = train_and_test(family, 2, data=wide_view)
     assert acc >= 0.95, f"{family}: held-out accuracy {acc:.3f} < 0.95"
 
