@@ -289,11 +289,12 @@ def four_parts(batch) -> torch.Tensor:
 
 def train_and_test(family, levels, *, steps=300, lr=1e-3, width=32, n_blocks=2, dropout=0.3, level_blocks=2,
                    train_seed=0, test_seed=1, seed=0, data=None, weight_decay=0.0, noise=0.0, cosine=False,
-                   keep=None, standardize=False, **net_kwargs):
+                   keep=None, standardize=True, **net_kwargs):
     """Adam on one mesh, accuracy on another: ``(train accuracy, test accuracy, seconds per step)``.
 
-    The recipe: width 32, 2 blocks on the input mesh, dropout 0.3 (whole irreps fields for ``gem``), and for
-    ``levels > 0`` two blocks per level in the encoder and the decoder; Adam, learning rate 1e-3.
+    The recipe: inputs standardised per channel (the training mesh's mean and standard deviation), width 32,
+    2 blocks on the input mesh, dropout 0.3 (whole irreps fields for ``gem``), and for ``levels > 0`` two
+    blocks per level in the encoder and the decoder; Adam, learning rate 1e-3.
     ``weight_decay`` > 0 uses AdamW with that decay; ``noise`` adds Gaussian noise of that fraction of each
     input channel's standard deviation at every step (both off in the recipe); ``cosine`` decays the learning
     rate to zero over the steps (cosine annealing) instead of keeping it constant.  ``keep``: a dict that
@@ -383,27 +384,24 @@ QUICK = {"acnn": (120, 1, 0.85)}
 
 @pytest.mark.parametrize("family", sorted(QUICK))
 def test_wide_view_quick(family, wide_view):
-    """Fewer steps: the U-Net reaches a held-out accuracy the single-level network does not."""
+    """Fewer steps, raw (unstandardised) HKS: the U-Net reaches a held-out accuracy the single-level
+    network does not.  (With standardised inputs, the recipe, the single level gets there too: the
+    long-time HKS channels then carry the wide view; 0.972 here.)"""
     steps, seed, need = QUICK[family]
-    kw = dict(steps=steps, seed=seed, data=wide_view, dropout=0.0, level_blocks=1)
+    kw = dict(steps=steps, seed=seed, data=wide_view, dropout=0.0, level_blocks=1, standardize=False)
     _, acc_ms, _ = train_and_test(family, 2, **kw)
     _, acc_1, _ = train_and_test(family, 0, **kw)
     assert acc_ms >= need > acc_1, (acc_ms, acc_1)
 
 
-#: Held-out accuracy of the U-Net (levels=2) where it misses the 95 % goal (measured with
-#: ``OMP_NUM_THREADS=1 python -m tests.nn.test_multiscale test FAMILY``, torch 2.13 CPU; settings are
-#: chosen on the validation mesh, ``... val FAMILY``): expected failures.
-#: spectral (0.975), diffusion (0.976), acnn (0.957) and cheb (0.970, degree-normalised) pass.  The README's
-#: validation sweep (dropout, width, blocks, levels, learning rate, weight decay, input noise, cosine
-#: decay) found no setting that reaches 0.95 for gcnn, monet or gem.
+#: Held-out accuracy of the U-Net (levels=2) with the recipe (standardised inputs), measured with
+#: ``OMP_NUM_THREADS=1 python -m tests.nn.test_multiscale test FAMILY`` (torch 2.13 CPU, one thread; settings
+#: chosen on the validation mesh, ``... val FAMILY``): spectral 0.975, diffusion 0.980, cheb 0.984, gcnn 0.952,
+#: acnn 0.977, monet 0.963, gem 0.964.  Before the inputs were standardised gcnn, monet and gem were at
+#: 0.925-0.940 (and cheb 0.943 before its degree normalisation).  Expected failures: those within the
+#: run-to-run noise of the bar (other thread counts change the last bits of the sums).
 MEASURED_MISSES: dict = {
-    "gcnn": ("measured 0.925 held-out (single level 0.917); train 0.999: overfits the training mesh "
-             "(validation 0.914; concatenated skips 0.895, skip dropout 0.909 did not help)"),
-    "monet": ("measured 0.940 held-out (single level 0.908); train 0.997: overfits the training mesh "
-              "(validation 0.918; concatenated skips 0.907 did not help)"),
-    "gem": ("measured 0.938 held-out with gauge-equivariant dropout (was 0.906 without; single level "
-            "0.948); train 0.990: overfits the training mesh (validation 0.886 -> 0.916)"),
+    "gcnn": "measured 0.952 held-out with one thread: within run-to-run noise of the 0.95 bar",
 }
 
 
