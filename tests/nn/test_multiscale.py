@@ -423,9 +423,9 @@ def test_wide_view_every_family(family, wide_view):
 #: learning rate from 3e-3, every input channel standardised) were chosen on fits of teddy and of a
 #: bumpy shape (bump seed 2); the recipe's constant 1e-3 leaves the last step's accuracy noisy, and the
 #: cow's HKS channels spread four to five times as widely as the validation meshes' (std 0.94 against
-#: 0.23 and 0.17), which made ACNN's training seed-dependent there before the standardisation.  Meshes whose 4-part k-means cuts a
-#: symmetric region in two (screwdriver, bunny) are unfit for the task: no intrinsic input tells the
-#: halves apart, and spectral networks stay near 0.7 on them.
+#: 0.23 and 0.17), which made ACNN's training seed-dependent there before the standardisation.  Meshes
+#: whose 4-part k-means cuts a symmetric region in two (screwdriver, bunny) are unfit for the task: no
+#: intrinsic input tells the halves apart, and spectral networks stay near 0.7 on them.
 FIT_SETTINGS = dict(cosine=True, lr=3e-3, standardize=True)
 FIT_MESH = "clean/cow.obj"
 
@@ -525,7 +525,7 @@ def _cli(argv):
             print(f"| {fam} | {lv} | {a:.3f} | {b:.3f} | {1000 * dt:.0f} |", flush=True)
 
 
-if __name__ == "__main__":  # OMP_NUM_THREADS=1 python -m tests.nn.test_multiscale [val|test|fit|errors] [families] [key=value ...]
+if __name__ == "__main__":  # OMP_NUM_THREADS=1 python -m tests.nn.test_multiscale [val|test|fit|errors] [families] [k=v ...]
     import sys
 
     torch.set_num_threads(1)
