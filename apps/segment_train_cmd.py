@@ -9,6 +9,7 @@ manifold_nets_apps.cli segment train ...`` (gloo on CPU, NCCL with ``--device cu
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -65,6 +66,9 @@ def register(sub) -> None:
     p.add_argument("--family", choices=FAMILY_CHOICES, default=d.family, help=f"convolution family (default {d.family})")
     p.add_argument("--features", choices=("hks", "wks", "xyz"), default=d.features,
                    help=f"input features (default {d.features})")
+    p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=d.standardize,
+                   help="standardise HKS/WKS channels with the training meshes' statistics, kept in the model "
+                        f"(default {'on' if d.standardize else 'off'})")
     p.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"maximum epochs (default {d.epochs})")
     p.add_argument("--patience", type=positive_int, default=d.patience,
                    help=f"with --val-fraction: stop after this many epochs without a better validation accuracy "
@@ -145,8 +149,8 @@ def run(args) -> int:
     config = None if args.resume else SegmentationConfig(
         family=args.family, features=args.features, width=args.width, n_blocks=args.n_blocks,
         max_vertices=args.max_vertices or None, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-        patience=args.patience, remesh_variants=args.remesh_variants, seed=args.seed,
-        cache_dir=args.cache_dir)
+        patience=args.patience, remesh_variants=args.remesh_variants, standardize=args.standardize,
+        seed=args.seed, cache_dir=args.cache_dir)
     train, val = split_train_val(ds, val_fraction, seed=args.seed)
     info["val_fraction"] = val_fraction
     make_output_dir(out, "--out")

@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("torch")
 
 from manifold_nets import write_mesh  # noqa: E402
+from manifold_nets.nn import load  # noqa: E402
 from manifold_nets.shapes import uv_sphere  # noqa: E402
 from manifold_nets_apps.cli import main  # noqa: E402
 from manifold_nets_apps.common import EXIT_FAILED, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE  # noqa: E402
@@ -48,9 +49,10 @@ def _run(argv, capsys):
 def test_train_on_a_psb_folder(psb_folder, tmp_path, capsys):
     out = tmp_path / "run"
     code, stdout, err = _run(["segment", "train", "--data", psb_folder, "--format", "labeled-psb",
-                              "--category", "Blob", "--out", out, "--val-fraction", "0.2",
+                              "--category", "Blob", "--out", out, "--val-fraction", "0.2", "--standardize",
                               "--cache-dir", tmp_path / "cache", *FAST], capsys)
     assert code == EXIT_OK, err
+    assert load(out / "model.pt").input_std.shape == (16,)  # --standardize: statistics in the model
     for name in RUN_FILES:
         assert (out / name).is_file(), name
     cfg = json.loads((out / "config.json").read_text())
@@ -79,7 +81,7 @@ def test_train_on_the_synthetic_set(tmp_path, capsys):
     assert cfg["data"]["format"] == "synthetic" and cfg["data"]["val"] is None
     assert len(cfg["data"]["train"]["meshes"]) == 4
     assert "epochs (best epoch 2" in stdout
-    assert cfg["segmentation"]["features"] == "xyz"
+    assert cfg["segmentation"]["features"] == "xyz" and cfg["segmentation"]["standardize"] is False
 
 
 @pytest.mark.parametrize("argv,code,fragment", [

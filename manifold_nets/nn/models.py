@@ -330,6 +330,11 @@ class SegmentationNet(nn.Module, Serializable):
         mass-weighted mean per mesh.
     width, n_blocks : int
     dropout : float
+    input_norm : bool
+        Standardise every input channel, ``(x - input_mean) / input_std``, with statistics held in
+        buffers (saved with the model) and set from training data by :meth:`fit_input_norm`; until
+        then the identity.  Use it for inputs whose channels live on very different scales (the
+        long-time channels of mean-normalised HKS vary by 1e-4..1e-2 around 1).
     **kwargs
         Passed to :class:`MeshBackbone` (family options).
 
@@ -345,11 +350,16 @@ class SegmentationNet(nn.Module, Serializable):
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, family: str = "diffusion",
-                 outputs: str = "vertices", width: int = 64, n_blocks: int = 4, dropout: float = 0.0, **kwargs):
+                 outputs: str = "vertices", width: int = 64, n_blocks: int = 4, dropout: float = 0.0,
+                 input_norm: bool = False, **kwargs):
         super().__init__()
         if outputs not in ("vertices", "faces", "global"):
             raise ValueError(f"outputs: expected 'vertices', 'faces' or 'global' (got {outputs!r})")
         self.in_channels, self.out_channels, self.family, self.outputs = in_channels, out_channels, family, outputs
+        self.input_norm = bool(input_norm)
+        if self.input_norm:
+            self.register_buffer("input_mean", torch.zeros(in_channels))
+            self.register_buffer("input_std", torch.ones(in_channels))
         self.backbone = MeshBackbone(in_channels, width, family=family, width=width, n_blocks=n_blocks,
                                      dropout=dropout, **kwargs)
         self.head = nn.Sequential(nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, out_channels))
@@ -363,7 +373,40 @@ class SegmentationNet(nn.Module, Serializable):
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, family={self.family!r}, outputs={self.outputs!r}"
 
+    @torch.no_grad()
+    def fit_input_norm(self, xs, weights=None) -> None:
+        """Set the input standardisation from training inputs (``input_norm=True`` only).
+
+        Parameters
+        ----------
+        xs : list of Tensor ``(N_i, in_channels)``
+            Inputs of the training meshes.
+        weights : list of Tensor ``(N_i,)``, optional
+            Non-negative weights per row (e.g. vertex areas); every mesh's weights are rescaled
+            to sum to one, so each mesh counts once whatever its resolution.  Default: uniform.
+
+        Channels that do not vary get ``input_std`` 1 (they are only shifted).
+        """
+        if not self.input_norm:
+            raise ValueError("fit_input_norm: expected a model built with input_norm=True (got input_norm=False)")
+        if len(xs) == 0:
+            raise ValueError("fit_input_norm: expected inputs of at least one mesh (got none)")
+        X = torch.cat([x.to(torch.float64) for x in xs])
+        if X.ndim != 2 or X.shape[1] != self.in_channels:
+            raise ValueError(f"fit_input_norm: expected inputs of shape (N, {self.in_channels}) (got {tuple(X.shape)})")
+        ws = [torch.ones(len(x), dtype=torch.float64, device=X.device) if weights is None
+              else weights[i].to(dtype=torch.float64, device=X.device) for i, x in enumerate(xs)]
+        W = torch.cat([w / w.sum() for w in ws]) / len(xs)
+        mean = (W[:, None] * X).sum(0)
+        std = ((W[:, None] * (X - mean) ** 2).sum(0)).sqrt()
+        tiny = std <= 1e-12 * mean.abs().clamp_min(1.0)
+        std = torch.where(tiny, torch.ones_like(std), std)
+        self.input_mean.copy_(mean.to(self.input_mean))
+        self.input_std.copy_(std.to(self.input_std))
+
     def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
+        if self.input_norm:
+            x = (x - self.input_mean.to(x.dtype)) / self.input_std.to(x.dtype)
         h = self.backbone(batch, x)
         if self.outputs == "faces":
             h = batch.vertex_to_face(h)

@@ -142,6 +142,7 @@ def test_split_train_val(figures):
     ("max_vertices", 10, "max_vertices"),
     ("epochs", 0, "TrainConfig.epochs"),
     ("rotation_augment", "all", "rotation_augment"),
+    ("standardize", "yes", "standardize: expected true or false"),
 ])
 def test_bad_config_is_one_line_error(field, value, match):
     with pytest.raises(MeshError, match=match):
@@ -161,3 +162,29 @@ def test_mismatched_part_names_and_empty_data(figures, tmp_path):
         train_segmentation(figures.subset([1]), other, _tiny(), tmp_path)
     with pytest.raises(MeshError, match="no such file"):
         train_segmentation(figures.subset([1]), None, None, tmp_path / "none", resume=True)
+
+
+def test_standardized_inputs_statistics_travel_with_the_model(figures, tmp_path):
+    """``standardize``: the model holds the training meshes' area-weighted channel statistics, and
+    the saved model's pipeline applies them on a new mesh; ``xyz`` inputs are never standardised."""
+    from manifold_nets.nn import input_features
+
+    train = figures.subset([0, 1, 2])
+    train_segmentation(train, None, _tiny(epochs=1, standardize=True), tmp_path / "s")
+    net = load(tmp_path / "s" / "model.pt")
+    assert net.input_norm
+    xs, ws = [], []
+    for m in train:
+        b = net.pipeline.batch([(m.V, m.F)], cache_dir=None)
+        xs.append(input_features(b, "hks", 16).double())
+        ws.append(b.mass.double() / b.mass.double().sum())
+    X, W = torch.cat(xs), torch.cat(ws) / len(xs)
+    mean = (W[:, None] * X).sum(0)
+    std = (W[:, None] * (X - mean) ** 2).sum(0).sqrt()
+    torch.testing.assert_close(net.input_mean.double(), mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(net.input_std.double(), std, rtol=1e-4, atol=1e-7)
+    assert float(std.min() / std.max()) < 1e-2  # the long-time HKS channels barely vary
+    train_segmentation(train, None, _tiny(epochs=1, standardize=True, features="xyz"), tmp_path / "x")
+    assert not load(tmp_path / "x" / "model.pt").input_norm
+    train_segmentation(train, None, _tiny(epochs=1), tmp_path / "p")
+    assert not load(tmp_path / "p" / "model.pt").input_norm
