@@ -52,13 +52,14 @@ def run_category(root: Path, category: str, family: str, args, work: Path) -> di
     from manifold_nets.data.readers import load_dataset
     from manifold_nets.data.transforms import remesh
     from manifold_nets.tasks.metrics import area_weighted_accuracy
-    from manifold_nets.tasks.predict import predict_labels
+    from manifold_nets.tasks.predict import predict, predict_labels
     from manifold_nets.tasks.segmentation import (
         VAL_FRACTION_DEFAULT,
         SegmentationConfig,
         split_train_val,
         train_segmentation,
     )
+    from manifold_nets.tasks.smoothing import graphcut_smooth
 
     ds = load_dataset(root, "labeled-psb", category=category)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("features", args.features),
@@ -81,12 +82,19 @@ def run_category(root: Path, category: str, family: str, args, work: Path) -> di
         cfg = SegmentationConfig(family=family, seed=args.seed, cache_dir=args.cache_dir, **overrides)
         run_dir = work / f"{category}_{family}_fold{f}"
         t0 = time.perf_counter()
-        res = train_segmentation(train, val, cfg, run_dir, device=args.device)
+        if args.reuse:
+            res = _trained(run_dir, cfg, train)
+        else:
+            res = train_segmentation(train, val, cfg, run_dir, device=args.device)
         secs.append(time.perf_counter() - t0)
         for i in test:
             m = ds.raw(i)
-            pred, _, _ = predict_labels(run_dir, m.V, m.F, device=args.device)
+            p = predict(run_dir, m.V, m.F, device=args.device)
+            pred = p.face_labels
             acc = area_weighted_accuracy(pred, m.face_labels, m.face_areas)
+            smoothed = {str(sm): area_weighted_accuracy(
+                graphcut_smooth(m.V, m.F, p.face_scores, smoothness=sm, init=pred), m.face_labels, m.face_areas)
+                for sm in args.smoothness}
             acc_r = float("nan")
             if not args.no_remesh:
                 r = remesh(m, target_vertices=max(100, m.n_vertices // 2), seed=args.seed + i)
@@ -95,13 +103,33 @@ def run_category(root: Path, category: str, family: str, args, work: Path) -> di
             accs.append(acc)
             accs_r.append(acc_r)
             rows.append({"fold": f, "mesh": m.name, "accuracy": acc, "remeshed_accuracy": acc_r,
-                         "best_epoch": res.best_epoch, "epochs_run": res.epochs_run})
+                         "smoothed_accuracy": smoothed, "best_epoch": res.best_epoch, "epochs_run": res.epochs_run})
         if args.verbose:
             print(f"  {category} {family} fold {f}: {np.mean(accs[-len(test):]):.4f} "
                   f"({secs[-1]:.0f} s, best epoch {res.best_epoch}/{res.epochs_run})", file=sys.stderr, flush=True)
+    smoothed = {str(sm): float(np.mean([r["smoothed_accuracy"][str(sm)] for r in rows])) for sm in args.smoothness}
     return {"category": category, "family": family, "folds": len(secs), "accuracy": float(np.mean(accs)),
-            "remeshed_accuracy": float(np.mean(accs_r)), "train_seconds": float(np.mean(secs)),
+            "remeshed_accuracy": float(np.mean(accs_r)), "smoothed_accuracy": smoothed,
+            "train_seconds": float("nan") if args.reuse else float(np.mean(secs)),
             "peak_mb": _peak_mb(), "meshes": rows}
+
+
+def _trained(run_dir: Path, cfg, train):
+    """The result of an earlier run in ``run_dir`` (``--reuse``), checked against ``cfg`` and ``train``."""
+    from types import SimpleNamespace
+
+    rec_path = run_dir / "config.json"
+    if not (run_dir / "model.pt").is_file() or not rec_path.is_file():
+        raise SystemExit(f"bench_segmentation: error: {run_dir}: expected a finished run folder for --reuse "
+                         "(got none; run once with the same --work and without --reuse)")
+    rec = json.loads(rec_path.read_text())
+    want = {k: v for k, v in cfg.to_dict().items() if k != "cache_dir"}
+    got = {k: v for k, v in rec["segmentation"].items() if k != "cache_dir"}
+    if want != got or rec["data"]["train"]["meshes"] != train.names:
+        raise SystemExit(f"bench_segmentation: error: {run_dir}: expected a run with these settings and "
+                         "training meshes (got another; drop --reuse to train again)")
+    hist = json.loads((run_dir / "metrics.json").read_text())
+    return SimpleNamespace(best_epoch=len(hist), epochs_run=len(hist))
 
 
 def _table(results: list[dict]) -> str:
@@ -112,6 +140,10 @@ def _table(results: list[dict]) -> str:
         lines.append(f"{r['category']:<10} {r['family']:<10} {r['folds']:>5} {100 * r['accuracy']:>8.2f}% "
                      f"{100 * r['remeshed_accuracy']:>10.2f}% {drop:>6.2f} {r['train_seconds']:>8.0f} "
                      f"{r['peak_mb']:>8.0f}")
+    for sm in results[0].get("smoothed_accuracy", {}) if results else ():
+        lines.append(f"graph cut, smoothness {sm}: " + ", ".join(
+            f"{r['category']} {100 * r['smoothed_accuracy'][sm]:.2f}%" for r in results)
+            + f"; mean {100 * np.mean([r['smoothed_accuracy'][sm] for r in results]):.2f}%")
     for fam in sorted({r["family"] for r in results}):
         for name, cats in (("mean 11", TARGET), ("mean all", None)):
             sel = [r for r in results if r["family"] == fam and (cats is None or r["category"] in cats)]
@@ -149,9 +181,16 @@ def main(argv=None) -> int:
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--work", default=None, help="folder for the run folders (default a temporary one)")
     p.add_argument("--no-remesh", action="store_true", help="skip the remeshed ×1000 column")
+    p.add_argument("--smoothness", type=float, nargs="+", default=[], metavar="S",
+                   help="also score the labels smoothed by a graph cut (segment predict --smooth graphcut) "
+                        "at each smoothness")
+    p.add_argument("--reuse", action="store_true",
+                   help="score the run folders an earlier run left in --work (same settings) instead of training")
     p.add_argument("--json", default=None, help="write all results here")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
+    if args.reuse and not args.work:
+        p.error("--reuse needs --work (the folder of the earlier run)")
 
     data = Path(os.environ.get("MANIFOLD_NETS_DATA", Path(__file__).resolve().parents[2] / "shared"))
     root = Path(args.data) if args.data else data / "datasets" / "labeled-psb"
