@@ -15,6 +15,7 @@ from manifold_nets.batch import (
 )
 from manifold_nets.batch.tasks import DEFAULT_REPAIR_STEPS, REPAIR_STEPS, TASKS
 from manifold_nets.errors import MeshError, MeshFileError, MissingDependencyError
+from manifold_nets.tasks.smoothing import DEFAULT_SMOOTH, DEFAULT_SMOOTHNESS
 
 from .common import (
     UsageError,
@@ -25,6 +26,7 @@ from .common import (
     positive_float,
     positive_int,
     skipped_summary,
+    smooth_arg,
 )
 
 _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
@@ -134,8 +136,11 @@ def register(sub) -> None:
                    help="correspond: refinement of the functional map (default %(default)s)")
     t.add_argument("--max-vertices", type=non_negative_int, default=None, metavar="N",
                    help="segment: simplify inputs above N vertices first (default: as the model was trained; 0: never)")
-    t.add_argument("--smooth", choices=("graphcut",), default=None,
-                   help="segment: smooth the labels along the surface with a graph cut (needs PyMaxflow)")
+    t.add_argument("--smooth", choices=("graphcut", "none"), default=DEFAULT_SMOOTH,
+                   help="segment: smooth the labels along the surface with a graph cut (needs PyMaxflow), "
+                        "or not (default %(default)s)")
+    t.add_argument("--smoothness", type=float, default=DEFAULT_SMOOTHNESS,
+                   help="segment: weight of the graph cut's smoothness term (default %(default)s)")
     o = p.add_argument_group("output")
     o.add_argument("--quiet", action="store_true", help="no progress bar; only the summary")
     o.add_argument("--json", action="store_true", help="print one JSON document (summary and records), no bar")
@@ -157,7 +162,7 @@ def _tasks(args) -> list:
         "repair": {"steps": [s.strip() for s in args.steps.split(",") if s.strip()]},
         "convert": {"to": args.to, "drop_data": args.drop_data},
         "segment": {"model": args.model, "device": args.device, "max_vertices": args.max_vertices,
-                    "smooth": args.smooth, "cache_dir": args.cache_dir},
+                    "smooth": smooth_arg(args.smooth), "smoothness": args.smoothness, "cache_dir": args.cache_dir},
         "correspond": {"target": args.target, "refine": args.refine},
     }
     out = []

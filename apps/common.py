@@ -166,6 +166,11 @@ def positive_float(text: str) -> float:
     return v
 
 
+def smooth_arg(value: str):
+    """``--smooth`` as the library takes it: ``"none"`` -> ``None``."""
+    return None if value in (None, "none") else value
+
+
 def gather_inputs(items: list[str]):
     """Expand files, folders and globs; returns ``(paths, skipped)`` where ``skipped`` lists
     ``{"path", "reason"}`` for every argument or folder entry that gave no mesh file."""

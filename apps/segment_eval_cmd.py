@@ -11,7 +11,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .common import UsageError, check_output_file, non_negative_int, positive_float, positive_int
+from manifold_nets.tasks.smoothing import DEFAULT_SMOOTH, DEFAULT_SMOOTHNESS
+
+from .common import (
+    UsageError,
+    check_output_file,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    smooth_arg,
+)
 
 FORMATS = ("labeled-psb", "psb-seg", "maron", "meshcnn", "folder", "synthetic")
 
@@ -54,8 +63,9 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--output", default=None, metavar="FILE.json", help="also write the JSON results to this file")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    p.add_argument("--smooth", choices=("graphcut",), default=None, help="graph-cut smoothing of the labels")
-    p.add_argument("--smoothness", type=_non_negative_float, default=1.0,
+    p.add_argument("--smooth", choices=("graphcut", "none"), default=DEFAULT_SMOOTH,
+                   help="graph-cut smoothing of the labels, or none (default: %(default)s)")
+    p.add_argument("--smoothness", type=_non_negative_float, default=DEFAULT_SMOOTHNESS,
                    help="weight of the graph cut's smoothness term (default: %(default)s)")
     p.add_argument("--max-vertices", type=non_negative_int, default=None, metavar="N",
                    help="simplify meshes above N vertices first (default: as the model was trained; 0: never)")
@@ -144,7 +154,7 @@ def run(args) -> int:
             print(f"\rpredicting {i + 1}/{n} {name}\033[K", end="", file=sys.stderr, flush=True)
 
     result, preds = evaluate_model(sm, meshes, device=args.device, max_vertices=args.max_vertices,
-                                   smooth=args.smooth, smoothness=args.smoothness, cache_dir=args.cache_dir,
+                                   smooth=smooth_arg(args.smooth), smoothness=args.smoothness, cache_dir=args.cache_dir,
                                    progress=progress)
     if tty:
         print("\r\033[K", end="", file=sys.stderr, flush=True)

@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from manifold_nets.tasks.smoothing import DEFAULT_SMOOTH, DEFAULT_SMOOTHNESS
+
 from .common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -23,6 +25,7 @@ from .common import (
     non_negative_int,
     one_line,
     skipped_summary,
+    smooth_arg,
 )
 
 FORMATS = ("ply",)
@@ -62,9 +65,10 @@ def register(sub) -> None:
                    help="run folder of 'segment train' (model.pt + config.json) or a .pt checkpoint")
     p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="output folder")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    p.add_argument("--smooth", choices=("graphcut",), default=None,
-                   help="smooth the labels along the surface with a graph cut (needs PyMaxflow)")
-    p.add_argument("--smoothness", type=_smoothness, default=1.0,
+    p.add_argument("--smooth", choices=("graphcut", "none"), default=DEFAULT_SMOOTH,
+                   help="smooth the labels along the surface with a graph cut (needs PyMaxflow), or not "
+                        "(default: %(default)s)")
+    p.add_argument("--smoothness", type=_smoothness, default=DEFAULT_SMOOTHNESS,
                    help="weight of the graph cut's smoothness term (default: %(default)s)")
     p.add_argument("--max-vertices", type=non_negative_int, default=None, metavar="N",
                    help="simplify inputs above N vertices first (default: as the model was trained; 0: never)")
@@ -145,7 +149,7 @@ def run(args) -> int:
         try:
             mesh = read_mesh(p, triangulate=args.triangulate)
             pred = predict(sm, mesh.V, mesh.F, device=args.device, max_vertices=args.max_vertices,
-                           smooth=args.smooth, smoothness=args.smoothness, cache_dir=args.cache_dir)
+                           smooth=smooth_arg(args.smooth), smoothness=args.smoothness, cache_dir=args.cache_dir)
         except MissingDependencyError:
             raise
         except (ManifoldNetsError, MemoryError, ValueError, RuntimeError) as exc:

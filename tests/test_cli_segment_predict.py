@@ -86,6 +86,31 @@ def test_graphcut_option(run, meshes, tmp_path, capsys):
     assert json.loads((out / "egg.json").read_text())["smooth"] == "graphcut"
 
 
+def test_default_smoothing_and_none(run, meshes, tmp_path, capsys):
+    """By default the labels are graph-cut smoothed at DEFAULT_SMOOTHNESS; ``--smooth none`` gives
+    the model's arg-max, as the library's default does."""
+    _have_maxflow()
+    from manifold_nets import read_mesh
+    from manifold_nets.tasks.predict import predict
+    from manifold_nets.tasks.smoothing import DEFAULT_SMOOTHNESS, graphcut_smooth
+
+    code, so, se = _run(["segment", "predict", "--model", run, meshes / "egg.ply", "-o", tmp_path / "d"], capsys)
+    assert code == 0, se
+    assert json.loads((tmp_path / "d" / "egg.json").read_text())["smooth"] == "graphcut"
+    code, so, se = _run(["segment", "predict", "--model", run, meshes / "egg.ply", "-o", tmp_path / "n",
+                         "--smooth", "none"], capsys)
+    assert code == 0, se
+    assert json.loads((tmp_path / "n" / "egg.json").read_text())["smooth"] is None
+    m = read_mesh(meshes / "egg.ply")
+    p = predict(run, m.V, m.F)
+    assert p.info["smooth"] is None
+    got_none = read_mesh(tmp_path / "n" / "egg.ply").face_data["label"]
+    got_default = read_mesh(tmp_path / "d" / "egg.ply").face_data["label"]
+    np.testing.assert_array_equal(got_none, p.face_labels)
+    want = graphcut_smooth(m.V, m.F, p.face_scores, smoothness=DEFAULT_SMOOTHNESS, init=p.face_labels)
+    np.testing.assert_array_equal(got_default, want)
+
+
 @pytest.mark.parametrize("case, code, fragment", [
     ("missing_model", 1, "expected a run folder or a .pt checkpoint"),
     ("corrupt_model", 1, "expected a manifold_nets checkpoint"),

@@ -262,7 +262,8 @@ _MODELS: dict = {}
 
 
 def task_segment(ctx: MeshContext, outputs: list[Path], *, model: str, model_sha256: str = "", device: str = "cpu",
-                 max_vertices: int | None = None, smooth: str | None = None, cache_dir=None) -> dict:
+                 max_vertices: int | None = None, smooth: str | None = None, smoothness: float = 1.0,
+                 cache_dir=None) -> dict:
     """Labels from a trained segmentation model (:func:`manifold_nets.tasks.predict.predict`):
     the mesh with an integer ``label`` on every vertex and face (PLY), and a JSON summary
     (part names, faces and area per part).  The model is loaded once per worker process."""
@@ -276,7 +277,8 @@ def task_segment(ctx: MeshContext, outputs: list[Path], *, model: str, model_sha
         _MODELS[key] = load_segmentation_model(model, device=device)
     sm = _MODELS[key]
     m = ctx.mesh
-    pred = predict(sm, m.V, m.F, device=device, max_vertices=max_vertices, smooth=smooth, cache_dir=cache_dir)
+    pred = predict(sm, m.V, m.F, device=device, max_vertices=max_vertices, smooth=smooth, smoothness=smoothness,
+                   cache_dir=cache_dir)
     write_mesh(outputs[0], m.V, m.F, face_data={"label": pred.face_labels}, vertex_data={"label": pred.vertex_labels})
     from ..topology import face_areas
 
@@ -367,6 +369,10 @@ def _check_params(name: str, params: dict) -> None:
         check_device(params.get("device", "cpu"))
         if params.get("smooth") not in (None, "graphcut"):
             raise MeshError(f"segment: expected smooth None or 'graphcut' (got {params['smooth']!r})")
+        sm = params.get("smoothness", 1.0)
+        if isinstance(sm, bool) or not isinstance(sm, (int, float, np.integer, np.floating)) or not (
+                np.isfinite(sm) and sm >= 0):
+            raise MeshError(f"segment: expected a smoothness >= 0 (got {sm!r})")
         if params.get("smooth") == "graphcut":
             from ..tasks.smoothing import require_pymaxflow
 
@@ -398,7 +404,7 @@ TASKS: dict[str, tuple] = {
     "convert": (task_convert, _convert_names, {"to": "ply", "drop_data": False}),
     "segment": (task_segment, (".segment.ply", ".segment.json"),
                 {"model": None, "model_sha256": "", "device": "cpu", "max_vertices": None, "smooth": None,
-                 "cache_dir": None}),
+                 "smoothness": 1.0, "cache_dir": None}),
     "correspond": (task_correspond, (".map.txt",), {"target": None, "target_sha256": "", "refine": "zoomout",
                                                     "k": None}),
 }
