@@ -12,7 +12,9 @@ every epoch); the held-out meshes are labelled by
 
 Prints a table (accuracy, remeshed accuracy, drop, train seconds per fold, peak memory of the
 process) and the means over the 11 categories of the published comparisons and over all of them;
-``--json`` writes every number.
+``--json`` writes every number.  ``--smoothness S ...`` also scores the labels after the graph cut
+of ``segment predict`` (whose default is smoothness 16) on the original meshes; ``--work DIR``
+keeps the run folders and ``--reuse`` scores them again without training.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_segmentation.py                  # the full table
     python benchmarks/bench_segmentation.py --categories Human Ant --folds 1   # a quick check

@@ -87,18 +87,18 @@ def test_graphcut_option(run, meshes, tmp_path, capsys):
 
 
 def test_default_smoothing_and_none(run, meshes, tmp_path, capsys):
-    """By default the labels are graph-cut smoothed at DEFAULT_SMOOTHNESS; ``--smooth none`` gives
-    the model's arg-max, as the library's default does."""
+    """By default the labels are the model's arg-max, as the library's; ``--smooth graphcut`` smooths
+    at DEFAULT_SMOOTHNESS."""
     _have_maxflow()
     from manifold_nets import read_mesh
     from manifold_nets.tasks.predict import predict
     from manifold_nets.tasks.smoothing import DEFAULT_SMOOTHNESS, graphcut_smooth
 
-    code, so, se = _run(["segment", "predict", "--model", run, meshes / "egg.ply", "-o", tmp_path / "d"], capsys)
+    code, so, se = _run(["segment", "predict", "--model", run, meshes / "egg.ply", "-o", tmp_path / "d",
+                         "--smooth", "graphcut"], capsys)
     assert code == 0, se
     assert json.loads((tmp_path / "d" / "egg.json").read_text())["smooth"] == "graphcut"
-    code, so, se = _run(["segment", "predict", "--model", run, meshes / "egg.ply", "-o", tmp_path / "n",
-                         "--smooth", "none"], capsys)
+    code, so, se = _run(["segment", "predict", "--model", run, meshes / "egg.ply", "-o", tmp_path / "n"], capsys)
     assert code == 0, se
     assert json.loads((tmp_path / "n" / "egg.json").read_text())["smooth"] is None
     m = read_mesh(meshes / "egg.ply")
