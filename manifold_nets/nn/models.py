@@ -334,7 +334,7 @@ class SegmentationNet(nn.Module, Serializable):
         Standardise every input channel, ``(x - input_mean) / input_std``, with statistics held in
         buffers (saved with the model) and set from training data by :meth:`fit_input_norm`; until
         then the identity.  Use it for inputs whose channels live on very different scales (the
-        long-time channels of mean-normalised HKS vary by 1e-4..1e-2 around 1).
+        long-time channels of mean-normalised HKS vary by 1e-4..5e-3 around 1).
     **kwargs
         Passed to :class:`MeshBackbone` (family options).
 

@@ -97,8 +97,8 @@ class SegmentationConfig:
         Standardise HKS / WKS inputs per channel with the training meshes' statistics (held in
         the model, :meth:`~manifold_nets.nn.SegmentationNet.fit_input_norm`, so prediction
         applies the same shift and scale); ignored for ``xyz``.  Off by default: on the tuning
-        categories (Human, FourLeg, Hand, Ant; two folds each) it scored 93.40 % against 94.06 %
-        without it, higher on 4 of the 8 runs (README, Benchmarks).
+        categories (Human, FourLeg, Hand, Ant; two folds each) it scored 93.40 % against 93.81 %
+        without it, higher on 3 of the 8 runs (README, Benchmarks).
     seed : int
     cache_dir : str or None
         Learning cache (``None``: :func:`default_cache_dir`; ``""``: no cache).
