@@ -13,7 +13,7 @@ every epoch); the held-out meshes are labelled by
 Prints a table (accuracy, remeshed accuracy, drop, train seconds per fold, peak memory of the
 process) and the means over the 11 categories of the published comparisons and over all of them;
 ``--json`` writes every number.  ``--smoothness S ...`` also scores the labels after the graph cut
-of ``segment predict`` (whose default is smoothness 16) on the original meshes; ``--work DIR``
+of ``segment predict --smooth graphcut`` (off by default; smoothness 16 when asked) on the original meshes; ``--work DIR``
 keeps the run folders and ``--reuse`` scores them again without training.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_segmentation.py                  # the full table
@@ -131,7 +131,9 @@ def _trained(run_dir: Path, cfg, train):
         raise SystemExit(f"bench_segmentation: error: {run_dir}: expected a run with these settings and "
                          "training meshes (got another; drop --reuse to train again)")
     hist = json.loads((run_dir / "metrics.json").read_text())
-    return SimpleNamespace(best_epoch=len(hist), epochs_run=len(hist))
+    val = [r.get("val_accuracy") for r in hist]
+    best = len(hist) if any(v is None for v in val) else 1 + int(np.argmax(val))
+    return SimpleNamespace(best_epoch=best, epochs_run=len(hist))
 
 
 def _table(results: list[dict]) -> str:
