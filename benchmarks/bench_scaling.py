@@ -32,6 +32,10 @@ Usage::
     python benchmarks/bench_scaling.py                                 # 10k ... 1M (about 1 h)
     python benchmarks/bench_scaling.py --sizes 10k 30k 100k --plot docs/images/scaling.png
     python benchmarks/bench_scaling.py --only operators --sizes 10k 30k --hot
+    python benchmarks/bench_scaling.py --mesh dirty/ogre.obj@2       # a scan with 44 components, 1M vertices
+
+``--mesh PATH@N``: a mesh from ``$MANIFOLD_NETS_DATA/meshes`` refined by ``N`` rounds of midpoint
+subdivision (components, boundaries and non-manifold edges kept) instead of the spheres.
 """
 
 from __future__ import annotations
@@ -90,17 +94,50 @@ def _sources(n: int) -> np.ndarray:
     return np.random.default_rng(0).choice(n, size=N_SOURCES, replace=False)
 
 
-def worker(task: str, freq: int, out: str) -> None:
-    sys.path.insert(0, str(HERE))
-    from bench_operators import geodesic_sphere
+def load_spec(spec: str):
+    """``V, F`` of a measurement: a geodesic sphere of frequency ``spec`` (an integer), or
+    ``PATH@N``: a mesh under ``$MANIFOLD_NETS_DATA/meshes`` (default ``../shared``) refined by
+    ``N`` rounds of midpoint subdivision (libigl's ``upsample``: every triangle split in four,
+    shared edge midpoints, so components, boundaries and non-manifold edges are kept)."""
+    if "@" not in spec:
+        sys.path.insert(0, str(HERE))
+        from bench_operators import geodesic_sphere
 
-    V, F = geodesic_sphere(freq)
+        return geodesic_sphere(int(spec))
+    path, rounds = spec.rsplit("@", 1)
+    from manifold_nets import read_mesh
+
+    data = Path(os.environ.get("MANIFOLD_NETS_DATA", HERE.parents[1] / "shared"))
+    m = read_mesh(data / "meshes" / path)
+    V, F = np.asarray(m.V, dtype=np.float64), np.asarray(m.F, dtype=np.int64)
+    if int(rounds):
+        import igl
+
+        V, F = igl.upsample(V, F, int(rounds))
+    return np.ascontiguousarray(V, dtype=np.float64), np.ascontiguousarray(F, dtype=np.int64)
+
+
+def worker(task: str, spec: str, out: str) -> None:
+    V, F = load_spec(spec)
     import scipy.sparse.linalg  # noqa: F401  (import cost outside the timings)
 
     import manifold_nets.geometry as g
 
-    base = _rss_mb()
     res = {"task": task, "nV": int(len(V))}
+    if "@" in spec:  # what kind of mesh it is (outside the timing)
+        import scipy.sparse as sp
+        from scipy.sparse.csgraph import connected_components
+
+        e = np.sort(np.concatenate([F[:, [0, 1]], F[:, [1, 2]], F[:, [2, 0]]]), axis=1)
+        key = e[:, 0] * len(V) + e[:, 1]
+        _, cnt = np.unique(key, return_counts=True)
+        G = sp.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(len(V), len(V)))
+        used = np.bincount(F.ravel(), minlength=len(V)) > 0
+        lab = connected_components(G, directed=False)[1]
+        res.update(nF=int(len(F)), components=int(np.unique(lab[used]).size),
+                   nonmanifold_edges=int((cnt > 2).sum()), boundary_edges=int((cnt == 1).sum()))
+        del e, key, cnt, G, lab, used
+    base = _rss_mb()
     srcs = _sources(len(V))
     t0 = time.perf_counter()
     if task == "ops_ours":
@@ -131,8 +168,9 @@ def worker(task: str, freq: int, out: str) -> None:
     Path(out).write_text(json.dumps(res))
 
 
-def run_task(task: str, freq: int, threads: int, timeout: float, tmp: str, memory_gb: float = 0.0) -> dict:
-    out = str(Path(tmp) / f"{task}_{freq}.json")
+def run_task(task: str, freq, threads: int, timeout: float, tmp: str, memory_gb: float = 0.0) -> dict:
+    """One measurement in a fresh subprocess; ``freq``: a sphere frequency or a ``PATH@N`` spec."""
+    out = str(Path(tmp) / f"{task}_{abs(hash(str(freq)))}.json")
     env = dict(os.environ)
     if threads:
         env.update({v: str(threads) for v in BLAS_VARS})
@@ -250,40 +288,57 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--hot", action="store_true", help="also measure the hot loops against the machine's limits")
     ap.add_argument("--hot-size", default="100k")
+    ap.add_argument("--mesh", nargs="+", default=None, metavar="PATH@N",
+                    help="measure these meshes instead of the spheres: a path under $MANIFOLD_NETS_DATA/meshes, "
+                         "refined by N rounds of midpoint subdivision (e.g. dirty/ogre.obj@2)")
     args = ap.parse_args(argv)
 
-    sizes = [parse_size(s) for s in args.sizes]
+    if args.mesh:  # given meshes instead of the spheres: no exponent fit
+        cases = [(spec, spec, None) for spec in args.mesh]
+    else:
+        cases = [(f"{10 * freq_for(n) ** 2 + 2:,}", freq_for(n), 10 * freq_for(n) ** 2 + 2)
+                 for n in (parse_size(s) for s in args.sizes)]
     tasks = [t for kind in args.only for t in METHODS[kind]]
-    print(f"threads per method: {args.threads or 'environment'}; sizes: "
-          + ", ".join(f"{10 * freq_for(n) ** 2 + 2}" for n in sizes), flush=True)
+    print(f"threads per method: {args.threads or 'environment'}; meshes: " + ", ".join(c[0] for c in cases), flush=True)
     results: list[dict] = []
     given_up: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for n in sizes:
-            freq = freq_for(n)
+        for label, spec, nV in cases:
             for task in tasks:
-                if task in given_up:
-                    results.append({"task": task, "nV": 10 * freq**2 + 2, "error": f"skipped ({given_up[task]})"})
+                if task in given_up and not args.mesh:
+                    results.append({"task": task, "nV": nV, "case": label, "error": f"skipped ({given_up[task]})"})
                     continue
-                r = run_task(task, freq, args.threads, args.timeout, tmp, args.memory_limit)
-                r.setdefault("nV", 10 * freq**2 + 2)
+                r = run_task(task, spec, args.threads, args.timeout, tmp, args.memory_limit)
+                r.setdefault("nV", nV)
+                r["case"] = label
                 results.append(r)
                 if "error" in r:
                     given_up[task] = f"failed at {r['nV']}"
-                    print(f"  {task:11s} {r['nV']:>8d}  {r['error']}", flush=True)
+                    print(f"  {task:11s} {label:>12s}  {r['error']}", flush=True)
                 else:
-                    print(f"  {task:11s} {r['nV']:>8d}  {r['seconds']:8.2f} s  {r['peak_mb']:8.0f} MB", flush=True)
+                    print(f"  {task:11s} {label:>12s}  {r['nV']:>8d} vertices  {r['seconds']:8.2f} s  "
+                          f"{r['peak_mb']:8.0f} MB", flush=True)
 
-    print("\n| method | " + " | ".join(f"{10 * freq_for(n) ** 2 + 2:,}" for n in sizes) + " | exponent (time) | exponent (memory) |")
-    print("|---|" + "---:|" * (len(sizes) + 2))
+    print("\n| method | " + " | ".join(c[0] for c in cases) + ("" if args.mesh else " | exponent (time) | exponent (memory)")
+          + " |")
+    print("|---|" + "---:|" * (len(cases) + (0 if args.mesh else 2)))
     for task in tasks:
         rows = [r for r in results if r["task"] == task]
         cells = [f"{r['seconds']:.3g} s / {r['peak_mb']:.0f} MB" if "seconds" in r else r["error"] for r in rows]
+        if args.mesh:
+            print(f"| {LABELS[task]} | " + " | ".join(cells) + " |")
+            continue
         ok = [r for r in rows if "seconds" in r]
         pt = fit_exponent([r["nV"] for r in ok], [r["seconds"] for r in ok])
         pm = fit_exponent([r["nV"] for r in ok], [r["peak_mb"] for r in ok])
         fmt = lambda p: f"{p:.2f}" if p is not None else "–"  # noqa: E731
         print(f"| {LABELS[task]} | " + " | ".join(cells) + f" | {fmt(pt)} | {fmt(pm)} |")
+    if args.mesh:
+        for label, _, _ in cases:
+            info = next((r for r in results if r["case"] == label and "components" in r), None)
+            if info:
+                print(f"{label}: {info['nV']:,} vertices, {info['nF']:,} faces, {info['components']} component(s), "
+                      f"{info['nonmanifold_edges']} non-manifold edges, {info['boundary_edges']} boundary edges")
     hot = None
     if args.hot:
         hot = run_hot(parse_size(args.hot_size), args.threads)
@@ -303,6 +358,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker" and sys.argv[2] == "hot":
         Path(sys.argv[4]).write_text(json.dumps(hot_loops(int(sys.argv[3]))))
     elif len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        worker(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        worker(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         sys.exit(main())

@@ -242,6 +242,21 @@ def unique_edges(F: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray
     return E, face_edge.reshape(-1, 3), counts
 
 
+def edge_length_table(lengths: np.ndarray, edges) -> np.ndarray:
+    """Length of every undirected edge ``(nE,)`` from per-corner lengths ``(nF, 3)`` (column
+    ``c`` opposite corner ``c``) and the :func:`unique_edges` table ``edges`` of the faces.
+
+    Each edge's length is taken from its first corner in column order (corner 0 of every face,
+    then corner 1, then 2), where two faces could disagree by a rounding or a mollification.
+    """
+    E, face_edge, _ = edges
+    fe, ln = face_edge.T.ravel(), lengths.T.ravel()
+    ok = np.flatnonzero(fe >= 0)[::-1]  # written in reverse: the first corner's length wins
+    ell = np.empty(len(E))
+    ell[fe[ok]] = ln[ok]
+    return ell
+
+
 def boundary_vertex_mask(F: np.ndarray, n_vertices: int, edges=None) -> np.ndarray:
     """``True`` for vertices on an edge that has exactly one face (``edges``: the
     :func:`unique_edges` of ``F`` when already at hand)."""

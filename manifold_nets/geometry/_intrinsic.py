@@ -24,14 +24,17 @@ TWO_PI = 2.0 * np.pi
 
 def edge_lengths(V: np.ndarray, F: np.ndarray) -> np.ndarray:
     """Edge lengths ``(nF, 3)``: column ``c`` is the length of the edge opposite corner ``c``."""
-    return np.stack(
-        [
-            np.linalg.norm(V[F[:, 2]] - V[F[:, 1]], axis=1),
-            np.linalg.norm(V[F[:, 0]] - V[F[:, 2]], axis=1),
-            np.linalg.norm(V[F[:, 1]] - V[F[:, 0]], axis=1),
-        ],
-        axis=1,
-    )
+    Vt = np.ascontiguousarray(np.asarray(V).T)  # coordinates as rows: every step below is contiguous
+    P = [Vt[:, F[:, c]] for c in range(3)]
+    out = np.empty((F.shape[0], 3))
+    for c in range(3):
+        d = P[(c + 2) % 3] - P[(c + 1) % 3]
+        d *= d
+        s = d[0].copy()
+        for k in range(1, d.shape[0]):  # np.linalg.norm's sum, in the same order
+            s += d[k]
+        out[:, c] = np.sqrt(s)
+    return out
 
 
 def corner_angles(V: np.ndarray, F: np.ndarray) -> np.ndarray:

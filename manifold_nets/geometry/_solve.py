@@ -4,7 +4,8 @@ Three ways to factorise, in order of preference for ``backend="auto"``:
 
 * **CHOLMOD called directly** (``"cholmod-direct"``): the CHOLMOD library that the ``cholespy``
   wheel ships, called through :mod:`ctypes`: CHOLMOD's default fill-reducing ordering (AMD)
-  *with* postordering, a supernodal factorisation converted to a simplicial one for the solves
+  *with* postordering, a supernodal factorisation (simplicial on small meshes, as CHOLMOD's
+  own rule chooses) converted to a simplicial one for the solves
   (the wheel's BLAS is the reference one, whose supernodal triangular solves are slow), complex
   Hermitian matrices as such, and one symbolic analysis that several matrices of the same
   pattern can share (``SPDSolver(..., symbolic=other)``).  ``cholespy``'s own constructor turns
@@ -201,7 +202,7 @@ def _route_blas(lib, path: str) -> None:
         cases = []
         for mat, rhs in ((A, b), (H, b * (1 + 0.5j))):
             T = _lower_csc(mat)
-            cases.append((_Symbolic(lib, T), T, rhs))  # the analysis calls no BLAS
+            cases.append((_Symbolic(lib, T, supernodal=2), T, rhs))  # the analysis calls no BLAS
 
         def solutions():
             return [_DirectFactor(sym, T).solve(rhs) for sym, T, rhs in cases]
@@ -224,9 +225,10 @@ def _route_blas(lib, path: str) -> None:
 
 
 class _Common:
-    """A ``cholmod_common`` in a private buffer: supernodal LLᵀ, AMD + postorder, silent."""
+    """A ``cholmod_common`` in a private buffer: LLᵀ (supernodal or simplicial as CHOLMOD
+    chooses, unless ``supernodal=2`` forces supernodal), AMD + postorder, silent."""
 
-    def __init__(self, lib):
+    def __init__(self, lib, supernodal: int = 1):
         self._lib = lib
         # CHOLMOD's workspace lives in the common and ctypes releases the GIL: one call at a time
         self.lock = threading.Lock()
@@ -241,7 +243,12 @@ class _Common:
         if list(pre.zrelax) != [0.8, 0.1, 0.05] or list(pre.nrelax) != [4, 16, 48]:
             self.close()
             raise RuntimeError("cholmod_common layout not recognised (relaxation defaults)")
-        pre.supernodal = 2  # CHOLMOD_SUPERNODAL: the fastest factorisation (then made simplicial)
+        # 1 = CHOLMOD_AUTO (default): supernodal where the factorisation has enough flops per
+        # factor entry (every mesh from ~10k vertices on), simplicial below: on small scans
+        # (teddy 1.6k, cow 2.9k vertices) analysis + two factorisations 1.2-1.3x faster than
+        # forcing supernodal (2), the same from icosphere 4 (2.6k) to armadillo (43k);
+        # supernodal factors are then made simplicial for the solves
+        pre.supernodal = supernodal
         pre.final_ll = 1    # LLᵀ: a non-positive pivot stops the factorisation (LDLᵀ accepts D < 0)
         pre.print = 0       # report failures through the factor, never by printing
         order = _CommonOrdering.from_buffer(self.buf)
@@ -276,22 +283,30 @@ class _Common:
             pass
 
 
-def _lower_csc(A) -> sp.csc_matrix:
+def _lower_csc(A, symmetric: bool = False) -> sp.csc_matrix:
     """Lower triangle of ``A`` in CSC with sorted indices (CHOLMOD's ``stype = -1``).
 
     Filtered in CSC directly (row ``>=`` column per stored entry), without ``sp.tril``'s
-    round trip through COO: 2–3× faster on mesh-sized matrices.
+    round trip through COO: 2–3× faster on mesh-sized matrices.  ``symmetric=True`` (the
+    caller knows ``A`` is symmetric, or Hermitian): a canonical CSR ``A`` is read as the CSC
+    arrays of ``Aᵀ`` (conjugated when complex), with no format conversion.
     """
-    C = sp.csc_matrix(A)
-    if not C.has_canonical_format:  # sorted indices, no duplicates (on a copy: C may share A's arrays)
-        C = C.copy()
-        C.sum_duplicates()
-    n = C.shape[1]
-    col = np.repeat(np.arange(n, dtype=C.indices.dtype), np.diff(C.indptr))
-    keep = C.indices >= col
-    indptr = np.zeros(n + 1, dtype=C.indptr.dtype)
+    if symmetric and sp.issparse(A) and A.format == "csr" and A.has_canonical_format:
+        indptr0, indices0, data0 = A.indptr, A.indices, A.data
+        if np.iscomplexobj(data0):
+            data0 = data0.conj()
+    else:
+        C = sp.csc_matrix(A)
+        if not C.has_canonical_format:  # sorted indices, no duplicates (on a copy: C may share A's arrays)
+            C = C.copy()
+            C.sum_duplicates()
+        indptr0, indices0, data0 = C.indptr, C.indices, C.data
+    n = A.shape[1]
+    col = np.repeat(np.arange(n, dtype=indices0.dtype), np.diff(indptr0))
+    keep = indices0 >= col
+    indptr = np.zeros(n + 1, dtype=indptr0.dtype)
     np.cumsum(np.bincount(col[keep], minlength=n), out=indptr[1:])
-    T = sp.csc_matrix((C.data[keep], C.indices[keep], indptr), shape=C.shape)
+    T = sp.csc_matrix((data0[keep], indices0[keep], indptr), shape=A.shape)
     T.has_sorted_indices = True
     return T
 
@@ -312,9 +327,9 @@ class _OwnsFactor:
 class _Symbolic(_OwnsFactor):
     """One CHOLMOD analysis (ordering + elimination tree) of a sparsity pattern."""
 
-    def __init__(self, lib, T: sp.csc_matrix, perm: np.ndarray | None = None):
+    def __init__(self, lib, T: sp.csc_matrix, perm: np.ndarray | None = None, supernodal: int = 1):
         self.lib = lib
-        self.common = _Common(lib)
+        self.common = _Common(lib, supernodal)
         self.n = T.shape[0]
         self.indptr = T.indptr.astype(np.int32)
         self.indices = T.indices.astype(np.int32)
@@ -494,7 +509,7 @@ class SPDSolver:
         if self.complex and lib is None:
             raise ValueError(f"{what}: complex matrices need the direct CHOLMOD binding (have_cholmod_direct())")
         if lib is not None:
-            T = _lower_csc(A)
+            T = _lower_csc(A, symmetric=True)
             sym = getattr(symbolic, "_sym", None)
             if sym is None or not sym.matches(T):
                 sym = _Symbolic(lib, T, perm=_block_perm(getattr(block_ordering, "_sym", None), T.shape[0]))

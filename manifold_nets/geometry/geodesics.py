@@ -71,7 +71,7 @@ from ._checked import (
     require_checked,
     require_positive_area,
 )
-from ._common import boundary_vertex_mask, unique_edges
+from ._common import boundary_vertex_mask, edge_length_table, unique_edges
 from ._intrinsic import edge_lengths
 from ._solve import SPDSolver
 from .intrinsic_delaunay import _intrinsic_delaunay
@@ -128,7 +128,7 @@ def _gradient_parts(F, lengths, nV):
     P[:, 2, 0] = x2
     P[:, 2, 1] = y2
     dbl = l2 * y2  # twice the area
-    lmax = lengths.max(axis=1) if nF else np.zeros(0)
+    lmax = np.maximum(np.maximum(l0, l1), l2)
     ok = dbl > 1e-12 * lmax**2
     rows = np.tile(np.arange(nF), 3)
     cols = F.T.ravel()
@@ -154,7 +154,7 @@ def _gradient_stack(F, lengths, nV):
         x2 = np.where(l2 > 0, (l1 * l1 + l2 * l2 - l0 * l0) / (2.0 * np.where(l2 > 0, l2, 1.0)), 0.0)
     y2 = np.sqrt(np.maximum(l1 * l1 - x2 * x2, 0.0))
     dbl = l2 * y2  # twice the area
-    lmax = lengths.max(axis=1) if nF else np.zeros(0)
+    lmax = np.maximum(np.maximum(l0, l1), l2)
     ok = dbl > 1e-12 * lmax**2
     # corner positions P0 = 0, P1 = (l2, 0), P2 = (x2, y2); e_c = P_{c+2} - P_{c+1}; R e_c = (-e_y, e_x)
     g = np.empty((nF, 3, 2))
@@ -194,9 +194,10 @@ class _HeatIntegrator:
             # (nF, 3, 3) element stiffness g_i · g_j w (broadcast: 4x faster than einsum at 2-D)
             K = (g[:, :, None, 0] * g[:, None, :, 0] + g[:, :, None, 1] * g[:, None, :, 1]) * w[:, None, None]
             del g
-            rows = np.repeat(F, 3, axis=1).ravel()
-            cols = np.tile(F, (1, 3)).ravel()
-            L = sp.csr_matrix((K.ravel(), (rows, cols)), shape=(nV, nV))  # sums duplicates, keeps zeros
+            idx = np.int32 if nV < 2**31 - 1 else np.int64  # 32-bit indices: no widening pass in scipy
+            rows = np.repeat(F.astype(idx), 3, axis=1).ravel()
+            cols = np.tile(F.astype(idx), (1, 3)).ravel()
+            L = sp.coo_matrix((K.ravel(), (rows, cols)), shape=(nV, nV)).tocsr()  # sums duplicates, keeps zeros
             del K, rows, cols
         L.sort_indices()
         self.L = L
@@ -349,23 +350,23 @@ class HeatGeodesicSolver:
         else:
             self.laplacian_reason = "requested"
         self.laplacian = laplacian
+        E, face_edge, counts = mesh_edges(mesh)
         if laplacian == "robust":
             T = _intrinsic_delaunay(mesh, signposts=False)
             Fi, lengths = T.F, T.lengths
             self.n_flips = T.n_flips
+            h = T.mean_edge_length
         else:
             Fi, lengths = F, edge_lengths(V, F)
             self.n_flips = 0
+            h = _mean_edge_length(F, lengths, nV, edges=(E, face_edge, counts))
         self.faces = Fi
         used = np.bincount(F.ravel(), minlength=nV) > 0
         self._graph_cache = None
-        E, face_edge, counts = mesh_edges(mesh)
         ncomp, labels = _edge_components(E, nV)
         self._labels = labels
         self._ncomp = ncomp
         self._integrator = _HeatIntegrator(Fi, lengths, nV, used, labels, backend)
-        same = Fi is F or self.n_flips == 0  # no flip: the intrinsic faces are the input's
-        h = _mean_edge_length(Fi, lengths, nV, edges=(E, face_edge, counts) if same else None)
         bnd = boundary_vertex_mask(F, nV, edges=(E, face_edge, counts))
         if t_factor is None:
             t_factor = T_FACTOR_BOUNDARY if bnd.any() else T_FACTOR_CLOSED
@@ -574,17 +575,12 @@ def _mean_edge_length(F, lengths, nV: int, edges=None) -> float:
     """Mean length over the undirected edges of a triangulation (faces + per-corner lengths).
 
     ``edges``: the :func:`~manifold_nets.geometry._common.unique_edges` of ``F`` when already at
-    hand.  Each edge's length is taken from its first corner in column order (corner 0 of every
-    face, then corner 1, then 2), where two faces could disagree by a rounding or a mollification.
+    hand; each edge's length as :func:`~manifold_nets.geometry._common.edge_length_table` reads it.
     """
-    E, face_edge, _ = unique_edges(F, nV) if edges is None else edges
-    if not len(E):
+    edges = unique_edges(F, nV) if edges is None else edges
+    if not len(edges[0]):
         return 1.0
-    fe, ln = face_edge.T.ravel(), lengths.T.ravel()
-    ok = np.flatnonzero(fe >= 0)[::-1]  # written in reverse: the first corner's length wins
-    ell = np.empty(len(E))
-    ell[fe[ok]] = ln[ok]
-    return float(np.mean(ell))
+    return float(np.mean(edge_length_table(lengths, edges)))
 
 
 def _edge_components(E, nV: int):

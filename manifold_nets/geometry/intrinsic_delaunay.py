@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from ._checked import CheckedMesh, accepts_mesh, check_mesh, mesh_edges, require_checked, warn_user
-from ._common import areas_from_lengths, unique_edges
+from ._common import areas_from_lengths, edge_length_table, unique_edges
 from ._intrinsic import (
     Fans,
     corner_angles,
@@ -55,7 +56,7 @@ class IntrinsicTriangulation:
     lengths : (nF, 3) float64
         Intrinsic edge lengths, column ``c`` opposite corner ``c``.
     alpha : (nF, 3) float64
-        Corner angles (from the lengths).
+        Corner angles (from the lengths; computed on first access).
     signpost : (nF, 3) float64
         For every corner, the angle (unscaled, i.e. in radians of the vertex's cone angle) of its
         first side ``F[f, c] → F[f, (c+1) % 3]``, measured counter-clockwise from the reference
@@ -66,16 +67,24 @@ class IntrinsicTriangulation:
     n_flips : int
     mollify : float
         Length added to every edge (intrinsic mollification).
+    mean_edge_length : float
+        Mean length over the undirected edges of the triangulation.
     """
 
     F: np.ndarray
     lengths: np.ndarray
-    alpha: np.ndarray
     signpost: np.ndarray
     scale: np.ndarray
     n_vertices: int
     n_flips: int
     mollify: float
+    mean_edge_length: float
+
+    @cached_property
+    def alpha(self) -> np.ndarray:
+        """Corner angles ``(nF, 3)`` from :attr:`lengths` (row by row, so unflipped faces keep
+        the angles of the mollified input)."""
+        return corner_angles_from_lengths(self.lengths)
 
     @property
     def area(self) -> np.ndarray:
@@ -195,39 +204,42 @@ def _intrinsic_delaunay(mesh: CheckedMesh, *, mollify_factor: float = 1e-5, max_
     else:
         scale = np.ones(nV)
         signpost0 = np.full((nF, 3), np.nan)
-    alpha0 = corner_angles_from_lengths(L)
     edges = mesh_edges(mesh)
     twin = _twins(F, nV, edges)
-    # seed: interior edges whose opposite angles sum to more than π
-    cot = np.cos(alpha0) / np.maximum(np.sin(alpha0), 1e-300)
-    cflat = cot.ravel()
+    ell = edge_length_table(L, edges)
+    # seed: interior edges whose opposite angles sum to more than π (the flips' own test)
+    hcot = np.stack([_half_cot(L[:, c], L[:, (c + 1) % 3], L[:, (c + 2) % 3]) for c in range(3)], 1).ravel()
     has = twin >= 0
     cand = np.flatnonzero(has & (np.arange(F.size) < np.where(has, twin, -1)))
-    bad = cand[cflat[cand] + cflat[twin[cand]] < -1e-12]
+    with np.errstate(invalid="ignore"):  # inf - inf (two flat triangles): not seeded
+        bad = cand[hcot[cand] + hcot[twin[cand]] < -1e-12]
     if bad.size == 0:
-        return IntrinsicTriangulation(F.copy(), L, alpha0, signpost0, scale, nV, 0, eps)
+        return IntrinsicTriangulation(F.copy(), L, signpost0, scale, nV, 0, eps, _mean(ell, 0.0))
 
     cap = 20 * nF if max_flips is None else int(max_flips)
     if _FLIP_METHOD == "loop":
-        Fn, Ln, Spn, flips, left = _flip_loop(F, L, signpost0, twin, nV, bad, cap, signposts)
+        Fn, Ln, Spn, flips, left, dsum = _flip_loop(F, L, signpost0, twin, nV, bad, cap, signposts)
     else:
-        Fn, Ln, Spn, flips, left = _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts, edges[0])
+        Fn, Ln, Spn, flips, left, dsum = _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts, edges[0])
     if left and flips >= cap:
         warn_user(
             f"intrinsic_delaunay: stopped at max_flips={cap} flips with {left} half-edges still queued "
             "for a check; the triangulation may not be Delaunay (raise max_flips)", RuntimeWarning)
-    # corner angles: recomputed only on the faces a flip changed (row-wise kernel, same values)
-    alpha = alpha0.copy()
-    changed = np.flatnonzero((Fn != F).any(axis=1) | (Ln != L).any(axis=1))
-    alpha[changed] = corner_angles_from_lengths(Ln[changed])
-    return IntrinsicTriangulation(Fn, Ln, alpha, Spn, scale, nV, flips, eps)
+    return IntrinsicTriangulation(Fn, Ln, Spn, scale, nV, flips, eps, _mean(ell, dsum))
+
+
+def _mean(ell: np.ndarray, dsum: float) -> float:
+    """Mean edge length after flips: every flip removes one edge and adds one (``dsum``: the
+    added lengths minus the removed ones), so the edge count is the input's."""
+    return float((ell.sum() + dsum) / ell.size) if ell.size else 1.0
 
 
 def _flip_loop(F, L, signpost0, twin, nV, bad, cap, signposts=True):
     """Reference flip algorithm: one half-edge at a time from a stack (pure Python).
 
     Kept to check :func:`_flip_rounds` against; returns ``(F, lengths, signpost, n_flips,
-    n_left)`` with ``n_left`` the half-edges still queued when the cap stopped it (else 0).
+    n_left, dsum)`` with ``n_left`` the half-edges still queued when the cap stopped it (else 0)
+    and ``dsum`` the lengths of the edges the flips added minus those of the edges they removed.
     """
     nF = F.shape[0]
     Fl = F.tolist()
@@ -240,6 +252,7 @@ def _flip_loop(F, L, signpost0, twin, nV, bad, cap, signposts=True):
     edges_present = set((np.minimum(eu, ew) * nV + np.maximum(eu, ew)).tolist())
     stack = bad.tolist()
     flips = 0
+    dsum = 0.0
     cos = math.cos
 
     def cot_at(f, k):
@@ -304,13 +317,22 @@ def _flip_loop(F, L, signpost0, twin, nV, bad, cap, signposts=True):
         edges_present.add(key_cd)
         stack.extend((3 * fi, 3 * fi + 2, 3 * gi, 3 * gi + 2))
         flips += 1
+        dsum += l_cd - l_ab
     Fn = np.asarray(Fl, dtype=np.int64).reshape(nF, 3)
     Ln = np.asarray(Ll, dtype=np.float64).reshape(nF, 3)
-    return Fn, Ln, np.asarray(Sp, dtype=np.float64).reshape(nF, 3), flips, (len(stack) if flips >= cap else 0)
+    return (Fn, Ln, np.asarray(Sp, dtype=np.float64).reshape(nF, 3), flips, (len(stack) if flips >= cap else 0),
+            dsum)
 
 
 #: Flip algorithm of :func:`_intrinsic_delaunay`: ``"rounds"`` (vectorised) or ``"loop"`` (reference).
 _FLIP_METHOD = "rounds"
+
+
+def _area4(o, a, b):
+    """Four times the area of triangles with sides ``o, a, b`` (Heron's product as in
+    :func:`_half_cot`; zero where the triangle inequality fails)."""
+    s = (a + b + o) * (-o + a + b) * (o - a + b) * (o + a - b)
+    return np.sqrt(np.where(s > 0, s, 0.0))
 
 
 def _half_cot(o, a, b):
@@ -397,6 +419,7 @@ def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True, E=None):
     best = np.full(nF, np.iinfo(np.int64).max, dtype=np.int64)
     queue = np.asarray(bad, dtype=np.int64)
     flips = 0
+    dsum = 0.0
     while queue.size and flips < cap:
         t = Tw[queue]
         keep = t >= 0
@@ -454,8 +477,14 @@ def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True, E=None):
         l_ab = Lf[3 * f + k]
         l_bc, l_ca = Lf[3 * f + k1], Lf[3 * f + k2]
         l_ad, l_db = Lf[3 * g + m1], Lf[3 * g + m2]
-        ang_a = _angles(l_bc, l_ca, l_ab) + _angles(l_db, l_ad, l_ab)  # full quad angle at a
-        l_cd = np.sqrt(np.maximum(l_ca * l_ca + l_ad * l_ad - 2.0 * l_ca * l_ad * np.cos(ang_a), 0.0))
+        # the quad laid out in the plane: a at the origin, b on the x axis, c above, d below
+        ab2 = l_ab * l_ab
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = 0.5 / l_ab
+            x_c = (ab2 + l_ca * l_ca - l_bc * l_bc) * inv
+            x_d = (ab2 + l_ad * l_ad - l_db * l_db) * inv
+            y = (_area4(l_ab, l_bc, l_ca) + _area4(l_ab, l_db, l_ad)) * inv  # y_c - y_d
+        l_cd = np.where(l_ab > 0, np.hypot(x_c - x_d, y), np.abs(l_ca - l_ad))
         if signposts:
             s_c, s_b = Spf[3 * f + k], Spf[3 * f + k2]
             s_d, s_a = Spf[3 * g + m], Spf[3 * g + m2]
@@ -463,10 +492,10 @@ def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True, E=None):
             gamma_d = _angles(l_bc, l_db, l_cd)  # new face (d, b, c): angle at d
             Sp[f] = np.stack([s_c, s_a, s_d + gamma_d], axis=1)
             Sp[g] = np.stack([s_d, s_b, s_c + beta_c], axis=1)
-        F[f] = np.stack([c, a, d], axis=1)
-        L[f] = np.stack([l_ad, l_cd, l_ca], axis=1)
-        F[g] = np.stack([d, b, c], axis=1)
-        L[g] = np.stack([l_bc, l_cd, l_db], axis=1)
+        F[f, 0], F[f, 1], F[f, 2] = c, a, d
+        L[f, 0], L[f, 1], L[f, 2] = l_ad, l_cd, l_ca
+        F[g, 0], F[g, 1], F[g, 2] = d, b, c
+        L[g, 0], L[g, 1], L[g, 2] = l_bc, l_cd, l_db
         # where every half-edge of the two faces moved: bc → g0, ca → f2, ad → f0, db → g2
         old = np.concatenate([3 * f + k1, 3 * f + k2, 3 * g + m1, 3 * g + m2])
         new = np.concatenate([3 * g, 3 * f + 2, 3 * f, 3 * g + 2])
@@ -482,6 +511,7 @@ def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True, E=None):
         edges.remove(np.minimum(a, b) * nV + np.maximum(a, b))
         edges.add(np.minimum(c, d) * nV + np.maximum(c, d))
         flips += sel.size
+        dsum += float(l_cd.sum() - l_ab.sum())
         queue = np.concatenate([new, h[lost], Tw[h[lost]]])
     left = int(queue.size) if flips >= cap else 0
-    return F, L, Sp, flips, left
+    return F, L, Sp, flips, left, dsum

@@ -525,3 +525,45 @@ def test_supernodal_factor_kept_for_large_poisson_systems_gives_the_same_radii(m
     r1, t1 = VectorHeatSolver(V, F, laplacian="robust").log_maps([0, 77])
     np.testing.assert_allclose(r1, r0, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(t1, t0, rtol=0, atol=1e-10)
+
+
+def test_symmetric_lower_triangle_reads_csr_as_the_transpose():
+    """``_lower_csc(A, symmetric=True)`` reads a canonical CSR matrix as the CSC arrays of its
+    transpose (conjugated when complex): for symmetric and Hermitian matrices it equals
+    ``sp.tril``, explicit zeros included, and leaves the input alone."""
+    rng = np.random.default_rng(3)
+    for n in (1, 7, 40):
+        B = sp.random(n, n, density=0.3, random_state=n, format="csr")
+        for A in (B + B.T + sp.eye(n), (B + 1j * B) + (B + 1j * B).conj().T + sp.eye(n)):
+            A = sp.csr_matrix(A)
+            A.data[rng.random(A.nnz) < 0.1] = 0.0  # explicit zeros stay structural
+            A = (A + A.conj().T) * 0.5  # still exactly Hermitian after zeroing one side
+            A = sp.csr_matrix(A)
+            A.sum_duplicates()
+            before = A.copy()
+            T = S._lower_csc(A, symmetric=True)
+            R = sp.tril(sp.csc_matrix(A), format="csc")
+            assert T.format == "csc" and T.has_sorted_indices
+            np.testing.assert_array_equal(T.toarray(), R.toarray())
+            np.testing.assert_array_equal(A.toarray(), before.toarray())
+            # the general path agrees
+            np.testing.assert_array_equal(S._lower_csc(A).toarray(), R.toarray())
+
+
+@pytest.mark.parametrize("make", [_stretched_sphere, _skinny_grid], ids=["stretched-sphere", "skinny-grid"])
+def test_mean_edge_length_and_angles_of_the_flipped_triangulation(make):
+    """The mean edge length the flips carry along (input edges plus added minus removed
+    lengths) equals the mean over the undirected edges of the flipped triangulation, and the
+    corner angles (computed on first access) are the angles of the flipped lengths."""
+    from manifold_nets.geometry._common import unique_edges
+    from manifold_nets.geometry._intrinsic import corner_angles_from_lengths
+
+    V, F = make()
+    T = ID.intrinsic_delaunay(V, F)
+    assert T.n_flips > 50
+    E, fe, _ = unique_edges(T.F, len(V))
+    ell = np.empty(len(E))
+    ell[fe.ravel()] = T.lengths.ravel()
+    assert abs(T.mean_edge_length - ell.mean()) <= 1e-13 * ell.mean()
+    np.testing.assert_array_equal(T.alpha, corner_angles_from_lengths(T.lengths))
+    np.testing.assert_allclose(T.alpha.sum(axis=1), np.pi, rtol=1e-12)
