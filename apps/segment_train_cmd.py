@@ -69,6 +69,9 @@ def register(sub) -> None:
     p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=d.standardize,
                    help="standardise HKS/WKS channels with the training meshes' statistics, kept in the model "
                         f"(default {'on' if d.standardize else 'off'})")
+    p.add_argument("--class-weights", choices=("none", "sqrt", "inverse"), default=d.class_weights,
+                   help="weight parts in the loss by their surface share to the power -1/2 (sqrt) or -1 (inverse), "
+                        f"so rare parts count more (default {d.class_weights})")
     p.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"maximum epochs (default {d.epochs})")
     p.add_argument("--patience", type=positive_int, default=d.patience,
                    help=f"with --val-fraction: stop after this many epochs without a better validation accuracy "
@@ -150,7 +153,7 @@ def run(args) -> int:
         family=args.family, features=args.features, width=args.width, n_blocks=args.n_blocks,
         max_vertices=args.max_vertices or None, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         patience=args.patience, remesh_variants=args.remesh_variants, standardize=args.standardize,
-        seed=args.seed, cache_dir=args.cache_dir)
+        class_weights=args.class_weights, seed=args.seed, cache_dir=args.cache_dir)
     train, val = split_train_val(ds, val_fraction, seed=args.seed)
     info["val_fraction"] = val_fraction
     make_output_dir(out, "--out")

@@ -50,13 +50,14 @@ def test_train_on_a_psb_folder(psb_folder, tmp_path, capsys):
     out = tmp_path / "run"
     code, stdout, err = _run(["segment", "train", "--data", psb_folder, "--format", "labeled-psb",
                               "--category", "Blob", "--out", out, "--val-fraction", "0.2", "--standardize",
-                              "--cache-dir", tmp_path / "cache", *FAST], capsys)
+                              "--class-weights", "sqrt", "--cache-dir", tmp_path / "cache", *FAST], capsys)
     assert code == EXIT_OK, err
     assert load(out / "model.pt").input_std.shape == (16,)  # --standardize: statistics in the model
     for name in RUN_FILES:
         assert (out / name).is_file(), name
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["data"]["format"] == "labeled-psb" and cfg["data"]["category"] == "Blob"
+    assert cfg["segmentation"]["class_weights"] == "sqrt"
     assert sorted(cfg["data"]["part_names"]) == ["bottom", "top"]
     assert len(cfg["data"]["val"]["meshes"]) == 1 and len(cfg["data"]["train"]["meshes"]) == 4
     assert "epochs (best epoch" in stdout and "Traceback" not in err

@@ -43,6 +43,8 @@ __all__ = ["SegmentationConfig", "train_segmentation", "split_train_val", "defau
 
 CONFIG_NAME = "config.json"
 FEATURE_CHOICES = ("hks", "wks", "xyz")
+#: Choices of :attr:`SegmentationConfig.class_weights`.
+CLASS_WEIGHTS = ("none", "sqrt", "inverse")
 
 
 def default_cache_dir() -> Path:
@@ -99,6 +101,12 @@ class SegmentationConfig:
         applies the same shift and scale); ignored for ``xyz``.  Off by default: on the tuning
         categories (Human, FourLeg, Hand, Ant; two folds each) it scored 93.40 % against 93.81 %
         without it, higher on 3 of the 8 runs (README, Benchmarks).
+    class_weights : {"none", "sqrt", "inverse"}
+        Weight of each part in the loss: ``"none"`` (every unit of area counts the same),
+        ``"sqrt"`` (``share^-1/2``) or ``"inverse"`` (``share^-1``), where ``share`` is a part's
+        fraction of the surface, averaged over the training meshes (each counts once); scaled so
+        the area-weighted mean weight is 1.  Rare parts (a part in one training mesh) then count
+        more.  Parts absent from the training meshes get weight 1.
     seed : int
     cache_dir : str or None
         Learning cache (``None``: :func:`default_cache_dir`; ``""``: no cache).
@@ -125,6 +133,7 @@ class SegmentationConfig:
     remesh_low: float = 0.5
     remesh_high: float = 1.0
     standardize: bool = False
+    class_weights: str = "none"
     seed: int = 0
     cache_dir: str | None = None
 
@@ -156,6 +165,8 @@ class SegmentationConfig:
             bad("remesh_variants", "a non-negative integer")
         if not isinstance(self.standardize, bool):
             bad("standardize", "true or false")
+        if self.class_weights not in CLASS_WEIGHTS:
+            bad("class_weights", f"one of {', '.join(CLASS_WEIGHTS)}")
         if not 0.0 < float(self.remesh_low) <= float(self.remesh_high):
             bad("remesh_low", "0 < remesh_low <= remesh_high")
         self.train_config().check()
@@ -307,9 +318,36 @@ def _rotation(rng: np.random.Generator, mode: str) -> np.ndarray:
     return R
 
 
-def _face_loss(logits, item: _Item, label_smoothing: float):
+def _face_loss(logits, item: _Item, label_smoothing: float, class_weights=None):
     ce = torch.nn.functional.cross_entropy(logits, item.labels, reduction="none", label_smoothing=label_smoothing)
-    return (ce * item.weights).sum()
+    w = item.weights if class_weights is None else item.weights * class_weights[item.labels]
+    return (ce * w).sum()
+
+
+def part_weights(labels, weights, n_parts: int, mode: str) -> np.ndarray:
+    """Loss weight of every part ``(n_parts,) float64`` (:attr:`SegmentationConfig.class_weights`).
+
+    ``labels``: per-face part indices of each training mesh (``-1``: unlabelled); ``weights``:
+    the matching per-face weights of each mesh, summing to 1 (area fractions).  ``share_c`` is
+    the mean over meshes of part ``c``'s weight; ``w_c ∝ share_c^-1/2`` (``"sqrt"``) or
+    ``share_c^-1`` (``"inverse"``), scaled so ``Σ share_c w_c = 1``; 1 for absent parts and
+    for ``"none"``.
+    """
+    if mode not in CLASS_WEIGHTS:
+        raise MeshError(f"class_weights: expected one of {', '.join(CLASS_WEIGHTS)} (got {mode!r})")
+    w = np.ones(n_parts)
+    if mode == "none" or not len(labels):
+        return w
+    share = np.zeros(n_parts)
+    for lab, wt in zip(labels, weights):
+        lab = np.asarray(lab)
+        ok = lab >= 0
+        share += np.bincount(lab[ok], weights=np.asarray(wt, dtype=np.float64)[ok], minlength=n_parts)[:n_parts]
+    share /= len(labels)
+    present = share > 0
+    w[present] = share[present] ** (-0.5 if mode == "sqrt" else -1.0)
+    w[present] /= float((share[present] * w[present]).sum())
+    return w
 
 
 def _face_accuracy(logits, item: _Item) -> float:
@@ -423,6 +461,12 @@ def train_segmentation(train, val, config: SegmentationConfig | None, out_dir, *
                             input_norm=config.input_norm).to(device)
     if config.input_norm:
         model.fit_input_norm([v[0].x for v in train_items], [v[0].batch.mass for v in train_items])
+    cw = None
+    if config.class_weights != "none":
+        cw = torch.as_tensor(part_weights([v[0].labels_np for v in train_items],
+                                          [v[0].weights.cpu().numpy() for v in train_items],
+                                          len(part_names), config.class_weights),
+                             dtype=torch.float32, device=device)
 
     def pick(i: int, epoch: int) -> tuple[_Item, np.random.Generator]:
         rng = np.random.default_rng(epoch_seed(config.seed, epoch, i, 7))
@@ -443,7 +487,7 @@ def train_segmentation(train, val, config: SegmentationConfig | None, out_dir, *
         if len(chosen) == 1:
             item, rng = chosen[0]
             logits = net(item.batch, features_of(item, rng))
-            loss = _face_loss(logits, item, config.label_smoothing)
+            loss = _face_loss(logits, item, config.label_smoothing, cw)
             return loss, {"accuracy": _face_accuracy(logits, item)}
         batch = MeshBatch.from_data([it.data for it, _ in chosen], dtype=torch.float32, device=device)
         x = torch.cat([features_of(it, rng) for it, rng in chosen])
@@ -451,7 +495,7 @@ def train_segmentation(train, val, config: SegmentationConfig | None, out_dir, *
         losses, accs = [], []
         for b, (it, _) in enumerate(chosen):
             lb = logits[batch.face_ptr[b]:batch.face_ptr[b + 1]]
-            losses.append(_face_loss(lb, it, config.label_smoothing))
+            losses.append(_face_loss(lb, it, config.label_smoothing, cw))
             accs.append(_face_accuracy(lb, it))
         return torch.stack(losses).mean(), {"accuracy": float(np.mean(accs))}
 

@@ -143,6 +143,7 @@ def test_split_train_val(figures):
     ("epochs", 0, "TrainConfig.epochs"),
     ("rotation_augment", "all", "rotation_augment"),
     ("standardize", "yes", "standardize: expected true or false"),
+    ("class_weights", "balanced", "class_weights: expected one of none, sqrt, inverse"),
 ])
 def test_bad_config_is_one_line_error(field, value, match):
     with pytest.raises(MeshError, match=match):
@@ -188,3 +189,50 @@ def test_standardized_inputs_statistics_travel_with_the_model(figures, tmp_path)
     assert not load(tmp_path / "x" / "model.pt").input_norm
     train_segmentation(train, None, _tiny(epochs=1), tmp_path / "p")
     assert not load(tmp_path / "p" / "model.pt").input_norm
+
+
+def test_part_weights_by_hand():
+    """Shares averaged over meshes (each counts once), ``share^-1/2`` or ``share^-1`` scaled so
+    the area-weighted mean weight is 1; absent parts and ``"none"`` get 1."""
+    from manifold_nets.tasks.segmentation import part_weights
+
+    labels = [np.array([0, 0, 1, -1]), np.array([0, 2, 2, 2])]
+    weights = [np.array([0.25, 0.25, 0.5, 0.0]), np.array([0.5, 0.25, 0.125, 0.125])]
+    share = np.array([(0.5 + 0.5) / 2, 0.5 / 2, 0.5 / 2, 0.0])  # part 3 never occurs
+    for mode, power in (("sqrt", -0.5), ("inverse", -1.0)):
+        w = part_weights(labels, weights, 4, mode)
+        raw = share[:3] ** power
+        np.testing.assert_allclose(w[:3], raw / (share[:3] * raw).sum(), rtol=1e-15)
+        assert w[3] == 1.0
+        assert abs((share * np.where(share > 0, w, 0)).sum() - 1.0) < 1e-15
+        assert w[1] > w[0]  # the rarer part counts more
+    np.testing.assert_array_equal(part_weights(labels, weights, 4, "none"), np.ones(4))
+    # inverse weights make every present part's total weight equal
+    w = part_weights(labels, weights, 4, "inverse")
+    np.testing.assert_allclose(share[:3] * w[:3], 1 / 3, rtol=1e-14)
+    with pytest.raises(MeshError, match="class_weights"):
+        part_weights(labels, weights, 4, "balanced")
+
+
+def test_class_weighted_loss_and_training(figures, tmp_path):
+    """The loss weighs each face by its area and its part's weight; a run with class weights
+    trains, records the choice and differs from the unweighted run."""
+    from manifold_nets.tasks.segmentation import _face_loss
+
+    class It:
+        labels = torch.tensor([0, 1, 1, 2])
+        weights = torch.tensor([0.1, 0.2, 0.3, 0.4])
+
+    logits = torch.randn(4, 3, dtype=torch.float32)
+    cw = torch.tensor([1.0, 2.0, 0.5])
+    ce = torch.nn.functional.cross_entropy(logits, It.labels, reduction="none", label_smoothing=0.1)
+    torch.testing.assert_close(_face_loss(logits, It, 0.1, cw), (ce * It.weights * cw[It.labels]).sum())
+    torch.testing.assert_close(_face_loss(logits, It, 0.1), (ce * It.weights).sum())
+    train = figures.subset([0, 1, 2])
+    train_segmentation(train, None, _tiny(epochs=2, class_weights="inverse"), tmp_path / "w")
+    train_segmentation(train, None, _tiny(epochs=2), tmp_path / "u")
+    cfg = json.loads((tmp_path / "w" / "config.json").read_text())
+    assert cfg["segmentation"]["class_weights"] == "inverse"
+    a = load(tmp_path / "w" / "model.pt").state_dict()
+    b = load(tmp_path / "u" / "model.pt").state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
