@@ -35,7 +35,9 @@ Usage::
     python benchmarks/bench_scaling.py --mesh dirty/ogre.obj@2       # a scan with 44 components, 1M vertices
 
 ``--mesh PATH@N``: a mesh from ``$MANIFOLD_NETS_DATA/meshes`` refined by ``N`` rounds of midpoint
-subdivision (components, boundaries and non-manifold edges kept) instead of the spheres.
+subdivision (components, boundaries and non-manifold edges kept) instead of the spheres;
+``PATH@N:split`` then splits its non-manifold vertices (:func:`manifold_nets.repair.split_nonmanifold`),
+which the log maps of both sides refuse.
 """
 
 from __future__ import annotations
@@ -97,23 +99,33 @@ def _sources(n: int) -> np.ndarray:
 def load_spec(spec: str):
     """``V, F`` of a measurement: a geodesic sphere of frequency ``spec`` (an integer), or
     ``PATH@N``: a mesh under ``$MANIFOLD_NETS_DATA/meshes`` (default ``../shared``) refined by
-    ``N`` rounds of midpoint subdivision (libigl's ``upsample``: every triangle split in four,
-    shared edge midpoints, so components, boundaries and non-manifold edges are kept)."""
+    ``N`` rounds of midpoint subdivision (``trimesh.remesh.subdivide``: every triangle split in
+    four, shared edge midpoints, so components, boundaries and non-manifold edges are kept)."""
     if "@" not in spec:
         sys.path.insert(0, str(HERE))
         from bench_operators import geodesic_sphere
 
         return geodesic_sphere(int(spec))
     path, rounds = spec.rsplit("@", 1)
+    rounds, _, repair = rounds.partition(":")
     from manifold_nets import read_mesh
 
     data = Path(os.environ.get("MANIFOLD_NETS_DATA", HERE.parents[1] / "shared"))
     m = read_mesh(data / "meshes" / path)
     V, F = np.asarray(m.V, dtype=np.float64), np.asarray(m.F, dtype=np.int64)
-    if int(rounds):
-        import igl
+    if int(rounds):  # trimesh: libigl's upsample corrupts memory on non-manifold edges (the dragons)
+        from trimesh.remesh import subdivide
 
-        V, F = igl.upsample(V, F, int(rounds))
+        for _ in range(int(rounds)):
+            V, F = subdivide(V, F)
+    if repair == "split":  # non-manifold vertices split into one copy per fan (manifold_nets.repair)
+        from manifold_nets import Mesh
+        from manifold_nets.repair import split_nonmanifold
+
+        r = split_nonmanifold(Mesh(V, F))
+        V, F = np.asarray(r.mesh.V), np.asarray(r.mesh.F)
+    elif repair:
+        raise SystemExit(f"{spec}: expected PATH@N or PATH@N:split (got {repair!r} after the colon)")
     return np.ascontiguousarray(V, dtype=np.float64), np.ascontiguousarray(F, dtype=np.int64)
 
 
