@@ -81,7 +81,8 @@ def run_category(root: Path, category: str, family: str, args, work: Path) -> di
         train_all = ds.subset([i for i in range(len(ds)) if i not in test])
         val_fraction = VAL_FRACTION_DEFAULT if args.val_fraction is None else args.val_fraction
         train, val = split_train_val(train_all, val_fraction, seed=args.seed)
-        cfg = SegmentationConfig(family=family, seed=args.seed, cache_dir=args.cache_dir, **overrides)
+        seed = args.seed if args.train_seed is None else args.train_seed
+        cfg = SegmentationConfig(family=family, seed=seed, cache_dir=args.cache_dir, **overrides)
         run_dir = work / f"{category}_{family}_fold{f}"
         t0 = time.perf_counter()
         if args.reuse:
@@ -180,7 +181,9 @@ def main(argv=None) -> int:
     p.add_argument("--max-vertices", type=int, default=None)
     p.add_argument("--set", nargs="+", metavar="KEY=JSON",
                    help="other SegmentationConfig fields, e.g. dropout=0.2 remesh_variants=2")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the folds (and of training unless --train-seed)")
+    p.add_argument("--train-seed", type=int, default=None,
+                   help="seed of the training runs only (default --seed): same folds, another initialisation")
     p.add_argument("--device", default="cpu")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--work", default=None, help="folder for the run folders (default a temporary one)")
