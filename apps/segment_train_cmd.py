@@ -41,7 +41,11 @@ def _fraction(text: str) -> float:
 
 
 def register(sub) -> None:
-    from manifold_nets.tasks.segmentation import VAL_FRACTION_DEFAULT, SegmentationConfig
+    from manifold_nets.tasks.segmentation import (
+        CLASS_WEIGHTS,
+        VAL_FRACTION_DEFAULT,
+        SegmentationConfig,
+    )
 
     d = SegmentationConfig()
     p = sub.add_parser(
@@ -69,7 +73,7 @@ def register(sub) -> None:
     p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=d.standardize,
                    help="standardise HKS/WKS channels with the training meshes' statistics, kept in the model "
                         f"(default {'on' if d.standardize else 'off'})")
-    p.add_argument("--class-weights", choices=("none", "sqrt", "inverse"), default=d.class_weights,
+    p.add_argument("--class-weights", choices=CLASS_WEIGHTS, default=d.class_weights,
                    help="weight parts in the loss by their surface share to the power -1/2 (sqrt) or -1 (inverse), "
                         f"so rare parts count more (default {d.class_weights})")
     p.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"maximum epochs (default {d.epochs})")

@@ -39,7 +39,8 @@ from . import distributed as D
 from .training import TrainConfig, TrainResult, config_from_dict, epoch_seed, fit, read_run_config
 
 __all__ = ["SegmentationConfig", "train_segmentation", "split_train_val", "default_cache_dir",
-           "operator_params", "preprocess_mesh", "area_weighted_accuracy_of", "CONFIG_NAME"]
+           "operator_params", "preprocess_mesh", "area_weighted_accuracy_of", "CONFIG_NAME",
+           "CLASS_WEIGHTS", "part_weights"]
 
 CONFIG_NAME = "config.json"
 FEATURE_CHOICES = ("hks", "wks", "xyz")
