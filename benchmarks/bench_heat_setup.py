@@ -12,6 +12,10 @@ against potpourri3d's ``MeshVectorHeatSolver``, each timed as setup plus the fir
 vertex 0), since potpourri3d factorises lazily on first use; same settings (one thread, intrinsic
 Delaunay, ``t = h²``).  A mesh one side refuses (ours: non-manifold vertices) is reported as such.
 
+``--first-distance``: each side timed as setup plus its first distance query (from vertex 0),
+so that work one side defers to its first solve (ours builds the gradient matrix then) is
+counted on both.
+
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_heat_setup.py                 # the default meshes
@@ -67,6 +71,7 @@ def main(argv=None) -> None:
     ap.add_argument("meshes", nargs="*", default=DEFAULT)
     ap.add_argument("--repeats", type=int, default=25)
     ap.add_argument("--log-map", action="store_true", help="vector heat setup + first log map instead")
+    ap.add_argument("--first-distance", action="store_true", help="time setup + the first distance query")
     args = ap.parse_args(argv)
     try:
         from threadpoolctl import threadpool_limits
@@ -89,6 +94,12 @@ def main(argv=None) -> None:
             runs = {
                 "ours": lambda V=V, F=F: VectorHeatSolver(V, F, t_factor=1.0, laplacian="robust").log_map(0),
                 "pp3d": lambda V=V, F=F: pp3d.MeshVectorHeatSolver(V, F, t_coef=1.0).compute_log_map(0),
+            }
+        elif args.first_distance:
+            runs = {
+                "ours": lambda V=V, F=F: HeatGeodesicSolver(V, F, t_factor=1.0, laplacian="robust").distance(0),
+                "pp3d": lambda V=V, F=F: pp3d.MeshHeatMethodDistanceSolver(V, F, t_coef=1.0,
+                                                                           use_robust=True).compute_distance(0),
             }
         else:
             runs = {

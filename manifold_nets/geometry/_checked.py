@@ -50,7 +50,7 @@ import numpy as np
 
 from .. import validation as _validation
 from ..errors import DegenerateFaceError, MeshShapeError
-from ._common import FaceGeometry, unique_edges
+from ._common import DEGENERATE_TOL, unique_edges
 
 __all__ = ["CheckedMesh", "accepts_mesh", "check_mesh", "is_mesh_like", "require_checked",
            "require_positive_area", "warn_user"]
@@ -226,7 +226,19 @@ def accepts_mesh(fn):
 
 
 def _degenerate(V: np.ndarray, F: np.ndarray) -> np.ndarray:
-    return FaceGeometry.from_vertices(V, F).degenerate
+    """:attr:`FaceGeometry.degenerate` of the faces ``F`` (a few dozen at a time here): the same
+    policy, ``area <= DEGENERATE_TOL · longest edge²`` with ``area = |e1 × e2| / 2``, computed
+    coordinate row by coordinate row (a third of the kernel's time on 64 faces, where its
+    stacks, ``einsum`` and ``cross`` calls are the cost)."""
+    Vt = V.T
+    x0, x1, x2 = Vt[:, F[:, 0]], Vt[:, F[:, 1]], Vt[:, F[:, 2]]  # (3, k) each
+    e0, e1, e2 = x2 - x1, x0 - x2, x1 - x0
+    l2 = np.maximum(np.maximum((e0 * e0).sum(axis=0), (e1 * e1).sum(axis=0)), (e2 * e2).sum(axis=0))
+    cx = e1[1] * e2[2] - e1[2] * e2[1]
+    cy = e1[2] * e2[0] - e1[0] * e2[2]
+    cz = e1[0] * e2[1] - e1[1] * e2[0]
+    area = 0.5 * np.sqrt(cx * cx + cy * cy + cz * cz)
+    return area <= DEGENERATE_TOL * l2
 
 
 def require_positive_area(mesh: CheckedMesh, what: str) -> None:

@@ -311,6 +311,42 @@ def _lower_csc(A, symmetric: bool = False) -> sp.csc_matrix:
     return T
 
 
+class LowerCSC:
+    """The lower triangle of a symmetric ``(n, n)`` matrix as CSC arrays (CHOLMOD's ``stype = -1``),
+    built by a caller that knows its pattern (no scipy matrix in between).
+
+    ``indptr (n + 1,)`` and ``indices (nnz,)`` int32, sorted row indices ``>=`` the column in every
+    column; ``data (nnz,)`` float64.  Two records that share the *same* ``indptr`` and
+    ``indices`` objects share one symbolic analysis without comparing the arrays.
+    """
+
+    __slots__ = ("shape", "indptr", "indices", "data")
+
+    def __init__(self, n: int, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray):
+        self.shape = (int(n), int(n))
+        self.indptr, self.indices, self.data = indptr, indices, data
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.size)
+
+    def with_data(self, data: np.ndarray) -> LowerCSC:
+        """The same pattern (the same array objects) with other values."""
+        return LowerCSC(self.shape[0], self.indptr, self.indices, data)
+
+    def tocsc(self) -> sp.csc_matrix:
+        """The lower triangle as a scipy matrix."""
+        T = sp.csc_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+        T.has_sorted_indices = True
+        return T
+
+    def full(self) -> sp.csr_matrix:
+        """The whole symmetric matrix (CSR, every structural entry kept)."""
+        T = self.tocsc()
+        D = sp.diags(T.diagonal()).tocsc()
+        return (T + T.T - D).tocsr()
+
+
 class _OwnsFactor:
     """Frees the ``cholmod_factor`` at ``self.ptr`` (with ``self.lib``, ``self.common``) when collected."""
 
@@ -331,8 +367,8 @@ class _Symbolic(_OwnsFactor):
         self.lib = lib
         self.common = _Common(lib, supernodal)
         self.n = T.shape[0]
-        self.indptr = T.indptr.astype(np.int32)
-        self.indices = T.indices.astype(np.int32)
+        self.indptr = T.indptr.astype(np.int32, copy=False)  # T's arrays are never written to
+        self.indices = T.indices.astype(np.int32, copy=False)
         self.nnz = int(T.nnz)
         x = np.ones(self.nnz)
         A = self._sparse(x)
@@ -391,7 +427,9 @@ class _Symbolic(_OwnsFactor):
         return _Sparse(self.n, self.n, self.nnz, self.indptr.ctypes.data, self.indices.ctypes.data, None,
                        x.ctypes.data, None, -1, 0, 1, 0, 1, 1)
 
-    def matches(self, T: sp.csc_matrix) -> bool:
+    def matches(self, T: sp.csc_matrix | LowerCSC) -> bool:
+        if T.indices is self.indices and T.indptr is self.indptr:  # one pattern, built once
+            return True
         return (T.shape[0] == self.n and T.nnz == self.nnz and np.array_equal(T.indptr, self.indptr)
                 and np.array_equal(T.indices, self.indices))
 
@@ -472,7 +510,8 @@ class SPDSolver:
     ----------
     A : scipy.sparse matrix, (n, n), real symmetric positive definite
         (or complex Hermitian positive definite, with the direct CHOLMOD binding only: see
-        :func:`have_cholmod_direct`; its solves take and return complex arrays)
+        :func:`have_cholmod_direct`; its solves take and return complex arrays), or a
+        :class:`LowerCSC` record of its lower triangle
     backend : {"auto", "cholespy", "scipy"}
         ``"auto"`` and ``"cholespy"`` use CHOLMOD directly when possible (see the module
         docstring), ``cholespy``'s solver otherwise.
@@ -504,12 +543,13 @@ class SPDSolver:
         self.n = A.shape[0]
         self.what = what
         self._sym = None
-        self.complex = bool(np.iscomplexobj(A.data if sp.issparse(A) else A))
+        lower = isinstance(A, LowerCSC)
+        self.complex = bool(np.iscomplexobj(A.data if lower or sp.issparse(A) else A))
         lib = _cholmod_lib() if backend in ("auto", "cholespy") else None
         if self.complex and lib is None:
             raise ValueError(f"{what}: complex matrices need the direct CHOLMOD binding (have_cholmod_direct())")
         if lib is not None:
-            T = _lower_csc(A, symmetric=True)
+            T = A if lower else _lower_csc(A, symmetric=True)
             sym = getattr(symbolic, "_sym", None)
             if sym is None or not sym.matches(T):
                 sym = _Symbolic(lib, T, perm=_block_perm(getattr(block_ordering, "_sym", None), T.shape[0]))
@@ -522,6 +562,8 @@ class SPDSolver:
             self.direct = True
             return
         self.direct = False
+        if lower:
+            A = A.full()
         try:
             self._factor = sparse_cholesky(A, backend=_BACKENDS[backend])
         except ImportError as exc:

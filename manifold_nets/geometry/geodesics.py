@@ -73,7 +73,7 @@ from ._checked import (
 )
 from ._common import boundary_vertex_mask, edge_length_table, unique_edges
 from ._intrinsic import edge_lengths
-from ._solve import SPDSolver
+from ._solve import LowerCSC, SPDSolver
 from .intrinsic_delaunay import _intrinsic_delaunay
 from .quality import _laplacian_choice
 
@@ -162,11 +162,50 @@ def _gradient_stack(F, lengths, nV):
     g[:, 1, 0], g[:, 1, 1] = y2, -x2       # e_1 = P0 - P2 = (-x2, -y2)
     g[:, 2, 0], g[:, 2, 1] = 0.0, l2       # e_2 = P1 - P0 = (l2, 0)
     g[~ok] = 0.0
-    indptr = np.arange(0, 6 * nF + 1, 3, dtype=np.int64)
-    indices = np.concatenate([F, F]).ravel()
-    data = np.concatenate([g[:, :, 0], g[:, :, 1]]).ravel()
-    Gs = sp.csr_matrix((data, indices, indptr), shape=(2 * nF, nV))
-    return Gs, g, 0.5 * dbl, ok
+    return _LazyGradient(g, F, nV), g, 0.5 * dbl, ok
+
+
+class _LazyGradient:
+    """``Gs = [Gx; Gy]`` ``(2 nF, nV)`` CSR of :func:`_gradient_stack`, made on first use (a solve
+    needs it; a setup does not: scipy's CSR constructor alone was 7 % of a small mesh's setup)."""
+
+    __slots__ = ("_g", "_F", "_nV", "_m")
+
+    def __init__(self, g, F, nV):
+        self._g, self._F, self._nV, self._m = g, F, nV, None
+
+    def get(self) -> sp.csr_matrix:
+        if self._m is None:
+            g, F = self._g, self._F
+            nF = F.shape[0]
+            indptr = np.arange(0, 6 * nF + 1, 3, dtype=np.int64)
+            indices = np.concatenate([F, F]).ravel()
+            data = np.concatenate([g[:, :, 0], g[:, :, 1]]).ravel()
+            self._m = sp.csr_matrix((data, indices, indptr), shape=(2 * nF, self._nV))
+            self._g = self._F = None
+        return self._m
+
+
+def _laplacian_pattern(nV: int, E: np.ndarray):
+    """Sparsity pattern of a Laplacian on the edges ``E (nE, 2)`` (``E[:, 0] < E[:, 1]``, rows in
+    lexicographic order, as :func:`~._common.unique_edges` gives them) with every diagonal entry.
+
+    Its lower triangle in CSC is its upper triangle in CSR: column ``r`` holds the diagonal and
+    then the edges ``(r, c > r)`` in order, so edge ``e`` sits at ``e + E[e, 0] + 1`` (its row's
+    diagonal and the ``e`` edges before it in the table come first) and no sort is needed.
+
+    Returns ``(indptr (nV + 1,) int32, indices (nV + nE,) int32, diag (nV,) int64, epos (nE,) int64)``:
+    the lower-CSC arrays and the positions of the diagonal entries and of the edges in them.
+    """
+    nE = E.shape[0]
+    indptr = np.zeros(nV + 1, dtype=np.int64)
+    np.cumsum(np.bincount(E[:, 0], minlength=nV) + 1, out=indptr[1:])
+    diag = indptr[:-1]
+    epos = np.arange(1, nE + 1) + E[:, 0]
+    indices = np.empty(nV + nE, dtype=np.int32)
+    indices[diag] = np.arange(nV, dtype=np.int32)
+    indices[epos] = E[:, 1]
+    return indptr.astype(np.int32), indices, diag, epos
 
 
 class _HeatIntegrator:
@@ -177,60 +216,115 @@ class _HeatIntegrator:
     factorisation of ``L`` with one vertex per connected component pinned (which removes the
     constant null space exactly; the additive constant is fixed by the caller).
 
-    ``L`` is assembled face by face (``L_ij = Σ_f g_i·g_j / 4A_f``) with every structural entry
-    kept, so ``M + tL`` and the pinned ``L`` have one sparsity pattern and their factorisations
-    share one symbolic analysis (``symbolic``: a solver of that pattern, e.g. the heat system's).
-    A caller that already holds this cotan Laplacian (the vector heat solver: from its edge
-    weights) passes it as ``L`` (CSR, every structural entry kept) instead.
+    ``L`` is assembled face by face (``L_ij = Σ_f g_i·g_j / 4A_f``) straight into the lower-CSC
+    arrays CHOLMOD reads (:func:`_laplacian_pattern` on the triangulation's edges ``edges``, its
+    :func:`~._common.unique_edges` table when at hand), every edge and every diagonal entry
+    structural, so ``M + tL`` and the pinned ``L`` have one sparsity pattern (the same array
+    objects) and their factorisations share one symbolic analysis (``symbolic``: a solver of that
+    pattern, e.g. the heat system's).  No scipy matrix is made for them: on a 162-vertex mesh
+    the scipy constructors, COO sums and triangle filters were most of the setup.  A caller that
+    already holds this cotan Laplacian (the vector heat solver: from its edge weights) passes it
+    as ``L`` (CSR, every structural entry kept) instead.
     """
 
-    def __init__(self, F, lengths, nV, used, labels, backend, L=None):
+    def __init__(self, F, lengths, nV, used, labels, backend, L=None, *, edges=None, n_components=None):
         Gs, g, area, ok = _gradient_stack(F, lengths, nV)
         self.nF = F.shape[0]
         self._Gs = Gs  # (2 nF, nV)
+        self._lower = None  # LowerCSC of L when assembled here
+        self._L = None
         if L is None:
+            E, face_edge, _ = unique_edges(F, nV) if edges is None else edges
             w = np.zeros_like(area)
             w[ok] = 1.0 / (4.0 * area[ok])
-            # (nF, 3, 3) element stiffness g_i · g_j w (broadcast: 4x faster than einsum at 2-D)
-            K = (g[:, :, None, 0] * g[:, None, :, 0] + g[:, :, None, 1] * g[:, None, :, 1]) * w[:, None, None]
-            del g
-            idx = np.int32 if nV < 2**31 - 1 else np.int64  # 32-bit indices: no widening pass in scipy
-            rows = np.repeat(F.astype(idx), 3, axis=1).ravel()
-            cols = np.tile(F.astype(idx), (1, 3)).ravel()
-            L = sp.coo_matrix((K.ravel(), (rows, cols)), shape=(nV, nV)).tocsr()  # sums duplicates, keeps zeros
-            del K, rows, cols
-        L.sort_indices()
-        self.L = L
+            # corner c: the entry of the edge opposite it, g_{c+1}·g_{c+2} w, and the diagonal g_c·g_c w
+            ga, gb = g[:, [1, 2, 0]], g[:, [2, 0, 1]]
+            off = (ga[:, :, 0] * gb[:, :, 0] + ga[:, :, 1] * gb[:, :, 1]) * w[:, None]
+            dia = (g[:, :, 0] * g[:, :, 0] + g[:, :, 1] * g[:, :, 1]) * w[:, None]
+            del g, ga, gb
+            indptr, indices, diag, epos = _laplacian_pattern(nV, E)
+            fe = face_edge.ravel()
+            off = off.ravel()
+            if fe.size and fe.min() < 0:  # a face with a repeated vertex: no edge for its self-loop
+                keep = fe >= 0
+                fe, off = fe[keep], off[keep]
+            data = np.empty(indices.size)
+            data[epos] = np.bincount(fe, weights=off, minlength=E.shape[0])
+            data[diag] = np.bincount(F.ravel(), weights=dia.ravel(), minlength=nV)
+            self._lower = LowerCSC(nV, indptr, indices, data)
+            self._diag = diag
+        else:
+            L.sort_indices()
+            self._L = L
         m = np.bincount(F.ravel(), weights=np.repeat(area / 3.0, 3), minlength=nV)
         self.mass = np.where(m > 0, m, max(m[m > 0].min() if (m > 0).any() else 1.0, 1e-300))
         self._backend = backend
         self._used = used
         self._labels = labels
+        self._n_components = n_components
         self._poisson = None
         self._pin = None
 
-    def system(self, t: float) -> sp.csr_matrix:
-        """``M + t L`` on the pattern of :attr:`L` (the diagonal is always structural)."""
+    @property
+    def L(self):
+        """The cotan Laplacian ``(nV, nV)`` CSR (made from the lower triangle on first use), or None
+        once a caller has dropped it."""
+        if self._L is None and self._lower is not None:
+            self._L = self._lower.full()
+            self._L.sort_indices()
+        return self._L
+
+    @L.setter
+    def L(self, value):
+        self._L = value
+        if value is None:
+            self._lower = None
+
+    def system(self, t: float):
+        """``M + t L`` on the pattern of :attr:`L` (the diagonal is always structural): a
+        :class:`~._solve.LowerCSC` when ``L`` was assembled here, a CSR matrix otherwise."""
+        if self._lower is not None:
+            data = self._lower.data * t
+            data[self._diag] += self.mass
+            return self._lower.with_data(data)
         A = self.L.copy()
         A.data *= t
         return _add_diagonal(A, self.mass)
 
     def _factor(self, symbolic=None, simplicial: bool = True):
-        pin = np.zeros(self._used.size, dtype=bool)
-        cand = np.flatnonzero(self._used)
-        pin[cand[np.unique(self._labels[cand], return_index=True)[1]]] = True  # one per component
-        pin[~self._used] = True
-        L = self.L
-        P = L.copy()
-        r = np.repeat(np.arange(L.shape[0]), np.diff(L.indptr))
-        c = L.indices
-        P.data = np.where(pin[r] | pin[c], np.where(r == c, 1.0, 0.0), L.data)  # pinned rows → identity
-        if (~self._used).any():
-            P = P.tolil()
-            P.setdiag(np.where(self._used, P.diagonal(), 1.0))
-            P = P.tocsr()
-            P.sort_indices()
+        used = self._used
+        if self._n_components == 1 and used.all():
+            pin = np.zeros(used.size, dtype=bool)
+            pin[0] = True
+        else:
+            pin = np.zeros(used.size, dtype=bool)
+            cand = np.flatnonzero(used)
+            pin[cand[np.unique(self._labels[cand], return_index=True)[1]]] = True  # one per component
+            pin[~used] = True
         self._pin = pin
+        if self._lower is not None and self._n_components == 1 and used.all():
+            # vertex 0 pinned: its column is the first, and row 0 appears in no other column
+            T = self._lower
+            data = T.data.copy()
+            data[T.indptr[0]:T.indptr[1]] = 0.0
+            data[self._diag[0]] = 1.0
+            P = T.with_data(data)
+        elif self._lower is not None:  # pinned rows and columns → identity, on the lower triangle
+            T = self._lower
+            r = T.indices
+            c = np.repeat(np.arange(T.shape[0], dtype=np.int32), np.diff(T.indptr))
+            P = T.with_data(np.where(pin[r] | pin[c], np.where(r == c, 1.0, 0.0), T.data))
+        else:
+            L = self.L
+            P = L.copy()
+            r = np.repeat(np.arange(L.shape[0]), np.diff(L.indptr))
+            c = L.indices
+            P.data = np.where(pin[r] | pin[c], np.where(r == c, 1.0, 0.0), L.data)  # pinned rows → identity
+            if (~used).any():
+                P = P.tolil()
+                P.setdiag(np.where(used, P.diagonal(), 1.0))
+                P = P.tocsr()
+                P.sort_indices()
         self._poisson = SPDSolver(P, self._backend, what="Poisson system L", symbolic=symbolic,
                                   simplicial=simplicial)
 
@@ -239,7 +333,8 @@ class _HeatIntegrator:
         if self._poisson is None:
             self._factor()
         nF = self.nF
-        g = (self._Gs @ U).reshape(2, nF, -1)
+        Gs = self._Gs.get()
+        g = (Gs @ U).reshape(2, nF, -1)
         nrm = np.sqrt(g[0] * g[0] + g[1] * g[1])
         good = nrm > 0
         inv = np.zeros_like(nrm)
@@ -248,7 +343,7 @@ class _HeatIntegrator:
         # Gᵀ A X with 2A∇φ_i = G: ∫ X·∇φ_i = Σ_f A_f X_f·G_fi / (2 A_f) = ½ Σ_f X_f·G_fi
         # Gᵀ as the CSC view of G (no transposed copy): 4.4× faster than a CSR Gᵀ for 16
         # right-hand sides, 2.5× for 32, 1.5× for 100, equal for one (armadillo, one thread)
-        rhs = self._Gs.T @ g.reshape(2 * nF, -1)
+        rhs = Gs.T @ g.reshape(2 * nF, -1)
         rhs[self._pin] = 0.0
         return self._poisson.solve(rhs)
 
@@ -366,7 +461,10 @@ class HeatGeodesicSolver:
         ncomp, labels = _edge_components(E, nV)
         self._labels = labels
         self._ncomp = ncomp
-        self._integrator = _HeatIntegrator(Fi, lengths, nV, used, labels, backend)
+        # the input's edge table serves the triangulation unless flips changed its edges
+        tri_edges = (E, face_edge, counts) if self.n_flips == 0 else None
+        self._integrator = _HeatIntegrator(Fi, lengths, nV, used, labels, backend, edges=tri_edges,
+                                           n_components=ncomp)
         bnd = boundary_vertex_mask(F, nV, edges=(E, face_edge, counts))
         if t_factor is None:
             t_factor = T_FACTOR_BOUNDARY if bnd.any() else T_FACTOR_CLOSED
@@ -385,7 +483,8 @@ class HeatGeodesicSolver:
             inner = np.flatnonzero(~bnd)
             if inner.size:
                 self._interior = inner
-                self._heat_dirichlet = SPDSolver(A[inner][:, inner], backend, what="heat system M + tL (Dirichlet)")
+                Af = A.full() if isinstance(A, LowerCSC) else A
+                self._heat_dirichlet = SPDSolver(Af[inner][:, inner], backend, what="heat system M + tL (Dirichlet)")
         self.boundary = boundary
         self._on_boundary = bnd
         self.max_memory = float(max_memory)
@@ -583,11 +682,31 @@ def _mean_edge_length(F, lengths, nV: int, edges=None) -> float:
     return float(np.mean(edge_length_table(lengths, edges)))
 
 
+try:  # scipy's undirected components kernel (present since scipy 0.11); the public path otherwise
+    from scipy.sparse.csgraph._traversal import _connected_components_undirected as _cc_undirected
+except ImportError:  # pragma: no cover - a scipy that moved it
+    _cc_undirected = None
+#: Edge count up to which :func:`_edge_components` calls scipy's kernel on its own arrays.
+_SMALL_COMPONENTS = 8192
+
+
 def _edge_components(E, nV: int):
     """``(n_components, labels)`` of the vertices joined by the edges ``E (nE, 2)`` (isolated vertices alone)."""
     E = np.asarray(E)
     if E.shape[0] > 1 and not (E[1:, 0] >= E[:-1, 0]).all():
         E = E[np.argsort(E[:, 0], kind="stable")]
+    if E.shape[0] <= _SMALL_COMPONENTS and _cc_undirected is not None:
+        # scipy's own kernel on arrays made here: its public wrapper transposes through scipy
+        # matrices, 2/3 of the time on a 162-vertex mesh (156 → 28 µs); from ~10k edges on,
+        # the argsort below costs more than scipy's transpose, so the public path runs there
+        e0, e1 = E[:, 0].astype(np.int32), E[:, 1].astype(np.int32)
+        ip = np.zeros(nV + 1, dtype=np.int32)
+        np.cumsum(np.bincount(e0, minlength=nV), out=ip[1:])
+        ipt = np.zeros(nV + 1, dtype=np.int32)
+        np.cumsum(np.bincount(e1, minlength=nV), out=ipt[1:])
+        labels = np.empty(nV, dtype=np.int32)
+        n = _cc_undirected(e1, ip, e0[np.argsort(e1, kind="stable")], ipt, labels)
+        return int(n), labels
     # rows sorted by the first vertex (unique_edges' order): the CSR arrays directly, no COO pass
     indptr = np.zeros(nV + 1, dtype=np.int64)
     np.cumsum(np.bincount(E[:, 0], minlength=nV), out=indptr[1:])

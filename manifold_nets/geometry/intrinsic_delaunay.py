@@ -190,13 +190,23 @@ def _intrinsic_delaunay(mesh: CheckedMesh, *, mollify_factor: float = 1e-5, max_
     L = edge_lengths(V, F)
     valid = F[:, 0] != F[:, 1]
     valid &= (F[:, 1] != F[:, 2]) & (F[:, 0] != F[:, 2])
-    h = float(L[valid].mean()) if valid.any() else 1.0
+    all_valid = bool(valid.all())
+    if all_valid:
+        h = float(L.mean())
+    else:
+        h = float(L[valid].mean()) if valid.any() else 1.0
     delta = float(mollify_factor) * h
     eps = 0.0
+    La, Lb = L[:, [1, 2, 0]], L[:, [2, 0, 1]]  # column c: the two sides around corner c
     if delta > 0 and nF:
-        slack = np.stack([L[:, (c + 1) % 3] + L[:, (c + 2) % 3] - L[:, c] for c in range(3)], 1)
-        eps = float(max(0.0, np.max(delta - slack[valid]) if valid.any() else 0.0))
-        L = L + eps * valid[:, None]
+        slack = La + Lb - L
+        if all_valid:
+            eps = float(max(0.0, np.max(delta - slack)))
+        else:
+            eps = float(max(0.0, np.max(delta - slack[valid]) if valid.any() else 0.0))
+        if eps:
+            L = L + eps * valid[:, None]
+            La, Lb = L[:, [1, 2, 0]], L[:, [2, 0, 1]]
     if signposts:
         fans = Fans(F, corner_angles(V, F), nV, halfedges=False)
         scale = fans.scale.copy()
@@ -205,10 +215,19 @@ def _intrinsic_delaunay(mesh: CheckedMesh, *, mollify_factor: float = 1e-5, max_
         scale = np.ones(nV)
         signpost0 = np.full((nF, 3), np.nan)
     edges = mesh_edges(mesh)
-    twin = _twins(F, nV, edges)
     ell = edge_length_table(L, edges)
     # seed: interior edges whose opposite angles sum to more than π (the flips' own test)
-    hcot = np.stack([_half_cot(L[:, c], L[:, (c + 1) % 3], L[:, (c + 2) % 3]) for c in range(3)], 1).ravel()
+    hcot = _half_cot(L, La, Lb).ravel()
+    # every seed is an edge of two faces whose two half-cotangents sum below -1e-12; when no
+    # such edge exists (a Delaunay input) the twins are not needed (a sixth of a small setup)
+    fe, counts = edges[1].ravel(), edges[2]
+    real = fe >= 0
+    with np.errstate(invalid="ignore"):  # inf - inf (two flat triangles): not seeded
+        esum = np.bincount(fe[real], weights=hcot[real], minlength=counts.size) if not real.all() \
+            else np.bincount(fe, weights=hcot, minlength=counts.size)
+        if not ((counts == 2) & (esum < -1e-12)).any():
+            return IntrinsicTriangulation(F.copy(), L, signpost0, scale, nV, 0, eps, _mean(ell, 0.0))
+    twin = _twins(F, nV, edges)
     has = twin >= 0
     cand = np.flatnonzero(has & (np.arange(F.size) < np.where(has, twin, -1)))
     with np.errstate(invalid="ignore"):  # inf - inf (two flat triangles): not seeded

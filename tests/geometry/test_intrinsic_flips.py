@@ -371,7 +371,7 @@ def test_direct_assembly_equals_the_sparse_products():
     nV = len(V)
     Gx, Gy, area, ok = G._gradient_parts(T.F, T.lengths, nV)
     Gs, g, area2, ok2 = G._gradient_stack(T.F, T.lengths, nV)
-    assert abs(Gs - sp.vstack([Gx, Gy])).max() < 1e-15
+    assert abs(Gs.get() - sp.vstack([Gx, Gy])).max() < 1e-15
     np.testing.assert_array_equal(ok, ok2)
     np.testing.assert_array_equal(area, area2)
     w = np.zeros_like(area)
@@ -567,3 +567,160 @@ def test_mean_edge_length_and_angles_of_the_flipped_triangulation(make):
     assert abs(T.mean_edge_length - ell.mean()) <= 1e-13 * ell.mean()
     np.testing.assert_array_equal(T.alpha, corner_angles_from_lengths(T.lengths))
     np.testing.assert_allclose(T.alpha.sum(axis=1), np.pi, rtol=1e-12)
+
+
+# --- the heat setup's array paths: Laplacian pattern, components, edge table, degeneracy -----
+
+
+def _odd_mesh():
+    """Two components (one with boundary), a face with a repeated vertex and an unreferenced vertex."""
+    V1, F1 = icosphere(1)
+    V2, F2 = grid(4)
+    V = np.vstack([V1, V2 + 3.0, [[9.0, 9.0, 9.0]]])
+    F = np.vstack([F1, F2 + len(V1), [[0, 0, 1]]]).astype(np.int64)
+    return V, F
+
+
+def test_laplacian_pattern_is_the_lower_triangle_of_edges_and_diagonal():
+    G = importlib.import_module("manifold_nets.geometry.geodesics")
+    from manifold_nets.geometry._common import unique_edges
+
+    V, F = _odd_mesh()
+    nV = len(V)
+    E, _, _ = unique_edges(F, nV)
+    indptr, indices, diag, epos = G._laplacian_pattern(nV, E)
+    assert indptr.dtype == np.int32 and indices.dtype == np.int32
+    # reference: the lower triangle of (edges + both directions + diagonal) from scipy
+    R = sp.coo_matrix((np.ones(2 * len(E) + nV), (np.r_[E[:, 0], E[:, 1], np.arange(nV)],
+                                                   np.r_[E[:, 1], E[:, 0], np.arange(nV)])), shape=(nV, nV))
+    R = sp.tril(R).tocsc()
+    R.sort_indices()
+    np.testing.assert_array_equal(indptr, R.indptr)
+    np.testing.assert_array_equal(indices, R.indices)
+    # positions: the diagonal entry of column j is row j; edge e sits in column E[e, 0] at row E[e, 1]
+    col = np.repeat(np.arange(nV), np.diff(indptr))
+    np.testing.assert_array_equal(indices[diag], np.arange(nV))
+    np.testing.assert_array_equal(col[diag], np.arange(nV))
+    np.testing.assert_array_equal(indices[epos], E[:, 1])
+    np.testing.assert_array_equal(col[epos], E[:, 0])
+
+
+@pytest.mark.parametrize("laplacian", ["robust", "cotan"])
+def test_heat_system_from_arrays_equals_the_scipy_assembly(laplacian):
+    """``M + tL`` and the pinned Poisson matrix built on the lower-CSC arrays equal the same
+    matrices assembled through scipy (COO sums), on a mesh with two components, a boundary,
+    a self-loop face and an unreferenced vertex; the distances are those of the scipy path."""
+    G = importlib.import_module("manifold_nets.geometry.geodesics")
+    V, F = _odd_mesh()
+    s = HeatGeodesicSolver(V, F, laplacian=laplacian)
+    integ = s._integrator
+    nV = len(V)
+    A = s._integrator.system(s.t)
+    assert isinstance(A, S.LowerCSC)
+    # the former assembly: Gᵀ W G from the per-face gradients, summed by scipy
+    Gx, Gy, area, ok = G._gradient_parts(s.faces, _lengths_of(s), nV)
+    w = np.zeros_like(area)
+    w[ok] = 1.0 / (4.0 * area[ok])
+    L_ref = (Gx.T @ sp.diags(w) @ Gx + Gy.T @ sp.diags(w) @ Gy).toarray()
+    full = A.full().toarray()
+    np.testing.assert_allclose(full, s.t * L_ref + np.diag(integ.mass), rtol=0, atol=1e-13 * abs(full).max())
+    np.testing.assert_allclose(integ.L.toarray(), L_ref, rtol=0, atol=1e-13 * abs(L_ref).max())
+    # pinned Poisson system: identity rows and columns at one vertex per component and the
+    # unreferenced one, L elsewhere
+    pin = integ._pin
+    assert pin.sum() == s._ncomp + 0 and pin[-1]  # the isolated vertex is its own component
+    P = integ._poisson
+    x = np.random.default_rng(0).normal(size=nV)
+    Pref = L_ref.copy()
+    Pref[pin, :] = 0.0
+    Pref[:, pin] = 0.0
+    Pref[pin, pin] = 1.0
+    np.testing.assert_allclose(Pref @ P.solve(x), x, atol=1e-9)
+
+
+def _lengths_of(s):
+    from manifold_nets.geometry._intrinsic import edge_lengths
+
+    if s.laplacian == "robust":
+        return ID._intrinsic_delaunay(check_mesh(s.V, s.F), signposts=False).lengths
+    return edge_lengths(s.V, s.F)
+
+
+def test_small_mesh_components_equal_scipys_public_path(monkeypatch):
+    G = importlib.import_module("manifold_nets.geometry.geodesics")
+    from scipy.sparse import csgraph
+
+    from manifold_nets.geometry._common import unique_edges
+
+    V, F = _odd_mesh()
+    rng = np.random.default_rng(3)
+    perm = rng.permutation(len(V))
+    for FF in (F, np.argsort(perm)[F]):
+        E, _, _ = unique_edges(FF, len(V))
+        n, lab = G._edge_components(E, len(V))
+        ref_n, ref = csgraph.connected_components(
+            sp.coo_matrix((np.ones(len(E)), (E[:, 0], E[:, 1])), shape=(len(V), len(V))), directed=False)
+        assert n == ref_n == 3
+        np.testing.assert_array_equal(lab, ref)
+        monkeypatch.setattr(G, "_SMALL_COMPONENTS", -1)  # the public path
+        n2, lab2 = G._edge_components(E, len(V))
+        monkeypatch.undo()
+        assert n2 == n
+        np.testing.assert_array_equal(lab2, lab)
+
+
+def test_unique_edges_equals_numpys_unique():
+    from manifold_nets.geometry._common import unique_edges
+
+    rng = np.random.default_rng(4)
+    cases = [(icosphere(2)[1], 162), (rng.integers(0, 30, (300, 3)), 30), (np.array([[0, 0, 1]]), 2),
+             (np.array([[0, 0, 0]]), 1), (np.zeros((0, 3), dtype=np.int64), 4)]
+    for F, n in cases:
+        F = np.asarray(F, dtype=np.int64)
+        a = F[:, [1, 2, 0]].ravel()
+        b = F[:, [2, 0, 1]].ravel()
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        key = lo * n + hi
+        loop = lo == hi
+        uniq, inv, counts = np.unique(key[~loop], return_inverse=True, return_counts=True)
+        fe = np.full(key.size, -1, dtype=np.int64)
+        fe[~loop] = inv.ravel()
+        E, face_edge, cnt = unique_edges(F, n)
+        np.testing.assert_array_equal(E, np.stack([uniq // n, uniq % n], axis=1).reshape(-1, 2))
+        np.testing.assert_array_equal(face_edge, fe.reshape(-1, 3))
+        np.testing.assert_array_equal(cnt, counts)
+        assert E.dtype == face_edge.dtype == cnt.dtype == np.int64
+
+
+def test_degenerate_check_follows_the_face_kernel_policy():
+    from manifold_nets.geometry._checked import _degenerate
+    from manifold_nets.geometry._common import FaceGeometry
+
+    rng = np.random.default_rng(5)
+    V = rng.normal(size=(100, 3))
+    V[10] = V[11]
+    V[12] = 0.5 * (V[13] + V[14])  # collinear
+    F = rng.integers(0, 100, (2000, 3))
+    F[:40] = [10, 11, 20]
+    F[40:80] = [12, 13, 14]
+    F[80:90, 1] = F[80:90, 0]
+    got = _degenerate(V, F)
+    np.testing.assert_array_equal(got, FaceGeometry.from_vertices(V, F).degenerate)
+    assert got[:90].all() and got.sum() >= 90
+
+
+def test_solver_takes_a_lower_triangle_record_on_every_backend():
+    V, F = icosphere(2)
+    s = HeatGeodesicSolver(V, F, laplacian="robust")
+    A = s._integrator.system(s.t)
+    full = A.full()
+    b = np.random.default_rng(6).normal(size=(len(V), 3))
+    ref = sla.spsolve(full.tocsc(), b)
+    for backend in ("auto", "scipy"):
+        np.testing.assert_allclose(S.SPDSolver(A, backend).solve(b), ref, rtol=1e-10, atol=1e-12)
+    # a record sharing the pattern's arrays shares the analysis without comparing them
+    s1 = S.SPDSolver(A)
+    s2 = S.SPDSolver(A.with_data(A.data * 2.0), symbolic=s1)
+    if s1.direct:
+        assert s2._sym is s1._sym
+    np.testing.assert_allclose(s2.solve(b), ref / 2.0, rtol=1e-10, atol=1e-12)
