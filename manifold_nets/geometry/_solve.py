@@ -334,6 +334,18 @@ class LowerCSC:
         """The same pattern (the same array objects) with other values."""
         return LowerCSC(self.shape[0], self.indptr, self.indices, data)
 
+    def principal(self, keep: np.ndarray) -> LowerCSC:
+        """The principal submatrix on the indices where ``keep (n,) bool`` is True (rows and
+        columns renumbered in order, so every column stays sorted)."""
+        n = self.shape[0]
+        col = np.repeat(np.arange(n, dtype=np.int32), np.diff(self.indptr))
+        sel = keep[self.indices] & keep[col]
+        new = np.cumsum(keep, dtype=np.int64) - 1
+        m = int(new[-1]) + 1 if n else 0
+        indptr = np.zeros(m + 1, dtype=np.int64)
+        np.cumsum(np.bincount(new[col[sel]], minlength=m), out=indptr[1:])
+        return LowerCSC(m, indptr.astype(np.int32), new[self.indices[sel]].astype(np.int32), self.data[sel])
+
     def tocsc(self) -> sp.csc_matrix:
         """The lower triangle as a scipy matrix."""
         T = sp.csc_matrix((self.data, self.indices, self.indptr), shape=self.shape)

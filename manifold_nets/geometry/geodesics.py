@@ -483,8 +483,8 @@ class HeatGeodesicSolver:
             inner = np.flatnonzero(~bnd)
             if inner.size:
                 self._interior = inner
-                Af = A.full() if isinstance(A, LowerCSC) else A
-                self._heat_dirichlet = SPDSolver(Af[inner][:, inner], backend, what="heat system M + tL (Dirichlet)")
+                AD = A.principal(~bnd) if isinstance(A, LowerCSC) else A[inner][:, inner]
+                self._heat_dirichlet = SPDSolver(AD, backend, what="heat system M + tL (Dirichlet)")
         self.boundary = boundary
         self._on_boundary = bnd
         self.max_memory = float(max_memory)

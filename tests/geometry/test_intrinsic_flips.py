@@ -724,3 +724,26 @@ def test_solver_takes_a_lower_triangle_record_on_every_backend():
     if s1.direct:
         assert s2._sym is s1._sym
     np.testing.assert_allclose(s2.solve(b), ref / 2.0, rtol=1e-10, atol=1e-12)
+
+
+def test_lower_triangle_principal_submatrix_equals_scipy_slicing():
+    V, F = _odd_mesh()
+    s = HeatGeodesicSolver(V, F, laplacian="robust")
+    A = s._integrator.system(s.t)
+    keep = np.random.default_rng(7).random(len(V)) < 0.6
+    keep[0] = True
+    sub = A.principal(keep)
+    idx = np.flatnonzero(keep)
+    ref = A.full()[idx][:, idx]
+    np.testing.assert_array_equal(sub.full().toarray(), ref.toarray())
+    # the structure (explicit zeros included) is the kept part of the full pattern, columns sorted
+    n = len(V)
+    pat = np.zeros((n, n), dtype=bool)
+    pat[A.indices, np.repeat(np.arange(n), np.diff(A.indptr))] = True
+    want = pat[idx][:, idx]
+    got = np.zeros_like(want)
+    col = np.repeat(np.arange(len(idx)), np.diff(sub.indptr))
+    got[sub.indices, col] = True
+    np.testing.assert_array_equal(got, want)
+    assert all((np.diff(sub.indices[a:b]) > 0).all() for a, b in zip(sub.indptr[:-1], sub.indptr[1:]))
+    assert sub.indptr.dtype == sub.indices.dtype == np.int32
