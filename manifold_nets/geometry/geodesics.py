@@ -63,6 +63,7 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from ..errors import MeshError, MeshShapeError, NonManifoldError
+from ..topology import _edge_components
 from ._checked import (
     CheckedMesh,
     accepts_mesh,
@@ -224,7 +225,8 @@ class _HeatIntegrator:
     pattern, e.g. the heat system's).  No scipy matrix is made for them: on a 162-vertex mesh
     the scipy constructors, COO sums and triangle filters were most of the setup.  A caller that
     already holds this cotan Laplacian (the vector heat solver: from its edge weights) passes it
-    as ``L`` (CSR, every structural entry kept) instead.
+    as ``L`` instead: a :class:`~._solve.LowerCSC` with every diagonal entry stored first in its
+    column, or a CSR matrix with every structural entry kept.
     """
 
     def __init__(self, F, lengths, nV, used, labels, backend, L=None, *, edges=None, n_components=None):
@@ -253,6 +255,9 @@ class _HeatIntegrator:
             data[diag] = np.bincount(F.ravel(), weights=dia.ravel(), minlength=nV)
             self._lower = LowerCSC(nV, indptr, indices, data)
             self._diag = diag
+        elif isinstance(L, LowerCSC):  # its diagonal is the first entry of every column
+            self._lower = L
+            self._diag = L.indptr[:-1].astype(np.int64)
         else:
             L.sort_indices()
             self._L = L
@@ -680,38 +685,6 @@ def _mean_edge_length(F, lengths, nV: int, edges=None) -> float:
     if not len(edges[0]):
         return 1.0
     return float(np.mean(edge_length_table(lengths, edges)))
-
-
-try:  # scipy's undirected components kernel (present since scipy 0.11); the public path otherwise
-    from scipy.sparse.csgraph._traversal import _connected_components_undirected as _cc_undirected
-except ImportError:  # pragma: no cover - a scipy that moved it
-    _cc_undirected = None
-#: Edge count up to which :func:`_edge_components` calls scipy's kernel on its own arrays.
-_SMALL_COMPONENTS = 8192
-
-
-def _edge_components(E, nV: int):
-    """``(n_components, labels)`` of the vertices joined by the edges ``E (nE, 2)`` (isolated vertices alone)."""
-    E = np.asarray(E)
-    if E.shape[0] > 1 and not (E[1:, 0] >= E[:-1, 0]).all():
-        E = E[np.argsort(E[:, 0], kind="stable")]
-    if E.shape[0] <= _SMALL_COMPONENTS and _cc_undirected is not None:
-        # scipy's own kernel on arrays made here: its public wrapper transposes through scipy
-        # matrices, 2/3 of the time on a 162-vertex mesh (156 → 28 µs); from ~10k edges on,
-        # the argsort below costs more than scipy's transpose, so the public path runs there
-        e0, e1 = E[:, 0].astype(np.int32), E[:, 1].astype(np.int32)
-        ip = np.zeros(nV + 1, dtype=np.int32)
-        np.cumsum(np.bincount(e0, minlength=nV), out=ip[1:])
-        ipt = np.zeros(nV + 1, dtype=np.int32)
-        np.cumsum(np.bincount(e1, minlength=nV), out=ipt[1:])
-        labels = np.empty(nV, dtype=np.int32)
-        n = _cc_undirected(e1, ip, e0[np.argsort(e1, kind="stable")], ipt, labels)
-        return int(n), labels
-    # rows sorted by the first vertex (unique_edges' order): the CSR arrays directly, no COO pass
-    indptr = np.zeros(nV + 1, dtype=np.int64)
-    np.cumsum(np.bincount(E[:, 0], minlength=nV), out=indptr[1:])
-    G = sp.csr_matrix((np.ones(E.shape[0]), E[:, 1], indptr), shape=(nV, nV))
-    return csgraph.connected_components(G, directed=False)
 
 
 def _edge_graph(V, F):

@@ -67,7 +67,7 @@ from ._checked import (
 )
 from ._common import areas_from_lengths, boundary_vertex_mask
 from ._intrinsic import Fans, corner_angles, edge_lengths, wrap_angle
-from ._solve import SPDSolver, have_cholmod_direct
+from ._solve import LowerCSC, SPDSolver, have_cholmod_direct
 from .frames import _check_gauge
 from .geodesics import _check_sources, _edge_components
 from .intrinsic_delaunay import _intrinsic_delaunay
@@ -114,6 +114,73 @@ def _complex_to_real_system(A: sp.spmatrix) -> sp.csr_matrix:
     B = sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
     B.eliminate_zeros()
     return B
+
+
+class _EdgePattern:
+    """The lower-triangle CSC pattern of the systems on the directed edge table ``edges (m, 2)``
+    (sorted, unique, both directions of every edge): scalar ``(n, n)`` and real interleaved
+    ``(2n, 2n)``, made once, so that every system is a value array on it (no scipy matrix; on a
+    162-vertex mesh the COO sums and scipy constructors were a third of the setup).
+
+    Entry ``e`` of the scalar pattern's off-diagonal part (the edges ``i < j`` in order) sits at
+    row ``j`` of column ``i``; its value is the matrix's entry ``(j, i)``, which is the value on
+    the directed edge ``lo_rev[e]`` = ``(j, i)``.
+    """
+
+    def __init__(self, edges: np.ndarray, rev: np.ndarray, nV: int):
+        from .geodesics import _laplacian_pattern
+
+        up = np.flatnonzero(edges[:, 0] < edges[:, 1])
+        self.up = up
+        self.lo_rev = rev[up]  # the directed edge (j, i) of every lower entry (j, i)
+        self.n = nV
+        self.indptr, self.indices, self.diag, self.epos = _laplacian_pattern(nV, edges[up])
+        self._real = None
+
+    def scalar(self, off_dir: np.ndarray, diag: np.ndarray) -> LowerCSC:
+        """``off_dir`` on the directed edges (symmetric or Hermitian: the lower entries read the
+        edges ``(j, i)``), ``diag (n,)`` on the diagonal."""
+        off = off_dir[self.lo_rev]
+        data = np.empty(self.indices.size, dtype=np.result_type(off, diag))
+        data[self.epos] = off
+        data[self.diag] = diag
+        return LowerCSC(self.n, self.indptr, self.indices, data)
+
+    def real_interleaved(self, A: LowerCSC) -> LowerCSC:
+        """The real symmetric ``2n × 2n`` form of a Hermitian lower triangle ``A`` on this pattern,
+        unknowns interleaved ``(Re, Im)``: entry ``a = x + iy`` at ``(r, c)`` is the block
+        ``[[x, -y], [y, x]]``; the diagonal blocks' zero ``(2c + 1, 2c)`` is not stored."""
+        if self._real is None:
+            n, indptr, indices = self.n, self.indptr, self.indices
+            d = np.diff(indptr) - 1  # entries below the diagonal per column
+            cnt = np.empty(2 * n, dtype=np.int64)
+            cnt[0::2] = 1 + 2 * d
+            cnt[1::2] = 1 + 2 * d
+            ip2 = np.zeros(2 * n + 1, dtype=np.int64)
+            np.cumsum(cnt, out=ip2[1:])
+            S0, S1 = ip2[0:-1:2], ip2[1::2]
+            col = np.repeat(np.arange(n), d)
+            off = np.ones(indices.size, dtype=bool)
+            off[self.diag] = False
+            rows = indices[off].astype(np.int64)
+            o = np.arange(rows.size) - (indptr[col] - col)  # offset among the column's off-diagonals
+            p0 = S0[col] + 1 + 2 * o
+            p1 = S1[col] + 1 + 2 * o
+            ind2 = np.empty(int(ip2[-1]), dtype=np.int32)
+            ind2[S0] = 2 * np.arange(n)
+            ind2[S1] = 2 * np.arange(n) + 1
+            ind2[p0], ind2[p0 + 1] = 2 * rows, 2 * rows + 1
+            ind2[p1], ind2[p1 + 1] = 2 * rows, 2 * rows + 1
+            self._real = (ip2.astype(np.int32), ind2, S0, S1, off, p0, p1)
+        ip2, ind2, S0, S1, off, p0, p1 = self._real
+        x, y = A.data.real, A.data.imag
+        data = np.empty(ind2.size)
+        data[S0] = x[self.diag]
+        data[S1] = x[self.diag]
+        xo, yo = x[off], y[off]
+        data[p0], data[p0 + 1] = xo, yo
+        data[p1], data[p1 + 1] = -yo, xo
+        return LowerCSC(2 * self.n, ip2, ind2, data)
 
 
 def _face_areas(lengths):
@@ -188,16 +255,21 @@ class VectorHeatSolver:
         nV = V.shape[0]
         self.n_vertices = nV
         self.gauge = _check_gauge(gauge, nV)
-        from ..topology import nonmanifold_edges, nonmanifold_vertices
+        from ..topology import _nonmanifold_vertices
 
-        nme = nonmanifold_edges(F)
-        nmv = nonmanifold_vertices(F, nV)
+        # from the mesh's cached edge table (what topology.nonmanifold_edges / _vertices compute
+        # from their own, twice): face sides per edge, and the edge of every half-edge
+        # F[f, c] → F[f, c + 1], which is the edge opposite corner c + 2
+        E, face_edge, counts = mesh_edges(mesh)
+        bad = np.flatnonzero(counts > 2)
         self._nonmanifold = None
-        if len(nme):
-            i, j = (int(x) for x in nme[0][:2])
-            self._nonmanifold = f"{len(nme)} non-manifold edges, e.g. ({i}, {j})"
-        elif len(nmv):
-            self._nonmanifold = f"{len(nmv)} non-manifold vertices, e.g. {int(nmv[0])}"
+        if bad.size:
+            i, j = (int(x) for x in E[bad[0]])
+            self._nonmanifold = f"{bad.size} non-manifold edges, e.g. ({i}, {j})"
+        else:
+            nmv = _nonmanifold_vertices(F, nV, E, face_edge[:, [2, 0, 1]].ravel())
+            if len(nmv):
+                self._nonmanifold = f"{len(nmv)} non-manifold vertices, e.g. {int(nmv[0])}"
         if laplacian == "auto":
             laplacian, self.laplacian_reason = _laplacian_choice(mesh)
         else:
@@ -223,6 +295,11 @@ class VectorHeatSolver:
         self._edges = edges
         key = edges[:, 0] * nV + edges[:, 1]
         rev = np.searchsorted(key, edges[:, 1] * nV + edges[:, 0])
+        # the lower-triangle pattern of every system (the table is sorted, unique and has both
+        # directions of every edge; anything else keeps the scipy assembly)
+        ok_table = key.size == 0 or (bool((key[1:] > key[:-1]).all()) and int(rev.max()) < key.size
+                                     and bool((key[rev] == edges[:, 1] * nV + edges[:, 0]).all()))
+        self._pattern = _EdgePattern(edges, rev, nV) if ok_table and key.size else None
         # boundary vertices of the input (flips never touch boundary edges), from its cached edges
         self._boundary = boundary_vertex_mask(F, nV, edges=mesh_edges(mesh))
         self._ell = _directed_lengths(Fi, lengths, edges, nV)
@@ -295,20 +372,41 @@ class VectorHeatSolver:
         # in): ``C2 @ W`` is the interleaved (re, im) form of ``t C W``, written straight into the
         # float64 view of the complex right-hand sides (no complex upcast of W)
         tc = self.t * w * e
-        self._C2 = sp.csr_matrix((np.concatenate([tc.real, tc.imag]), (np.concatenate([2 * i, 2 * i + 1]),
-                                                                         np.concatenate([j, j]))),
-                                 shape=(2 * nV, nV))
-        del e, tc
+        # rows 2i (real parts) and 2i + 1 (imaginary parts) each hold vertex i's edges in order
+        # (the table is sorted by i): the CSR arrays directly
+        cnt = np.bincount(i, minlength=nV)
+        start = np.zeros(nV + 1, dtype=np.int64)
+        np.cumsum(cnt, out=start[1:])
+        ip = np.empty(2 * nV + 1, dtype=np.int64)
+        ip[0::2] = 2 * start
+        ip[1::2] = 2 * start[:-1] + cnt
+        pos = start[i] + np.arange(i.size)
+        ind = np.empty(2 * i.size, dtype=np.int32 if nV < 2**31 - 1 else np.int64)
+        dat = np.empty(2 * i.size)
+        ind[pos], ind[pos + cnt[i]] = j, j
+        dat[pos], dat[pos + cnt[i]] = tc.real, tc.imag
+        self._C2 = sp.csr_matrix((dat, ind, ip), shape=(2 * nV, nV))
+        del e, tc, dat, ind, pos
         what_vec = f"vector heat system M + t L∇ ({weights} weights)"
+        pat = self._pattern
         # the scalar system first: its analysis (ordering) serves the vector system too
-        self._scal_matrix = self._on_pattern(-self.t * w, m + self.t * deg)
+        self._scal_matrix = (pat.scalar(-self.t * w, m + self.t * deg) if pat is not None
+                             else self._on_pattern(-self.t * w, m + self.t * deg))
         self._scal = SPDSolver(self._scal_matrix, self._backend_req,
                                what=f"scalar heat system M + t L ({weights} weights)")
         entries = self._scal.factor_entries()
         large = entries is not None and 4 * entries * 12 / 1e6 > COMPLEX_FACTOR_FROM_MB
         self._vec_complex = ((_COMPLEX_FACTOR or large) and self._backend_req in ("auto", "cholespy")
                              and have_cholmod_direct())
-        if self._vec_complex:
+        if pat is not None:
+            Ac = pat.scalar(-self.t * w * np.exp(1j * self._rho), (m + self.t * deg).astype(np.complex128))
+            if self._vec_complex:
+                self._vec = SPDSolver(Ac, self._backend_req, what=what_vec, symbolic=self._scal)
+            else:  # the real interleaved 2n × 2n system, ordered by the scalar system's ordering per vertex
+                self._vec = SPDSolver(pat.real_interleaved(Ac), self._backend_req, what=what_vec,
+                                      block_ordering=self._scal)
+            del Ac
+        elif self._vec_complex:
             Ac = self._on_pattern(-self.t * w * np.exp(1j * self._rho), m + self.t * deg)
             self._vec = SPDSolver(Ac, self._backend_req, what=what_vec, symbolic=self._scal)
         else:
@@ -492,9 +590,12 @@ class VectorHeatSolver:
             # the cotan Laplacian of the scalar system, from the edge weights (unclipped), on the
             # pattern of M + t L: no second assembly, one symbolic analysis for both factors
             nV = self.n_vertices
-            L = self._on_pattern(-self._w, np.bincount(self._edges[:, 0], weights=self._w, minlength=nV))
+            deg = np.bincount(self._edges[:, 0], weights=self._w, minlength=nV)
+            pat = self._pattern
+            L = pat.scalar(-self._w, deg) if pat is not None else self._on_pattern(-self._w, deg)
             self._integrator = _HeatIntegrator(self.faces, self._lengths, nV, self._used,
-                                               self._labels, self._backend_req, L=L)
+                                               self._labels, self._backend_req, L=L,
+                                               n_components=int(self._labels.max()) + 1 if nV else 0)
             del L
             # a large factor stays supernodal: the simplicial copy would double it for a moment,
             # which at 1M vertices is the peak of the whole solver (its solves are a little slower
@@ -506,8 +607,9 @@ class VectorHeatSolver:
             self._dirichlet = None
             if bnd.any() and (~bnd).any():
                 inner = np.flatnonzero(~bnd)
-                Ls = self._scal_matrix.tocsr()
-                self._dirichlet = (inner, SPDSolver(Ls[inner][:, inner], self._backend_req,
+                Ls = self._scal_matrix
+                sub = Ls.principal(~bnd) if isinstance(Ls, LowerCSC) else Ls.tocsr()[inner][:, inner]
+                self._dirichlet = (inner, SPDSolver(sub, self._backend_req,
                                                     what="scalar heat system M + t L (Dirichlet)"))
         if self._dirichlet is not None:
             # average of Neumann and Dirichlet heat, as the heat method does on meshes with boundary
