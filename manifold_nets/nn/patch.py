@@ -30,9 +30,12 @@ applied together with its weights in chunks of vertices of equal degree
 (:func:`~manifold_nets.nn._sparse.pair_linear`), so its ``(N, n_kernels · C)`` intermediate is
 never formed whole.
 MoNet's weights depend on its parameters, so its values are refilled every layer into a CSR
-pattern that, with the edge phases, is cached on the batch (:func:`_edge_pattern`).  The
-magnitudes of GCNN and MoNet use three real matrix products per complex product instead of four
-(:class:`_FourierMagnitude`), forward and backward.
+pattern that, with the edge phases, is cached on the batch (:func:`_edge_pattern`); its patch
+coefficients and their magnitudes are one autograd function (:class:`_FourierEdgeResponse`) whose
+backward writes the coefficients' gradient over the coefficients, in a buffer the layer keeps
+from one training step to the next (:class:`_Workspace`).  The magnitudes of GCNN and MoNet use
+three real matrix products per complex product instead of four (:class:`_FourierMagnitude`),
+forward and backward.
 """
 
 from __future__ import annotations
@@ -193,6 +196,53 @@ def angular_fourier_operator(batch: MeshBatch, n_rho: int, max_frequency: int) -
     return op
 
 
+def _magnitude_forward(A, s, w0, c, d, eps):
+    """Forward of :class:`_FourierMagnitude` with ``s (M, N, K)`` given (written here): ``(y, re, im, mag)``."""
+    M = (A.shape[0] - 1) // 2
+    a0, a, b = A[0], A[1:M + 1], A[M + 1:]
+    torch.add(a, b, out=s)
+    k1 = torch.bmm(s, c)
+    re = torch.baddbmm(k1, b, c + d, alpha=-1.0)
+    im = k1.baddbmm_(a, d - c)
+    mag = torch.mul(re, re).addcmul_(im, im).add_(eps).sqrt_()  # in place: no further (M, N, O) temporaries
+    return torch.addmm(mag.sum(0), a0, w0), re, im, mag
+
+
+def _magnitude_output_grads(gy, re, im, mag):
+    """``(gre, gim, gk1)``: gradients w.r.t. the real and imaginary parts and the shared product ``k1``."""
+    inv = gy.unsqueeze(0) / mag
+    gre, gim = re * inv, im * inv
+    return gre, gim, gre + gim  # k1 enters re and im; k2 only im; k3 only re (with a minus sign)
+
+
+def _magnitude_weight_grads(A, s, gre, gim, gk1):
+    """``(gc, gd)`` ``(M, K, O)`` of :class:`_FourierMagnitude`: per order with mm on transposed views
+    (BLAS reads them in place; bmm would copy them)."""
+    M = (A.shape[0] - 1) // 2
+    a, b = A[1:M + 1], A[M + 1:]
+    K, O = A.shape[2], gre.shape[2]
+    gc, gd = A.new_empty(M, K, O), A.new_empty(M, K, O)
+    for m in range(M):
+        p2 = a[m].T @ gim[m]
+        p3 = b[m].T @ gre[m]  # bᵀ (∂/∂k3) = −p3 with ∂/∂k3 = −gre
+        torch.mm(s[m].T, gk1[m], out=gc[m])
+        gc[m].sub_(p2).sub_(p3)
+        torch.sub(p2, p3, out=gd[m])
+    return gc, gd
+
+
+def _magnitude_input_grad(gA, t, gy, w0, c, d, gre, gim, gk1):
+    """Writes the gradient w.r.t. ``A`` into ``gA (2M + 1, N, K)``, using ``t (M, N, K)`` as scratch.
+
+    ``gA`` and ``t`` may be the memory of ``A`` and ``s`` themselves once nothing else reads them.
+    """
+    M = (gA.shape[0] - 1) // 2
+    torch.mm(gy, w0.T, out=gA[0])
+    torch.bmm(gk1, c.transpose(1, 2), out=t)  # ∂/∂s, shared by a and b (s = a + b)
+    torch.baddbmm(t, gim, (d - c).transpose(1, 2), out=gA[1:M + 1])
+    torch.baddbmm(t, gre, (c + d).transpose(1, 2), alpha=-1.0, out=gA[M + 1:])
+
+
 class _FourierMagnitude(torch.autograd.Function):
     r"""``y = A_0 w0 + Σ_m sqrt(|A_m W_m|² + eps)`` with the complex products done by Gauss's trick.
 
@@ -201,53 +251,30 @@ class _FourierMagnitude(torch.autograd.Function):
     products, ``k1 = (a + b) c``, ``k2 = a (d − c)``, ``k3 = b (c + d)``:
     ``re = k1 − k3``, ``im = k1 + k2`` (algebraically identical to ``ac − bd``, ``ad + bc``),
     so the forward and the backward each do 3/4 of the batched matrix products of the plain
-    complex product.  The backward writes the gradient of ``A`` in place (no concatenation).
+    complex product.
     """
 
     @staticmethod
     def forward(ctx, A, w0, c, d, eps):
-        nk = A.shape[0]
-        M = (nk - 1) // 2
-        a0, a, b = A[0], A[1:M + 1], A[M + 1:]
-        s = a + b
-        dc, cd = d - c, c + d
-        k1 = torch.bmm(s, c)
-        re = k1 - torch.bmm(b, cd)
-        im = k1.add_(torch.bmm(a, dc))
-        mag = torch.sqrt(re.square() + im.square() + eps)
-        y = torch.addmm(mag.sum(0), a0, w0)
+        M = (A.shape[0] - 1) // 2
+        s = A.new_empty((M,) + tuple(A.shape[1:]))
+        y, re, im, mag = _magnitude_forward(A, s, w0, c, d, eps)
         ctx.save_for_backward(A, s, w0, c, d, re, im, mag)
         return y
 
     @staticmethod
     def backward(ctx, gy):
         A, s, w0, c, d, re, im, mag = ctx.saved_tensors
-        M = (A.shape[0] - 1) // 2
-        a0, a, b = A[0], A[1:M + 1], A[M + 1:]
         gy = gy.contiguous()
-        inv = gy.unsqueeze(0) / mag
-        gre, gim = re * inv, im * inv
-        gk1 = gre + gim  # k1 enters re and im; k2 only im; k3 only re (with a minus sign)
+        gre, gim, gk1 = _magnitude_output_grads(gy, re, im, mag)
         gA = gw0 = gc = gd = None
         if ctx.needs_input_grad[0]:
             gA = torch.empty_like(A)
-            torch.mm(gy, w0.T, out=gA[0])
-            ga, gb = gA[1:M + 1], gA[M + 1:]
-            torch.bmm(gk1, c.transpose(1, 2), out=ga)  # ∂/∂s, shared by a and b (s = a + b)
-            gb.copy_(ga)
-            ga.baddbmm_(gim, (d - c).transpose(1, 2))
-            gb.baddbmm_(gre, (c + d).transpose(1, 2), alpha=-1.0)
+            _magnitude_input_grad(gA, torch.empty_like(s), gy, w0, c, d, gre, gim, gk1)
         if ctx.needs_input_grad[1]:
-            gw0 = a0.T @ gy
+            gw0 = A[0].T @ gy
         if ctx.needs_input_grad[2] or ctx.needs_input_grad[3]:
-            # per order with mm on transposed views (BLAS reads them in place; bmm would copy them)
-            gc, gd = torch.empty_like(c), torch.empty_like(d)
-            for m in range(M):
-                p2 = a[m].T @ gim[m]
-                p3 = b[m].T @ gre[m]  # bᵀ (∂/∂k3) = −p3 with ∂/∂k3 = −gre
-                torch.mm(s[m].T, gk1[m], out=gc[m])
-                gc[m].sub_(p2).sub_(p3)
-                torch.sub(p2, p3, out=gd[m])
+            gc, gd = _magnitude_weight_grads(A, s, gre, gim, gk1)
         return gA, gw0, gc, gd, None
 
 
@@ -578,63 +605,157 @@ def _edge_pattern_transpose(pattern: dict):
     return pattern["t"]
 
 
-class _EdgeKernelAggregate(torch.autograd.Function):
-    """``A[p, i, k] = Σ_{e = (i, j)} vals[e, p·K + k] x_j`` with gradients w.r.t. ``vals`` and ``x``: ``(P, N, K, C)``.
+try:  # scipy's CSR kernel that accumulates into a given output (private; S @ x is the fallback)
+    from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
+except ImportError:  # pragma: no cover - depends on the scipy version
+    _csr_matvecs = None
 
-    Forward and both backward products are CSR kernels on a cached pattern (the value gradient is
-    a sampled dense–dense product), so no ``(E, Q, C)`` tensor is formed.  On CPU with one
-    thread the products use scipy (the transpose product through the free CSC view).
+
+class _Workspace:
+    """One reusable CPU buffer for :class:`_FourierEdgeResponse`, owned by a :class:`MoNetConv`.
+
+    A training step allocates, per layer, the ``(3M + 1, N, K·C)`` coefficients of every patch and
+    their gradient.  Fresh allocations that large are mapped from the kernel on every step and
+    paid for in page faults (about a third of a CPU step at 22k vertices, width 64); a layer
+    therefore keeps the buffer of its last backward and takes it again in its next forward.  Only
+    training forwards take it (not inference), it is not part of the state dict, and copies or
+    pickles of the layer start without one.
+    """
+
+    __slots__ = ("buf",)
+
+    def __init__(self):
+        self.buf = None
+
+    def take(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        """A flat buffer of at least ``n`` elements of ``like``'s dtype on the CPU (the kept one when it fits)."""
+        buf, self.buf = self.buf, None
+        if buf is not None and buf.dtype == like.dtype and n <= buf.numel() <= 2 * n:
+            return buf
+        return like.new_empty(n)
+
+    def give(self, buf: torch.Tensor) -> None:
+        self.buf = buf
+
+    def __reduce__(self):  # copies and pickles start empty
+        return (_Workspace, ())
+
+
+def _edge_aggregate_into(out: torch.Tensor, v: torch.Tensor, x: torch.Tensor, pattern: dict, S=None):
+    """``out (R, C) = S x`` for the CSR matrix ``S`` with the pattern and CSR-ordered values ``v``;
+    returns the scipy matrix when scipy's kernel did the product (reused by the backward)."""
+    import warnings
+
+    crow, col = pattern["crow"], pattern["col"]
+    R, N = crow.shape[0] - 1, x.shape[0]
+    if not x.numel():
+        out.zero_()
+        return None
+    if use_scipy_kernel(x):
+        if S is None:
+            S = scipy_csr(*pattern["idx32"], v, (R, N))
+        if _csr_matvecs is not None and out.is_contiguous() and x.is_contiguous():
+            out.zero_()
+            _csr_matvecs(R, N, x.shape[1], S.indptr, S.indices, S.data, x.detach().numpy().ravel(),
+                         out.numpy().ravel())
+        else:
+            out.copy_(csr_times_dense(S, x))
+        return S
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        St = torch.sparse_csr_tensor(crow, col, v, (R, N), check_invariants=False)
+        out.copy_(torch.mm(St, x))
+    return None
+
+
+class _FourierEdgeResponse(torch.autograd.Function):
+    r"""MoNet's Fourier response: the patch coefficients and their magnitudes in one function.
+
+    ``A[p, i, k] = Σ_{e = (i, j)} vals[e, p·K + k] x_j`` ``(P, N, K·C)`` (``P = 2M + 1`` phases, a
+    CSR product on the cached :func:`_edge_pattern`), then ``y = A_0 w0 + Σ_m sqrt(|A_m W_m|² +
+    eps)`` as in :class:`_FourierMagnitude` ``(N, O)``.  Gradients w.r.t. ``vals (E, P·K)``, ``x (N,
+    C)``, ``w0``, ``c``, ``d``.  No ``(E, P·K, C)`` tensor is formed: the value gradient is a
+    sampled dense–dense product.  One buffer holds ``A`` and ``s = a + b``; the backward writes the
+    gradient of ``A`` over it once the weight gradients have read it, and gives it to ``workspace``
+    (see :class:`_Workspace`).  A second backward through the same graph (``retain_graph=True``)
+    recomputes ``A``.
     """
 
     @staticmethod
-    def forward(ctx, vals, x, pattern, n_phase):
-        import warnings
-
-        crow, col, pos = pattern["crow"], pattern["col"], pattern["pos"]
+    def forward(ctx, vals, x, w0, c, d, pattern, n_phase, eps, workspace):
         N, C = x.shape
-        Q = vals.shape[1]
-        K = Q // n_phase
+        P, M = n_phase, (n_phase - 1) // 2
+        KC = (vals.shape[1] // P) * C
         v = vals.new_empty(vals.numel())
-        v[pos.reshape(-1)] = vals.reshape(-1)
-        ctx.S = None
-        if not x.numel():
-            out = x.new_zeros(N * Q, C)
-        elif use_scipy_kernel(x):
-            ctx.S = scipy_csr(*pattern["idx32"], v, (N * Q, N))
-            out = csr_times_dense(ctx.S, x)
+        v[pattern["pos"].reshape(-1)] = vals.reshape(-1)
+        n = (P + M) * N * KC
+        train = any(ctx.needs_input_grad[:5])
+        if workspace is not None and train and x.device.type == "cpu":
+            base = workspace.take(n, x)
         else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                S = torch.sparse_csr_tensor(crow, col, v, (N * Q, N), check_invariants=False)
-                out = torch.mm(S, x)
-        ctx.save_for_backward(v, x)
-        ctx.pattern, ctx.shape = pattern, (N, Q, C)
-        return out.reshape(n_phase, N, K, C)
+            base, workspace = x.new_empty(n), None
+        A = base[:P * N * KC].view(P, N, KC)
+        ctx.S = _edge_aggregate_into(A.view(-1, C), v, x, pattern)
+        if M:
+            y, re, im, mag = _magnitude_forward(A, base[P * N * KC:n].view(M, N, KC), w0, c, d, eps)
+        else:
+            y = re = im = mag = A[0] @ w0
+        ctx.save_for_backward(v, x, w0, c, d, re, im, mag)
+        ctx.base, ctx.workspace, ctx.pattern, ctx.dims = base, workspace, pattern, (N, C, P, M, KC, n)
+        return y
 
     @staticmethod
-    def backward(ctx, g):
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gy):
         import warnings
 
-        v, x = ctx.saved_tensors
+        v, x, w0, c, d, re, im, mag = ctx.saved_tensors
+        N, C, P, M, KC, n = ctx.dims
         pattern = ctx.pattern
-        crow, col, pos = pattern["crow"], pattern["col"], pattern["pos"]
-        N, Q, C = ctx.shape
-        g = g.reshape(N * Q, C).contiguous()
-        gvals = gx = None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            if ctx.needs_input_grad[1]:
-                if ctx.S is not None and use_scipy_kernel(g):
-                    gx = csr_times_dense(ctx.S.T, g)
-                else:
-                    crow_t, col_t, perm_t = _edge_pattern_transpose(pattern)
-                    St = torch.sparse_csr_tensor(crow_t, col_t, v[perm_t], (N, N * Q), check_invariants=False)
-                    gx = torch.mm(St, g)
-            if ctx.needs_input_grad[0]:
-                P = torch.sparse_csr_tensor(crow, col, torch.zeros_like(v), (N * Q, N), check_invariants=False)
-                sd = torch.sparse.sampled_addmm(P, g, x.T.contiguous(), beta=0.0).values()  # <g_(i,q), x_j>
-                gvals = sd[pos.reshape(-1)].reshape(-1, Q)
-        return gvals, gx, None, None
+        gy = gy.contiguous()
+        base = ctx.base
+        if base is None:  # an earlier backward through this graph wrote gradients over A: recompute it
+            base = x.new_empty(n)
+            A = base[:P * N * KC].view(P, N, KC)
+            ctx.S = _edge_aggregate_into(A.view(-1, C), v, x, pattern, ctx.S)
+            if M:
+                torch.add(A[1:M + 1], A[M + 1:], out=base[P * N * KC:n].view(M, N, KC))
+        A = base[:P * N * KC].view(P, N, KC)
+        s = base[P * N * KC:n].view(M, N, KC)
+        gvals = gx = gw0 = gc = gd = None
+        gre = gim = gk1 = None
+        if M:
+            gre, gim, gk1 = _magnitude_output_grads(gy, re, im, mag)
+        if ctx.needs_input_grad[2]:
+            gw0 = A[0].T @ gy
+        if M and (ctx.needs_input_grad[3] or ctx.needs_input_grad[4]):
+            gc, gd = _magnitude_weight_grads(A, s, gre, gim, gk1)
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            ctx.base = None  # A is overwritten by its gradient below
+            gA = A
+            if M:
+                _magnitude_input_grad(gA, s, gy, w0, c, d, gre, gim, gk1)
+            else:
+                torch.mm(gy, w0.T, out=gA[0])
+            g = gA.view(-1, C)
+            R = g.shape[0]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                if ctx.needs_input_grad[1]:
+                    if ctx.S is not None and use_scipy_kernel(g):
+                        gx = csr_times_dense(ctx.S.T, g)
+                    else:
+                        crow_t, col_t, perm_t = _edge_pattern_transpose(pattern)
+                        St = torch.sparse_csr_tensor(crow_t, col_t, v[perm_t], (N, R), check_invariants=False)
+                        gx = torch.mm(St, g)
+                if ctx.needs_input_grad[0]:
+                    Pm = torch.sparse_csr_tensor(pattern["crow"], pattern["col"], torch.zeros_like(v), (R, N),
+                                                 check_invariants=False)
+                    sd = torch.sparse.sampled_addmm(Pm, g, x.T.contiguous(), beta=0.0).values()  # <g_(i,q), x_j>
+                    gvals = sd[pattern["pos"].reshape(-1)].reshape(-1, pattern["pos"].shape[1])
+            if ctx.workspace is not None:
+                ctx.workspace.give(base)
+        return gvals, gx, gw0, gc, gd, None, None, None, None
 
 
 @configurable
@@ -702,6 +823,7 @@ class MoNetConv(nn.Module):
             self.weight_im = nn.Parameter(torch.empty(max_frequency, K, out_channels))
         self.self_weight = nn.Parameter(torch.empty(in_channels, out_channels))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self._workspace = _Workspace()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -766,9 +888,10 @@ class MoNetConv(nn.Module):
             w = self.radial_weights(rho) * inv_deg  # (E, K)
             vals = (ph.unsqueeze(-1) * w.unsqueeze(1)).reshape(-1, (2 * M + 1) * self.n_kernels)  # (E, (2M+1)·K)
             P = 2 * M + 1
-            A = _EdgeKernelAggregate.apply(vals, x, _edge_pattern(batch, P, self.n_kernels), P)  # (P, N, K, C)
-            A = A.reshape(P, N, self.n_kernels * C)
-            y = _fourier_magnitude_response(A, self.weight, self.weight_re, self.weight_im, self.eps)
+            dt = x.dtype
+            y = _FourierEdgeResponse.apply(vals, x.contiguous(), self.weight.to(dt), self.weight_re.to(dt),
+                                           self.weight_im.to(dt), _edge_pattern(batch, P, self.n_kernels), P,
+                                           self.eps, getattr(self, "_workspace", None))
             y = y + x @ self.self_weight
         else:
             orientation = self.orientation if orientation is None else orientation
