@@ -196,15 +196,21 @@ def angular_fourier_operator(batch: MeshBatch, n_rho: int, max_frequency: int) -
     return op
 
 
-def _magnitude_forward(A, s, w0, c, d, eps):
-    """Forward of :class:`_FourierMagnitude` with ``s (M, N, K)`` given (written here): ``(y, re, im, mag)``."""
+def _magnitude_forward(A, s, w0, c, d, eps, out=None):
+    """Forward of :class:`_FourierMagnitude` with ``s (M, N, K)`` given (written here): ``(y, re, im, mag)``.
+
+    ``out``: optional ``(re, im, mag)`` ``(M, N, O)`` buffers to write them in.
+    """
     M = (A.shape[0] - 1) // 2
     a0, a, b = A[0], A[1:M + 1], A[M + 1:]
     torch.add(a, b, out=s)
-    k1 = torch.bmm(s, c)
-    re = torch.baddbmm(k1, b, c + d, alpha=-1.0)
-    im = k1.baddbmm_(a, d - c)
-    mag = torch.mul(re, re).addcmul_(im, im).add_(eps).sqrt_()  # in place: no further (M, N, O) temporaries
+    if out is None:
+        out = (A.new_empty(M, A.shape[1], w0.shape[1]) for _ in range(3))
+    re, im, mag = out
+    torch.bmm(s, c, out=im)  # k1 = (a + b) c
+    torch.baddbmm(im, b, c + d, alpha=-1.0, out=re)
+    im.baddbmm_(a, d - c)
+    torch.mul(re, re, out=mag).addcmul_(im, im).add_(eps).sqrt_()  # in place: no (M, N, O) temporaries
     return torch.addmm(mag.sum(0), a0, w0), re, im, mag
 
 
@@ -614,8 +620,8 @@ except ImportError:  # pragma: no cover - depends on the scipy version
 class _Workspace:
     """One reusable CPU buffer for :class:`_FourierEdgeResponse`, owned by a :class:`MoNetConv`.
 
-    A training step allocates, per layer, the ``(3M + 1, N, K·C)`` coefficients of every patch and
-    their gradient.  Fresh allocations that large are mapped from the kernel on every step and
+    A training step allocates, per layer, the ``(3M + 1, N, K·C)`` coefficients of every patch, their
+    magnitudes and the gradients of both.  Fresh allocations that large are mapped from the kernel on every step and
     paid for in page faults (about a third of a CPU step at 22k vertices, width 64); a layer
     therefore keeps the buffer of its last backward and takes it again in its next forward.  Only
     training forwards take it (not inference), it is not part of the state dict, and copies or
@@ -675,64 +681,78 @@ class _FourierEdgeResponse(torch.autograd.Function):
     CSR product on the cached :func:`_edge_pattern`), then ``y = A_0 w0 + Σ_m sqrt(|A_m W_m|² +
     eps)`` as in :class:`_FourierMagnitude` ``(N, O)``.  Gradients w.r.t. ``vals (E, P·K)``, ``x (N,
     C)``, ``w0``, ``c``, ``d``.  No ``(E, P·K, C)`` tensor is formed: the value gradient is a
-    sampled dense–dense product.  One buffer holds ``A`` and ``s = a + b``; the backward writes the
-    gradient of ``A`` over it once the weight gradients have read it, and gives it to ``workspace``
-    (see :class:`_Workspace`).  A second backward through the same graph (``retain_graph=True``)
-    recomputes ``A``.
+    sampled dense–dense product.  One buffer holds ``A``, ``s = a + b``, the real and imaginary
+    parts and magnitudes and their gradients; the backward writes gradients over them once they
+    have been read (the gradient of ``A`` over ``A``) and gives the buffer to ``workspace`` (see
+    :class:`_Workspace`).  A second backward through the same graph (``retain_graph=True``)
+    recomputes them.
     """
 
     @staticmethod
     def forward(ctx, vals, x, w0, c, d, pattern, n_phase, eps, workspace):
         N, C = x.shape
-        P, M = n_phase, (n_phase - 1) // 2
+        P, M, O = n_phase, (n_phase - 1) // 2, w0.shape[1]
         KC = (vals.shape[1] // P) * C
         v = vals.new_empty(vals.numel())
         v[pattern["pos"].reshape(-1)] = vals.reshape(-1)
-        n = (P + M) * N * KC
+        n = (P + M) * N * KC + 4 * M * N * O
         train = any(ctx.needs_input_grad[:5])
         if workspace is not None and train and x.device.type == "cpu":
             base = workspace.take(n, x)
         else:
             base, workspace = x.new_empty(n), None
-        A = base[:P * N * KC].view(P, N, KC)
+        A, s, scratch = _FourierEdgeResponse._views(base, N, C, P, M, O, KC)
         ctx.S = _edge_aggregate_into(A.view(-1, C), v, x, pattern)
         if M:
-            y, re, im, mag = _magnitude_forward(A, base[P * N * KC:n].view(M, N, KC), w0, c, d, eps)
+            y, re, im, mag = _magnitude_forward(A, s, w0, c, d, eps, scratch[:3])
         else:
-            y = re = im = mag = A[0] @ w0
-        ctx.save_for_backward(v, x, w0, c, d, re, im, mag)
-        ctx.base, ctx.workspace, ctx.pattern, ctx.dims = base, workspace, pattern, (N, C, P, M, KC, n)
+            y = A[0] @ w0
+        ctx.save_for_backward(v, x, w0, c, d)
+        ctx.base, ctx.workspace, ctx.pattern, ctx.eps = base, workspace, pattern, eps
+        ctx.dims = (N, C, P, M, O, KC, n)
         return y
+
+    @staticmethod
+    def _views(base, N, C, P, M, O, KC):
+        """``A (P, N, KC)``, ``s (M, N, KC)`` and four ``(M, N, O)`` scratch arrays (``re``, ``im``,
+        ``mag``, then their gradients) in one flat buffer."""
+        nA, ns, no = P * N * KC, M * N * KC, M * N * O
+        A = base[:nA].view(P, N, KC)
+        s = base[nA:nA + ns].view(M, N, KC)
+        scratch = [base[nA + ns + r * no:nA + ns + (r + 1) * no].view(M, N, O) for r in range(4)]
+        return A, s, scratch
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gy):
         import warnings
 
-        v, x, w0, c, d, re, im, mag = ctx.saved_tensors
-        N, C, P, M, KC, n = ctx.dims
+        v, x, w0, c, d = ctx.saved_tensors
+        N, C, P, M, O, KC, n = ctx.dims
         pattern = ctx.pattern
         gy = gy.contiguous()
-        base = ctx.base
-        if base is None:  # an earlier backward through this graph wrote gradients over A: recompute it
+        base, fresh = ctx.base, ctx.base is None
+        if fresh:  # an earlier backward through this graph wrote gradients over A: recompute it
             base = x.new_empty(n)
-            A = base[:P * N * KC].view(P, N, KC)
+        A, s, scratch = _FourierEdgeResponse._views(base, N, C, P, M, O, KC)
+        if fresh:
             ctx.S = _edge_aggregate_into(A.view(-1, C), v, x, pattern, ctx.S)
             if M:
-                torch.add(A[1:M + 1], A[M + 1:], out=base[P * N * KC:n].view(M, N, KC))
-        A = base[:P * N * KC].view(P, N, KC)
-        s = base[P * N * KC:n].view(M, N, KC)
+                _magnitude_forward(A, s, w0, c, d, ctx.eps, scratch[:3])
+        ctx.base = None  # the scratch (and below A) is overwritten by gradients
         gvals = gx = gw0 = gc = gd = None
         gre = gim = gk1 = None
-        if M:
-            gre, gim, gk1 = _magnitude_output_grads(gy, re, im, mag)
+        if M:  # in place over re, im, mag: inv = gy / mag, gre = re inv, gim = im inv, gk1 = gre + gim
+            re, im, mag, gk1 = scratch
+            inv = mag.reciprocal_().mul_(gy)
+            gre, gim = re.mul_(inv), im.mul_(inv)
+            torch.add(gre, gim, out=gk1)
         if ctx.needs_input_grad[2]:
             gw0 = A[0].T @ gy
         if M and (ctx.needs_input_grad[3] or ctx.needs_input_grad[4]):
             gc, gd = _magnitude_weight_grads(A, s, gre, gim, gk1)
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            ctx.base = None  # A is overwritten by its gradient below
-            gA = A
+            gA = A  # A is overwritten by its gradient
             if M:
                 _magnitude_input_grad(gA, s, gy, w0, c, d, gre, gim, gk1)
             else:
@@ -753,8 +773,8 @@ class _FourierEdgeResponse(torch.autograd.Function):
                                                  check_invariants=False)
                     sd = torch.sparse.sampled_addmm(Pm, g, x.T.contiguous(), beta=0.0).values()  # <g_(i,q), x_j>
                     gvals = sd[pattern["pos"].reshape(-1)].reshape(-1, pattern["pos"].shape[1])
-            if ctx.workspace is not None:
-                ctx.workspace.give(base)
+        if ctx.workspace is not None:
+            ctx.workspace.give(base)
         return gvals, gx, gw0, gc, gd, None, None, None, None
 
 

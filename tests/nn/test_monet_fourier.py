@@ -137,5 +137,5 @@ def test_workspace_follows_the_batch_size(batch):
         x = torch.randn(b.num_vertices, 3, dtype=torch.float64, requires_grad=True)
         conv(b, x).sum().backward()
         n = conv._workspace.buf.numel()
-        P, M, KC = 5, 2, conv.n_kernels * 3
-        assert n == (P + M) * b.num_vertices * KC
+        P, M, KC, O = 5, 2, conv.n_kernels * 3, 2
+        assert n == (P + M) * b.num_vertices * KC + 4 * M * b.num_vertices * O
