@@ -46,3 +46,12 @@ def batch32(meshes):
     from manifold_nets.nn import MeshBatch
 
     return MeshBatch.from_meshes(meshes, k=24, dtype=torch.float32)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (the CPU paths that run on scipy's kernels), restored after."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

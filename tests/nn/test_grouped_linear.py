@@ -15,14 +15,6 @@ from manifold_nets.nn.patch import _anisotropic_operators, anisotropic_operator 
 from tests.nn.conftest import bumpy_sphere, bumpy_torus  # noqa: E402
 
 
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _pairs(n, E, seed):
     g = torch.Generator().manual_seed(seed)
     i, j = torch.randint(0, n, (E,), generator=g), torch.randint(0, n, (E,), generator=g)

@@ -18,14 +18,6 @@ from manifold_nets.nn.patch import _anisotropic_kernels, anisotropic_operator, p
 from tests.nn.conftest import bumpy_sphere, bumpy_torus  # noqa: E402
 
 
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _pairs(n, E, seed, sort):
     g = torch.Generator().manual_seed(seed)
     i, j = torch.randint(0, n - 3, (E,), generator=g), torch.randint(0, n, (E,), generator=g)
