@@ -41,6 +41,7 @@ forward and backward.
 from __future__ import annotations
 
 import math
+import threading
 
 import torch
 from torch import nn
@@ -621,27 +622,35 @@ class _Workspace:
     """One reusable CPU buffer for :class:`_FourierEdgeResponse`, owned by a :class:`MoNetConv`.
 
     A training step allocates, per layer, the ``(3M + 1, N, K·C)`` coefficients of every patch, their
-    magnitudes and the gradients of both.  Fresh allocations that large are mapped from the kernel on every step and
-    paid for in page faults (about a third of a CPU step at 22k vertices, width 64); a layer
-    therefore keeps the buffer of its last backward and takes it again in its next forward.  Only
-    training forwards take it (not inference), it is not part of the state dict, and copies or
+    magnitudes and the gradients of both (about 9 kB per vertex at width 64).  Fresh allocations
+    that large are mapped from the kernel on every step and paid for in first-touch page faults
+    (about 0.4 ms per MB on the benchmark machine); a layer therefore keeps the buffer of its last
+    backward and takes it again in its next forward.  Only training forwards take it (not
+    inference), ``module.eval()`` releases it, it is not part of the state dict, and copies or
     pickles of the layer start without one.
     """
 
-    __slots__ = ("buf",)
+    __slots__ = ("buf", "_lock")
 
     def __init__(self):
         self.buf = None
+        self._lock = threading.Lock()
 
     def take(self, n: int, like: torch.Tensor) -> torch.Tensor:
         """A flat buffer of at least ``n`` elements of ``like``'s dtype on the CPU (the kept one when it fits)."""
-        buf, self.buf = self.buf, None
+        with self._lock:
+            buf, self.buf = self.buf, None
         if buf is not None and buf.dtype == like.dtype and n <= buf.numel() <= 2 * n:
             return buf
         return like.new_empty(n)
 
     def give(self, buf: torch.Tensor) -> None:
-        self.buf = buf
+        with self._lock:
+            self.buf = buf
+
+    def release(self) -> None:
+        with self._lock:
+            self.buf = None
 
     def __reduce__(self):  # copies and pickles start empty
         return (_Workspace, ())
@@ -875,6 +884,12 @@ class MoNetConv(nn.Module):
                     f"max_frequency={self.max_frequency}, angular='fourier'")
         return (f"{self.in_channels}, {self.out_channels}, n_kernels={self.n_kernels}, angular='von_mises', "
                 f"orientation={self.orientation!r}")
+
+    def train(self, mode: bool = True):
+        """As :meth:`torch.nn.Module.train`; leaving training mode also frees the layer's workspace."""
+        if not mode and getattr(self, "_workspace", None) is not None:
+            self._workspace.release()
+        return super().train(mode)
 
     def _kernel_major_weight(self) -> torch.Tensor:
         """``weight`` ``(in, K·out)`` rearranged to ``(K·in, out)`` (``angular="von_mises"``)."""

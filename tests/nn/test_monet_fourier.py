@@ -127,6 +127,14 @@ def test_workspace_reuse_retain_graph_and_copies(batch):
         assert c._workspace.buf is None
         torch.testing.assert_close(c(batch, x), conv(batch, x), rtol=0, atol=0)
     assert "_workspace" not in "".join(conv.state_dict())
+    # leaving training mode frees it (a model used for prediction after training keeps no buffer)
+    model = torch.nn.Sequential(conv)
+    _grads(conv, batch, x)
+    assert conv._workspace.buf is not None
+    model.eval()
+    assert conv._workspace.buf is None and not conv.training
+    model.train()
+    assert conv.training
 
 
 def test_workspace_follows_the_batch_size(batch):
