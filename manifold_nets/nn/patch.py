@@ -926,7 +926,7 @@ class MoNetConv(nn.Module):
             dt = x.dtype
             y = _FourierEdgeResponse.apply(vals, x.contiguous(), self.weight.to(dt), self.weight_re.to(dt),
                                            self.weight_im.to(dt), _edge_pattern(batch, P, self.n_kernels), P,
-                                           self.eps, getattr(self, "_workspace", None))
+                                           self.eps, getattr(self, "_workspace", None) if torch.is_grad_enabled() else None)
             y = y + x @ self.self_weight
         else:
             orientation = self.orientation if orientation is None else orientation

@@ -106,6 +106,9 @@ def test_workspace_reuse_retain_graph_and_copies(batch):
     y1, g1 = _grads(conv, batch, x)
     kept = conv._workspace.buf
     assert kept is not None  # the backward gave its buffer to the layer
+    with torch.no_grad():  # inference between training steps leaves the kept buffer alone
+        conv(batch, x)
+    assert conv._workspace.buf is kept
     y2, g2 = _grads(conv, batch, 1.0 * x)  # takes the same buffer again
     assert conv._workspace.buf is kept
     for a, b_ in zip([y1, y2] + g1 + g2, [y0, y0] + g0 + g0):
