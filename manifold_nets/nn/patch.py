@@ -437,13 +437,6 @@ def anisotropic_operator(batch: MeshBatch, scales, n_orientations: int, anisotro
     return _anisotropic_kernels(batch, scales, n_orientations, anisotropy, orientation).ops()[0]
 
 
-def _anisotropic_operators(batch: MeshBatch, scales, n_orientations: int, anisotropy: float, orientation):
-    """``(op, op_t)``: :func:`anisotropic_operator` and, in the same layout, the transposes of its
-    kernels (row ``j · n_kernels + k`` is column ``j`` of kernel ``k``; ``None`` off the CPU)
-    (:func:`~manifold_nets.nn._sparse.pair_kernels_csr`, memoised on the cached kernels)."""
-    return _anisotropic_kernels(batch, scales, n_orientations, anisotropy, orientation).ops()
-
-
 def _anisotropic_kernels(batch: MeshBatch, scales, n_orientations: int, anisotropy: float,
                          orientation) -> PairKernels:
     """The kernels of :func:`anisotropic_operator` on the patch pairs (values ``(E, n_kernels)``),

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from manifold_nets import nn as mnn  # noqa: E402
 from manifold_nets.nn import MeshBatch, _sparse  # noqa: E402
-from manifold_nets.nn.patch import _anisotropic_operators, anisotropic_operator  # noqa: E402
+from manifold_nets.nn.patch import _anisotropic_kernels, anisotropic_operator  # noqa: E402
 from tests.nn.conftest import bumpy_sphere, bumpy_torus  # noqa: E402
 
 
@@ -61,7 +61,7 @@ def test_acnn_fused_and_unfused_paths_agree(one_thread):
     torch.manual_seed(0)
     conv = mnn.ACNNConv(5, 7).double()
     x = torch.randn(b.num_vertices, 5, dtype=torch.float64, requires_grad=True)
-    op, op_t = _anisotropic_operators(b, conv.scales, conv.n_orientations, conv.anisotropy, conv.orientation)
+    op, op_t = _anisotropic_kernels(b, conv.scales, conv.n_orientations, conv.anisotropy, conv.orientation).ops()
     assert op_t is not None and anisotropic_operator(b, conv.scales, 4, 4.0, "principal") is op
     y = conv(b, x)  # scipy blocks
     K = op.to_dense()  # rows i * n_kernels + k
