@@ -239,7 +239,7 @@ def _intrinsic_delaunay(mesh: CheckedMesh, *, mollify_factor: float = 1e-5, max_
     if _FLIP_METHOD == "loop":
         Fn, Ln, Spn, flips, left, dsum = _flip_loop(F, L, signpost0, twin, nV, bad, cap, signposts)
     else:
-        Fn, Ln, Spn, flips, left, dsum = _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts, edges[0])
+        Fn, Ln, Spn, flips, left, dsum = _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts, edges[0], hcot)
     if left and flips >= cap:
         warn_user(
             f"intrinsic_delaunay: stopped at max_flips={cap} flips with {left} half-edges still queued "
@@ -357,14 +357,18 @@ def _area4(o, a, b):
 def _half_cot(o, a, b):
     """``cot / 2`` of the angle opposite side ``o`` (lengths arrays), ``±inf`` on flat triangles.
 
-    The same arithmetic as the reference loop (``num / (2 · 4 area)`` with Heron's product).
+    The same arithmetic as the reference loop (``num / (2 · 4 area)`` with Heron's product);
+    the flat-triangle fix-up runs only where a triangle is flat.
     """
     num = a * a + b * b - o * o
     s = (a + b + o) * (-o + a + b) * (o - a + b) * (o + a - b)
-    area4 = np.sqrt(np.where(s > 0, s, 0.0))
+    area4 = np.sqrt(np.fmax(s, 0.0))  # fmax: NaN → 0, as the loop's ``s > 0`` test
     with np.errstate(divide="ignore", invalid="ignore"):
         val = num / (2.0 * area4)
-    return np.where(area4 > 0, val, np.where(num < 0, -np.inf, np.inf))
+    flat = ~(area4 > 0)
+    if flat.any():
+        val[flat] = np.where(num[flat] < 0, -np.inf, np.inf)
+    return val
 
 
 def _angles(o, a, b):
@@ -415,7 +419,7 @@ class _EdgeSet:
         self.extra.update(key[~hit].tolist())
 
 
-def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True, E=None):
+def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True, E=None, hc=None):
     """Edge flips in rounds of independent non-Delaunay edges, all array operations.
 
     Each round checks the queued half-edges with the reference loop's tests (opposite
@@ -424,6 +428,10 @@ def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True, E=None):
     which share a face (the most violating edge of every face wins), and queues the four outer
     edges of every flipped quad plus the candidates that lost.  Twins are updated through the
     relocation of every moved half-edge, so neighbouring quads can flip in the same round.
+    The half-cotangent of every corner is kept in an array (``hc``: the caller's, of the input
+    lengths, when at hand) and recomputed only on the faces a round flips, with the same
+    arithmetic as :func:`_half_cot` on the whole mesh; a round costs a fixed number of array
+    operations (about 70), which is what a small mesh's flips cost.
     Returns what :func:`_flip_loop` returns.
     """
     nF = F.shape[0]
@@ -433,69 +441,75 @@ def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True, E=None):
     Tw = twin.copy()
     nC = 3 * nF
     Ff, Lf, Spf = F.reshape(-1), L.reshape(-1), Sp.reshape(-1)
+    HC = (_half_cot(L, L[:, [1, 2, 0]], L[:, [2, 0, 1]]) if hc is None else hc.reshape(nF, 3)).copy()
+    HCf = HC.reshape(-1)
+    corner = np.arange(nC, dtype=np.int64).reshape(nF, 3)
+    NXT = corner[:, [1, 2, 0]].ravel()  # corner k of a face → corner k + 1 of the same face
+    PRV = corner[:, [2, 0, 1]].ravel()
     edges = _EdgeSet(unique_edges(F, nV)[0] if E is None else E, nV)
-    reloc = np.arange(nC, dtype=np.int64)
-    best = np.full(nF, np.iinfo(np.int64).max, dtype=np.int64)
+    reloc = corner.ravel().copy()
+    none = np.iinfo(np.int64).max
+    best = np.full(nF, none, dtype=np.int64)
     queue = np.asarray(bad, dtype=np.int64)
     flips = 0
     dsum = 0.0
     while queue.size and flips < cap:
         t = Tw[queue]
         keep = t >= 0
-        h = np.sort(np.minimum(queue[keep], t[keep]))
+        h = np.minimum(queue, t)[keep]
+        h.sort()
         if h.size > 1:
             h = h[np.concatenate(([True], h[1:] != h[:-1]))]
         t = Tw[h]
-        f, k = np.divmod(h, 3)
-        g, m = np.divmod(t, 3)
-        k1, k2 = (k + 1) % 3, (k + 2) % 3
-        m1, m2 = (m + 1) % 3, (m + 2) % 3
-        csum = (_half_cot(Lf[3 * f + k], Lf[3 * f + k1], Lf[3 * f + k2])
-                + _half_cot(Lf[3 * g + m], Lf[3 * g + m1], Lf[3 * g + m2]))
-        c, a, b = Ff[3 * f + k], Ff[3 * f + k1], Ff[3 * f + k2]
-        d = Ff[3 * g + m]
-        ok = (f != g) & ~(csum >= -1e-12)
-        ok &= (c != d) & (Ff[3 * g + m1] == b) & (Ff[3 * g + m2] == a)
-        t_bc, t_ca = Tw[3 * f + k1], Tw[3 * f + k2]
-        t_ad, t_db = Tw[3 * g + m1], Tw[3 * g + m2]
-        for to in (t_bc, t_ca, t_ad, t_db):
-            fo = to // 3  # -1 // 3 == -1
-            ok &= (fo != f) & (fo != g)  # the quad folds onto itself (a vertex of degree 2 or 3)
+        f, g = h // 3, t // 3
+        csum = HCf[h] + HCf[t]
+        idx = np.flatnonzero((f != g) & ~(csum >= -1e-12))
+        if not idx.size:
+            break
+        h, t, f, g, csum = h[idx], t[idx], f[idx], g[idx], csum[idx]
+        hn, hp, tn, tp = NXT[h], PRV[h], NXT[t], PRV[t]
+        c, a, b, d = Ff[h], Ff[hn], Ff[hp], Ff[t]
+        ok = (c != d) & (Ff[tn] == b) & (Ff[tp] == a)
+        outer = Tw[np.stack((hn, hp, tn, tp))]  # twins of bc, ca, ad, db
+        fo = outer // 3  # -1 // 3 == -1
+        ok &= ((fo != f) & (fo != g)).all(axis=0)  # the quad folds onto itself (a vertex of degree 2 or 3)
         key_cd = np.minimum(c, d) * nV + np.maximum(c, d)
-        if ok.any():
-            idx = np.flatnonzero(ok)
+        idx = np.flatnonzero(ok)
+        if idx.size:
             ok[idx[edges.contains(key_cd[idx])]] = False
         cand = np.flatnonzero(ok)
         if not cand.size:
             break
         # independent set: rank candidates (most negative sum first), each face keeps its best
-        order = cand[np.argsort(csum[cand], kind="stable")]
-        rank = np.empty(h.size, dtype=np.int64)
-        rank[order] = np.arange(order.size)
+        rank = np.empty(cand.size, dtype=np.int64)
+        rank[np.argsort(csum[cand], kind="stable")] = np.arange(cand.size)
         fc, gc = f[cand], g[cand]
-        np.minimum.at(best, fc, rank[cand])
-        np.minimum.at(best, gc, rank[cand])
-        win = (best[fc] == rank[cand]) & (best[gc] == rank[cand])
-        best[fc] = np.iinfo(np.int64).max
-        best[gc] = np.iinfo(np.int64).max
+        np.minimum.at(best, fc, rank)
+        np.minimum.at(best, gc, rank)
+        win = (best[fc] == rank) & (best[gc] == rank)
+        best[fc] = none
+        best[gc] = none
         sel = cand[win]
-        # two flips creating the same new edge: keep the better ranked one
-        _, first = np.unique(key_cd[sel][np.argsort(rank[sel], kind="stable")], return_index=True)
-        sel_sorted = sel[np.argsort(rank[sel], kind="stable")]
-        sel = sel_sorted[np.sort(first)]
+        if sel.size > 1:  # in rank order; two flips creating the same new edge: the better one
+            sel = sel[np.argsort(rank[win])]
+            ks = key_cd[sel]
+            o = np.argsort(ks, kind="stable")
+            dup = ks[o[1:]] == ks[o[:-1]]
+            if dup.any():
+                drop = np.zeros(sel.size, dtype=bool)
+                drop[o[1:][dup]] = True
+                sel = sel[~drop]
         if flips + sel.size > cap:
-            sel = sel[np.argsort(rank[sel], kind="stable")][: cap - flips]
-        lost_mask = np.zeros(h.size, dtype=bool)
-        lost_mask[cand] = True
-        lost_mask[sel] = False
-        lost = np.flatnonzero(lost_mask)
-        f, k, k1, k2 = f[sel], k[sel], k1[sel], k2[sel]
-        g, m, m1, m2 = g[sel], m[sel], m1[sel], m2[sel]
+            sel = sel[: cap - flips]
+        ok[sel] = False
+        lost = h[ok]  # candidates that did not flip: checked again next round
+        h, hn, hp, t, tn, tp = h[sel], hn[sel], hp[sel], t[sel], tn[sel], tp[sel]
+        f, g = f[sel], g[sel]
         a, b, c, d = a[sel], b[sel], c[sel], d[sel]
-        t_bc, t_ca, t_ad, t_db = t_bc[sel], t_ca[sel], t_ad[sel], t_db[sel]
-        l_ab = Lf[3 * f + k]
-        l_bc, l_ca = Lf[3 * f + k1], Lf[3 * f + k2]
-        l_ad, l_db = Lf[3 * g + m1], Lf[3 * g + m2]
+        outer = outer[:, sel]
+        l_ab = Lf[h]
+        l_bc, l_ca = Lf[hn], Lf[hp]
+        l_ad, l_db = Lf[tn], Lf[tp]
         # the quad laid out in the plane: a at the origin, b on the x axis, c above, d below
         ab2 = l_ab * l_ab
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -505,21 +519,23 @@ def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True, E=None):
             y = (_area4(l_ab, l_bc, l_ca) + _area4(l_ab, l_db, l_ad)) * inv  # y_c - y_d
         l_cd = np.where(l_ab > 0, np.hypot(x_c - x_d, y), np.abs(l_ca - l_ad))
         if signposts:
-            s_c, s_b = Spf[3 * f + k], Spf[3 * f + k2]
-            s_d, s_a = Spf[3 * g + m], Spf[3 * g + m2]
+            s_c, s_b = Spf[h], Spf[hp]
+            s_d, s_a = Spf[t], Spf[tp]
             beta_c = _angles(l_ad, l_ca, l_cd)   # new face (c, a, d): angle at c
             gamma_d = _angles(l_bc, l_db, l_cd)  # new face (d, b, c): angle at d
             Sp[f] = np.stack([s_c, s_a, s_d + gamma_d], axis=1)
             Sp[g] = np.stack([s_d, s_b, s_c + beta_c], axis=1)
-        F[f, 0], F[f, 1], F[f, 2] = c, a, d
-        L[f, 0], L[f, 1], L[f, 2] = l_ad, l_cd, l_ca
-        F[g, 0], F[g, 1], F[g, 2] = d, b, c
-        L[g, 0], L[g, 1], L[g, 2] = l_bc, l_cd, l_db
+        fg = np.concatenate([f, g])
+        F[fg] = np.stack([np.concatenate([c, d]), np.concatenate([a, b]), np.concatenate([d, c])], axis=1)
+        Lfg = np.stack([np.concatenate([l_ad, l_bc]), np.concatenate([l_cd, l_cd]), np.concatenate([l_ca, l_db])],
+                       axis=1)
+        L[fg] = Lfg
+        HC[fg] = _half_cot(Lfg, Lfg[:, [1, 2, 0]], Lfg[:, [2, 0, 1]])
         # where every half-edge of the two faces moved: bc → g0, ca → f2, ad → f0, db → g2
-        old = np.concatenate([3 * f + k1, 3 * f + k2, 3 * g + m1, 3 * g + m2])
+        old = np.concatenate([hn, hp, tn, tp])
         new = np.concatenate([3 * g, 3 * f + 2, 3 * f, 3 * g + 2])
         reloc[old] = new
-        outer = np.concatenate([t_bc, t_ca, t_ad, t_db])
+        outer = outer.ravel()
         has = outer >= 0
         moved = np.where(has, reloc[np.where(has, outer, 0)], -1)
         Tw[new] = moved
@@ -528,9 +544,9 @@ def _flip_rounds(F, L, signpost0, twin, nV, bad, cap, signposts=True, E=None):
         Tw[3 * g + 1] = 3 * f + 1
         reloc[old] = old
         edges.remove(np.minimum(a, b) * nV + np.maximum(a, b))
-        edges.add(np.minimum(c, d) * nV + np.maximum(c, d))
+        edges.add(key_cd[sel])
         flips += sel.size
         dsum += float(l_cd.sum() - l_ab.sum())
-        queue = np.concatenate([new, h[lost], Tw[h[lost]]])
+        queue = np.concatenate([new, lost])
     left = int(queue.size) if flips >= cap else 0
     return F, L, Sp, flips, left, dsum
