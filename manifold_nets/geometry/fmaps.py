@@ -43,12 +43,14 @@ of both shapes (farthest-point samples, the mass of each sample is the mass of t
 closest to it), and only the last conversion uses every vertex.  Started from a functional map
 (``C_init``), the initial point-to-point map is only computed for the samples.
 
-Nearest neighbours in the spectral embedding (:func:`nearest_neighbors`) are exact: the
+Nearest neighbours in the spectral embedding (:func:`nearest_neighbors`) are exact by default: the
 embeddings of a mesh are 2-D surfaces in ``k`` dimensions, on which a KD-tree stays fast when the
-queries lie near the points (ZoomOut's case; measured on a 30k/26k-vertex pair, one thread:
+queries lie near the points (measured on a 30k/26k-vertex pair of one shape, one thread:
 0.05 s against 1.2 s for float32 brute force at ``k = 30``, 1.1 s against 2.9 s at ``k = 120``);
-a probe of a few hundred queries falls back to blocked float64 brute force where the tree is
-slower (badly aligned embeddings).
+a probe of a few hundred queries falls back to blocked brute force where the tree is slower
+(badly aligned embeddings, e.g. two different shapes).  ZoomOut's searches on every vertex accept
+float32 brute force (``single=True``), about twice as fast as float64, where near-ties may
+resolve differently.
 
 Default weights (:data:`W_LAP`, :data:`W_ORIENT`, :data:`W_DCOMM`, relative to a descriptor term
 scaled to unit size as :func:`manifold_nets.tasks.correspondence.correspond` does) were chosen on
@@ -93,19 +95,30 @@ W_DCOMM = 1e-1
 #: Exponent of the resolvent Laplacian mask (:func:`laplacian_mask`).
 RESOLVENT_GAMMA = 0.5
 
-#: Queries in blocks of this many rows for the brute-force nearest neighbours.
+#: Queries in blocks of at most this many rows for the brute-force nearest neighbours ...
 _NN_BLOCK = 2048
+#: ... and of at most this many bytes of scores (a block's score matrix is read again by the
+#: arg-max: at 43k points, 512-row blocks in float32 were twice as fast as 2048-row ones).
+_NN_BLOCK_BYTES = 64 * 2**20
 #: Up to this many spectral dimensions the nearest neighbours always use a KD-tree.
 _KDTREE_MAX_DIM = 12
 #: Above this many pairs ``n_query · n_points`` (and :data:`_KDTREE_MAX_DIM` dimensions) the
 #: nearest neighbours probe whether a KD-tree beats brute force.
 _PROBE_MIN_PRODUCT = 2e7
-#: Up to this many pairs ``n_query · n_points``, ZoomOut's queries on every vertex (its last step and
-#: final iterations) are float32 brute force: on the 4k–6k-vertex remeshed pose pairs at ``k = 160``
-#: that is about 4× faster than the float64 probe; on 30k-vertex meshes the probe's KD-tree wins.
+#: Up to this many pairs ``n_query · n_points``, queries that accept float32 (``single=True``:
+#: ZoomOut's queries on every vertex, its last step and final iterations) are float32 brute force
+#: without a probe: on the 4k–6k-vertex remeshed pose pairs at ``k = 160`` that is about 4× faster
+#: than the float64 probe.  Above, a probe chooses between a KD-tree and float32 brute force: on
+#: 30k-vertex meshes of one shape the KD-tree wins; between different shapes (62k-vertex ogre onto
+#: 43k-vertex armadillo) the KD-tree took 55 ms per query against 0.13 ms for float32 brute force.
 _SINGLE_MAX_PRODUCT = 1e8
 #: Queries timed by the probe (evenly spread over the query rows).
 _PROBE_QUERIES = 256
+#: The probe's KD-tree queries run in chunks of this many; the probe gives up on the tree once it
+#: has taken :data:`_PROBE_GIVE_UP` times brute force's time for as many queries (so a tree that
+#: degrades to a scan costs a few queries, not the whole probe: 256 queries took 14 s there).
+_PROBE_CHUNK = 4
+_PROBE_GIVE_UP = 4.0
 #: Leaf size of the KD-trees above :data:`_KDTREE_MAX_DIM` dimensions (scipy's default 16 was
 #: about 1.5× slower on 30k-vertex spectral embeddings at ``k = 120``).
 _KDTREE_LEAFSIZE = 4
@@ -370,37 +383,51 @@ def _brute_nn(Q, prepared) -> np.ndarray:
     P, half, PT = prepared
     Q = Q.astype(P.dtype, copy=False)
     out = np.empty(Q.shape[0], dtype=np.int64)
-    for a in range(0, Q.shape[0], _NN_BLOCK):
-        S = Q[a:a + _NN_BLOCK] @ PT
+    rows = int(min(_NN_BLOCK, max(64, _NN_BLOCK_BYTES // max(P.shape[0] * P.itemsize, 1))))
+    for a in range(0, Q.shape[0], rows):
+        S = Q[a:a + rows] @ PT
         S -= half
-        out[a:a + _NN_BLOCK] = S.argmax(axis=1)
+        out[a:a + rows] = S.argmax(axis=1)
     return out
 
 
-def _probed_nn(Q, P) -> np.ndarray:
-    """Exact nearest neighbours by a KD-tree or by float64 brute force, whichever answers a probe of
-    :data:`_PROBE_QUERIES` evenly spread queries faster (both exact, so only the time depends on
-    the choice)."""
+def _probed_nn(Q, P, single: bool = False) -> np.ndarray:
+    """Nearest neighbours by a KD-tree or by brute force (float32 with ``single``), whichever
+    answers a probe of :data:`_PROBE_QUERIES` evenly spread queries faster.  Brute force answers
+    the probe first; the tree then gets the same queries in chunks of :data:`_PROBE_CHUNK` and is
+    given up as soon as it has taken :data:`_PROBE_GIVE_UP` times brute force's time for as many
+    queries.  Both are exact (float64), or brute force is float32, so only near-ties can depend on
+    the choice."""
     import time
 
     from scipy.spatial import cKDTree
 
     nq = Q.shape[0]
     probe = np.unique(np.linspace(0, nq - 1, min(nq, _PROBE_QUERIES)).round().astype(np.int64))
-    tree = cKDTree(P, leafsize=_KDTREE_LEAFSIZE)
-    out = np.empty(nq, dtype=np.int64)
+    prepared = _brute_prepare(P, single)
     t0 = time.perf_counter()
-    out[probe] = tree.query(Q[probe], k=1)[1]
-    t1 = time.perf_counter()
-    prepared = _brute_prepare(P, False)
-    t2 = time.perf_counter()
-    _brute_nn(Q[probe], prepared)
-    t3 = time.perf_counter()
+    brute = _brute_nn(Q[probe], prepared)
+    t_brute = time.perf_counter() - t0
+    tree = cKDTree(P, leafsize=_KDTREE_LEAFSIZE)
+    kd = np.empty(probe.size, dtype=np.int64)
+    t_kd = 0.0
+    done = 0
+    while done < probe.size:
+        part = slice(done, done + _PROBE_CHUNK)
+        t0 = time.perf_counter()
+        kd[part] = tree.query(Q[probe[part]], k=1)[1]
+        t_kd += time.perf_counter() - t0
+        done = min(done + _PROBE_CHUNK, probe.size)
+        if t_kd > _PROBE_GIVE_UP * t_brute * done / probe.size:
+            break
+    out = np.empty(nq, dtype=np.int64)
     rest = np.ones(nq, dtype=bool)
     rest[probe] = False
-    if t1 - t0 <= t3 - t2:
+    if done == probe.size and t_kd <= t_brute:
+        out[probe] = kd
         out[rest] = tree.query(Q[rest], k=1)[1]
     else:
+        out[probe] = brute
         out[rest] = _brute_nn(Q[rest], prepared)
     return out
 
@@ -416,9 +443,10 @@ def nearest_neighbors(query, points, *, single: bool = False, method: str = "aut
       ``single=True`` does the products in float32, about twice as fast, and near-ties may
       resolve differently);
     * ``"auto"`` (default): a KD-tree up to :data:`_KDTREE_MAX_DIM` dimensions; above, brute force
-      for small problems (``n_q · n_p`` up to :data:`_PROBE_MIN_PRODUCT`, or ``single=True``) and
-      otherwise whichever of the KD-tree and float64 brute force is faster on a probe of
-      :data:`_PROBE_QUERIES` queries.  Spectral embeddings are 2-D surfaces in ``k`` dimensions,
+      for small problems (``n_q · n_p`` up to :data:`_PROBE_MIN_PRODUCT`, or up to
+      :data:`_SINGLE_MAX_PRODUCT` with ``single=True``) and otherwise whichever of the KD-tree and
+      brute force (float32 with ``single``) is faster on a probe of :data:`_PROBE_QUERIES` queries
+      (:func:`_probed_nn`).  Spectral embeddings are 2-D surfaces in ``k`` dimensions,
       where a KD-tree answers queries lying near the points fast even at ``k = 120``; far from
       them it degrades to a scan slower than brute force, which the probe detects.  The result
       does not depend on the choice (both exact) except between exactly equidistant points.
@@ -436,10 +464,10 @@ def nearest_neighbors(query, points, *, single: bool = False, method: str = "aut
     if method == "auto":
         if P.shape[1] <= _KDTREE_MAX_DIM:
             method = "kdtree"
-        elif single or Q.shape[0] * P.shape[0] <= _PROBE_MIN_PRODUCT:
+        elif Q.shape[0] * P.shape[0] <= (_SINGLE_MAX_PRODUCT if single else _PROBE_MIN_PRODUCT):
             method = "brute"
         else:
-            return _probed_nn(Q, P)
+            return _probed_nn(Q, P, bool(single))
     if method == "kdtree":
         from scipy.spatial import cKDTree
 
@@ -456,7 +484,8 @@ def fmap_to_p2p(C_ab, evecs_a, evecs_b, *, adjoint: bool = False, single: bool |
     (the deltas of ``a`` carried to ``b``).  ``adjoint=True`` matches the rows of ``Φ_b C_ab``
     to the rows of ``Φ_a`` instead; the two agree for an orthogonal ``C`` (measured on the cat
     poses, the default keeps ZoomOut from drifting, the adjoint does not).  ``single=True``:
-    float32 brute-force nearest neighbours; default (``None`` or ``False``): exact
+    float32 brute-force nearest neighbours allowed (:func:`nearest_neighbors` with ``single=True``:
+    a KD-tree where a probe finds it faster); default (``None`` or ``False``): exact
     (:func:`nearest_neighbors` with ``method="auto"``).
     """
     C = _as2d(C_ab, "C")
@@ -542,12 +571,6 @@ def _sample(V, mass, n):
     s = farthest_point_sampling(V, n)
     owner = cKDTree(V[s]).query(V, k=1)[1]
     return s, np.bincount(owner, weights=mass, minlength=s.size)
-
-
-def _single(n_a: int, n_b: int) -> bool:
-    """Whether ZoomOut's searches on every vertex of two shapes run in float32 brute force (up to
-    :data:`_SINGLE_MAX_PRODUCT` pairs; above, :func:`nearest_neighbors` chooses)."""
-    return n_a * n_b <= _SINGLE_MAX_PRODUCT
 
 
 def zoomout(p2p_ba, evecs_a, evecs_b, mass_b, *, k_end: int | None = None, step: int = 1,
@@ -678,7 +701,7 @@ def zoomout(p2p_ba, evecs_a, evecs_b, mass_b, *, k_end: int | None = None, step:
         if last:  # one candidate is left here (k_sel is at most the last size)
             t3 = time.perf_counter()
             tm["steps"] = t3 - t2
-            p2p = fmap_to_p2p(C, Pa[:, :k], Pb[:, :k], single=_single(Pa.shape[0], Pb.shape[0]))
+            p2p = fmap_to_p2p(C, Pa[:, :k], Pb[:, :k], single=True)
         else:
             curs = [nearest_neighbors(Pbs[:, :k], Pas[:, :k] @ c.T, single=True) for c in Cs]
         if progress is not None:
@@ -689,7 +712,7 @@ def zoomout(p2p_ba, evecs_a, evecs_b, mass_b, *, k_end: int | None = None, step:
         ma = np.asarray(mass_a, dtype=np.float64).reshape(-1)
         if ma.shape[0] != Pa.shape[0]:
             raise MeshShapeError(f"mass_a: expected {Pa.shape[0]} entries (got {ma.shape[0]})")
-    single = _single(Pa.shape[0], Pb.shape[0])
+    single = True  # float32 brute force, or a KD-tree where a probe finds it faster
     for _ in range(int(n_final)):
         C = Pb[:, :k_end].T @ (mb[:, None] * Pa[p2p, :k_end])
         if bijective:  # average with the adjoint of the reverse map (every vertex of a onto b)

@@ -391,3 +391,48 @@ def test_correspond_auto_keeps_the_lower_energy_candidate_and_says_which():
     with pytest.raises(MeshShapeError, match="'auto', 'hks' or 'wks'"):
         correspond(V, F, Vb, Fb, descriptors="shot")
     assert set(spectral_shape(V, F, k=20, descriptors="auto").descriptor_sets) == {"hks", "wks"}
+
+
+def test_probe_gives_up_a_slow_kdtree_after_one_chunk(monkeypatch):
+    """A KD-tree that is far slower than brute force (here: every query call sleeps) is dropped
+    after its first chunk of probe queries, and the answers are brute force's (exact)."""
+    import time
+
+    import scipy.spatial
+
+    rng = np.random.default_rng(7)
+    P, Q = rng.normal(size=(4000, 40)), rng.normal(size=(6000, 40))
+    calls = []
+
+    class SlowTree(cKDTree):
+        def query(self, x, *args, **kwargs):
+            calls.append(len(x))
+            time.sleep(0.2)
+            return super().query(x, *args, **kwargs)
+
+    monkeypatch.setattr(scipy.spatial, "cKDTree", SlowTree)
+    got = fmaps.nearest_neighbors(Q, P)
+    assert calls == [fmaps._PROBE_CHUNK]
+    np.testing.assert_array_equal(got, cKDTree(P).query(Q)[1])
+
+
+def test_single_precision_queries_above_the_limit_are_probed(monkeypatch):
+    """``single=True`` is float32 brute force up to ``_SINGLE_MAX_PRODUCT`` pairs; above, the probe
+    picks the KD-tree where it is faster (queries near a 2-D surface in 40 dimensions): the
+    exact answers, with the probe's queries answered by the tree too."""
+    rng = np.random.default_rng(8)
+    uv = rng.uniform(size=(6000, 2))
+    basis = rng.normal(size=(6, 40))
+    feats = np.concatenate([np.cos(np.pi * np.outer(uv[:, 0], [1, 2, 3])),
+                            np.cos(np.pi * np.outer(uv[:, 1], [1, 2, 3]))], axis=1)
+    P = feats @ basis
+    Q = P[rng.permutation(6000)[:5000]] + 1e-3 * rng.normal(size=(5000, 40))
+    ref = cKDTree(P).query(Q)[1]
+    seen = []
+    real = fmaps._probed_nn
+    monkeypatch.setattr(fmaps, "_probed_nn", lambda Q, P, single=False: seen.append(single) or real(Q, P, single))
+    np.testing.assert_array_equal(fmaps.nearest_neighbors(Q, P, single=True), ref)  # float32 brute: no probe
+    assert seen == []
+    monkeypatch.setattr(fmaps, "_SINGLE_MAX_PRODUCT", 1e6)
+    np.testing.assert_array_equal(fmaps.nearest_neighbors(Q, P, single=True), ref)
+    assert seen == [True]
