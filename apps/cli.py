@@ -59,6 +59,13 @@ def _fail(args, exc: BaseException, code: int) -> int:
     return code
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` while a command runs: ``manifold-nets: warning: <first line of the
+    message>`` (``--debug`` keeps Python's form, with the file and line)."""
+    text = str(message).strip().splitlines()
+    print(f"manifold-nets: warning: {text[0] if text else category.__name__}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()  # imports the subcommands (torch among them): Ctrl-C may land here
@@ -69,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version (0) and usage errors (2)
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    import warnings
+
+    shown = warnings.showwarning
+    if not getattr(args, "debug", False):
+        warnings.showwarning = _one_line_warning
     try:
         return int(args.func(args) or 0)
     except CommandError as exc:
@@ -88,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("manifold-nets: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -149,7 +149,8 @@ def run(args) -> int:
         try:
             mesh = read_mesh(p, triangulate=args.triangulate)
             pred = predict(sm, mesh.V, mesh.F, device=args.device, max_vertices=args.max_vertices,
-                           smooth=smooth_arg(args.smooth), smoothness=args.smoothness, cache_dir=args.cache_dir)
+                           smooth=smooth_arg(args.smooth), smoothness=args.smoothness, cache_dir=args.cache_dir,
+                           name=str(p))
         except MissingDependencyError:
             raise
         except (ManifoldNetsError, MemoryError, ValueError, RuntimeError) as exc:

@@ -25,6 +25,8 @@ The hierarchy (``a < b`` reads "a is a subclass of b")::
     ├── SolverError (RuntimeError)             a numerical solve failed: not bad input
     └── MissingDependencyError (ImportError)   an optional package is missing
 
+    MeshWarning (UserWarning)                  accepted input that is probably not what was meant
+
 :class:`SolverError` is deliberately *not* a :class:`MeshError`/:class:`ValueError`: a failed
 factorisation is not proof that the input is wrong; catch :class:`ManifoldNetsError` to catch
 both.  The ``manifold-nets`` command maps these to exit codes (see :mod:`manifold_nets_apps.cli`).
@@ -56,6 +58,7 @@ __all__ = [
     "BoundaryError",
     "SolverError",
     "MissingDependencyError",
+    "MeshWarning",
     "optional_import",
 ]
 
@@ -155,6 +158,11 @@ class SolverError(ManifoldNetsError, RuntimeError):
 
 class MissingDependencyError(ManifoldNetsError, ImportError):
     """An optional dependency is missing; the message says which ``pip install`` fixes it."""
+
+
+class MeshWarning(UserWarning):
+    """The input is accepted, but the result is probably not what was meant (e.g. a triangle
+    soup, whose faces share no vertices, given to a method that needs connected surfaces)."""
 
 
 _EXTRAS = {

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 __all__ = [
+    "soup_message",
     "halfedges",
     "edges",
     "edge_face_incidence",
@@ -570,3 +571,35 @@ def mesh_report(V, F) -> dict:
         "bbox_diagonal": float(np.linalg.norm(bmax - bmin)),
         "total_area": float(face_areas(V, F_all).sum()),
     }
+
+
+#: :func:`soup_message` calls a mesh a soup when more than this fraction of its referenced
+#: vertices belong to a single face each (on a closed surface none does; on a mesh with boundary,
+#: a few corners).
+SOUP_FRACTION = 0.5
+
+
+def soup_message(F, n_vertices: int | None = None, *, name: str = "mesh") -> str | None:
+    """A one-line warning when ``F (nF, 3)`` is a triangle soup, else None.
+
+    A soup (what STL files store: three vertices of its own for every facet) has no shared
+    vertices, so every face is a component of its own and nothing propagates between faces:
+    eigenbases, geodesics, descriptors and convolutions see isolated triangles.  Called a soup:
+    more than :data:`SOUP_FRACTION` of the referenced vertices in a single face each.  The
+    message says how to merge coincident vertices.
+
+    >>> soup_message([[0, 1, 2], [3, 4, 5]]) is not None, soup_message([[0, 1, 2], [0, 2, 3]])
+    (True, None)
+    """
+    F = np.asarray(F).reshape(-1, 3) if np.size(F) else np.zeros((0, 3), dtype=np.int64)
+    if F.shape[0] < 2:
+        return None
+    n = int(F.max()) + 1 if n_vertices is None else int(n_vertices)
+    count = np.bincount(F.ravel(), minlength=n)
+    used = int(np.count_nonzero(count))
+    single = int(np.count_nonzero(count == 1))
+    if used == 0 or single <= SOUP_FRACTION * used:
+        return None
+    return (f"{name}: {single} of {used} vertices belong to one face only: a triangle soup (as STL stores "
+            f"meshes), whose faces are not connected; merge coincident vertices first "
+            f"(manifold-nets repair IN OUT --steps merge-vertices, or manifold_nets.repair.merge_duplicate_vertices)")

@@ -67,3 +67,26 @@ def test_eval_over_a_pairs_folder(tmp_path, capsys):
     assert main(["correspond", "eval", str(tmp_path / "nothing")]) == 1
     assert "pairs.tsv" in capsys.readouterr().err
     assert main(["correspond", "eval"]) == 2
+
+
+def test_a_triangle_soup_is_mapped_with_a_one_line_warning(pair, tmp_path, capsys):
+    """A soup (three vertices of its own per facet, as STL files and some PLYs store meshes): the
+    map is written, and a one-line warning names the soup and says how to merge its vertices
+    (no traceback)."""
+    a, b, _ = pair
+    from manifold_nets import read_mesh
+
+    m = read_mesh(a)
+    soup_V = m.V[m.F.ravel()]
+    write_mesh(tmp_path / "soup.ply", soup_V, np.arange(soup_V.shape[0]).reshape(-1, 3))
+    out = tmp_path / "soup_map.txt"
+    assert main(["correspond", str(tmp_path / "soup.ply"), str(b), "-o", str(out), "--k", "20",
+                 "--k-init", "10"]) == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if "warning" in ln]
+    assert len(lines) == 1 and lines[0].startswith("manifold-nets: warning: source: ")
+    assert "triangle soup" in lines[0] and "--steps merge-vertices" in lines[0] and "Traceback" not in err
+    assert len(out.read_text().split()) == soup_V.shape[0]
+    # the merged mesh maps without a warning
+    assert main(["correspond", str(a), str(b), "-o", str(out), "--k", "20", "--k-init", "10"]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -77,6 +77,18 @@ def test_a_bad_input_is_reported_and_the_rest_go_on(run, meshes, tmp_path, capsy
     assert "labelled 1 of 2 meshes" in so
 
 
+def test_a_triangle_soup_is_labelled_with_a_one_line_warning(run, meshes, tmp_path, capsys):
+    m = read_mesh(meshes / "egg.ply")
+    soup = m.V[m.F.ravel()]
+    write_mesh(meshes / "soup.ply", soup, np.arange(soup.shape[0]).reshape(-1, 3))
+    code, so, se = _run(["segment", "predict", "--model", run, meshes / "soup.ply", meshes / "egg.ply",
+                         "-o", tmp_path / "out"], capsys)
+    assert code == 0 and "labelled 2 of 2 meshes" in so
+    warnings = [ln for ln in se.splitlines() if ln.startswith("manifold-nets: warning: ")]
+    assert len(warnings) == 1 and str(meshes / "soup.ply") in warnings[0] and "triangle soup" in warnings[0]
+    assert "Traceback" not in se
+
+
 def test_graphcut_option(run, meshes, tmp_path, capsys):
     _have_maxflow()
     out = tmp_path / "out"

@@ -145,3 +145,24 @@ def test_genus_of_a_soup_of_many_components_is_fast():
     r = T.mesh_report(S, np.arange(len(S)).reshape(-1, 3))
     assert time.perf_counter() - t < 20
     assert r["edge_components"] == len(F) and set(r["genus_per_component"]) == {0}
+
+
+def test_soup_message_tells_a_soup_from_meshes_with_boundary_corners():
+    from manifold_nets.shapes import grid, icosphere
+    from manifold_nets.topology import soup_message
+
+    V, F = icosphere(2)
+    assert soup_message(F, len(V)) is None
+    Vg, Fg = grid(5)  # an open square
+    assert soup_message(Fg, len(Vg)) is None
+    # a strip of two triangles: 2 of its 4 vertices lie in one face each (not more than half)
+    assert soup_message([[0, 1, 2], [2, 1, 3]]) is None
+    soup = np.arange(3 * len(F)).reshape(-1, 3)  # every face its own three vertices
+    msg = soup_message(soup, name="scan.stl")
+    assert msg.startswith("scan.stl: 960 of 960 vertices belong to one face only") and "merge-vertices" in msg
+    # half merged: 3 faces of a soup of 5 share vertices; 7 of 12 referenced vertices in one face
+    F5 = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 1], [4, 5, 6], [7, 8, 9]])
+    assert soup_message(F5) is not None and soup_message(F5[:3]) is None
+    assert soup_message(np.zeros((0, 3), dtype=np.int64)) is None and soup_message([[0, 1, 2]]) is None
+    # unreferenced vertices do not count
+    assert soup_message(F, len(V) + 100) is None

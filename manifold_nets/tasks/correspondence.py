@@ -108,12 +108,18 @@ K_DESCR = 120
 
 
 def _checked(V, F, name):
-    from ..geometry._checked import check_mesh
+    from ..errors import MeshWarning
+    from ..geometry._checked import check_mesh, warn_user
+    from ..topology import soup_message
 
     try:
-        return check_mesh(V, F)
+        mesh = check_mesh(V, F)
     except MeshError as exc:
         raise type(exc)(f"{name}: {exc}") from None
+    msg = soup_message(mesh.F, mesh.V.shape[0], name=name)
+    if msg:
+        warn_user(msg, MeshWarning)
+    return mesh
 
 
 def _check_descriptor_kind(descriptors) -> None:

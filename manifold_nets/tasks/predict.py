@@ -47,7 +47,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EmptyMeshError, MeshError, MeshFileNotFoundError, MeshParseError, SolverError
+from ..errors import (
+    EmptyMeshError,
+    MeshError,
+    MeshFileNotFoundError,
+    MeshParseError,
+    MeshWarning,
+    SolverError,
+)
+from ..geometry._checked import warn_user
+from ..topology import soup_message
 from ..validation import check_mesh_arrays
 
 __all__ = ["SegmentationModel", "Prediction", "load_segmentation_model", "predict", "predict_labels",
@@ -274,7 +283,7 @@ def _check_smooth(smooth):
 
 # ----------------------------------------------------------------------------------- predict
 def predict(model_or_run_dir, V, F, *, device="cpu", max_vertices=None, smooth=None, smoothness: float = 1.0,
-            cache_dir=None) -> Prediction:
+            cache_dir=None, name: str = "mesh") -> Prediction:
     """Label a mesh; the labels are on the given vertices and faces, in their order.
 
     Parameters
@@ -294,6 +303,9 @@ def predict(model_or_run_dir, V, F, *, device="cpu", max_vertices=None, smooth=N
         Weight of the graph cut's Potts term.
     cache_dir : path, optional
         Learning cache for the operators.
+    name : str
+        What to call the mesh in a warning (a :class:`~manifold_nets.errors.MeshWarning` when it is
+        a triangle soup, :func:`manifold_nets.topology.soup_message`).
 
     Returns
     -------
@@ -316,6 +328,9 @@ def predict(model_or_run_dir, V, F, *, device="cpu", max_vertices=None, smooth=N
     V, F = check_mesh_arrays(V, F)
     if len(F) == 0:
         raise EmptyMeshError(f"mesh: expected at least one face (got {len(V)} vertices and no faces)")
+    msg = soup_message(F, len(V), name=name)
+    if msg:
+        warn_user(msg, MeshWarning)
     sm = load_segmentation_model(model_or_run_dir, device=device)
     if max_vertices is None:
         max_vertices = sm.max_vertices
