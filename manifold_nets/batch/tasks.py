@@ -278,7 +278,7 @@ def task_segment(ctx: MeshContext, outputs: list[Path], *, model: str, model_sha
     sm = _MODELS[key]
     m = ctx.mesh
     pred = predict(sm, m.V, m.F, device=device, max_vertices=max_vertices, smooth=smooth, smoothness=smoothness,
-                   cache_dir=cache_dir)
+                   cache_dir=cache_dir, name=ctx.path.name)
     write_mesh(outputs[0], m.V, m.F, face_data={"label": pred.face_labels}, vertex_data={"label": pred.vertex_labels})
     from ..topology import face_areas
 
