@@ -183,16 +183,22 @@ def test_torch_twin_equals_numpy_in_float64():
     np.testing.assert_allclose(got_b[1].numpy(), fmaps.solve_fmap(A, B, la, lb, Xa, Xb), rtol=1e-9, atol=1e-11)
 
 
-def test_nearest_neighbors_methods_agree_and_probe_is_exact():
-    rng = np.random.default_rng(3)
-    # a 2-D surface in 40 dimensions (as a spectral embedding) and random points: the probe picks
-    # the KD-tree on the first and brute force on the second; the answers are exact either way
+def _surface_in_40d(rng):
+    """Points ``P (6000, 40)`` on a 2-D surface in 40 dimensions (as a spectral embedding) and
+    queries ``Q (5000, 40)`` close to them."""
     uv = rng.uniform(size=(6000, 2))
     basis = rng.normal(size=(6, 40))
     feats = np.concatenate([np.cos(np.pi * np.outer(uv[:, 0], [1, 2, 3])),
                             np.cos(np.pi * np.outer(uv[:, 1], [1, 2, 3]))], axis=1)
     P = feats @ basis
-    Q = P[rng.permutation(6000)[:5000]] + 1e-3 * rng.normal(size=(5000, 40))
+    return P, P[rng.permutation(6000)[:5000]] + 1e-3 * rng.normal(size=(5000, 40))
+
+
+def test_nearest_neighbors_methods_agree_and_probe_is_exact():
+    rng = np.random.default_rng(3)
+    # a 2-D surface in 40 dimensions and random points: the probe picks the KD-tree on the first
+    # and brute force on the second; the answers are exact either way
+    P, Q = _surface_in_40d(rng)
     assert Q.shape[0] * P.shape[0] > fmaps._PROBE_MIN_PRODUCT
     ref = cKDTree(P).query(Q)[1]
     for kw in ({}, {"method": "kdtree"}, {"method": "brute"}):
@@ -420,13 +426,7 @@ def test_single_precision_queries_above_the_limit_are_probed(monkeypatch):
     """``single=True`` is float32 brute force up to ``_SINGLE_MAX_PRODUCT`` pairs; above, the probe
     picks the KD-tree where it is faster (queries near a 2-D surface in 40 dimensions): the
     exact answers, with the probe's queries answered by the tree too."""
-    rng = np.random.default_rng(8)
-    uv = rng.uniform(size=(6000, 2))
-    basis = rng.normal(size=(6, 40))
-    feats = np.concatenate([np.cos(np.pi * np.outer(uv[:, 0], [1, 2, 3])),
-                            np.cos(np.pi * np.outer(uv[:, 1], [1, 2, 3]))], axis=1)
-    P = feats @ basis
-    Q = P[rng.permutation(6000)[:5000]] + 1e-3 * rng.normal(size=(5000, 40))
+    P, Q = _surface_in_40d(np.random.default_rng(8))
     ref = cKDTree(P).query(Q)[1]
     seen = []
     real = fmaps._probed_nn
