@@ -148,8 +148,18 @@ def parse_float_rows(path, *, what: str = "value") -> np.ndarray:
 
 
 def read_mesh_arrays(path):
-    """``(V, F, vertex_data, face_data)`` of a mesh file, in file order (:func:`manifold_nets.io.read_triangles`)."""
+    """``(V, F, vertex_data, face_data)`` of a mesh file, in file order (:func:`manifold_nets.io.read_triangles`).
+
+    Warns (:class:`~manifold_nets.errors.MeshWarning`) when the mesh is a triangle soup
+    (:func:`manifold_nets.topology.soup_message`): a model learns nothing across its faces."""
+    from ..errors import MeshWarning
+    from ..geometry._checked import warn_user
+    from ..topology import soup_message
+
     t = read_triangles(path)
+    msg = soup_message(t.F, len(t.V), name=str(path))
+    if msg:
+        warn_user(msg, MeshWarning)
     return t.V, t.F, t.vertex_data, t.face_data
 
 

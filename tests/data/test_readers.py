@@ -398,3 +398,22 @@ def test_transforms_and_cache_dir_reach_the_dataset(tmp_path):
     ds = load_dataset(tmp_path, "labeled-psb", category="Cat", cache_dir=tmp_path / "c",
                       pre_transform=lambda m: m.replace(V=m.V * 2), transform=lambda m: m.replace(V=m.V + 1))
     assert ds.cache_dir == tmp_path / "c" and np.allclose(ds[0].V, V8 * 2 + 1)
+
+
+def test_a_triangle_soup_in_a_data_set_is_read_with_a_warning(tmp_path):
+    """Labels on a soup (every face with vertices of its own, as STL files store meshes) are read
+    as given, with a MeshWarning naming the file; a connected mesh reads without one."""
+    import warnings
+
+    from manifold_nets.errors import MeshWarning
+
+    soup_V = V8[F8.ravel()]
+    write_mesh(tmp_path / "soup.ply", soup_V, np.arange(24).reshape(8, 3), face_data={"label": LAB8})
+    with pytest.warns(MeshWarning, match=r"soup\.ply: 24 of 24 vertices belong to one face only"):
+        ds = load_dataset(tmp_path, "folder")
+    assert ds[0].face_labels.tolist() == LAB8.tolist()
+    (tmp_path / "soup.ply").unlink()
+    write_mesh(tmp_path / "whole.ply", V8, F8, face_data={"label": LAB8})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MeshWarning)
+        load_dataset(tmp_path, "folder")
