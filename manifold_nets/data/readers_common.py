@@ -152,14 +152,10 @@ def read_mesh_arrays(path):
 
     Warns (:class:`~manifold_nets.errors.MeshWarning`) when the mesh is a triangle soup
     (:func:`manifold_nets.topology.soup_message`): a model learns nothing across its faces."""
-    from ..errors import MeshWarning
-    from ..geometry._checked import warn_user
-    from ..topology import soup_message
+    from ..geometry._checked import warn_if_soup
 
     t = read_triangles(path)
-    msg = soup_message(t.F, len(t.V), name=str(path))
-    if msg:
-        warn_user(msg, MeshWarning)
+    warn_if_soup(t.F, len(t.V), str(path))
     return t.V, t.F, t.vertex_data, t.face_data
 
 

@@ -262,6 +262,17 @@ def require_positive_area(mesh: CheckedMesh, what: str) -> None:
     )
 
 
+def warn_if_soup(F, n_vertices: int, name: str = "mesh") -> None:
+    """Warn (:class:`~manifold_nets.errors.MeshWarning`, attributed to the caller's code) when
+    ``F`` is a triangle soup (:func:`manifold_nets.topology.soup_message`)."""
+    from ..errors import MeshWarning
+    from ..topology import soup_message
+
+    msg = soup_message(F, n_vertices, name=name)
+    if msg:
+        warn_user(msg, MeshWarning)
+
+
 def warn_user(message: str, category: type[Warning]) -> None:
     """:func:`warnings.warn` attributed to the caller's own code: the first frame outside the
     ``manifold_nets`` package (whatever the depth of wrappers and kernels in between)."""

@@ -108,17 +108,13 @@ K_DESCR = 120
 
 
 def _checked(V, F, name):
-    from ..errors import MeshWarning
-    from ..geometry._checked import check_mesh, warn_user
-    from ..topology import soup_message
+    from ..geometry._checked import check_mesh, warn_if_soup
 
     try:
         mesh = check_mesh(V, F)
     except MeshError as exc:
         raise type(exc)(f"{name}: {exc}") from None
-    msg = soup_message(mesh.F, mesh.V.shape[0], name=name)
-    if msg:
-        warn_user(msg, MeshWarning)
+    warn_if_soup(mesh.F, mesh.V.shape[0], name)
     return mesh
 
 

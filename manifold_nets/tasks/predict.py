@@ -47,16 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import (
-    EmptyMeshError,
-    MeshError,
-    MeshFileNotFoundError,
-    MeshParseError,
-    MeshWarning,
-    SolverError,
-)
-from ..geometry._checked import warn_user
-from ..topology import soup_message
+from ..errors import EmptyMeshError, MeshError, MeshFileNotFoundError, MeshParseError, SolverError
+from ..geometry._checked import warn_if_soup
 from ..validation import check_mesh_arrays
 
 __all__ = ["SegmentationModel", "Prediction", "load_segmentation_model", "predict", "predict_labels",
@@ -328,9 +320,7 @@ def predict(model_or_run_dir, V, F, *, device="cpu", max_vertices=None, smooth=N
     V, F = check_mesh_arrays(V, F)
     if len(F) == 0:
         raise EmptyMeshError(f"mesh: expected at least one face (got {len(V)} vertices and no faces)")
-    msg = soup_message(F, len(V), name=name)
-    if msg:
-        warn_user(msg, MeshWarning)
+    warn_if_soup(F, len(V), name)
     sm = load_segmentation_model(model_or_run_dir, device=device)
     if max_vertices is None:
         max_vertices = sm.max_vertices
