@@ -45,6 +45,7 @@ from ..errors import MeshError, MeshShapeError
 
 __all__ = [
     "correspond",
+    "initial_fmaps",
     "SpectralShape",
     "spectral_shape",
     "geodesic_error",
@@ -298,38 +299,8 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
     # C maps functions on the target (a) to functions on the source (b): p2p source -> target
     k0 = min(int(k_init), src.evals.shape[0], tgt.evals.shape[0])
     kinds = list(src.descriptor_sets)
-    picks = {}
-    for kind in kinds:
-        d = tgt.descriptor_sets[kind].shape[1]
-        picks[kind] = np.unique(np.linspace(0, d - 1, max(1, int(n_orient))).round().astype(int))
-    t_ops = time.perf_counter()
-    # the operators of every candidate's picked descriptors in one pass per shape
-    picked = {name: np.concatenate([sh.descriptor_sets[kd][:, picks[kd]] for kd in kinds], axis=1)
-              for name, sh in (("a", tgt), ("b", src))}
-    ops = mult = None
-    if orientation and w["w_orient"]:
-        ops = {name: fmaps.orientation_operators(sh.V, sh.F, sh.evecs[:, :k0], picked[name])
-               for name, sh in (("a", tgt), ("b", src))}
-    if w["w_dcomm"]:
-        mult = {name: fmaps.multiplication_operators(sh.evecs[:, :k0], sh.mass, picked[name])
-                for name, sh in (("a", tgt), ("b", src))}
-    t_solve = time.perf_counter()
-    Cs = []
-    at = 0
-    for kind in kinds:
-        part = slice(at, at + picks[kind].shape[0])
-        at = part.stop
-        A = fmaps.project(tgt.evecs[:, :k0], tgt.mass, tgt.descriptor_sets[kind])
-        B = fmaps.project(src.evecs[:, :k0], src.mass, src.descriptor_sets[kind])
-        # every term is scaled to unit size on the source, so the weights are relative
-        A, B = A / _norm(B), B / _norm(B)
-        ops_a = ops_b = mult_a = mult_b = None
-        if ops is not None:
-            ops_a, ops_b = ops["a"][part] / _norm(ops["b"][part]), ops["b"][part] / _norm(ops["b"][part])
-        if mult is not None:
-            mult_a, mult_b = mult["a"][part] / _norm(mult["b"][part]), mult["b"][part] / _norm(mult["b"][part])
-        Cs.append(fmaps.solve_fmap(A, B, tgt.evals[:k0], src.evals[:k0], ops_a, ops_b, mult_a=mult_a,
-                                   mult_b=mult_b, **w))
+    stages: dict = {}
+    Cs = list(initial_fmaps(src, tgt, k_init=k0, n_orient=n_orient, weights=w, timings=stages).values())
     t2 = time.perf_counter()
     kk = min(int(k), src.evals.shape[0], tgt.evals.shape[0])
     zt: dict = {}
@@ -360,7 +331,7 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
     if return_info:
         stages = {"seconds_eigenbasis": src.seconds["eigenbasis"] + tgt.seconds["eigenbasis"],
                   "seconds_descriptors": src.seconds["descriptors"] + tgt.seconds["descriptors"],
-                  "seconds_operators": t_solve - t_ops, "seconds_solve": t2 - t_solve}
+                  "seconds_operators": stages["operators"], "seconds_solve": stages["solve"]}
         stages.update({f"seconds_zoomout_{key}": v for key, v in zt.items()})
         out.append({"seconds_spectral": t1 - t0, "seconds_fmap": t2 - t1, "seconds_refine": t3 - t2,
                     **stages, "seconds": time.perf_counter() - t0, "k": kk, "k_init": k0,
@@ -594,3 +565,77 @@ def evaluate_pairs(pairs, *, sample: int | None = None, seed: int = 0, exact: bo
                "n_mirrored": int(sum(r["mirrored"] for r in rows)),
                "curve": {"thresholds": th.tolist(), "fraction": frac.tolist()}}
     return {"pairs": rows, "summary": summary}
+
+
+def initial_fmaps(src: SpectralShape, tgt: SpectralShape, *, k_init: int = K_INIT_DEFAULT,
+                  n_orient: int = N_ORIENT, weights: dict | None = None,
+                  timings: dict | None = None) -> dict:
+    """The initial functional maps of :func:`correspond`, one per descriptor set of the shapes.
+
+    Parameters
+    ----------
+    src, tgt : SpectralShape
+        From :func:`spectral_shape` (the same descriptor kinds on both).
+    k_init : int
+        Basis size (at most the eigenpairs of both).
+    n_orient : int
+        Descriptors per set that enter the orientation and multiplication terms.
+    weights : dict, optional
+        ``w_descr``, ``w_lap``, ``w_orient``, ``w_dcomm`` (defaults of
+        :mod:`manifold_nets.geometry.fmaps`); a zero weight drops its term.
+    timings : dict, optional
+        Filled with the seconds of the ``"operators"`` and of the ``"solve"``.
+
+    Returns
+    -------
+    dict of str to (k0, k0) float64
+        ``C`` per descriptor kind (``"hks"``, ``"wks"`` or ``"given"``), mapping functions on the
+        target to functions on the source (:func:`~manifold_nets.geometry.fmaps.fmap_to_p2p`
+        gives the source -> target map); ``k0 = min(k_init, eigenpairs of either shape)``.
+    """
+    from ..geometry import fmaps
+
+    w = {"w_descr": fmaps.W_DESCR, "w_lap": fmaps.W_LAP, "w_orient": fmaps.W_ORIENT, "w_dcomm": fmaps.W_DCOMM}
+    w.update({key: float(v) for key, v in (weights or {}).items()})
+    if set(w) != {"w_descr", "w_lap", "w_orient", "w_dcomm"}:
+        raise MeshShapeError(f"weights: expected keys among w_descr, w_lap, w_orient, w_dcomm (got {sorted(weights)})")
+    if list(src.descriptor_sets) != list(tgt.descriptor_sets):
+        raise MeshShapeError(f"src, tgt: expected the same descriptor kinds (got {list(src.descriptor_sets)} "
+                             f"and {list(tgt.descriptor_sets)})")
+    k0 = min(int(k_init), src.evals.shape[0], tgt.evals.shape[0])
+    kinds = list(src.descriptor_sets)
+    picks = {}
+    for kind in kinds:
+        d = tgt.descriptor_sets[kind].shape[1]
+        picks[kind] = np.unique(np.linspace(0, d - 1, max(1, int(n_orient))).round().astype(int))
+    t_ops = time.perf_counter()
+    # the operators of every candidate's picked descriptors in one pass per shape
+    picked = {name: np.concatenate([sh.descriptor_sets[kd][:, picks[kd]] for kd in kinds], axis=1)
+              for name, sh in (("a", tgt), ("b", src))}
+    ops = mult = None
+    if w["w_orient"]:
+        ops = {name: fmaps.orientation_operators(sh.V, sh.F, sh.evecs[:, :k0], picked[name])
+               for name, sh in (("a", tgt), ("b", src))}
+    if w["w_dcomm"]:
+        mult = {name: fmaps.multiplication_operators(sh.evecs[:, :k0], sh.mass, picked[name])
+                for name, sh in (("a", tgt), ("b", src))}
+    t_solve = time.perf_counter()
+    Cs = {}
+    at = 0
+    for kind in kinds:
+        part = slice(at, at + picks[kind].shape[0])
+        at = part.stop
+        A = fmaps.project(tgt.evecs[:, :k0], tgt.mass, tgt.descriptor_sets[kind])
+        B = fmaps.project(src.evecs[:, :k0], src.mass, src.descriptor_sets[kind])
+        # every term is scaled to unit size on the source, so the weights are relative
+        A, B = A / _norm(B), B / _norm(B)
+        ops_a = ops_b = mult_a = mult_b = None
+        if ops is not None:
+            ops_a, ops_b = ops["a"][part] / _norm(ops["b"][part]), ops["b"][part] / _norm(ops["b"][part])
+        if mult is not None:
+            mult_a, mult_b = mult["a"][part] / _norm(mult["b"][part]), mult["b"][part] / _norm(mult["b"][part])
+        Cs[kind] = fmaps.solve_fmap(A, B, tgt.evals[:k0], src.evals[:k0], ops_a, ops_b, mult_a=mult_a,
+                                    mult_b=mult_b, **w)
+    if timings is not None:
+        timings.update({"operators": t_solve - t_ops, "solve": time.perf_counter() - t_solve})
+    return Cs

@@ -436,3 +436,28 @@ def test_single_precision_queries_above_the_limit_are_probed(monkeypatch):
     monkeypatch.setattr(fmaps, "_SINGLE_MAX_PRODUCT", 1e6)
     np.testing.assert_array_equal(fmaps.nearest_neighbors(Q, P, single=True), ref)
     assert seen == [True]
+
+
+def test_initial_fmaps_are_the_maps_correspond_starts_from():
+    """``initial_fmaps`` gives one C per descriptor kind; converted without refinement, the one
+    ``correspond`` keeps is its ``refine="none"`` map; a wrong weight or mismatched kinds fail."""
+    from manifold_nets.tasks.correspondence import initial_fmaps
+
+    V, F = bumpy(ASYM)
+    Vb, Fb, _ = renumbered_moved(V, F, seed=5)
+    src, tgt = spectral_shape(V, F, k=40), spectral_shape(Vb, Fb, k=40)
+    Cs = initial_fmaps(src, tgt, k_init=20)
+    assert list(Cs) == ["hks", "wks"] and all(C.shape == (20, 20) for C in Cs.values())
+    p2p, info = correspond(V, F, Vb, Fb, k=40, k_init=20, refine="none", return_info=True)
+    kept = fmaps.fmap_to_p2p(Cs[info["descriptors"]], tgt.evecs[:, :20], src.evecs[:, :20])
+    np.testing.assert_array_equal(p2p, kept)
+    # the weights reach the solve: on a mirror-symmetric shape the orientation term decides
+    Vm, Fm = bumpy(MIRROR)
+    m = spectral_shape(Vm, Fm, k=40)
+    with_o = initial_fmaps(m, m, k_init=20)["hks"]
+    without = initial_fmaps(m, m, k_init=20, weights={"w_orient": 0.0})["hks"]
+    assert np.abs(with_o - without).max() > 1e-3
+    with pytest.raises(MeshShapeError, match="weights: expected keys"):
+        initial_fmaps(src, tgt, weights={"w_orientation": 1.0})
+    with pytest.raises(MeshShapeError, match="same descriptor kinds"):
+        initial_fmaps(src, spectral_shape(Vb, Fb, k=40, descriptors="hks"))
