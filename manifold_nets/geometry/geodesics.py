@@ -62,7 +62,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from ..errors import MeshError, MeshShapeError, NonManifoldError
+from ..errors import DegenerateFaceError, MeshError, MeshShapeError, NonManifoldError
 from ..topology import _edge_components
 from ._checked import (
     CheckedMesh,
@@ -559,9 +559,18 @@ class HeatGeodesicSolver:
         first[1:] = j[1:] != j[:-1]
         return float(np.median(col[j[first]] - d[first]))
 
+    @property
+    def _used(self) -> np.ndarray:
+        """``(nV,)`` bool: the vertex lies on some face."""
+        u = getattr(self, "_used_cache", None)
+        if u is None:
+            u = self._used_cache = np.bincount(self.F.ravel(), minlength=self.n_vertices) > 0
+        return u
+
     def distance(self, sources) -> np.ndarray:
         """Distance ``(nV,)`` to the nearest of ``sources`` (an int or an array of vertex ids)."""
         s = _check_sources(sources, self.n_vertices)
+        _require_referenced(s, self._used)
         B = np.zeros((self.n_vertices, 1))
         B[s, 0] = 1.0
         return self._solve_columns(B, [s])[0]
@@ -572,6 +581,7 @@ class HeatGeodesicSolver:
         ``batch`` sources are solved together (default: 16, fewer if ``max_memory`` requires).
         """
         s = _check_sources(sources, self.n_vertices)
+        _require_referenced(s, self._used)
         nF = self.faces.shape[0]
         if batch is None:
             # 16 columns measured fastest per source (cache-friendly solves) on 5k–40k meshes
@@ -640,6 +650,13 @@ def exact_geodesic_distance(V, F, source) -> np.ndarray:
     return _exact_geodesic_distance(mesh, source)
 
 
+def _require_referenced(s: np.ndarray, used: np.ndarray, name: str = "sources") -> None:
+    """A source on no face has no distance field (every other vertex would be ``inf``): refuse it."""
+    if not used[s].all():
+        k = int(s[~used[s]][0])
+        raise MeshShapeError(f"{name}: expected a vertex used by some face (got unreferenced vertex {k})")
+
+
 def _exact_geodesic_distance(mesh: CheckedMesh, source, *, manifold_checked: bool = False) -> np.ndarray:
     """Kernel of :func:`exact_geodesic_distance` on a checked mesh (validates only ``source``)."""
     V, F = require_checked(mesh)
@@ -650,9 +667,14 @@ def _exact_geodesic_distance(mesh: CheckedMesh, source, *, manifold_checked: boo
 
     used = np.bincount(F.ravel(), minlength=V.shape[0]) > 0
     d = np.full(V.shape[0], np.inf)
-    if not used[s].all():
-        k = int(s[~used[s]][0])
-        raise MeshShapeError(f"source: expected a vertex used by some face (got unreferenced vertex {k})")
+    _require_referenced(s, used, "source")
+    # libigl's MMP reads a face that repeats a vertex out of bounds (a segmentation fault)
+    rep = (F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 0] == F[:, 2])
+    if rep.any():
+        f = int(np.flatnonzero(rep)[0])
+        raise DegenerateFaceError(f"face {f}: expected three distinct vertices for exact geodesics "
+                                  f"(got {F[f].tolist()}; remove it first: manifold-nets repair IN OUT "
+                                  f"--steps drop-degenerate)")
     _, labels = csgraph.connected_components(_edge_graph(V, F), directed=False)
     reach = np.isin(labels, labels[s]) & used
     targets = np.flatnonzero(reach).astype(np.int64)

@@ -260,6 +260,9 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
         :func:`manifold_nets.tasks.correspondence_train.learned_descriptors`) used instead of
         WKS / HKS; both or neither.
 
+    Vertices on no face (unreferenced) take no part: no vertex is mapped onto one, and each
+    such source vertex gets the image of its nearest (3-D) referenced source vertex.
+
     Returns
     -------
     p2p : (n_s,) int64
@@ -287,6 +290,24 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
          "w_dcomm": fmaps.W_DCOMM if w_dcomm is None else float(w_dcomm)}
     if (descriptors_src is None) != (descriptors_tgt is None):
         raise MeshShapeError("descriptors_src, descriptors_tgt: expected both or neither")
+    loose = _unreferenced_split(V_src, F_src, V_tgt, F_tgt)
+    if loose is not None:
+        # vertices on no face have no eigenbasis rows: map the meshes without them, then give each
+        # loose source vertex the image of its nearest (3-D) referenced vertex; no vertex maps
+        # onto a loose target vertex
+        (Vs, Fs, old_s), (Vt, Ft, old_t) = loose
+        kw = dict(descriptors=descriptors, k=k, k_init=k_init, refine=refine, orientation=orientation,
+                  n_descr=n_descr, n_orient=n_orient, w_descr=w_descr, w_lap=w_lap, w_orient=w_orient,
+                  w_dcomm=w_dcomm, step=step, n_samples=n_samples, n_final=n_final, bijective=bijective,
+                  both=both, return_info=return_info,
+                  descriptors_src=None if descriptors_src is None else np.asarray(descriptors_src)[old_s],
+                  descriptors_tgt=None if descriptors_tgt is None else np.asarray(descriptors_tgt)[old_t])
+        res = correspond(Vs, Fs, Vt, Ft, **kw)
+        res = list(res) if isinstance(res, tuple) else [res]
+        res[0] = _expand_map(res[0], old_s, old_t, np.asarray(V_src, dtype=np.float64))
+        if both:
+            res[1] = _expand_map(res[1], old_t, old_s, np.asarray(V_tgt, dtype=np.float64))
+        return res[0] if len(res) == 1 else tuple(res)
     t0 = time.perf_counter()
     _check_descriptor_kind(descriptors)
     kind = "hks" if descriptors_src is not None else descriptors  # replaced below when given
@@ -340,6 +361,41 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
                     "weights": w, "descriptors": kinds[chosen], "refine": refine,
                     "candidates": {kd: float(r) for kd, r in zip(kinds, residuals)} if residuals else None})
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def _unreferenced_split(V_src, F_src, V_tgt, F_tgt):
+    """``None`` when every vertex of both meshes lies on a face; else, per mesh, the referenced
+    vertices, the faces renumbered onto them and their old indices (checked arrays)."""
+    from ..geometry._checked import check_mesh
+
+    out, any_loose = [], False
+    for name, V, F in (("source", V_src, F_src), ("target", V_tgt, F_tgt)):
+        try:
+            m = check_mesh(V, F)
+        except MeshError as exc:
+            raise type(exc)(f"{name}: {exc}") from None
+        nV = m.V.shape[0]
+        used = np.zeros(nV, dtype=bool)
+        used[m.F.ravel()] = True
+        any_loose |= not used.all()
+        old = np.flatnonzero(used)
+        new = np.full(nV, -1, dtype=np.int64)
+        new[old] = np.arange(old.size)
+        out.append((m.V[old], new[m.F], old))
+    return tuple(out) if any_loose else None
+
+
+def _expand_map(p2p, old_a, old_b, V_a):
+    """A map between the referenced vertices, on all vertices of ``a`` with indices of ``b``."""
+    from scipy.spatial import cKDTree
+
+    full = np.empty(V_a.shape[0], dtype=np.int64)
+    full[old_a] = old_b[p2p]
+    loose = np.setdiff1d(np.arange(V_a.shape[0]), old_a)
+    if loose.size:
+        near = cKDTree(V_a[old_a]).query(V_a[loose], k=1)[1]
+        full[loose] = full[old_a[near]]
+    return full
 
 
 def _given_descriptors(D, shape: SpectralShape, name: str) -> np.ndarray:

@@ -461,3 +461,16 @@ def test_initial_fmaps_are_the_maps_correspond_starts_from():
         initial_fmaps(src, tgt, weights={"w_orientation": 1.0})
     with pytest.raises(MeshShapeError, match="same descriptor kinds"):
         initial_fmaps(src, spectral_shape(Vb, Fb, k=40, descriptors="hks"))
+
+
+def test_correspond_never_maps_onto_a_vertex_on_no_face():
+    """A loose target vertex is never an image (it has no eigenbasis row); a loose source vertex
+    gets the image of its nearest referenced vertex; both directions, descriptors given or not."""
+    V, F = bumpy(ASYM)
+    Vb, Fb, true = renumbered_moved(V, F, seed=2)
+    Vt, Ft = np.vstack([[10.0, 10.0, 10.0], Vb]), Fb + 1  # target vertex 0 lies on no face
+    Vs = np.vstack([V, V[5] + 1e-3])                      # source vertex n lies on no face
+    p2p, back = correspond(Vs, F, Vt, Ft, k=40, both=True)
+    assert p2p.shape == (len(Vs),) and back.shape == (len(Vt),)
+    assert (p2p != 0).all() and (p2p[:-1] == true + 1).all() and p2p[-1] == p2p[5]
+    assert (back[1:] < len(V)).all() and back[0] == back[1 + cKDTree(Vb).query(Vt[0])[1]]

@@ -257,3 +257,31 @@ def test_boundary_average_beats_neumann_and_handles_boundary_sources():
             np.testing.assert_allclose(avg, neu, atol=1e-12)
     with pytest.raises(MeshError, match="boundary"):
         HeatGeodesicSolver(V, F, boundary="nope")
+
+
+def test_a_source_on_no_face_is_refused_by_every_method():
+    """An unreferenced source has no distance field; heat (one source or batched) and exact say so."""
+    from manifold_nets.geometry import HeatGeodesicSolver, geodesic_distance
+
+    V, F = icosphere(2)
+    V2 = np.vstack([V, [10.0, 10.0, 10.0]])
+    k = len(V)
+    for method in ("heat", "exact"):
+        with pytest.raises(MeshShapeError, match=f"used by some face \\(got unreferenced vertex {k}\\)"):
+            geodesic_distance(V2, F, [0, k], method=method)
+    with pytest.raises(MeshShapeError, match=f"unreferenced vertex {k}"):
+        HeatGeodesicSolver(V2, F).distances([3, k])
+    d = geodesic_distance(V2, F, 0)  # the loose vertex itself is only unreachable
+    assert d[0] == 0.0 and np.isinf(d[k]) and np.isfinite(d[:k]).all()
+
+
+def test_exact_geodesics_refuse_a_face_that_repeats_a_vertex():
+    """libigl's MMP crashes the process on such a face: it is refused first, naming the face."""
+    from manifold_nets.errors import DegenerateFaceError
+    from manifold_nets.geometry import geodesic_distance
+
+    V, F = icosphere(2)
+    F = F.copy()
+    F[0] = [0, 0, 1]  # edge-manifold still (the check before it passes)
+    with pytest.raises(DegenerateFaceError, match=r"face 0: expected three distinct vertices .*drop-degenerate"):
+        geodesic_distance(V, F, 5, method="exact")
