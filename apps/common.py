@@ -111,8 +111,25 @@ def make_output_dir(path: Path, option: str) -> Path:
     return path
 
 
+def _probe_folder(folder: Path, expected: str) -> None:
+    """Create and remove a temporary file in ``folder``: ``os.access`` says yes to root on a
+    read-only file system or under /proc, where the real write would fail after the work."""
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".manifold-nets-probe.", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"{expected} (got '{exc.strerror or exc}' when creating a file in {folder})") from None
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
 def check_output_file(path: str | os.PathLike, what: str = "OUTPUT") -> Path:
-    """Check (creating nothing) that a file can be written at ``path``."""
+    """Check that a file can be written at ``path`` (leaving nothing behind: an existing folder
+    is probed with a temporary file that is removed at once)."""
     p = Path(path)
     if p.is_dir():
         raise OutputError(f"{what} {p}: expected a file name (got an existing folder)")
@@ -124,6 +141,7 @@ def check_output_file(path: str | os.PathLike, what: str = "OUTPUT") -> Path:
             raise OutputError(f"{what} {p}: expected a file in a folder (got a path under the file {parent})")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise OutputError(f"{what} {p}: expected a writable folder (got permission denied in {parent})")
+        _probe_folder(parent, f"{what} {p}: expected a writable folder")
         return p
     _check_creatable(p, parent, f"{what} {p}: expected a file in a folder")
     return p

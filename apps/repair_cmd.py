@@ -27,7 +27,9 @@ def register(sub) -> None:
             "vertex_source/face_source (new->old), so labels can follow.  The output name and "
             "whether its format can hold the mesh's vertex/face arrays are checked before any "
             "work.  Exit codes: 0 written, 1 the input cannot be read or repaired, 2 usage error "
-            "(unknown step, output extension), 4 the output cannot be written.  Steps: "
+            "(unknown step, output extension), 4 the output cannot be written.  With --triangulate "
+            "the polygon of each triangle is kept: as face data in .ply, as face_polygon in the maps "
+            "file for .obj/.off.  Steps: "
             + ", ".join(STEPS)
         ),
     )
@@ -60,11 +62,11 @@ def run(args) -> int:
     if unknown or not steps:
         raise UsageError(f"--steps: expected names from {', '.join(STEPS)} (got {', '.join(unknown) or 'none'})")
     out = Path(args.output)
+    check_output_file(out, "OUTPUT")
     try:
         check_writable(out)
     except UnknownFormatError as exc:
         raise UsageError(f"OUTPUT {one_line(exc)}") from None
-    check_output_file(out, "OUTPUT")
     maps = out.with_name(out.name + ".maps.npz")
     check_output_file(maps, "OUTPUT")
     hint = "triangulate with --triangulate"
@@ -72,6 +74,16 @@ def run(args) -> int:
         mesh = read_mesh(args.mesh, triangulate=args.triangulate)
     except NonTriangleError as exc:
         raise NonTriangleError(one_line(exc).replace("pass triangulate=True to triangulate", hint)) from None
+    # The polygon of each triangle is this command's own data, not the file's: where OUTPUT's
+    # format cannot hold it, it goes to the maps file (face_polygon) instead.
+    polygon = None
+    if args.triangulate and "polygon" in mesh.face_data:
+        try:
+            check_writable(out, face_data={"polygon": mesh.face_data["polygon"]})
+        except UnsupportedDataError:
+            polygon = mesh.face_data["polygon"]
+            fd = {k: v for k, v in mesh.face_data.items() if k != "polygon"}
+            mesh = type(mesh)(mesh.V, mesh.F, name=mesh.name, vertex_data=mesh.vertex_data, face_data=fd)
     try:
         check_writable(out, mesh.vertex_data, mesh.face_data)
     except UnsupportedDataError as exc:
@@ -91,6 +103,10 @@ def run(args) -> int:
     for s, nv, nf in counts:
         print(f"{s}: vertices {n_v} -> {nv}, faces {n_f} -> {nf}")
         n_v, n_f = nv, nf
+    if polygon is not None:
+        index_maps = dict(index_maps, face_polygon=polygon[index_maps["face_source"]])
+        print(f"face_polygon (the input polygon of each output triangle) goes to {maps.name}: "
+              f"{out.suffix} cannot hold it as face data")
     try:
         mesh.to_file(out)
         atomic_write(maps, lambda fh: np.savez(fh, **index_maps))

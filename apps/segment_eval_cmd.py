@@ -15,6 +15,7 @@ from manifold_nets.tasks.smoothing import DEFAULT_SMOOTH, DEFAULT_SMOOTHNESS
 
 from .common import (
     UsageError,
+    check_output_dir,
     check_output_file,
     non_negative_int,
     positive_float,
@@ -59,6 +60,9 @@ def register(sub) -> None:
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="data set layout (default labeled-psb; synthetic with --data synthetic)")
     p.add_argument("--category", default=None, metavar="NAME", help="category sub-folder (Labeled PSB: Human, ...)")
+    p.add_argument("--labels-on", choices=("auto", "faces", "vertices"), default=None,
+                   help="--format folder: whether label arrays are per face or per vertex (default auto: "
+                        "by their length; needed when a mesh has as many faces as vertices)")
     p.add_argument("--skip-bad", action="store_true", help="report and skip meshes whose labels are malformed")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--output", default=None, metavar="FILE.json", help="also write the JSON results to this file")
@@ -96,7 +100,8 @@ def _load(args, part_names):
         raise MeshFileNotFoundError(f"--data {root}: expected a data folder (got {why})")
     from manifold_nets.data.readers import load_dataset
 
-    return load_dataset(root, fmt, category=args.category, skip_bad=args.skip_bad, labels=part_names)
+    return load_dataset(root, fmt, category=args.category, skip_bad=args.skip_bad, labels=part_names,
+                        labels_on=args.labels_on)
 
 
 def _perturbed(meshes, args):
@@ -137,6 +142,8 @@ def run(args) -> int:
         raise MeshFileNotFoundError(f"--seg-dir {args.seg_dir}: expected a folder of .seg files (got no such folder)")
     if args.output is not None:
         check_output_file(args.output, "--output")
+    if args.cache_dir is not None:
+        check_output_dir(args.cache_dir, "--cache-dir")
     if args.smooth == "graphcut":
         from manifold_nets.tasks.smoothing import require_pymaxflow
 

@@ -136,6 +136,8 @@ def run(args) -> int:
     if not paths:
         raise no_inputs_error(args.meshes, skipped)
     out_dir = check_output_dir(args.out, "-o")
+    if args.cache_dir is not None:
+        check_output_dir(args.cache_dir, "--cache-dir")
     ext = "." + args.format
     names = _output_names(paths, out_dir, ext)
     if args.smooth == "graphcut":

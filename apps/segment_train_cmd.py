@@ -99,6 +99,9 @@ def register(sub) -> None:
                    help="size of the synthetic set (with --data synthetic; default 24)")
     p.add_argument("--cache-dir", default=None, metavar="DIR", help="learning cache folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in RUN_DIR")
+    p.add_argument("--labels-on", choices=("auto", "faces", "vertices"), default=None,
+                   help="--format folder: whether label arrays are per face or per vertex (default auto: "
+                        "by their length; needed when a mesh has as many faces as vertices)")
     p.add_argument("--skip-bad", action="store_true", help="report and skip meshes whose labels are malformed")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -119,7 +122,7 @@ def _load(args):
         raise MeshFileNotFoundError(f"--data {root}: expected a data folder (got {why})")
     from manifold_nets.data.readers import load_dataset
 
-    ds = load_dataset(root, fmt, category=args.category, skip_bad=args.skip_bad)
+    ds = load_dataset(root, fmt, category=args.category, skip_bad=args.skip_bad, labels_on=args.labels_on)
     return ds, {"data": str(root.resolve()), "format": fmt, "category": args.category}
 
 
@@ -134,6 +137,8 @@ def run(args) -> int:
 
     quiet = args.quiet or int(os.environ.get("RANK", "0") or 0) != 0
     out = check_output_dir(args.out, "--out")
+    if args.cache_dir is not None:
+        check_output_dir(args.cache_dir, "--cache-dir")
     if args.resume and not (out / "checkpoint.pt").is_file():
         raise UsageError(f"--resume: expected an interrupted run in {out} (got no checkpoint.pt there)")
     val_fraction = args.val_fraction

@@ -108,7 +108,8 @@ class MeshShapeError(MeshError):
 
 
 class NonFiniteError(MeshError):
-    """A vertex coordinate is NaN or infinite."""
+    """A vertex coordinate is NaN, infinite, or so large (above
+    :data:`manifold_nets.validation.MAX_ABS_COORDINATE`) that squared lengths would overflow."""
 
 
 class FaceIndexError(MeshError):

@@ -118,7 +118,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object] | 
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    except OSError as exc:  # name the destination, not the temporary file's random name
+        raise type(exc)(exc.errno, exc.strerror, str(p)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             if isinstance(write, (bytes, bytearray, memoryview)):

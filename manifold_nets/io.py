@@ -165,10 +165,18 @@ def _split_ext(path: Path) -> tuple[str, bool]:
 # OBJ
 
 
+_OBJ_TAG = {"vertex": "v", "texture coordinate": "vt", "normal": "vn"}
+
+
 def _obj_ref(tok: str, count: int, what: str, path, lineno: int) -> int:
     """0-based index of a 1-based (or negative, relative) OBJ reference; checks the range."""
     i = _int(tok, path, lineno)
     j = i - 1 if i > 0 else count + i
+    if count == 0 and what != "vertex":
+        raise FileFaceIndexError(
+            f"{path}: line {lineno}: expected a {what} index only when the file has {what}s "
+            f"('{_OBJ_TAG.get(what, what)}' lines before it) (got {tok} with none)"
+        )
     if i == 0 or j < 0 or j >= count:
         raise FileFaceIndexError(
             f"{path}: line {lineno}: expected a {what} index in [1, {count}] or [-{count}, -1] (got {tok})"
@@ -385,7 +393,11 @@ def _parse_ply(data: bytes, path) -> PolygonMesh:
         elif toks[0] == "element":
             if len(toks) < 3:
                 raise MeshParseError(f"{path}: expected 'element NAME COUNT' (got {raw!r})")
-            elements.append({"name": toks[1], "count": _int(toks[2], path, hline), "props": []})
+            count = _int(toks[2], path, hline)
+            if count < 0:
+                raise MeshParseError(f"{path}: line {hline}: expected a non-negative element count "
+                                     f"(got {raw!r})")
+            elements.append({"name": toks[1], "count": count, "props": []})
         elif toks[0] == "property":
             if not elements:
                 raise MeshParseError(f"{path}: expected an element before property (got {raw!r})")
@@ -523,7 +535,12 @@ def _ply_data(cols: dict, types: dict, skip: tuple) -> dict:
 
 def _ply_regroup(data: dict, records: list[list[str]], element: str, n: int) -> dict:
     """Put the columns that ``comment manifold_nets array`` records name back into one array of
-    the recorded dtype and shape (files written by :func:`write_mesh`)."""
+    the recorded dtype and shape (files written by :func:`write_mesh`).
+
+    All columns are taken from the file's columns before any array is named, so an array whose
+    name is another array's column (``label_0`` beside a two-column ``label``) cannot shadow it."""
+    columns = dict(data)
+    grouped = {}
     for el, name, dtype, shape, props in records:
         if el != element:
             continue
@@ -533,10 +550,13 @@ def _ply_regroup(data: dict, records: list[list[str]], element: str, n: int) -> 
             tail = tuple(int(x) for x in shape.split("x")) if shape != "-" else ()
         except (TypeError, ValueError):
             continue
-        if not all(c in data and data[c].shape == (n,) for c in cols) or int(np.prod(tail)) != len(cols):
+        if not all(c in columns and columns[c].shape == (n,) for c in cols) or int(np.prod(tail)) != len(cols):
             continue
-        stacked = np.stack([data.pop(c) for c in cols], 1) if tail else data.pop(cols[0])
-        data[name] = stacked.astype(dt).reshape((n,) + tail)
+        stacked = np.stack([columns[c] for c in cols], 1) if tail else columns[cols[0]]
+        for c in cols:
+            data.pop(c, None)
+        grouped[name] = stacked.astype(dt).reshape((n,) + tail)
+    data.update(grouped)
     return data
 
 
@@ -865,6 +885,11 @@ def read_triangles(path: str | os.PathLike, *, triangulate: bool = False, split_
                 f"{int((sizes != 3).sum())} polygons in all); pass triangulate=True to triangulate"
             )
         _check_indices(pm, p)
+        if "polygon" in fdata:
+            raise MeshParseError(
+                f"{p}: expected no per-face array named 'polygon' when triangulating, since the "
+                "triangulation records each triangle's polygon under that name (got one in the file)"
+            )
         F, poly, corners = _triangulate(pm.V, pm.faces, pm.offsets, method=triangulation,
                                         return_corners=True)
         fdata = {k: v[poly] for k, v in fdata.items()}

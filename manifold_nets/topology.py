@@ -573,9 +573,8 @@ def mesh_report(V, F) -> dict:
     }
 
 
-#: :func:`soup_message` calls a mesh a soup when more than this fraction of its referenced
-#: vertices belong to a single face each (on a closed surface none does; on a mesh with boundary,
-#: a few corners).
+#: :func:`soup_message` calls a mesh a soup when more than this fraction of its faces share no
+#: vertex with any other face (on a connected mesh of two or more faces none does).
 SOUP_FRACTION = 0.5
 
 
@@ -585,10 +584,12 @@ def soup_message(F, n_vertices: int | None = None, *, name: str = "mesh") -> str
     A soup (what STL files store: three vertices of its own for every facet) has no shared
     vertices, so every face is a component of its own and nothing propagates between faces:
     eigenbases, geodesics, descriptors and convolutions see isolated triangles.  Called a soup:
-    more than :data:`SOUP_FRACTION` of the referenced vertices in a single face each.  The
+    more than :data:`SOUP_FRACTION` of the faces share no vertex with any other face.  (Counting
+    faces, not vertices, keeps small connected meshes out: two triangles meeting at one vertex
+    or three faces on one edge have most vertices in one face only, yet no isolated face.)  The
     message says how to merge coincident vertices.
 
-    >>> soup_message([[0, 1, 2], [3, 4, 5]]) is not None, soup_message([[0, 1, 2], [0, 2, 3]])
+    >>> soup_message([[0, 1, 2], [3, 4, 5]]) is not None, soup_message([[0, 1, 2], [0, 3, 4]])
     (True, None)
     """
     F = np.asarray(F).reshape(-1, 3) if np.size(F) else np.zeros((0, 3), dtype=np.int64)
@@ -596,10 +597,10 @@ def soup_message(F, n_vertices: int | None = None, *, name: str = "mesh") -> str
         return None
     n = int(F.max()) + 1 if n_vertices is None else int(n_vertices)
     count = np.bincount(F.ravel(), minlength=n)
-    used = int(np.count_nonzero(count))
-    single = int(np.count_nonzero(count == 1))
-    if used == 0 or single <= SOUP_FRACTION * used:
+    isolated = int(np.count_nonzero((count[F] == 1).all(axis=1)))
+    nF = int(F.shape[0])
+    if isolated <= SOUP_FRACTION * nF:
         return None
-    return (f"{name}: {single} of {used} vertices belong to one face only: a triangle soup (as STL stores "
-            f"meshes), whose faces are not connected; merge coincident vertices first "
+    return (f"{name}: {isolated} of {nF} faces share no vertex with another face: a triangle soup (as STL "
+            f"stores meshes), whose faces are not connected; merge coincident vertices first "
             f"(manifold-nets repair IN OUT --steps merge-vertices, or manifold_nets.repair.merge_duplicate_vertices)")

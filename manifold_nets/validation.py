@@ -31,7 +31,16 @@ __all__ = [
     "check_vertex_manifold",
     "check_orientable",
     "check_manifold",
+    "MAX_ABS_COORDINATE",
 ]
+
+#: Largest accepted vertex coordinate magnitude.  Areas, normals and cotangent weights take the
+#: norm of a cross product of two edge vectors, i.e. the square root of a sum of fourth powers of
+#: coordinate differences; float64 overflows above about 1.8e308, so near 1e77 areas and every
+#: operator built on them turn into inf/nan.  1e60 leaves room for sums and further products
+#: ((2e60)**4 = 1.6e241) and is far above any physical unit (the observable universe is about
+#: 1e27 m).  :func:`as_vertices` refuses larger coordinates instead of returning inf/nan results.
+MAX_ABS_COORDINATE = 1e60
 
 
 def as_vertices(V, *, name: str = "V", allow_empty: bool = False) -> np.ndarray:
@@ -48,7 +57,8 @@ def as_vertices(V, *, name: str = "V", allow_empty: bool = False) -> np.ndarray:
 
     Raises
     ------
-    MeshShapeError, EmptyMeshError, NonFiniteError
+    MeshShapeError, EmptyMeshError, NonFiniteError (also for a coordinate above
+    :data:`MAX_ABS_COORDINATE` in magnitude)
     """
     try:
         arr = np.asarray(V)
@@ -72,6 +82,15 @@ def as_vertices(V, *, name: str = "V", allow_empty: bool = False) -> np.ndarray:
             f"{name}: expected finite coordinates (got {arr[i].tolist()} at vertex {i}; "
             f"{int(bad.sum())} non-finite vertices in all)"
         )
+    if arr.size:
+        big = np.abs(arr).max(axis=1) > MAX_ABS_COORDINATE
+        if big.any():
+            i = int(np.flatnonzero(big)[0])
+            raise NonFiniteError(
+                f"{name}: expected coordinates of magnitude at most {MAX_ABS_COORDINATE:.0e}, so that "
+                f"squared lengths and areas stay finite in float64 (got {arr[i].tolist()} at vertex {i}; "
+                f"{int(big.sum())} such vertices in all); rescale the mesh"
+            )
     return arr
 
 

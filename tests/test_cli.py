@@ -84,6 +84,26 @@ def test_repair_writes_mesh_and_maps(tmp_path):
     assert r.returncode == 2 and "expected names from" in r.stderr  # a usage error
 
 
+@pytest.mark.parametrize("ext", [".obj", ".off", ".ply"])
+def test_repair_triangulates_polygons_into_any_format(tmp_path, capsys, ext):
+    """A quad mesh triangulated into OBJ/OFF (which cannot hold face arrays): the triangles are
+    written, and the polygon of each output triangle goes to the maps file, through the repairs
+    (a degenerate quad's two triangles are dropped, so face_polygon skips its index)."""
+    q = ("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 2 0 0\nv 2 1 0\nv 3 0 0\n"
+         "f 1 2 3 4\nf 2 5 6 3\nf 5 7 7 5\n")
+    (tmp_path / "q.obj").write_text(q)
+    out = tmp_path / f"t{ext}"
+    assert main(["repair", str(tmp_path / "q.obj"), str(out), "--triangulate"]) == 0
+    text = capsys.readouterr().out
+    m = read_mesh(out)
+    maps = np.load(str(out) + ".maps.npz")
+    assert m.n_faces == 4 and maps["face_source"].tolist() == [0, 1, 2, 3]
+    polygon = maps["face_polygon"] if ext != ".ply" else m.face_data["polygon"]
+    assert polygon.tolist() == [0, 0, 1, 1]
+    assert ("face_polygon" in maps.files) == (ext != ".ply")
+    assert ("cannot hold it as face data" in text) == (ext != ".ply")
+
+
 @pytest.mark.data
 def test_info_on_whole_shared_folder_finishes_with_summary():
     from tests.conftest import data_path

@@ -23,8 +23,10 @@ from manifold_nets_apps.common import (
 )
 
 
-def _options(command: str) -> set[str]:
+def _options(command: str, subcommand: str | None = None) -> set[str]:
     sub = build_parser()._subparsers._group_actions[0].choices[command]
+    if subcommand is not None and sub._subparsers is not None:  # segment train, ...
+        sub = sub._subparsers._group_actions[0].choices.get(subcommand, sub)
     opts = {"--debug", "--version", "--help"}
     for action in sub._actions:
         opts.update(o for o in action.option_strings if o.startswith("--"))
@@ -47,6 +49,9 @@ def files(tmp_path):
     os.symlink("/dev/zero", d / "z.ply")
     os.symlink("/dev/zero", d / "z.ply.gz")
     (d / "outdir").mkdir()
+    (d / "tetdata").mkdir()  # a tetrahedron has as many faces as vertices: labels on which?
+    write_mesh(d / "tetdata" / "tet.ply", V, F)
+    (d / "tetdata" / "tet_labels.txt").write_text("0\n1\n1\n0\n")
     return d
 
 
@@ -74,7 +79,8 @@ BAD = [
     # repair: output checked before any work, then input
     ("repair {d}/missing.obj {d}/out.stl", EXIT_USAGE, "'.stl'"),
     ("repair {d}/tet.ply {d}/out.xyz", EXIT_USAGE, "expected one of .obj, .off, .ply"),
-    ("repair {d}/tet.ply {d}/outdir", EXIT_USAGE, "no extension"),
+    ("repair {d}/tet.ply {d}/outdir", EXIT_OUTPUT, "expected a file name (got an existing folder)"),
+    ("repair {d}/tet.ply {d}/newname", EXIT_USAGE, "no extension"),
     ("repair {d}/tet.ply {d}/dir.obj", EXIT_OUTPUT, "expected a file name (got an existing folder)"),
     ("repair {d}/tet.ply {d}/a_file/out.ply", EXIT_OUTPUT, "under the file"),
     ("repair {d}/tet.ply {d}/out.ply --steps nonsense", EXIT_USAGE, "expected names from"),
@@ -94,6 +100,14 @@ BAD = [
     ("operators {d}/empty -o {d}/o", EXIT_FAILED, "folder without mesh files"),
     ("operators {d}/quad.obj -o {d}/o --no-triangulate --quiet", EXIT_FAILED, "drop --no-triangulate"),
     ("operators {d}/tet.ply", EXIT_USAGE, "required"),
+    # the cache folder of the segment commands and batch's target are checked before any work
+    ("segment predict --model {d}/missing_run {d}/tet.ply -o {d}/o --cache-dir {d}/a_file", EXIT_OUTPUT,
+     "--cache-dir"),
+    ("segment train --data {d}/tetdata --format folder --out {d}/o --quiet", EXIT_FAILED,
+     "matches both the face and the vertex count; say which with labels_on='faces'|'vertices' "
+     "(manifold-nets segment: --labels-on faces|vertices)"),
+    ("batch {d}/tet.ply -o {d}/o --do correspond --target {d}/outdir", EXIT_FAILED,
+     "expected a target mesh file (got a folder)"),
 ]
 
 
@@ -110,10 +124,36 @@ def test_bad_invocation(files, capsys, line, code, fragment):
         assert len(errors) == 1, err  # one line
     # no message suggests an option that this command does not have
     for flag in re.findall(r"(?<![\w-])--[a-z][a-z-]*", text):
-        assert flag in _options(argv[0]) or flag in argv, (flag, text)
+        assert flag in _options(argv[0], argv[1] if len(argv) > 1 else None) or flag in argv, (flag, text)
     # nothing is written by a command that stopped before its work
     if code in (EXIT_USAGE, EXIT_OUTPUT):
         assert not (files / "out.ply").exists() and not (files / "o").exists()
+
+
+def test_an_output_folder_that_refuses_files_is_found_before_the_work(files, capsys, monkeypatch):
+    """Root passes every ``os.access`` test, also on a read-only file system or under /proc, so
+    the output folder is probed with a temporary file: the refusal (exit 4) comes before the
+    repair, names the output and not the probe, and a later real write names its target."""
+    import tempfile
+
+    from manifold_nets.files import atomic_write
+
+    real = tempfile.mkstemp
+
+    def refuse(*a, dir=None, **k):
+        if dir is not None and Path(dir) == files / "outdir":
+            raise OSError(30, "Read-only file system", str(Path(dir) / ".x.tmp"))
+        return real(*a, dir=dir, **k)
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    rc, out, err = _run(["repair", files / "tet.ply", files / "outdir" / "x.ply"], capsys)
+    assert rc == EXIT_OUTPUT and "vertices" not in out  # no repair step ran
+    assert err.strip().endswith(f"OUTPUT {files / 'outdir' / 'x.ply'}: expected a writable folder (got "
+                                f"'Read-only file system' when creating a file in {files / 'outdir'})"), err
+    assert list((files / "outdir").iterdir()) == []
+    with pytest.raises(OSError) as ei:
+        atomic_write(files / "outdir" / "y.ply", b"x")
+    assert ei.value.filename == str(files / "outdir" / "y.ply")
 
 
 def test_dev_zero_in_a_subprocess_does_not_hang_or_trace(files):

@@ -14,6 +14,7 @@ from manifold_nets.errors import (
     MeshError,
     MeshFileNotFoundError,
     MeshParseError,
+    NonFiniteError,
     NonTriangleError,
     UnknownFormatError,
 )
@@ -197,6 +198,15 @@ def test_ply_big_endian_and_variable_lists(tmp_path):
         ("s.stl", b"hello", MeshParseError, "ASCII STL"),
         ("g.ply.gz", b"not gzip at all", MeshParseError, "gzip"),
         ("nan.obj", b"v nan 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n", MeshError, "vertex 0"),
+        # areas would overflow float64 (inf/nan operators, blank renders): refused, not computed
+        ("big.obj", b"v 0 0 0\nv 1e300 0 0\nv 0 1 0\nf 1 2 3\n", NonFiniteError,
+         "expected coordinates of magnitude at most 1e+60"),
+        ("neg.ply", b"ply\nformat ascii 1.0\nelement vertex -3\nproperty float x\nend_header\n", MeshParseError,
+         "line 3: expected a non-negative element count (got 'element vertex -3')"),
+        ("vn.obj", b"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1//1 2//1 3//1\n", MeshParseError,
+         "line 4: expected a normal index only when the file has normals ('vn' lines before it) (got 1 with none)"),
+        ("vt.obj", b"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1/1 2/1 3/1\n", MeshParseError,
+         "line 4: expected a texture coordinate index only when the file has texture coordinates"),
     ],
 )
 def test_bad_files_raise_typed_errors(tmp_path, name, content, err, fragment):
@@ -205,6 +215,35 @@ def test_bad_files_raise_typed_errors(tmp_path, name, content, err, fragment):
         read_mesh(tmp_path / name)
     assert fragment in str(ei.value)
     assert name in str(ei.value)  # the message names the file
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_ply_array_named_like_another_arrays_column(tmp_path, binary):
+    """'label' (two columns label_0, label_1) beside an array named 'label_0' (columns label_0_0,
+    label_0_1): both come back whole, whatever the order (found by the round-trip property test)."""
+    V, F = shapes.icosphere(0)
+    a = np.arange(2 * len(F)).reshape(-1, 2)
+    for fd in ({"label_0": a + 100, "label": a}, {"label": a, "label_0": a + 100}):
+        write_mesh(tmp_path / "c.ply", V, F, face_data=fd, binary=binary)
+        back = read_mesh(tmp_path / "c.ply").face_data
+        assert set(back) == {"label", "label_0"}
+        np.testing.assert_array_equal(back["label"], a)
+        np.testing.assert_array_equal(back["label_0"], a + 100)
+
+
+def test_a_files_own_polygon_array_is_not_overwritten_by_triangulation(tmp_path):
+    """Triangulation records each triangle's polygon as face_data['polygon']; a file with a face
+    array of that name and polygon faces is refused rather than silently overwritten."""
+    V = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [2, 0, 0]], float)
+    txt = ("ply\nformat ascii 1.0\nelement vertex 5\nproperty double x\nproperty double y\nproperty double z\n"
+           "element face 2\nproperty list uchar int vertex_indices\nproperty int polygon\nend_header\n"
+           + "".join(f"{a} {b} {c}\n" for a, b, c in V) + "4 0 1 2 3 7\n3 1 4 2 9\n")
+    (tmp_path / "p.ply").write_text(txt)
+    with pytest.raises(MeshParseError, match=r"p\.ply: expected no per-face array named 'polygon' when triangulating"):
+        read_mesh(tmp_path / "p.ply", triangulate=True)
+    # triangles only: the file's array is kept as it is
+    (tmp_path / "t.ply").write_text(txt.replace("4 0 1 2 3 7", "3 0 1 2 7"))
+    assert read_mesh(tmp_path / "t.ply", triangulate=True).face_data["polygon"].tolist() == [7, 9]
 
 
 def test_missing_file_and_directory(tmp_path):

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from manifold_nets import read_mesh, write_mesh
-from manifold_nets.errors import UnknownFormatError, UnsupportedDataError
+from manifold_nets.errors import NonFiniteError, UnknownFormatError, UnsupportedDataError
+from manifold_nets.validation import MAX_ABS_COORDINATE
 
 SAFE_NAMES = ["label", "w", "rgb", "color", "uv", "q"]  # valid PLY names that cannot clash
 ODD_NAMES = ["x", "vertex_indices", "label_0", "bad name", "1st", "é"]
@@ -91,6 +92,10 @@ def _check(fmt: str, V, F, vd, fd):
         path = Path(tmp) / f"m.{ext}"
         try:
             write_mesh(path, V, F, vertex_data=vd, face_data=fd, binary=(fmt != "ply-ascii"))
+        except NonFiniteError as exc:  # coordinates whose areas would overflow: refused everywhere
+            assert np.abs(V).max() > MAX_ABS_COORDINATE and "expected coordinates of magnitude" in str(exc)
+            assert list(Path(tmp).iterdir()) == []
+            return
         except (UnsupportedDataError, UnknownFormatError) as exc:
             msg = str(exc)
             assert "\n" not in msg and "expected" in msg and str(path) in msg

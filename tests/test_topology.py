@@ -155,14 +155,20 @@ def test_soup_message_tells_a_soup_from_meshes_with_boundary_corners():
     assert soup_message(F, len(V)) is None
     Vg, Fg = grid(5)  # an open square
     assert soup_message(Fg, len(Vg)) is None
-    # a strip of two triangles: 2 of its 4 vertices lie in one face each (not more than half)
+    # a strip of two triangles: 2 of its 4 vertices lie in one face each, yet no face is isolated
     assert soup_message([[0, 1, 2], [2, 1, 3]]) is None
+    # a bowtie (two faces meeting at one vertex) and three faces on one edge: most vertices in
+    # one face only, no isolated face: connected meshes, not soups
+    assert soup_message([[0, 1, 2], [0, 3, 4]]) is None
+    assert soup_message([[0, 1, 2], [1, 0, 3], [0, 1, 4]]) is None
     soup = np.arange(3 * len(F)).reshape(-1, 3)  # every face its own three vertices
     msg = soup_message(soup, name="scan.stl")
-    assert msg.startswith("scan.stl: 960 of 960 vertices belong to one face only") and "merge-vertices" in msg
-    # half merged: 3 faces of a soup of 5 share vertices; 7 of 12 referenced vertices in one face
+    assert msg.startswith("scan.stl: 320 of 320 faces share no vertex with another face") and "merge-vertices" in msg
+    # partly merged: 2 of 5 faces isolated is not a soup (not more than half), 3 of 5 is
     F5 = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 1], [4, 5, 6], [7, 8, 9]])
-    assert soup_message(F5) is not None and soup_message(F5[:3]) is None
+    assert soup_message(F5) is None and soup_message(F5[:3]) is None
+    F5b = np.array([[0, 1, 2], [0, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]])
+    assert soup_message(F5b).startswith("mesh: 3 of 5 faces share no vertex")
     assert soup_message(np.zeros((0, 3), dtype=np.int64)) is None and soup_message([[0, 1, 2]]) is None
     # unreferenced vertices do not count
     assert soup_message(F, len(V) + 100) is None

@@ -67,6 +67,23 @@ def test_vertices_nonfinite_names_first_bad_vertex():
         as_vertices(V)
 
 
+def test_vertices_too_large_for_float64_areas_are_refused():
+    """At the bound, areas and the operators are finite; above it a coordinate is refused (areas
+    take fourth powers of coordinate differences, which overflow near 1e77)."""
+    from manifold_nets import shapes
+    from manifold_nets.geometry import operators
+    from manifold_nets.validation import MAX_ABS_COORDINATE
+
+    V, F = shapes.icosphere(1)
+    Vb = V / np.abs(V).max() * MAX_ABS_COORDINATE
+    ops = operators(as_vertices(Vb), F, k=8)
+    assert np.isfinite(ops.mass).all() and np.isfinite(ops.evals).all() and ops.mass.sum() > 0
+    Vb[5, 2] = -1.01 * MAX_ABS_COORDINATE
+    Vb[7, 0] = 1e200
+    with pytest.raises(NonFiniteError, match=r"at most 1e\+60 .* at vertex 5; 2 such vertices in all\); rescale"):
+        as_vertices(Vb)
+
+
 def test_faces_good():
     F = as_faces([[0, 1, 2]], 3)
     assert F.dtype == np.int64 and F.shape == (1, 3)

@@ -235,13 +235,22 @@ def task_repair(ctx: MeshContext, outputs: list[Path], *, steps=DEFAULT_REPAIR_S
 def task_convert(ctx: MeshContext, outputs: list[Path], *, to: str = "ply", drop_data: bool = False) -> dict:
     """The mesh in another format with its vertex/face arrays; arrays the format cannot hold
     fail the file (an :class:`~manifold_nets.errors.UnsupportedDataError`) unless
-    ``drop_data``, which leaves them out and lists them in the result."""
+    ``drop_data``, which leaves them out and lists them in the result.  The ``polygon`` face
+    array that triangulation adds is left out (and listed) wherever the format cannot hold it."""
     from ..errors import UnsupportedDataError
     from ..io import check_writable, write_mesh
 
     m = ctx.mesh
     vd, fd = dict(m.vertex_data), dict(m.face_data)
     dropped = []
+    if ctx.triangulate and "polygon" in fd:
+        # the polygon of each triangle is the reader's own record of its triangulation, not the
+        # file's data: a format that cannot hold it gets the triangles without it (listed)
+        try:
+            check_writable(outputs[0], face_data={"polygon": fd["polygon"]})
+        except UnsupportedDataError:
+            del fd["polygon"]
+            dropped.append("face_data['polygon'] (added by triangulation)")
     if drop_data:
         for kind, data in (("vertex_data", vd), ("face_data", fd)):
             for name in list(data):
@@ -383,7 +392,9 @@ def _check_params(name: str, params: dict) -> None:
         if not params.get("target"):
             raise MeshError("correspond: expected a target mesh (--target MESH) (got none)")
         if not Path(params["target"]).is_file():
-            raise MeshFileNotFoundError(f"{params['target']}: expected a target mesh file (got no such file)")
+            t = Path(params["target"])
+            why = "a folder" if t.is_dir() else ("not a regular file" if t.exists() else "no such file")
+            raise MeshFileNotFoundError(f"{t}: expected a target mesh file (got {why})")
         if params.get("refine", "zoomout") not in ("zoomout", "icp", "none"):
             raise MeshError(f"correspond: expected refine 'zoomout', 'icp' or 'none' (got {params['refine']!r})")
     if name == "repair":

@@ -226,7 +226,8 @@ def _on(n: int, nF: int, nV: int, labels_on: str, where) -> str:
         return labels_on
     if n == nF and n == nV:
         raise MeshParseError(f"{where}: expected labels on faces or vertices, but {n} matches both the "
-                             f"face and the vertex count; say which with labels_on='faces'|'vertices'")
+                             f"face and the vertex count; say which with labels_on='faces'|'vertices' "
+                             f"(manifold-nets segment: --labels-on faces|vertices)")
     if n == nF:
         return "faces"
     if n == nV:

@@ -32,16 +32,24 @@ over faces whose three corners land on three distinct vertices.  A map whose sco
 ``0.5`` reverses the orientation on most of the surface: it is reported as *mirrored*
 (:func:`is_mirrored`).  This needs both meshes consistently oriented (closed meshes are read with
 outward normals as above).
+
+A map that sends the source onto a handful of target vertices (fewer than
+:data:`DEGENERATE_FRACTION` of the smaller vertex count, or all onto one vertex) is returned with a
+:class:`~manifold_nets.errors.MeshWarning`: it happens on very symmetric shapes (a regular
+tetrahedron mapped to itself), whose repeated Laplacian eigenvalues leave the functional map
+undetermined, and on meshes with too few vertices for a spectral basis (a triangle soup has its own
+warning instead).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import warnings
 
 import numpy as np
 
-from ..errors import MeshError, MeshShapeError
+from ..errors import ManifoldNetsError, MeshError, MeshShapeError, MeshWarning
 
 __all__ = [
     "correspond",
@@ -62,6 +70,7 @@ __all__ = [
     "SELECT_AT",
     "N_SAMPLES_DEFAULT",
     "BIJECTIVE_DEFAULT",
+    "DEGENERATE_FRACTION",
 ]
 
 logger = logging.getLogger(__name__)
@@ -106,6 +115,13 @@ N_DESCRIPTORS = 64
 N_ORIENT = 16
 #: Default number of eigenpairs for the descriptors.
 K_DESCR = 120
+#: :func:`correspond` warns (:class:`~manifold_nets.errors.MeshWarning`) when the map hits fewer
+#: than this fraction of ``min(n_source, n_target)`` distinct target vertices, or a single target
+#: vertex (with at least two vertices on both sides).  Maps between different real shapes hit 0.75
+#: to 0.8 of the vertices (the segmentation figures of ``meshes/`` to each other or to an
+#: ellipsoid), maps of a shape onto a moved or remeshed copy 0.9 to 1, and even the poor map of a
+#: level-1 icosphere onto itself 0.43; a regular tetrahedron mapped onto itself hits 1 of 4.
+DEGENERATE_FRACTION = 0.2
 
 
 def _checked(V, F, name):
@@ -263,6 +279,12 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
     Vertices on no face (unreferenced) take no part: no vertex is mapped onto one, and each
     such source vertex gets the image of its nearest (3-D) referenced source vertex.
 
+    A degenerate map, one that hits fewer than :data:`DEGENERATE_FRACTION` (20 %) of
+    ``min(n_s, n_t)`` distinct target vertices, or a single target vertex, is returned with a
+    :class:`~manifold_nets.errors.MeshWarning` saying how many source vertices land on how few
+    target vertices (symmetric shapes with repeated eigenvalues, or too few vertices); not when a
+    mesh is a triangle soup, whose own warning says why.
+
     Returns
     -------
     p2p : (n_s,) int64
@@ -273,7 +295,8 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
         Only with ``return_info=True``: seconds per stage (``seconds_spectral`` = eigenbases and
         descriptors of both meshes, ``seconds_fmap``, ``seconds_refine``; finer:
         ``seconds_eigenbasis``, ``seconds_descriptors``, ``seconds_operators``, ``seconds_solve``,
-        ``seconds_zoomout_sampling|init|steps|final``), total ``seconds``, sizes and weights.
+        ``seconds_zoomout_sampling|init|steps|final``), total ``seconds``, sizes, weights and
+        ``n_target_hit``, the number of distinct target vertices of the map.
     """
     from ..geometry import fmaps
 
@@ -344,6 +367,7 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
         if refine == "icp":
             p2p, C = fmaps.icp_refine(C, tgt.evecs, src.evecs)
     t3 = time.perf_counter()
+    n_hit = _warn_if_degenerate(p2p, src.V.shape[0], tgt.V.shape[0], soup=_is_soup(src) or _is_soup(tgt))
     out = [p2p]
     if both:
         # the map back from the transposed (near-orthogonal) functional map
@@ -358,9 +382,32 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
                     **stages, "seconds": time.perf_counter() - t0, "k": kk, "k_init": k0,
                     "n_source": int(src.V.shape[0]), "n_target": int(tgt.V.shape[0]),
                     "source_flipped": bool(src.flipped), "target_flipped": bool(tgt.flipped),
-                    "weights": w, "descriptors": kinds[chosen], "refine": refine,
+                    "weights": w, "descriptors": kinds[chosen], "refine": refine, "n_target_hit": n_hit,
                     "candidates": {kd: float(r) for kd, r in zip(kinds, residuals)} if residuals else None})
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def _is_soup(shape: SpectralShape) -> bool:
+    from ..topology import soup_message
+
+    return soup_message(shape.F, shape.V.shape[0]) is not None
+
+
+def _warn_if_degenerate(p2p, n_src: int, n_tgt: int, *, soup: bool = False) -> int:
+    """The number of distinct target vertices of ``p2p``; warns when the map is degenerate
+    (see :data:`DEGENERATE_FRACTION`), unless a mesh is a triangle soup (``soup``: its own warning,
+    given when it was read, says why the map is poor)."""
+    from ..geometry._checked import warn_user
+
+    n_hit = int(np.unique(p2p).size)
+    n_min = min(int(n_src), int(n_tgt))
+    if not soup and n_min >= 2 and (n_hit <= 1 or n_hit < DEGENERATE_FRACTION * n_min):
+        warn_user(
+            f"degenerate map: the {n_src} source vertices map onto only {n_hit} of the {n_tgt} target "
+            f"vertices (expected at least {DEGENERATE_FRACTION:.0%} of the smaller vertex count, and more "
+            f"than one); the shapes are probably symmetric (repeated Laplacian eigenvalues leave the "
+            f"functional map undetermined) or have too few vertices", MeshWarning)
+    return n_hit
 
 
 def _unreferenced_split(V_src, F_src, V_tgt, F_tgt):
@@ -556,7 +603,7 @@ def is_mirrored(V_src, F_src, V_tgt, F_tgt, p2p) -> bool:
 
 
 def evaluate_pairs(pairs, *, sample: int | None = None, seed: int = 0, exact: bool = False, method=None,
-                   progress=None, **kwargs) -> dict:
+                   progress=None, triangulate: bool = False, skip_failed: bool = False, **kwargs) -> dict:
     """Map and score every pair of a benchmark folder.
 
     Parameters
@@ -570,57 +617,114 @@ def evaluate_pairs(pairs, *, sample: int | None = None, seed: int = 0, exact: bo
         ``method(V_src, F_src, V_tgt, F_tgt) -> p2p``; default :func:`correspond` with ``kwargs``.
     progress : callable, optional
         Called with each finished row.
+    triangulate : bool
+        Triangulate polygon faces of the meshes when reading them (as
+        :func:`manifold_nets.io.read_triangles`; the vertices, hence the maps, are unchanged).
+    skip_failed : bool
+        A pair that fails (a mesh or ground truth that cannot be read, a ground truth of the wrong
+        length, a map that cannot be computed: a :class:`~manifold_nets.errors.ManifoldNetsError`,
+        an :class:`OSError` or a :class:`MemoryError`) is recorded in ``"failures"`` and the other
+        pairs go on; by default the error is raised.
+
+    Warnings raised while a pair is mapped (e.g. a degenerate map, see :func:`correspond`) are
+    raised again with ``"<source> -> <target>: "`` in front.
 
     Returns
     -------
     dict
-        ``{"pairs": [row, ...], "summary": {...}}``; a row holds ``source``, ``target``, ``group``,
-        ``n_source``, ``n_target``, ``mean_error`` (× √area), ``median_error``, ``seconds``,
-        ``orientation_score``, ``mirrored`` and ``descriptors`` (the kind :func:`correspond` used,
-        ``"hks"`` or ``"wks"``; ``None`` with ``method``); the summary the mean error over pairs, the mean
-        time, the number of mirrored pairs and the cumulative curve of all scored vertices.
+        ``{"pairs": [row, ...], "failures": [failure, ...], "summary": {...}}``; a row holds
+        ``source``, ``target``, ``group``, ``n_source``, ``n_target``, ``mean_error`` (× √area),
+        ``median_error``, ``seconds``, ``orientation_score``, ``mirrored`` and ``descriptors`` (the
+        kind :func:`correspond` used, ``"hks"`` or ``"wks"``; ``None`` with ``method``); a failure
+        ``index`` (in ``pairs``), ``source``, ``target``, ``ground_truth``, ``group``, ``file`` (the
+        file concerned, or ``"<source> -> <target>"`` when the map or the score failed), ``error``
+        (the exception's type name) and ``message`` (one line, naming the file); the summary
+        the number of scored pairs ``n_pairs`` and of failed ones ``n_failed``, the mean error over
+        pairs, the mean time, the number of mirrored pairs and the cumulative curve of all scored
+        vertices.
     """
-    from ..data.maps import read_map
-    from ..io import read_triangles
-
     rng = np.random.default_rng(seed)
-    rows, all_err = [], []
-    for pr in pairs:
-        s = read_triangles(pr.source)
-        t = read_triangles(pr.target)
-        gt = read_map(pr.ground_truth, n_source=len(s.V), n_target=len(t.V))
-        t0 = time.perf_counter()
-        kind = None
-        if method is None:
-            p2p, info = correspond(s.V, s.F, t.V, t.F, return_info=True, **kwargs)
-            kind = info["descriptors"]
-        else:
-            p2p = method(s.V, s.F, t.V, t.F)
-        dt = time.perf_counter() - t0
-        sel = None
-        if sample is not None and sample < len(s.V):
-            sel = np.sort(rng.choice(len(s.V), int(sample), replace=False))
-        err = geodesic_error(t.V, t.F, p2p, gt, exact=exact, sources=sel)
-        e = err[np.isfinite(err)]
+    rows, all_err, failures = [], [], []
+    for i, pr in enumerate(pairs):
+        stage = {"file": None}
+        row = e = error = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                row, e = _evaluate_pair(pr, rng, sample=sample, exact=exact, method=method,
+                                        triangulate=triangulate, stage=stage, kwargs=kwargs)
+            except (ManifoldNetsError, OSError, MemoryError) as exc:
+                error = exc
+        for w in caught:
+            warnings.warn(f"{pr.source} -> {pr.target}: {w.message}", w.category, stacklevel=2)
+        if error is not None:
+            if not skip_failed:
+                raise error
+            failures.append(_failure(i, pr, stage["file"], error))
+            continue
         all_err.append(e)
-        score = orientation_score(s.V, s.F, t.V, t.F, p2p)
-        row = {"source": str(pr.source), "target": str(pr.target), "group": pr.group,
-               "n_source": int(len(s.V)), "n_target": int(len(t.V)),
-               "mean_error": float(e.mean()) if e.size else float("nan"),
-               "median_error": float(np.median(e)) if e.size else float("nan"),
-               "seconds": dt, "orientation_score": score, "mirrored": bool(np.isfinite(score) and score < 0.5),
-               "descriptors": kind}
         rows.append(row)
         if progress is not None:
             progress(row)
     allv = np.concatenate(all_err) if all_err else np.zeros(0)
     th, frac = error_curve(allv)
-    summary = {"n_pairs": len(rows),
+    summary = {"n_pairs": len(rows), "n_failed": len(failures),
                "mean_error": float(np.mean([r["mean_error"] for r in rows])) if rows else float("nan"),
                "mean_seconds": float(np.mean([r["seconds"] for r in rows])) if rows else float("nan"),
                "n_mirrored": int(sum(r["mirrored"] for r in rows)),
                "curve": {"thresholds": th.tolist(), "fraction": frac.tolist()}}
-    return {"pairs": rows, "summary": summary}
+    return {"pairs": rows, "failures": failures, "summary": summary}
+
+
+def _evaluate_pair(pr, rng, *, sample, exact, method, triangulate, stage, kwargs):
+    """One row of :func:`evaluate_pairs` and the finite errors; ``stage["file"]`` names the file
+    being read when an error is raised (``None`` past reading)."""
+    from ..data.maps import read_map
+    from ..io import read_triangles
+
+    stage["file"] = pr.source
+    s = read_triangles(pr.source, triangulate=triangulate)
+    stage["file"] = pr.target
+    t = read_triangles(pr.target, triangulate=triangulate)
+    stage["file"] = pr.ground_truth
+    gt = read_map(pr.ground_truth, n_source=len(s.V), n_target=len(t.V))
+    stage["file"] = None
+    t0 = time.perf_counter()
+    kind = None
+    if method is None:
+        p2p, info = correspond(s.V, s.F, t.V, t.F, return_info=True, **kwargs)
+        kind = info["descriptors"]
+    else:
+        p2p = method(s.V, s.F, t.V, t.F)
+    dt = time.perf_counter() - t0
+    sel = None
+    if sample is not None and sample < len(s.V):
+        sel = np.sort(rng.choice(len(s.V), int(sample), replace=False))
+    err = geodesic_error(t.V, t.F, p2p, gt, exact=exact, sources=sel)
+    e = err[np.isfinite(err)]
+    score = orientation_score(s.V, s.F, t.V, t.F, p2p)
+    row = {"source": str(pr.source), "target": str(pr.target), "group": pr.group,
+           "n_source": int(len(s.V)), "n_target": int(len(t.V)),
+           "mean_error": float(e.mean()) if e.size else float("nan"),
+           "median_error": float(np.median(e)) if e.size else float("nan"),
+           "seconds": dt, "orientation_score": score, "mirrored": bool(np.isfinite(score) and score < 0.5),
+           "descriptors": kind}
+    return row, e
+
+
+def _failure(index: int, pr, file, exc: BaseException) -> dict:
+    """A failure record of :func:`evaluate_pairs`; the message is one line that names the file."""
+    if isinstance(exc, OSError) and not isinstance(exc, ManifoldNetsError) and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    else:
+        lines = str(exc).strip().splitlines()
+        text = lines[0] if lines else type(exc).__name__
+    where = str(file) if file is not None else f"{pr.source} -> {pr.target}"
+    if file is None or str(file) not in text:
+        text = f"{where}: {text}"
+    return {"index": int(index), "source": str(pr.source), "target": str(pr.target),
+            "ground_truth": str(pr.ground_truth), "group": pr.group, "file": where,
+            "error": type(exc).__name__, "message": text}
 
 
 def initial_fmaps(src: SpectralShape, tgt: SpectralShape, *, k_init: int = K_INIT_DEFAULT,

@@ -122,6 +122,26 @@ def test_convert_of_data_the_format_cannot_hold(tmp_path):
     assert rec["status"] == "ok" and rec["result"]["dropped"] == ["vertex_data['label']"]
 
 
+@pytest.mark.parametrize("to", ["obj", "off", "ply"])
+def test_convert_of_a_polygon_mesh(tmp_path, to):
+    """Quads are triangulated on reading; the triangulation's own face_data['polygon'] is left out
+    (and listed) where the format cannot hold it, while the file's data still needs drop_data."""
+    src = tmp_path / "q.obj"
+    src.write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 2 0 0\nv 2 1 0\nf 1 2 3 4\nf 2 5 6 3\n")
+    job, out = _job(src, tmp_path, make_task("convert", to=to))
+    rec = run_job(job)["records"][0]
+    assert rec["status"] == "ok", rec
+    conv = read_mesh(out / f"q.{to}")
+    assert conv.n_faces == 4
+    if to == "ply":
+        assert rec["result"]["dropped"] == [] and conv.face_data["polygon"].tolist() == [0, 0, 1, 1]
+    else:
+        assert rec["result"]["dropped"] == ["face_data['polygon'] (added by triangulation)"]
+    src.write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nvt 0 0\nf 1/1 2/1 3/1 4/1\n")  # per-corner uv
+    job, out = _job(src, tmp_path, make_task("convert", to=to))
+    assert run_job(job)["records"][0]["status"] == ("failed" if to == "off" else "ok")
+
+
 def test_a_bad_file_fails_every_task_with_a_typed_error(tmp_path):
     src = tmp_path / "broken.off"
     src.write_text("OFF\n3 1 0\n0 0 0\n")
