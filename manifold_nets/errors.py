@@ -109,7 +109,9 @@ class MeshShapeError(MeshError):
 
 class NonFiniteError(MeshError):
     """A vertex coordinate is NaN, infinite, or so large (above
-    :data:`manifold_nets.validation.MAX_ABS_COORDINATE`) that squared lengths would overflow."""
+    :data:`manifold_nets.validation.MAX_ABS_COORDINATE`) that squared lengths would overflow, or
+    the vertices so close together (below :data:`manifold_nets.validation.MIN_EXTENT`) that
+    areas would underflow."""
 
 
 class FaceIndexError(MeshError):

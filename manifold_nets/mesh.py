@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from functools import cached_property
 
 import numpy as np
@@ -67,6 +68,9 @@ class Mesh:
         object.__setattr__(self, "_V", _readonly(V))
         object.__setattr__(self, "_F", _readonly(F))
         object.__setattr__(self, "name", name)
+        for what, d in (("vertex_data", vertex_data), ("face_data", face_data)):
+            if d is not None and not isinstance(d, Mapping):
+                raise MeshShapeError(f"{what}: expected a dict of arrays by name (got {type(d).__name__})")
         vd = {k: _readonly(np.asarray(v)) for k, v in (vertex_data or {}).items()}
         fd = {k: _readonly(np.asarray(v)) for k, v in (face_data or {}).items()}
         for k, v in vd.items():

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import MeshError
+from .errors import MeshError, MeshShapeError
 from .mesh import Mesh
 from .polygons import triangulate
 from .topology import (
@@ -72,6 +72,27 @@ class RepairResult(NamedTuple):
     face_source: np.ndarray
 
 
+def _as_mesh(mesh) -> Mesh:
+    """A :class:`Mesh`, or a ``(V, F)`` pair made into one (validated); anything else is a
+    :class:`MeshShapeError` that says what was expected."""
+    if isinstance(mesh, Mesh):
+        return mesh
+    if isinstance(mesh, (tuple, list)) and len(mesh) == 2:
+        return Mesh(mesh[0], mesh[1])
+    got = f"{type(mesh).__name__} of length {len(mesh)}" if isinstance(mesh, (tuple, list)) else type(mesh).__name__
+    raise MeshShapeError(f"mesh: expected a manifold_nets.Mesh or a (V, F) pair (got {got})")
+
+
+def _tolerance(value, name: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise MeshShapeError(f"{name}: expected a finite number >= 0 (got {value!r})") from None
+    if not (np.isfinite(v) and v >= 0):
+        raise MeshShapeError(f"{name}: expected a finite number >= 0 (got {value!r})")
+    return v
+
+
 def _inverse(source: np.ndarray, n_old: int) -> np.ndarray:
     m = np.full(n_old, -1, np.int64)
     # first copy wins: assign in reverse so the lowest new index stays
@@ -103,7 +124,15 @@ def _build(mesh: Mesh, V, F, vsrc, fsrc, flip=None) -> RepairResult:
 def triangulate_polygons(polygons, V) -> RepairResult:
     """Triangulate a :class:`~manifold_nets.io.PolygonMesh` (or ``(faces, offsets)``) into a
     :class:`RepairResult` whose ``face_source`` maps each triangle to its polygon."""
-    faces, offsets = (polygons.faces, polygons.offsets) if hasattr(polygons, "faces") else polygons
+    if hasattr(polygons, "faces"):
+        faces, offsets = polygons.faces, polygons.offsets
+    elif isinstance(polygons, (tuple, list)) and len(polygons) == 2 and np.ndim(polygons[1]) == 1:
+        faces, offsets = polygons
+    else:
+        raise MeshShapeError(
+            "polygons: expected a PolygonMesh (manifold_nets.io.read_polygons) or a (faces, offsets) pair of "
+            f"flat index arrays (got {type(polygons).__name__}"
+            + (f" of length {len(polygons)}" if isinstance(polygons, (tuple, list)) else "") + ")")
     F, poly = triangulate(V, faces, offsets)
     fd = {k: v[poly] for k, v in getattr(polygons, "face_data", {}).items()}
     vd = getattr(polygons, "vertex_data", {})
@@ -123,6 +152,8 @@ def merge_duplicate_vertices(mesh: Mesh, *, tol: float = 0.0) -> RepairResult:
     order of kept vertices is preserved.  Faces are re-indexed, none is dropped (use
     :func:`remove_degenerate_faces` afterwards for faces that collapsed).
     """
+    mesh = _as_mesh(mesh)
+    tol = _tolerance(tol, "tol")
     V = mesh.V
     key = V if tol <= 0 else np.round(V / tol)
     _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
@@ -139,6 +170,7 @@ def merge_duplicate_vertices(mesh: Mesh, *, tol: float = 0.0) -> RepairResult:
 
 def remove_unreferenced_vertices(mesh: Mesh) -> RepairResult:
     """Drop vertices used by no face, keeping the order of the others."""
+    mesh = _as_mesh(mesh)
     used = np.zeros(mesh.n_vertices, bool)
     used[mesh.F.reshape(-1)] = True
     keep = np.flatnonzero(used)
@@ -161,17 +193,21 @@ def _drop_faces(mesh: Mesh, drop: np.ndarray) -> RepairResult:
 def remove_degenerate_faces(mesh: Mesh, *, rel_tol: float = 1e-12) -> RepairResult:
     """Drop faces that repeat a vertex or have (near) zero area (see
     :func:`manifold_nets.topology.degenerate_faces`).  Vertices are kept."""
+    mesh = _as_mesh(mesh)
+    rel_tol = _tolerance(rel_tol, "rel_tol")
     return _drop_faces(mesh, degenerate_faces(mesh.V, mesh.F, rel_tol=rel_tol))
 
 
 def remove_duplicate_faces(mesh: Mesh) -> RepairResult:
     """Drop every face whose vertex set repeats an earlier face (the first copy stays)."""
+    mesh = _as_mesh(mesh)
     return _drop_faces(mesh, duplicate_faces(mesh.F))
 
 
 def keep_largest_component(mesh: Mesh, *, by: str = "faces") -> RepairResult:
     """Keep the edge-connected face component with the most faces (``by="faces"``) or the
     largest area (``by="area"``), and drop the vertices it does not use."""
+    mesh = _as_mesh(mesh)
     n, lab = face_components(mesh.F)
     if by == "area":
         w = np.bincount(lab, weights=face_areas(mesh.V, mesh.F), minlength=n)
@@ -190,6 +226,7 @@ def keep_largest_component(mesh: Mesh, *, by: str = "faces") -> RepairResult:
 def orient_faces(mesh: Mesh) -> RepairResult:
     """Flip faces so that every orientable component is consistently oriented (the lowest face of
     each component keeps its orientation).  Raises :class:`NonOrientableError` otherwise."""
+    mesh = _as_mesh(mesh)
     from .errors import NonOrientableError
 
     rep = orientation_report(mesh.F)
@@ -208,6 +245,7 @@ def split_nonmanifold(mesh: Mesh) -> RepairResult:
     its own copy of the vertex (vertex ``vertex_source`` maps copies back).  Non-manifold edges
     (three or more faces) are thereby cut apart, and bow-tie vertices separated.
     """
+    mesh = _as_mesh(mesh)
     F = mesh.F
     nF = len(F)
     E, he_edge = edge_face_incidence(F)
@@ -294,8 +332,14 @@ def apply_repairs(mesh: Mesh, steps) -> tuple[Mesh, dict, list]:
     MeshError
         No step, or a name that is not in :data:`STEPS`.
     """
-    steps = list(steps)
-    unknown = [s for s in steps if s not in STEPS]
+    mesh = _as_mesh(mesh)
+    if isinstance(steps, str):  # "merge-vertices,drop-degenerate", as the command line takes them
+        steps = [t.strip() for t in steps.split(",") if t.strip()]
+    try:
+        steps = list(steps)
+    except TypeError:
+        raise MeshError(f"steps: expected a list of names from {', '.join(STEPS)} (got {steps!r})") from None
+    unknown = [str(s) for s in steps if not (isinstance(s, str) and s in STEPS)]
     if unknown or not steps:
         raise MeshError(f"steps: expected names from {', '.join(STEPS)} (got {', '.join(unknown) or 'none'})")
     vsrc = np.arange(mesh.n_vertices, dtype=np.int64)

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 __all__ = [
+    "MAX_FACE_INDEX",
     "soup_message",
     "halfedges",
     "edges",
@@ -51,6 +52,40 @@ __all__ = [
 ]
 
 
+#: Largest vertex index the functions that take ``F`` alone accept: the edge keys
+#: ``i * n + j`` must fit in int64, and no mesh that fits in memory has more vertices.
+MAX_FACE_INDEX = 2**31 - 1
+
+
+def _faces(F, n_vertices: int | None = None) -> np.ndarray:
+    """``F`` checked (shape ``(nF, 3)``, integer values, indices in ``[0, n_vertices)`` or up to
+    :data:`MAX_FACE_INDEX`) as a C-contiguous int64 array; a :class:`MeshError` otherwise."""
+    from .errors import FaceIndexError
+    from .validation import as_faces
+
+    if (isinstance(F, np.ndarray) and F.dtype == np.int64 and F.ndim == 2 and F.shape[1] == 3
+            and F.flags.c_contiguous):
+        arr = F  # the common case: the checks below are all that is needed
+        if arr.size and int(arr.min()) < 0:
+            as_faces(arr)  # raises, naming the face
+    else:
+        arr = as_faces(F, allow_empty=True)
+    if arr.size:
+        hi = int(arr.max())
+        bound = MAX_FACE_INDEX if n_vertices is None else int(n_vertices) - 1
+        if hi > bound:
+            f = int(np.flatnonzero((arr > bound).any(axis=1))[0])
+            what = f"[0, {int(n_vertices)})" if n_vertices is not None else f"[0, {MAX_FACE_INDEX}]"
+            raise FaceIndexError(f"F: expected vertex indices in {what} (got {arr[f].tolist()} in face {f})")
+    return arr
+
+
+def _vertices(V) -> np.ndarray:
+    from .validation import as_vertices
+
+    return as_vertices(V, allow_empty=True)
+
+
 def halfedges(F) -> np.ndarray:
     """Directed half-edges of every face corner.
 
@@ -62,7 +97,7 @@ def halfedges(F) -> np.ndarray:
     >>> halfedges(np.array([[0, 1, 2]])).tolist()
     [[0, 1], [1, 2], [2, 0]]
     """
-    F = np.asarray(F, dtype=np.int64)
+    F = _faces(F)
     return np.stack([F, np.roll(F, -1, axis=1)], axis=-1).reshape(-1, 2)
 
 
@@ -84,7 +119,7 @@ def edge_face_incidence(F):
     he_edge : (3 nF,) int64
         Edge index of each half-edge (``-1`` for a half-edge joining a vertex to itself).
     """
-    F = np.asarray(F, dtype=np.int64)
+    F = _faces(F)
     lo, hi, valid = _edge_keys(F)
     n = int(F.max()) + 1 if F.size else 0
     key = lo * max(n, 1) + hi
@@ -114,7 +149,7 @@ def edge_face_counts(F):
         1 on a boundary edge, 2 on an interior manifold edge, 3 or more on a non-manifold edge
         (including an edge whose face is duplicated).
     """
-    F = np.asarray(F, dtype=np.int64)
+    F = _faces(F)
     E, he_edge = edge_face_incidence(F)
     counts = np.bincount(he_edge[he_edge >= 0], minlength=len(E)).astype(np.int64)
     return E, counts
@@ -126,7 +161,7 @@ def _canonical_faces(F):
 
 def boundary_edges(F) -> np.ndarray:
     """Boundary half-edges ``(nb, 2) int64`` in the direction of their only face."""
-    F = np.asarray(F, dtype=np.int64)
+    F = _faces(F)
     E, counts = edge_face_counts(F)
     _, he_edge = edge_face_incidence(F)
     H = halfedges(F)
@@ -151,6 +186,10 @@ def boundary_loops(F) -> list[np.ndarray]:
     B = boundary_edges(F)
     if len(B) == 0:
         return []
+    # on the boundary vertices only (renumbered in order), so memory follows the boundary's size,
+    # not the largest vertex index
+    verts, B = np.unique(B, return_inverse=True)
+    B = B.reshape(-1, 2)
     nb = len(B)
     ends = np.concatenate([B[:, 0], B[:, 1]])
     eid = np.concatenate([np.arange(nb), np.arange(nb)])
@@ -176,7 +215,7 @@ def boundary_loops(F) -> list[np.ndarray]:
             used[k] = True
             loop.append(cur)
             cur = int(B[k, 1]) if int(B[k, 0]) == cur else int(B[k, 0])
-        loops.append(np.asarray(loop, dtype=np.int64))
+        loops.append(verts[np.asarray(loop, dtype=np.int64)])
     loops.sort(key=lambda lp: int(lp.min()))
     return loops
 
@@ -192,7 +231,7 @@ def nonmanifold_vertices(F, n_vertices: int | None = None) -> np.ndarray:
     """Vertices whose incident faces form more than one edge-connected fan (bow-ties and the
     like), sorted.  Vertices on non-manifold edges are not reported here unless their fans are
     also disconnected."""
-    F = np.asarray(F, dtype=np.int64)
+    F = _faces(F, n_vertices)
     if len(F) == 0:
         return np.zeros(0, np.int64)
     nV = int(F.max()) + 1 if n_vertices is None else int(n_vertices)
@@ -268,7 +307,7 @@ def face_components(F) -> tuple[int, np.ndarray]:
     n : int
     labels : (nF,) int64
     """
-    F = np.asarray(F, dtype=np.int64)
+    F = _faces(F)
     nF = len(F)
     if nF == 0:
         return 0, np.zeros(0, np.int64)
@@ -286,7 +325,7 @@ def face_components(F) -> tuple[int, np.ndarray]:
 
 def vertex_components(F, n_vertices: int) -> tuple[int, np.ndarray]:
     """Connected components of the vertex graph (unreferenced vertices are their own)."""
-    F = np.asarray(F, dtype=np.int64)
+    F = _faces(F, n_vertices)
     H = halfedges(F)
     A = sp.coo_matrix((np.ones(len(H)), (H[:, 0], H[:, 1])), shape=(n_vertices, n_vertices))
     n, lab = connected_components(A, directed=False)
@@ -295,7 +334,7 @@ def vertex_components(F, n_vertices: int) -> tuple[int, np.ndarray]:
 
 def _proper(F) -> np.ndarray:
     """The faces with three distinct vertex indices (collapsed faces left out)."""
-    F = np.asarray(F, dtype=np.int64).reshape(-1, 3)
+    F = _faces(F)
     ok = (F[:, 0] != F[:, 1]) & (F[:, 1] != F[:, 2]) & (F[:, 2] != F[:, 0])
     return F[ok]
 
@@ -360,7 +399,7 @@ def orientation_report(F) -> dict:
         component kept), all ``False`` when not orientable;
         ``nonorientable_faces`` ((nF,) bool): faces of the components that cannot be oriented.
     """
-    F = np.asarray(F, dtype=np.int64)
+    F = _faces(F)
     nF = len(F)
     E, he_edge = edge_face_incidence(F)
     H = halfedges(F)
@@ -411,8 +450,8 @@ def face_areas(V, F) -> np.ndarray:
     >>> face_areas(*triangle()).tolist()
     [0.5]
     """
-    V = np.asarray(V, dtype=np.float64)
-    F = np.asarray(F, dtype=np.int64)
+    V = _vertices(V)
+    F = _faces(F, len(V))
     e1 = V[F[:, 1]] - V[F[:, 0]]
     e2 = V[F[:, 2]] - V[F[:, 0]]
     return 0.5 * np.linalg.norm(np.cross(e1, e2), axis=1)
@@ -421,8 +460,8 @@ def face_areas(V, F) -> np.ndarray:
 def degenerate_faces(V, F, *, rel_tol: float = 1e-12) -> np.ndarray:
     """Indices of faces that repeat a vertex or whose area is at most
     ``rel_tol · diag²`` (``diag`` the bounding-box diagonal of the referenced vertices)."""
-    V = np.asarray(V, dtype=np.float64)
-    F = np.asarray(F, dtype=np.int64)
+    V = _vertices(V)
+    F = _faces(F, len(V))
     if len(F) == 0:
         return np.zeros(0, np.int64)
     rep = (F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 2] == F[:, 0])
@@ -436,14 +475,14 @@ def degenerate_faces(V, F, *, rel_tol: float = 1e-12) -> np.ndarray:
 
 def collapsed_faces(F) -> np.ndarray:
     """Indices of faces that repeat a vertex index (``(1, 2, 2)``): not 2-cells of a surface."""
-    F = np.asarray(F, dtype=np.int64).reshape(-1, 3)
+    F = _faces(F)
     rep = (F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 2] == F[:, 0])
     return np.flatnonzero(rep).astype(np.int64)
 
 
 def duplicate_faces(F) -> np.ndarray:
     """Indices of faces whose vertex set repeats an earlier face (the first copy is not listed)."""
-    F = np.asarray(F, dtype=np.int64)
+    F = _faces(F)
     if len(F) == 0:
         return np.zeros(0, np.int64)
     canon = _canonical_faces(F)
@@ -456,7 +495,7 @@ def duplicate_faces(F) -> np.ndarray:
 def unreferenced_vertices(F, n_vertices: int) -> np.ndarray:
     """Vertices used by no face, sorted."""
     used = np.zeros(n_vertices, bool)
-    used[np.asarray(F, dtype=np.int64).reshape(-1)] = True
+    used[_faces(F, n_vertices).reshape(-1)] = True
     return np.flatnonzero(~used).astype(np.int64)
 
 
@@ -513,8 +552,8 @@ def mesh_report(V, F) -> dict:
     ``genus_per_component`` gives it for every edge-connected component (``None`` where it is
     not defined).
     """
-    V = np.asarray(V, dtype=np.float64)
-    F_all = np.asarray(F, dtype=np.int64).reshape(-1, 3)
+    V = _vertices(V)
+    F_all = _faces(F, len(V))
     n_collapsed = int(collapsed_faces(F_all).size)
     F = _proper(F_all)
     nV, nF = len(V), len(F_all)
@@ -592,12 +631,15 @@ def soup_message(F, n_vertices: int | None = None, *, name: str = "mesh") -> str
     >>> soup_message([[0, 1, 2], [3, 4, 5]]) is not None, soup_message([[0, 1, 2], [0, 3, 4]])
     (True, None)
     """
-    F = np.asarray(F).reshape(-1, 3) if np.size(F) else np.zeros((0, 3), dtype=np.int64)
+    F = _faces(F, n_vertices)
     if F.shape[0] < 2:
         return None
-    n = int(F.max()) + 1 if n_vertices is None else int(n_vertices)
-    count = np.bincount(F.ravel(), minlength=n)
-    isolated = int(np.count_nonzero((count[F] == 1).all(axis=1)))
+    if n_vertices is None:  # counts of the used indices only (memory follows nF, not F.max())
+        _, inv, cnt = np.unique(F.ravel(), return_inverse=True, return_counts=True)
+        per_corner = cnt[inv].reshape(-1, 3)
+    else:
+        per_corner = np.bincount(F.ravel(), minlength=int(n_vertices))[F]
+    isolated = int(np.count_nonzero((per_corner == 1).all(axis=1)))
     nF = int(F.shape[0])
     if isolated <= SOUP_FRACTION * nF:
         return None

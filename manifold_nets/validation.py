@@ -32,6 +32,7 @@ __all__ = [
     "check_orientable",
     "check_manifold",
     "MAX_ABS_COORDINATE",
+    "MIN_EXTENT",
 ]
 
 #: Largest accepted vertex coordinate magnitude.  Areas, normals and cotangent weights take the
@@ -41,6 +42,10 @@ __all__ = [
 #: ((2e60)**4 = 1.6e241) and is far above any physical unit (the observable universe is about
 #: 1e27 m).  :func:`as_vertices` refuses larger coordinates instead of returning inf/nan results.
 MAX_ABS_COORDINATE = 1e60
+#: Smallest accepted extent of the vertices (largest side of their bounding box), unless all
+#: vertices coincide: the same fourth powers underflow into subnormals near 1e-77 (areas and
+#: eigenvalues off by 1e-3 at 1e-80) and to zero near 1e-81 (every face "degenerate").
+MIN_EXTENT = 1e-60
 
 
 def as_vertices(V, *, name: str = "V", allow_empty: bool = False) -> np.ndarray:
@@ -58,7 +63,8 @@ def as_vertices(V, *, name: str = "V", allow_empty: bool = False) -> np.ndarray:
     Raises
     ------
     MeshShapeError, EmptyMeshError, NonFiniteError (also for a coordinate above
-    :data:`MAX_ABS_COORDINATE` in magnitude)
+    :data:`MAX_ABS_COORDINATE` in magnitude, and for vertices spread over less than
+    :data:`MIN_EXTENT` without all coinciding)
     """
     try:
         arr = np.asarray(V)
@@ -90,6 +96,13 @@ def as_vertices(V, *, name: str = "V", allow_empty: bool = False) -> np.ndarray:
                 f"{name}: expected coordinates of magnitude at most {MAX_ABS_COORDINATE:.0e}, so that "
                 f"squared lengths and areas stay finite in float64 (got {arr[i].tolist()} at vertex {i}; "
                 f"{int(big.sum())} such vertices in all); rescale the mesh"
+            )
+        extent = float((arr.max(axis=0) - arr.min(axis=0)).max())
+        if 0.0 < extent < MIN_EXTENT:
+            raise NonFiniteError(
+                f"{name}: expected vertices spread over at least {MIN_EXTENT:.0e}, so that squared "
+                f"lengths and areas do not underflow in float64 (got a bounding box of {extent:.3g}); "
+                f"rescale the mesh"
             )
     return arr
 

@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 from manifold_nets import read_mesh, write_mesh
 from manifold_nets.errors import NonFiniteError, UnknownFormatError, UnsupportedDataError
-from manifold_nets.validation import MAX_ABS_COORDINATE
+from manifold_nets.validation import MAX_ABS_COORDINATE, MIN_EXTENT
 
 SAFE_NAMES = ["label", "w", "rgb", "color", "uv", "q"]  # valid PLY names that cannot clash
 ODD_NAMES = ["x", "vertex_indices", "label_0", "bad name", "1st", "é"]
@@ -92,8 +92,10 @@ def _check(fmt: str, V, F, vd, fd):
         path = Path(tmp) / f"m.{ext}"
         try:
             write_mesh(path, V, F, vertex_data=vd, face_data=fd, binary=(fmt != "ply-ascii"))
-        except NonFiniteError as exc:  # coordinates whose areas would overflow: refused everywhere
-            assert np.abs(V).max() > MAX_ABS_COORDINATE and "expected coordinates of magnitude" in str(exc)
+        except NonFiniteError as exc:  # coordinates whose areas over- or underflow: refused everywhere
+            extent = float((V.max(0) - V.min(0)).max())
+            assert (np.abs(V).max() > MAX_ABS_COORDINATE and "expected coordinates of magnitude" in str(exc)) or (
+                0 < extent < MIN_EXTENT and "expected vertices spread over" in str(exc)), str(exc)
             assert list(Path(tmp).iterdir()) == []
             return
         except (UnsupportedDataError, UnknownFormatError) as exc:

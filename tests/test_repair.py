@@ -133,3 +133,31 @@ def test_orient_faces_carries_per_corner_data(tmp_path):
     uv_of_vertex = np.array([[0, 0], [1, 0], [1, 1], [0, 1.0]])
     np.testing.assert_array_equal(new.face_data["uv"], uv_of_vertex[new.F])
     assert (new.face_data["uv_index"] == new.F).all()
+
+
+def test_repairs_take_a_mesh_or_a_pair_and_check_their_arguments():
+    """Found by an API sweep: a (V, F) pair gave AttributeError, tol='a' a TypeError, steps=None
+    'not iterable', a string of steps was split into characters, vertex_data=list an
+    AttributeError."""
+    from manifold_nets.errors import MeshShapeError
+
+    V, F = shapes.grid(3)
+    a, b = R.orient_faces((V, F)), R.orient_faces(Mesh(V, F))
+    np.testing.assert_array_equal(a.mesh.F, b.mesh.F)
+    with pytest.raises(MeshShapeError, match=r"mesh: expected a manifold_nets.Mesh or a \(V, F\) pair \(got tuple of length 3\)"):
+        R.orient_faces((V, F, None))
+    for tol in ("a", np.nan, -1.0):
+        with pytest.raises(MeshShapeError, match="tol: expected a finite number >= 0"):
+            R.merge_duplicate_vertices(Mesh(V, F), tol=tol)
+    with pytest.raises(MeshShapeError, match="rel_tol: expected a finite number >= 0"):
+        R.remove_degenerate_faces(Mesh(V, F), rel_tol=np.nan)
+    with pytest.raises(MeshError, match="steps: expected a list of names"):
+        R.apply_repairs(Mesh(V, F), None)
+    with pytest.raises(MeshError, match=r"steps: expected names from .* \(got \[1\]\)"):
+        R.apply_repairs(Mesh(V, F), [[1]])
+    m, maps, counts = R.apply_repairs(Mesh(V, F), "merge-vertices, drop-degenerate")
+    assert [c[0] for c in counts] == ["merge-vertices", "drop-degenerate"]
+    with pytest.raises(MeshShapeError, match="vertex_data: expected a dict of arrays by name"):
+        Mesh(V, F, vertex_data=[1, 2])
+    with pytest.raises(MeshShapeError, match=r"polygons: expected a PolygonMesh .* \(got list of length 1\)"):
+        R.triangulate_polygons([[0, 1, 2, 3]], V)

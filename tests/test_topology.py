@@ -172,3 +172,40 @@ def test_soup_message_tells_a_soup_from_meshes_with_boundary_corners():
     assert soup_message(np.zeros((0, 3), dtype=np.int64)) is None and soup_message([[0, 1, 2]]) is None
     # unreferenced vertices do not count
     assert soup_message(F, len(V) + 100) is None
+
+
+def test_topology_functions_check_their_input():
+    """Found by an API sweep: a transposed or non-integer F was silently reshaped or truncated into
+    another mesh, NaN coordinates gave a NaN area, and one huge index made boundary_loops take
+    memory in proportion to the index value."""
+    import resource
+
+    from manifold_nets.errors import FaceIndexError, MeshShapeError, NonFiniteError, NonTriangleError
+    from manifold_nets.shapes import grid, icosphere
+    from manifold_nets.topology import MAX_FACE_INDEX, boundary_loops, edges, genus, mesh_report
+
+    V, F = icosphere(1)
+    with pytest.raises(NonTriangleError, match=r"got shape \(3, 80\)"):
+        mesh_report(V, F.T)
+    with pytest.raises(MeshShapeError, match="non-integer values in face 0"):
+        mesh_report(V, F + 0.5)
+    with pytest.raises(FaceIndexError, match=r"expected vertex indices in \[0, 42\) \(got \[0, 1, 42\] in face 80\)"):
+        mesh_report(V, np.vstack([F, [[0, 1, 42]]]))
+    V2 = V.copy()
+    V2[3] = np.nan
+    with pytest.raises(NonFiniteError, match="vertex 3"):
+        mesh_report(V2, F)
+    with pytest.raises(MeshShapeError, match=r"\(nV, 3\)"):
+        mesh_report(V[:, :2], F)
+    with pytest.raises(FaceIndexError, match="non-negative"):
+        genus(F - 1)
+    with pytest.raises(FaceIndexError, match=f"expected vertex indices in \\[0, {MAX_FACE_INDEX}\\]"):
+        edges([[0, 1, 2**40]])
+    # F alone: memory follows the boundary, not the largest index
+    Vg, Fg = grid(4)
+    loops = boundary_loops(Fg)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    far = boundary_loops(Fg + 200_000_000)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # kB: under 200 MB
+    assert [lp.tolist() for lp in far] == [(lp + 200_000_000).tolist() for lp in loops]
+    assert mesh_report(V.tolist(), F.astype(np.int32))["genus"] == 0  # lists and int32 are fine

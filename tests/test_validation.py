@@ -80,8 +80,25 @@ def test_vertices_too_large_for_float64_areas_are_refused():
     assert np.isfinite(ops.mass).all() and np.isfinite(ops.evals).all() and ops.mass.sum() > 0
     Vb[5, 2] = -1.01 * MAX_ABS_COORDINATE
     Vb[7, 0] = 1e200
-    with pytest.raises(NonFiniteError, match=r"at most 1e\+60 .* at vertex 5; 2 such vertices in all\); rescale"):
+    with pytest.raises(NonFiniteError, match=r"at most 1e\+60, .* at vertex 5; 2 such vertices in all\); rescale"):
         as_vertices(Vb)
+
+
+def test_vertices_too_close_for_float64_areas_are_refused():
+    """Spread over 1e-60 the areas are exact to rounding; below it (where they underflow into
+    subnormals near 1e-77 and to zero near 1e-81) the mesh is refused; coincident vertices are
+    not a scale problem and pass (the faces are degenerate, reported as such elsewhere)."""
+    from manifold_nets import shapes
+    from manifold_nets.geometry import face_areas
+    from manifold_nets.validation import MIN_EXTENT
+
+    V, F = shapes.icosphere(1)
+    a = face_areas(V, F)
+    s = MIN_EXTENT / 2.0  # the icosphere's box has side 2
+    np.testing.assert_allclose(face_areas(as_vertices(V * s), F), a * s * s, rtol=1e-12)
+    with pytest.raises(NonFiniteError, match=r"at least 1e-60, .* \(got a bounding box of 1e-80\); rescale"):
+        as_vertices(V * 0.5e-80)
+    assert as_vertices(np.zeros((3, 3))).shape == (3, 3)
 
 
 def test_faces_good():
