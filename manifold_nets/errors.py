@@ -133,7 +133,7 @@ class NonTriangleError(MeshError):
 
 
 class DegenerateFaceError(MeshError):
-    """A face has zero area or repeats a vertex."""
+    """A face has zero area or repeats a vertex, or (exact geodesics) is too thin for the solver."""
 
 
 class DuplicateFaceError(MeshError):

@@ -285,3 +285,105 @@ def test_exact_geodesics_refuse_a_face_that_repeats_a_vertex():
     F[0] = [0, 0, 1]  # edge-manifold still (the check before it passes)
     with pytest.raises(DegenerateFaceError, match=r"face 0: expected three distinct vertices .*drop-degenerate"):
         geodesic_distance(V, F, 5, method="exact")
+
+
+# -- exact geodesics refuse slivers before libigl's MMP runs away ------------------------------
+
+
+def _needle_strip(n=200, width=1e-6):
+    """Two rows of ``n`` vertices along x in [0, 1], ``width`` apart, triangulated as a strip:
+    ``2 (n - 1)`` slivers whose smallest angle is ``width · (n - 1)`` radians."""
+    x = np.linspace(0.0, 1.0, n)
+    V = np.zeros((2 * n, 3))
+    V[:n, 0] = V[n:, 0] = x
+    V[n:, 1] = width
+    i = np.arange(n - 1)
+    F = np.concatenate([np.stack([i, i + 1, n + i + 1], 1), np.stack([i, n + i + 1, n + i], 1)])
+    return V, F
+
+
+def _flattened_sphere():
+    """icosphere(3) pressed flat: a double-covered disc whose 32 vertical edges have length 0."""
+    V, F = icosphere(3)
+    V = V.copy()
+    V[:, 2] = 0.0
+    return V, F
+
+
+def _mmp_must_not_run(monkeypatch):
+    import igl
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("libigl's exact_geodesic was called on a mesh that must be refused first")
+
+    monkeypatch.setattr(igl, "exact_geodesic", refuse)
+
+
+@pytest.mark.parametrize("case, pattern", [
+    # zero-length edges: libigl's trace-back bounced between two coincident vertices for ever
+    ("flattened-sphere", r"expected a triangle whose smallest angle is at least 0\.00057 degrees for exact "
+                         r"geodesics \(got 0 degrees; 32 such faces\); use method='heat'"),
+    # slivers of 2e-6 rad: trace-back bounced between two points 7e-14 apart (std::bad_alloc)
+    ("needle-1e-8", r"expected a triangle whose smallest angle is at least 0\.00057 degrees .*"
+                    r"\(got 0\.00011 degrees; 398 such faces\)"),
+    # 398 edge-adjacent slivers of 2e-4 rad: 1.6 times more than the run allowed at that angle
+    ("needle-1e-6", r"expected at most 225 edge-adjacent triangles with a smallest angle below 0\.017 degrees "
+                    r"for exact geodesics \(got a run of 398, down to 0\.011 degrees at this face\); use method='heat'"),
+], ids=["flattened-sphere", "needle-1e-8", "needle-1e-6"])
+def test_exact_geodesics_refuse_slivers_before_running_mmp(case, pattern, monkeypatch):
+    """MMP ran out of memory (std::bad_alloc after 20–60 s) on these; now one typed error
+    naming a sliver, before MMP is called.  The heat method is unaffected."""
+    from manifold_nets.errors import DegenerateFaceError
+    from manifold_nets.geometry.geodesics import _smallest_angles
+
+    V, F = _flattened_sphere() if case == "flattened-sphere" else _needle_strip(width=float(case.split("-", 1)[1]))
+    assert np.isfinite(geodesic_distance(V, F, 0)).all()  # heat, before MMP is patched out
+    _mmp_must_not_run(monkeypatch)
+    with pytest.raises(DegenerateFaceError, match=r"^face \d+: " + pattern) as info:
+        geodesic_distance(V, F, 0, method="exact")
+    msg = str(info.value)
+    assert "\n" not in msg
+    f = int(msg.split(":")[0].split()[1])
+    assert _smallest_angles(V, F)[f] == _smallest_angles(V, F).min()  # the thinnest face is named
+    with pytest.raises(DegenerateFaceError, match=pattern):
+        exact_geodesic_distance(V, F, 3)
+    with pytest.raises(DegenerateFaceError, match=pattern):
+        distance_matrix(V, F, [0, 1], method="exact")
+
+
+def test_exact_geodesics_accept_obtuse_faces_an_isolated_sliver_and_folds():
+    """Legitimate input still runs: skinny obtuse faces with one cap sliver of 2e-5 rad (25 times
+    thinner than any face of the shared meshes) on a flat convex mesh, where exact distances
+    are Euclidean; and a double-covered square (every edge of its rim folds by 180°), which MMP
+    handles (it sees edge lengths only)."""
+    from manifold_nets.geometry.geodesics import _smallest_angles
+    from tests.geometry._geodesic_meshes import stretched_sphere
+
+    V, F = grid(25)
+    V = V.copy()
+    rng = np.random.default_rng(0)
+    inner = (V[:, 0] > 0) & (V[:, 0] < 1) & (V[:, 1] > 0) & (V[:, 1] < 1)
+    V[inner, :2] += rng.uniform(-0.3, 0.3, (int(inner.sum()), 2)) / 24
+    V[:, 0] *= 3.0  # skinny, obtuse triangles
+    k = 12 * 25 + 12
+    a, b = (int(v) for v in F[(F == k).any(1)][0] if v != k)
+    mid, ab = 0.5 * (V[a] + V[b]), V[b] - V[a]
+    n = np.cross(ab, [0.0, 0.0, 1.0])
+    V[k] = mid + 1e-5 * np.linalg.norm(ab) * n / np.linalg.norm(n) * np.sign(np.dot(V[k] - mid, n))
+    th = np.sort(_smallest_angles(V, F))
+    assert 1.9e-5 < th[0] < 2.1e-5 and th[1] > 0.02  # one cap sliver, well-shaped otherwise
+    for s in (0, k, 624):
+        np.testing.assert_allclose(exact_geodesic_distance(V, F, s), np.linalg.norm(V - V[s], axis=1), atol=1e-12)
+
+    V0, F0 = grid(5)
+    rim = np.flatnonzero((V0[:, :2] == 0).any(1) | (V0[:, :2] == 1).any(1))
+    inner = np.setdiff1d(np.arange(len(V0)), rim)
+    m = np.arange(len(V0))
+    m[inner] = len(V0) + np.arange(inner.size)
+    Vp, Fp = np.vstack([V0, V0[inner]]), np.vstack([F0, m[F0][:, ::-1]])  # the second sheet, reversed
+    np.testing.assert_allclose(exact_geodesic_distance(Vp, Fp, 0), np.linalg.norm(Vp - Vp[0], axis=1), atol=1e-12)
+
+    # the thinnest generated test mesh (a face of 0.025°, 83 % obtuse faces): exact ≤ Dijkstra
+    Vs, Fs = stretched_sphere(4)
+    d = exact_geodesic_distance(Vs, Fs, 0)
+    assert np.isfinite(d).all() and (d <= graph_distance(Vs, Fs, 0) + 1e-12).all() and d.max() > 1.0
