@@ -124,6 +124,20 @@ _MMP_RUN_SCALE = 2e-5
 _MMP_RUN_LEVELS = (3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
 
+#: Keyword options of :class:`HeatGeodesicSolver` besides ``t`` and ``laplacian``.
+_SOLVER_OPTIONS = frozenset({"t_factor", "backend", "max_memory", "offset", "boundary"})
+
+
+def _positive_number(value, name: str) -> float:
+    """``value`` as a finite float > 0; a :class:`MeshShapeError` naming ``name`` otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise MeshShapeError(f"{name}: expected a finite positive number (got {type(value).__name__} {value!r})")
+    v = float(value)
+    if not (np.isfinite(v) and v > 0):
+        raise MeshShapeError(f"{name}: expected a finite positive number (got {value!r})")
+    return v
+
+
 def _check_sources(sources, nV: int, *, name: str = "sources") -> np.ndarray:
     s = np.asarray(sources)
     if s.dtype == bool or not np.issubdtype(s.dtype, np.integer):
@@ -456,6 +470,10 @@ class HeatGeodesicSolver:
     def _from_checked(cls, mesh: CheckedMesh, t: float | None = None, laplacian: str = "auto",
                       **kwargs) -> HeatGeodesicSolver:
         """The solver of a checked mesh, for composite functions (no second validation)."""
+        unknown = sorted(set(kwargs) - _SOLVER_OPTIONS)
+        if unknown:
+            raise TypeError(f"HeatGeodesicSolver: unexpected keyword argument {unknown[0]!r} (expected among t, "
+                            f"laplacian, {', '.join(sorted(_SOLVER_OPTIONS))})")
         self = cls.__new__(cls)
         self._setup(mesh, t, laplacian, **kwargs)
         return self
@@ -465,6 +483,11 @@ class HeatGeodesicSolver:
                offset: str = "source", boundary: str = "average"):
         V, F = require_checked(mesh)
         require_positive_area(mesh, "HeatGeodesicSolver")
+        if backend not in ("auto", "cholespy", "scipy"):
+            raise MeshError(f"backend: expected 'auto', 'cholespy' or 'scipy' (got {backend!r})")
+        t = None if t is None else _positive_number(t, "t")
+        t_factor = None if t_factor is None else _positive_number(t_factor, "t_factor")
+        max_memory = _positive_number(max_memory, "max_memory")
         if laplacian not in ("auto", "robust", "cotan"):
             raise MeshError(f"laplacian: expected 'auto', 'robust' or 'cotan' (got {laplacian!r})")
         if offset not in ("one-ring", "source"):
@@ -829,6 +852,7 @@ def _graph_distance(mesh: CheckedMesh, sources, *, rows: bool = False) -> np.nda
     """Kernel of :func:`graph_distance` on a checked mesh (validates only ``sources``)."""
     V, F = require_checked(mesh)
     s = _check_sources(sources, V.shape[0])
+    _require_referenced(s, np.bincount(F.ravel(), minlength=V.shape[0]) > 0)
     G = _edge_graph(V, F)
     if rows:
         return csgraph.dijkstra(G, directed=False, indices=s)
@@ -879,6 +903,15 @@ def distance_matrix(V, F, sources=None, *, method: str = "heat", out=None, chunk
     chunk = int(chunk)
     if chunk < 1:
         raise MeshShapeError(f"chunk: expected a positive integer (got {chunk})")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or not np.issubdtype(dt, np.floating):
+        raise MeshShapeError(f"dtype: expected a floating dtype such as float64 or float32, which hold inf for "
+                             f"unreachable vertices (got {dtype!r})")
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise MeshShapeError(f"out: expected a path ending in .npy (got {type(out).__name__})")
     if method == "heat":
         solver = solver if solver is not None else HeatGeodesicSolver._from_checked(mesh, **kwargs)
 
@@ -891,6 +924,7 @@ def distance_matrix(V, F, sources=None, *, method: str = "heat", out=None, chunk
         def rows_of(ss):
             return np.stack([_exact_geodesic_distance(mesh, int(x), manifold_checked=True) for x in ss])
     elif method == "graph":
+        _require_referenced(s, np.bincount(F.ravel(), minlength=nV) > 0)
         G = _edge_graph(V, F)
 
         def rows_of(ss):

@@ -387,3 +387,36 @@ def test_exact_geodesics_accept_obtuse_faces_an_isolated_sliver_and_folds():
     Vs, Fs = stretched_sphere(4)
     d = exact_geodesic_distance(Vs, Fs, 0)
     assert np.isfinite(d).all() and (d <= graph_distance(Vs, Fs, 0) + 1e-12).all() and d.max() > 1.0
+
+
+def test_parameters_and_sources_are_checked_with_typed_errors():
+    """Found by an API sweep: backend/max_memory/t of the wrong kind gave ValueError or TypeError
+    from deep inside, an integer distance_matrix turned inf into INT64_MIN, and graph distances
+    from a vertex on no face were a silent all-inf row."""
+    from manifold_nets.errors import MeshError, MeshShapeError
+    from manifold_nets.geometry import (
+        HeatGeodesicSolver,
+        distance_matrix,
+        geodesic_distance,
+        graph_distance,
+    )
+    from manifold_nets.shapes import icosphere
+
+    V, F = icosphere(1)
+    with pytest.raises(MeshError, match="backend: expected 'auto', 'cholespy' or 'scipy' \\(got 'bogus'\\)"):
+        HeatGeodesicSolver(V, F, backend="bogus")
+    for kw, frag in (({"max_memory": float("nan")}, "max_memory"), ({"t": [1.0]}, "got list"),
+                     ({"t": 1j}, "got complex"), ({"t_factor": -1.0}, "t_factor"), ({"t": True}, "got bool")):
+        with pytest.raises(MeshShapeError, match=frag):
+            geodesic_distance(V, F, 0, **kw)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        geodesic_distance(V, F, 0, bogus=1)
+    with pytest.raises(MeshShapeError, match="dtype: expected a floating dtype"):
+        distance_matrix(V, F, [0], method="graph", dtype=np.int64)
+    with pytest.raises(MeshShapeError, match="out: expected a path ending in .npy \\(got ndarray\\)"):
+        distance_matrix(V, F, [0], out=np.zeros((1, len(V))))
+    Vl = np.vstack([V, [[5.0, 5.0, 5.0]]])  # vertex 42 on no face
+    for f in (lambda: graph_distance(Vl, F, 42), lambda: distance_matrix(Vl, F, [0, 42], method="graph")):
+        with pytest.raises(MeshShapeError, match="unreferenced vertex 42"):
+            f()
+    assert np.isfinite(geodesic_distance(V, F, 0, t=np.float32(0.1))).all()  # numpy scalars are fine
