@@ -19,6 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ..errors import MeshShapeError
+
 __all__ = ["SparseOperator", "spmm", "block_diag_csr", "sparse_from_coo", "grouped_csr", "grouped_layout",
            "offdiag_abs_rowsum",
            "grouped_linear", "pair_kernels_csr", "PairKernels", "pair_linear"]
@@ -169,7 +171,7 @@ class SparseOperator:
         """``A`` as a scipy sparse matrix (CSR, or the CSC view of a transpose) on the CPU tensors' memory."""
         if self._S is None:
             if self._A.device.type != "cpu":
-                raise ValueError(f"scipy: expected a CPU operator (got device {self._A.device})")
+                raise MeshShapeError(f"scipy: expected a CPU operator (got device {self._A.device})")
             t = self._A
             self._S = scipy_csr(t.crow_indices(), t.col_indices(), t.values(), t.shape)
         return self._S
@@ -326,8 +328,8 @@ def grouped_csr(deg: torch.Tensor, start: torch.Tensor, centre: torch.Tensor, wi
     if layout is None:
         layout = grouped_layout(deg, start, centre, within, cols, R, n_cols)
     elif (layout["R"], layout["H"], layout["shape"][1]) != (R, H, int(n_cols)):
-        raise ValueError(f"layout: expected one made for R={R}, H={H}, n_cols={n_cols} "
-                         f"(got R={layout['R']}, H={layout['H']}, n_cols={layout['shape'][1]})")
+        raise MeshShapeError(f"layout: expected one made for R={R}, H={H}, n_cols={n_cols} "
+                             f"(got R={layout['R']}, H={layout['H']}, n_cols={layout['shape'][1]})")
     data = vals.new_empty(E * R * H)
     data[layout["pos"]] = vals.detach().reshape(-1)
     shape = layout["shape"]

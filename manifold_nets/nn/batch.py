@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..errors import MeshShapeError, SolverError
+from ..errors import MeshShapeError, NonFiniteError, SolverError
 from ._sparse import SparseOperator, block_diag_csr
 
 __all__ = ["MeshData", "MeshBatch", "collate", "estimate_lambda_max"]
@@ -169,7 +169,12 @@ class MeshData:
         V, F : array_like
             The mesh, ``(nV, 3)`` float64 and ``(nF, 3)`` int64.
         k : int
-            Number of eigenpairs (clamped to ``nV - 1``).
+            Number of eigenpairs.  On a mesh with fewer vertices (or fewer referenced vertices)
+            than ``k`` every eigenpair is computed (a dense solve) and ``k`` is reduced with an
+            :class:`~manifold_nets.geometry.spectral.EigenbasisWarning`.  A ``k`` that ends inside a
+            repeated eigenvalue (``k = 3`` on a sphere, whose eigenvalue 2 has multiplicity 3)
+            keeps an arbitrary part of that eigenspace: spectral features then break the
+            mesh's symmetries; end ``k`` at the end of an eigenspace for symmetric meshes.
         cache_dir : path, optional
             Folder of the learning cache (:mod:`manifold_nets.geometry.cache`): one entry per mesh
             and parameter set holding the operators, patches, principal angles and ``λ_max``.
@@ -191,7 +196,8 @@ class MeshData:
             Coarse levels of the mesh hierarchy (:attr:`coarse`, :attr:`pool`, :attr:`unpool`) for
             multiscale (U-Net) models; ``0`` (default): none.  The hierarchy is built from the
             normalised mesh (:func:`~manifold_nets.geometry.mesh_hierarchy`), so every level has
-            the same normalisation; the coarse levels get one-ring patches.
+            the same normalisation; the coarse levels get one-ring patches and ``min(k, n_l)``
+            eigenpairs (all of them on a level of ``n_l <= k`` vertices: by design, no warning).
         ratio : float
             Fraction of the vertices kept per level (used when ``levels > 0``).
         **operator_kwargs
@@ -213,7 +219,10 @@ class MeshData:
             key = _learning_key(V_in, F, params)
             hit = _cache_get(store, key, V_original=V_in, name=name)
             if hit is not None:
+                _warn_k_reduced(hit, k, name)
                 return hit
+        if k_eff < int(k):  # fewer vertices than k; operators warns about unreferenced ones itself
+            _warn_k_reduced(None, k, name, n_vertices=k_eff)
         if normalize:
             Vn, norm = normalize_for_learning(V_in, F)
         else:
@@ -273,6 +282,7 @@ class MeshData:
             if index is not None and isinstance(index[1].get("target"), str):
                 hit = _cache_get(store, index[1]["target"], V_original=None, name=name)
                 if hit is not None:
+                    _warn_k_reduced(hit, k, name)
                     return hit
         mesh = read_mesh(path)
         out = cls.from_mesh(mesh.V, mesh.F, cache_dir=cache_dir, name=name, **kw)
@@ -467,14 +477,14 @@ def _learning_params(n_vertices: int, *, k, patch_radius, patches, curvature, no
         patch_radius = float(patch_radius)
         if not (np.isfinite(patch_radius) and patch_radius > 0):
             raise MeshShapeError(f"patch_radius: expected a positive finite radius or None (got {patch_radius})")
-    return {"k": int(max(1, min(int(k), n_vertices - 1))), "patch_radius": patch_radius, "patches": bool(patches),
+    return {"k": int(max(1, min(int(k), n_vertices))), "patch_radius": patch_radius, "patches": bool(patches),
             "curvature": bool(curvature), "normalize": bool(normalize),
             "one_ring_radius_factor": ONE_RING_RADIUS_FACTOR, "operators": dict(sorted(operator_kwargs.items())),
             **({"levels": int(levels), "ratio": float(ratio), "hierarchy": _HIERARCHY_VERSION} if levels else {})}
 
 
 #: Bumped when the hierarchy (decimation, maps, coarse-level pipeline) changes: part of the cache key.
-_HIERARCHY_VERSION = 1
+_HIERARCHY_VERSION = 2  # 2: coarse levels keep min(k, n_l) eigenpairs (were min(k, n_l − 1))
 
 
 def _compute_data(cls, Vn, F, *, k, radius, patches, curvature, name, operator_kwargs):
@@ -566,7 +576,7 @@ def _attach_hierarchy(out, *, levels, ratio, k, patches, curvature, operator_kwa
     fine = out
     for lev in hier:
         if lev.decimated:
-            kc = int(max(1, min(k, lev.V.shape[0] - 1)))
+            kc = int(max(1, min(k, lev.V.shape[0])))  # a small level gets all its eigenpairs
             c, _ = _compute_data(type(out), lev.V, lev.F, k=kc, radius=None, patches=patches,
                                  curvature=curvature, name=None if out.name is None else f"{out.name} (level)",
                                  operator_kwargs=operator_kwargs)
@@ -581,6 +591,25 @@ def _attach_hierarchy(out, *, levels, ratio, k, patches, curvature, operator_kwa
         coarse.append(c)
         fine = c
     out.coarse, out.pool, out.unpool = coarse, pool, unpool
+
+
+def _warn_k_reduced(data, k, name, *, n_vertices=None) -> None:
+    """The :class:`~manifold_nets.geometry.spectral.EigenbasisWarning` of a ``k`` reduced to the
+    number of eigenpairs a mesh has (worded as :func:`~manifold_nets.geometry.operators` words it):
+    ``n_vertices`` before the solve, or the eigenpairs of ``data`` read from the cache."""
+    from ..geometry._checked import warn_user
+    from ..geometry.spectral import EigenbasisWarning
+
+    what = "vertices"
+    if n_vertices is None:
+        n_vertices = 0 if data.evals is None else len(data.evals)
+        what = "referenced vertices"
+    if n_vertices >= int(k):
+        return
+    who = f" for {name}" if name else ""
+    warn_user(f"MeshData: k reduced from {int(k)} to {n_vertices}{who}: the mesh has only {n_vertices} {what}, "
+              "so its Laplacian has no more eigenpairs (all of them are computed by a dense solve)",
+              EigenbasisWarning)
 
 
 def _learning_key(V, F, params: dict) -> str:
@@ -704,6 +733,67 @@ def _as_arrays(m, i: int):
                          f"{' of length ' + str(len(m)) if isinstance(m, (tuple, list)) else ''})")
 
 
+def _check_dtype(dtype) -> None:
+    """``dtype`` must be a floating torch dtype (integer operators would be truncated)."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise MeshShapeError(f"dtype: expected a floating torch dtype such as torch.float32 or torch.float64 "
+                             f"(got {dtype!r})")
+
+
+def _check_representable(d: MeshData, dtype, b: int) -> None:
+    """Refuse a mesh whose operators leave the normal range of ``dtype`` (overflow to inf, or
+    underflow to subnormals / zero), instead of batching NaN features.
+
+    Checked: every floating array (its largest magnitude), and the quantities that scale with
+    the mesh size — the mean vertex area and the total area (``∝ s²``), the positive eigenvalues
+    and ``λ_max`` (``∝ s⁻²``), the largest squared eigenvector entry (``∝ s⁻²``, the HKS / WKS
+    use it) — against ``[tiny · REPRESENTABLE_MARGIN, max / REPRESENTABLE_MARGIN]``.  float64 is not checked: the coordinate cap
+    of :mod:`manifold_nets.validation` keeps every float64 field in range."""
+    fi = torch.finfo(dtype)
+    if fi.max >= np.finfo(np.float64).max:
+        return
+    lo, hi = fi.tiny * REPRESENTABLE_MARGIN, fi.max / REPRESENTABLE_MARGIN
+
+    def fail(field_name, got):
+        who = f"meshes[{b}]" + (f" ({d.name})" if d.name else "")
+        raise NonFiniteError(
+            f"{who}: {field_name}: expected magnitudes in [{lo:.3g}, {hi:.3g}] for {dtype} (its normal range "
+            f"[{fi.tiny:.3g}, {fi.max:.3g}] with a margin of {REPRESENTABLE_MARGIN:g}) (got {got}); build the "
+            f"batch with normalize=True (unit area, the default) or dtype=torch.float64")
+
+    def biggest(a):
+        a = a.data if sp.issparse(a) else np.asarray(a)
+        return float(np.abs(a).max(initial=0.0)) if np.issubdtype(a.dtype, np.inexact) else 0.0
+
+    top = {name: biggest(getattr(d, name)) for name in _MD_DENSE + _MD_SPARSE + ("lambda_max", "patch_radius")
+           if name not in ("F", "patch_pairs") and getattr(d, name, None) is not None}
+    if d.normalization is not None:
+        top["center"] = biggest(d.normalization.center)
+    for name, m in top.items():
+        if m > hi:
+            fail(name, f"|values| up to {m:.3g}")
+    m = np.asarray(d.mass, dtype=np.float64)
+    area, n_ref = float(m.sum()), int((m > 0).sum())
+    if n_ref and not lo <= area / n_ref:
+        fail("mass", f"a mean vertex area of {area / n_ref:.3g}")
+    if area > hi:
+        fail("mass", f"a total area of {area:.3g}")
+    if d.evals is not None and len(d.evals):
+        from ..geometry.descriptors import positive_eigenvalues
+
+        pos = np.asarray(d.evals, dtype=np.float64)[positive_eigenvalues(d.evals)]
+        if pos.size and pos.min() < lo:
+            fail("evals", f"a smallest positive eigenvalue of {pos.min():.3g}")
+        phi2 = top.get("evecs", 1.0) ** 2
+        if not lo <= phi2 <= hi:
+            fail("evecs", f"a largest squared entry of {phi2:.3g}")
+
+
+#: :func:`_check_representable` keeps the operators of a batch this factor inside the normal
+#: range of its dtype (products of two fields, such as ``λ t`` or ``φ² · mass``, stay in range).
+REPRESENTABLE_MARGIN = 1e2
+
+
 def _block_operator(mats, dtype, device) -> SparseOperator:
     """The block-diagonal :class:`SparseOperator` of per-mesh matrices.  On CPU in float32/64 it holds
     the scipy matrix only (torch's CSR arrays, and the transpose's, are made on first use; scipy's
@@ -781,7 +871,9 @@ class MeshBatch:
             Paths (``str`` / ``os.PathLike``) are read with :func:`manifold_nets.read_mesh`;
             the kinds may be mixed.
         k : int
-            Eigenpairs per mesh (clamped to ``nV - 1``).
+            Eigenpairs per mesh: a mesh with fewer (referenced) vertices gets all of its
+            eigenpairs and an :class:`~manifold_nets.geometry.spectral.EigenbasisWarning` saying so; see
+            :meth:`MeshData.from_mesh` about a ``k`` that ends inside a repeated eigenvalue.
         cache_dir : path, optional
             Learning cache (operators, patches, principal angles, ``λ_max``), see
             :meth:`MeshData.from_mesh`.
@@ -810,6 +902,14 @@ class MeshBatch:
 
         from ..errors import MeshError
 
+        _check_dtype(dtype)
+        single = (isinstance(meshes, (str, bytes, os.PathLike)) or (hasattr(meshes, "V") and hasattr(meshes, "F"))
+                  or (isinstance(meshes, tuple) and len(meshes) == 2 and isinstance(meshes[0], np.ndarray)
+                      and meshes[0].ndim == 2))
+        if single or not hasattr(meshes, "__iter__"):
+            hint = " (wrap a single mesh in a list)" if single else ""
+            raise MeshShapeError(f"meshes: expected a list of paths, Meshes or (V, F) pairs{hint} "
+                                 f"(got {'a single ' if single else ''}{type(meshes).__name__})")
         data = []
         common = dict(k=k, cache_dir=cache_dir, patch_radius=patch_radius, patches=patches, curvature=curvature,
                       normalize=normalize, levels=levels, ratio=ratio, **operator_kwargs)
@@ -832,6 +932,7 @@ class MeshBatch:
     def from_bundles(cls, bundles, *, patches=None, patch_radius=None, principal_angles=None,
                      dtype=torch.float32, device=None) -> MeshBatch:
         """Batch precomputed operator bundles (and optional ``Patches``, one per bundle)."""
+        _check_dtype(dtype)
         n = len(bundles)
         patches = [None] * n if patches is None else list(patches)
         angs = [None] * n if principal_angles is None else list(principal_angles)
@@ -841,10 +942,23 @@ class MeshBatch:
 
     @classmethod
     def from_data(cls, data, *, dtype=torch.float32, device=None) -> MeshBatch:
-        """Batch a list of :class:`MeshData`."""
+        """Batch a list of :class:`MeshData`.
+
+        Raises
+        ------
+        MeshShapeError
+            No mesh, or a ``dtype`` that is not a floating torch dtype.
+        NonFiniteError
+            A mesh whose operators do not fit ``dtype``: magnitudes beyond its largest value, or
+            so small that they would become subnormal or zero (a mesh of size 1e19 in float32
+            with ``normalize=False`` has areas above 3.4e38); the message names the mesh.
+        """
+        _check_dtype(dtype)
         data = list(data)
         if not data:
             raise MeshShapeError("meshes: expected at least one mesh (got an empty list)")
+        for b, d in enumerate(data):
+            _check_representable(d, dtype, b)
         kw = dict(dtype=dtype, device=device)
         t = lambda a: torch.as_tensor(np.asarray(a), **kw)  # noqa: E731
         ti = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64), device=device)  # noqa: E731
@@ -956,8 +1070,8 @@ class MeshBatch:
     def level(self, lev: int) -> MeshBatch:
         """The batch of the level-``lev`` meshes (``0``: this batch; ``1 .. num_levels``: coarse)."""
         if isinstance(lev, bool) or not isinstance(lev, (int, np.integer)) or not 0 <= lev <= self.num_levels:
-            raise ValueError(f"level: expected an integer in [0, {self.num_levels}] (got {lev!r}); build the "
-                             f"batch with MeshBatch.from_meshes(..., levels=L) for L coarse levels")
+            raise MeshShapeError(f"level: expected an integer in [0, {self.num_levels}] (got {lev!r}); build the "
+                                 f"batch with MeshBatch.from_meshes(..., levels=L) for L coarse levels")
         return self if lev == 0 else self.levels[lev - 1]
 
     def pool(self, x: torch.Tensor, level: int = 0, irreps=None) -> torch.Tensor:
@@ -980,9 +1094,9 @@ class MeshBatch:
 
     def _apply_level_map(self, x, lev, which, irreps):
         if isinstance(lev, bool) or not isinstance(lev, (int, np.integer)) or not 0 <= lev < self.num_levels:
-            raise ValueError(f"level: expected a map between levels in [0, {self.num_levels}] (got {which} at "
-                             f"level {lev + (1 if which == 'unpool' else 0)}); build the batch with "
-                             f"MeshBatch.from_meshes(..., levels=L)")
+            raise MeshShapeError(f"level: expected a map between levels in [0, {self.num_levels}] (got {which} at "
+                                 f"level {lev + (1 if which == 'unpool' else 0)}); build the batch with "
+                                 f"MeshBatch.from_meshes(..., levels=L)")
         rows, cols, w, ang, shape = self.level_maps[lev][which]
         if x.shape[0] != shape[1]:
             raise MeshShapeError(f"x: expected {shape[1]} rows for {which} at level "
@@ -1038,7 +1152,11 @@ class MeshBatch:
         return [self.mesh(b) for b in range(self.num_meshes)]
 
     def to(self, device=None, dtype=None) -> MeshBatch:
-        """Copy to ``device`` (and floating tensors to ``dtype``)."""
+        """Copy to ``device`` (and floating tensors to ``dtype``, a floating torch dtype)."""
+        if dtype is not None:
+            _check_dtype(dtype)
+            for b, d in enumerate(self.data):
+                _check_representable(d, dtype, b)
         out = {}
         for k, v in self.__dict__.items():
             if k == "_cache":
@@ -1093,11 +1211,15 @@ class MeshBatch:
         return (x[self.faces[:, 0]] + x[self.faces[:, 1]] + x[self.faces[:, 2]]) / 3.0
 
     def global_mean(self, x: torch.Tensor) -> torch.Tensor:
-        """Mass-weighted mean per mesh: ``(N, C)`` -> ``(B, C)``."""
+        """Mass-weighted mean per mesh: ``(N, C)`` -> ``(B, C)``.
+
+        The weights are divided by their mesh's total first, so ``x · mass`` cannot overflow
+        (float32 positions of a mesh of size 1e13 times its vertex areas would)."""
         w = self.mass.to(x.dtype)
-        num = x.new_zeros((self.num_meshes,) + tuple(x.shape[1:])).index_add_(0, self.batch, x * w.view(-1, *([1] * (x.dim() - 1))))
         den = x.new_zeros(self.num_meshes).index_add_(0, self.batch, w)
-        return num / den.view(-1, *([1] * (x.dim() - 1)))
+        w = w / den[self.batch]
+        return x.new_zeros((self.num_meshes,) + tuple(x.shape[1:])).index_add_(
+            0, self.batch, x * w.view(-1, *([1] * (x.dim() - 1))))
 
 
 def _rotate_blocks(x: torch.Tensor, irreps, angle: torch.Tensor) -> torch.Tensor:

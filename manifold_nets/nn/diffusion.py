@@ -23,6 +23,8 @@ import warnings
 import torch
 from torch import nn
 
+from ..errors import MeshShapeError
+from ._checks import check_model_args
 from ._config import configurable
 from .batch import MeshBatch
 from .spectral import check_input_dtype, from_spectral, mesh_areas, to_spectral
@@ -150,9 +152,9 @@ class LearnedDiffusion(nn.Module):
         super().__init__()
         out_channels = in_channels if out_channels is None else out_channels
         if out_channels != in_channels:
-            raise ValueError(f"out_channels: expected {in_channels} (diffusion is channel-wise; got {out_channels})")
+            raise MeshShapeError(f"out_channels: expected {in_channels} (diffusion is channel-wise; got {out_channels})")
         if method not in ("spectral", "implicit"):
-            raise ValueError(f"method: expected 'spectral' or 'implicit' (got {method!r})")
+            raise MeshShapeError(f"method: expected 'spectral' or 'implicit' (got {method!r})")
         self.in_channels = self.out_channels = in_channels
         self.method, self.init_time, self.tol, self.max_iter = method, float(init_time), tol, max_iter
         self.time = nn.Parameter(torch.empty(in_channels))
@@ -213,7 +215,7 @@ class SpatialGradientFeatures(nn.Module):
         super().__init__()
         out_channels = in_channels if out_channels is None else out_channels
         if out_channels != in_channels:
-            raise ValueError(f"out_channels: expected {in_channels} (got {out_channels})")
+            raise MeshShapeError(f"out_channels: expected {in_channels} (got {out_channels})")
         self.in_channels = self.out_channels = in_channels
         self.A_re = nn.Parameter(torch.empty(in_channels, in_channels))
         self.A_im = nn.Parameter(torch.empty(in_channels, in_channels)) if with_rotation else None
@@ -326,7 +328,9 @@ class DiffusionNet(nn.Module):
                  gradient_features: bool = True):
         super().__init__()
         if outputs not in ("vertices", "faces", "global"):
-            raise ValueError(f"outputs: expected 'vertices', 'faces' or 'global' (got {outputs!r})")
+            raise MeshShapeError(f"outputs: expected 'vertices', 'faces' or 'global' (got {outputs!r})")
+        check_model_args(in_channels=in_channels, out_channels=out_channels, width=width, n_blocks=n_blocks,
+                         dropout=dropout)
         self.in_channels, self.out_channels, self.outputs = in_channels, out_channels, outputs
         self.lift = nn.Linear(in_channels, width)
         self.blocks = nn.ModuleList([

@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import MeshShapeError, NonFiniteError
 from ..geometry import descriptors as D
+from ._checks import check_int
 from .batch import MeshBatch
 
 __all__ = ["heat_kernel_signature", "wave_kernel_signature", "input_features", "FEATURE_KINDS"]
@@ -20,10 +22,16 @@ __all__ = ["heat_kernel_signature", "wave_kernel_signature", "input_features", "
 FEATURE_KINDS = ("xyz", "hks", "wks", "array")
 
 
+def _check_batch(batch) -> None:
+    if not isinstance(batch, MeshBatch):
+        raise MeshShapeError(f"batch: expected a MeshBatch (got {type(batch).__name__}); build one with "
+                             "MeshBatch.from_meshes")
+
+
 def _per_mesh_spectra(batch: MeshBatch):
     """Per mesh: float64 numpy ``(evals, positive mask, area)`` (only ``(B, K)`` values leave the device)."""
     if batch.evals is None:
-        raise ValueError("spectral features: expected a MeshBatch with an eigenbasis (got evals=None)")
+        raise MeshShapeError("spectral features: expected a MeshBatch with an eigenbasis (got evals=None)")
     ev = batch.evals.detach().to("cpu", torch.float64).numpy()
     valid = batch.eval_mask.detach().cpu().numpy()
     area = torch.zeros(batch.num_meshes, dtype=torch.float64, device=batch.device)
@@ -52,6 +60,8 @@ def heat_kernel_signature(batch: MeshBatch, n_times: int = D.N_TIMES, *, normali
 
     Shapes: -> ``(N, n_times)`` in the batch's dtype.
     """
+    _check_batch(batch)
+    n_times = check_int("n_times", n_times, 1)
     spectra = _per_mesh_spectra(batch)
     t = np.stack([D.hks_times(e, n_times, area=a) for e, _, a in spectra])  # (B, n)
     t = torch.as_tensor(t, dtype=batch.evals.dtype, device=batch.device)
@@ -75,6 +85,8 @@ def wave_kernel_signature(batch: MeshBatch, n_energies: int = D.N_ENERGIES, *,
 
     Shapes: -> ``(N, n_energies)`` in the batch's dtype.
     """
+    _check_batch(batch)
+    n_energies = check_int("n_energies", n_energies, 1)
     spectra = _per_mesh_spectra(batch)
     es, sig = zip(*[D.wks_energies(e, n_energies, variance, area=a) for e, _, a in spectra])
     kw = dict(dtype=batch.evals.dtype, device=batch.device)
@@ -99,16 +111,39 @@ def input_features(batch: MeshBatch, kind: str = "hks", n: int = 16, values=None
         ``"xyz"``: positions centred on each mesh's mass-weighted centroid and divided by
         ``sqrt(area)`` (scale-invariant, not rotation invariant); ``"hks"`` / ``"wks"``:
         intrinsic descriptors with the defaults of :mod:`manifold_nets.geometry.descriptors`
-        (HKS normalised); ``"array"``: ``values``, a list of per-mesh ``(nV_b, C)`` arrays, stacked.
+        (HKS normalised); ``"array"``: ``values``.
     n : int
-        Number of HKS times / WKS energies.
+        Number of HKS times / WKS energies (a positive integer; not used by ``"xyz"`` and
+        ``"array"``).
+    values : sequence of arrays, or one array; only with ``kind="array"``
+        A list of ``batch.num_meshes`` per-mesh arrays ``(nV_b,)`` or ``(nV_b, C)`` (tensors,
+        numpy arrays or nested lists; the same ``C`` for every mesh), stacked in the batch's
+        vertex order; or a single tensor / numpy array ``(N,)`` or ``(N, C)`` already stacked
+        (``N = batch.num_vertices``, the rows of mesh ``b`` at ``batch.ptr[b]:batch.ptr[b+1]``).
+        A 1-D array is one channel.  Values must be finite real numbers; tensors keep their
+        autograd graph.
     normalize : bool
         HKS: divide by the mass-weighted mean (scale-invariant); ignored by the other kinds.
 
     Returns
     -------
     (N, C) tensor in the batch's dtype and device.
+
+    Raises
+    ------
+    MeshShapeError
+        An unknown ``kind``, a bad ``n``, ``values`` missing with ``kind="array"`` or given with
+        another kind, or ``values`` whose number of meshes, rows or channels do not fit the batch.
+    NonFiniteError
+        NaN or infinite ``values``.
     """
+    _check_batch(batch)
+    if not isinstance(kind, str) or kind not in FEATURE_KINDS:
+        raise MeshShapeError(f"kind: expected one of {FEATURE_KINDS} (got {kind!r})")
+    n = check_int("n", n, 1)
+    if kind != "array" and values is not None:
+        raise MeshShapeError(f"values: expected None with kind={kind!r} (values are the features of "
+                             f"kind='array' only) (got {type(values).__name__})")
     if kind == "xyz":
         area = batch.mass.new_zeros(batch.num_meshes).index_add_(0, batch.batch, batch.mass)
         centred = batch.pos - batch.global_mean(batch.pos)[batch.batch]
@@ -117,10 +152,61 @@ def input_features(batch: MeshBatch, kind: str = "hks", n: int = 16, values=None
         return heat_kernel_signature(batch, n, normalize=normalize)
     if kind == "wks":
         return wave_kernel_signature(batch, n)
-    if kind == "array":
-        if values is None:
-            raise ValueError("kind='array': expected values, a list of per-mesh arrays (got None)")
-        vals = [torch.as_tensor(v, dtype=batch.pos.dtype) for v in values]
-        vals = [v.unsqueeze(-1) if v.dim() == 1 else v for v in vals]
-        return torch.cat(vals, 0).to(batch.device)
-    raise ValueError(f"kind: expected one of {FEATURE_KINDS} (got {kind!r})")
+    return _array_features(batch, values)
+
+
+def _as_real_tensor(v, name: str, dtype) -> torch.Tensor:
+    try:
+        t = v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v))
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise MeshShapeError(f"{name}: expected an array of real numbers (got {type(v).__name__}: {exc})") from None
+    if t.is_complex():
+        raise MeshShapeError(f"{name}: expected an array of real numbers (got dtype {t.dtype})")
+    if t.dim() == 1:
+        t = t.unsqueeze(-1)
+    if t.dim() != 2:
+        raise MeshShapeError(f"{name}: expected a 1-D or 2-D array (got shape {tuple(t.shape)})")
+    return t.to(dtype)
+
+
+def _array_features(batch: MeshBatch, values) -> torch.Tensor:
+    """``kind="array"`` of :func:`input_features`: ``values`` checked against the batch and stacked."""
+    dt, N = batch.pos.dtype, batch.num_vertices
+    if values is None:
+        raise MeshShapeError("values: expected, with kind='array', a list of per-mesh arrays or one "
+                             "(N, C) array (got None)")
+    if isinstance(values, (torch.Tensor, np.ndarray)):
+        x = _as_real_tensor(values, "values", dt)
+        if x.shape[0] != N:
+            per = "" if batch.num_meshes == 1 else f", the vertices of all {batch.num_meshes} meshes stacked"
+            raise MeshShapeError(f"values: expected {N} rows, one per vertex of the batch{per} (got array of "
+                                 f"shape {tuple(values.shape)}); give a list of per-mesh arrays otherwise")
+        stacked = True
+    elif isinstance(values, (list, tuple)):
+        if len(values) != batch.num_meshes:
+            raise MeshShapeError(f"values: expected {batch.num_meshes} per-mesh arrays, one per mesh of the "
+                                 f"batch (got {len(values)})")
+        parts = []
+        for b, (v, nv) in enumerate(zip(values, batch.sizes)):
+            t = _as_real_tensor(v, f"values[{b}]", dt)
+            if t.shape[0] != nv:
+                raise MeshShapeError(f"values[{b}]: expected {nv} rows, one per vertex of mesh {b} "
+                                     f"(got shape {tuple(t.shape)})")
+            if parts and t.shape[1] != parts[0].shape[1]:
+                raise MeshShapeError(f"values[{b}]: expected {parts[0].shape[1]} channels like values[0] "
+                                     f"(got shape {tuple(t.shape)})")
+            parts.append(t)
+        x = torch.cat(parts, 0)
+        stacked = False
+    else:
+        raise MeshShapeError(f"values: expected a list of per-mesh arrays or one (N, C) tensor / numpy array "
+                             f"(got {type(values).__name__})")
+    bad = ~torch.isfinite(x.detach())
+    if bad.any():
+        r = int(bad.any(1).nonzero()[0, 0])
+        b = int(np.searchsorted(np.cumsum(batch.sizes), r, side="right"))
+        local = r - int(sum(batch.sizes[:b]))
+        name, row = ("values", f"row {r}: vertex {local} of mesh {b}") if stacked else (f"values[{b}]", f"row {local}")
+        raise NonFiniteError(f"{name}: expected finite values (got NaN/inf, or a value beyond the range of {dt}, "
+                             f"in {row})")
+    return x.to(batch.device)

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..errors import MeshShapeError
 from ._config import configurable
 from ._sparse import grouped_csr, grouped_layout
 from .batch import MeshBatch
@@ -61,7 +62,7 @@ class Irreps(tuple):
         for mult, order in blocks:
             mult, order = int(mult), int(order)
             if mult < 0 or order < 0:
-                raise ValueError(f"irreps: expected non-negative multiplicity and order (got {(mult, order)})")
+                raise MeshShapeError(f"irreps: expected non-negative multiplicity and order (got {(mult, order)})")
             if mult:
                 out.append((mult, order))
         return super().__new__(cls, out)
@@ -171,7 +172,7 @@ class GEMConv(nn.Module):
                  bias: bool = True, method: str = "fourier"):
         super().__init__()
         if method not in ("fourier", "edges"):
-            raise ValueError(f"method: expected 'fourier' or 'edges' (got {method!r})")
+            raise MeshShapeError(f"method: expected 'fourier' or 'edges' (got {method!r})")
         self.method = method
         self.irreps_in, self.irreps_out = Irreps(in_channels), Irreps(out_channels)
         self.in_channels, self.out_channels = self.irreps_in, self.irreps_out
@@ -415,7 +416,7 @@ class GEMConv(nn.Module):
 
     def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
         if not batch.has_patches:
-            raise ValueError("GEMConv: expected a MeshBatch with patches (got patches=None)")
+            raise MeshShapeError("GEMConv: expected a MeshBatch with patches (got patches=None)")
         if self.method == "fourier":
             y, complete = self._neighbours_fourier(batch, x)
             if complete:
@@ -533,9 +534,9 @@ class NormNonlinearity(nn.Module):
         super().__init__()
         self.irreps = Irreps(in_channels)
         if out_channels is not None and Irreps(out_channels) != self.irreps:
-            raise ValueError(f"out_channels: expected {self.irreps!r} (got {Irreps(out_channels)!r})")
+            raise MeshShapeError(f"out_channels: expected {self.irreps!r} (got {Irreps(out_channels)!r})")
         if gate not in ("sigmoid", "relu"):
-            raise ValueError(f"gate: expected 'sigmoid' or 'relu' (got {gate!r})")
+            raise MeshShapeError(f"gate: expected 'sigmoid' or 'relu' (got {gate!r})")
         self.in_channels = self.out_channels = self.irreps
         self.act = act if act is not None else torch.relu
         self.gate, self.eps = gate, eps
@@ -584,7 +585,7 @@ class IrrepsDropout(nn.Module):
     def __init__(self, irreps, p: float = 0.0):
         super().__init__()
         if not 0.0 <= p < 1.0:
-            raise ValueError(f"p: expected a probability in [0, 1) (got {p!r})")
+            raise MeshShapeError(f"p: expected a probability in [0, 1) (got {p!r})")
         self.irreps, self.p = Irreps(irreps), float(p)
         # column -> field index (both components of a pair share their field)
         idx, k = [], 0
@@ -634,12 +635,12 @@ class RegularNonlinearity(nn.Module):
         super().__init__()
         self.irreps = Irreps(in_channels)
         if not self.irreps.is_regular():
-            raise ValueError(f"in_channels: expected a regular type Irreps.regular(m, L) (got {self.irreps!r})")
+            raise MeshShapeError(f"in_channels: expected a regular type Irreps.regular(m, L) (got {self.irreps!r})")
         if out_channels is not None and Irreps(out_channels) != self.irreps:
-            raise ValueError(f"out_channels: expected {self.irreps!r} (got {Irreps(out_channels)!r})")
+            raise MeshShapeError(f"out_channels: expected {self.irreps!r} (got {Irreps(out_channels)!r})")
         L = self.irreps.max_order
         if n_samples < 2 * L + 1:
-            raise ValueError(f"n_samples: expected at least 2L+1 = {2 * L + 1} (got {n_samples})")
+            raise MeshShapeError(f"n_samples: expected at least 2L+1 = {2 * L + 1} (got {n_samples})")
         self.in_channels = self.out_channels = self.irreps
         self.n_samples, self.act = n_samples, (act if act is not None else torch.relu)
         self.m = self.irreps[0][0]
@@ -731,7 +732,7 @@ class TransportSmoothing(nn.Module):
         super().__init__()
         self.irreps = Irreps(in_channels)
         if out_channels is not None and Irreps(out_channels) != self.irreps:
-            raise ValueError(f"out_channels: expected {self.irreps!r} (got {Irreps(out_channels)!r})")
+            raise MeshShapeError(f"out_channels: expected {self.irreps!r} (got {Irreps(out_channels)!r})")
         self.in_channels = self.out_channels = self.irreps
 
     def reset_parameters(self) -> None:  # no parameters
@@ -742,7 +743,7 @@ class TransportSmoothing(nn.Module):
 
     def forward(self, batch: MeshBatch, x: torch.Tensor) -> torch.Tensor:
         if not batch.has_patches:
-            raise ValueError("TransportSmoothing: expected a MeshBatch with patches (got patches=None)")
+            raise MeshShapeError("TransportSmoothing: expected a MeshBatch with patches (got patches=None)")
         i, j = batch.patch_pairs[:, 0], batch.patch_pairs[:, 1]
         v = rotate_irreps(x[j], self.irreps, batch.pair_transport.to(x.dtype))
         agg = x.clone().index_add_(0, i, v)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as Fn
 
+from ..errors import MeshShapeError
 from .batch import MeshBatch
 
 __all__ = ["segmentation_loss", "accuracy", "descriptor_loss"]
@@ -23,7 +24,7 @@ def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor, batch: MeshBat
     if not mass_weighted:
         return Fn.cross_entropy(logits, labels, label_smoothing=label_smoothing)
     if batch is None:
-        raise ValueError("mass_weighted=True: expected the MeshBatch of the logits (got None)")
+        raise MeshShapeError("mass_weighted=True: expected the MeshBatch of the logits (got None)")
     ce = Fn.cross_entropy(logits, labels, reduction="none", label_smoothing=label_smoothing)
     w = batch.mass.to(ce.dtype)
     area = w.new_zeros(batch.num_meshes).index_add_(0, batch.batch, w)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import MeshShapeError
+from ._checks import check_model_args
 from ._config import configurable
 from .batch import MeshBatch
 from .diffusion import DiffusionNetBlock
@@ -108,7 +109,10 @@ class ResidualConvBlock(nn.Module, Serializable):
                  **conv_kwargs):
         super().__init__()
         if in_channels != out_channels:
-            raise ValueError(f"out_channels: expected {in_channels} for a residual block (got {out_channels})")
+            raise MeshShapeError(f"out_channels: expected {in_channels} for a residual block (got {out_channels})")
+        if conv not in _CONVS:
+            raise MeshShapeError(f"conv: expected one of {tuple(_CONVS)} (got {conv!r})")
+        check_model_args(in_channels=in_channels, dropout=dropout)
         self.in_channels = self.out_channels = in_channels
         self.conv = _CONVS[conv](in_channels, in_channels, **conv_kwargs)
         self.dropout = nn.Dropout(dropout)
@@ -158,7 +162,7 @@ class GEMBlock(nn.Module, Serializable):
         elif nonlinearity == "regular":
             self.nonlin = RegularNonlinearity(irreps, n_samples=n_samples)
         else:
-            raise ValueError(f"nonlinearity: expected 'norm' or 'regular' (got {nonlinearity!r})")
+            raise MeshShapeError(f"nonlinearity: expected 'norm' or 'regular' (got {nonlinearity!r})")
         self.dropout = IrrepsDropout(irreps, dropout)
         self.conv = GEMConv(irreps, irreps, n_radial=n_radial)
         self.pool = TransportSmoothing(irreps) if transport_pooling else None
@@ -229,10 +233,9 @@ class MeshBackbone(nn.Module, Serializable):
                  levels: int = 0, level_blocks: int = 1, **conv_kwargs):
         super().__init__()
         if family not in FAMILIES:
-            raise ValueError(f"family: expected one of {FAMILIES} (got {family!r})")
-        for nm, v in (("levels", levels), ("level_blocks", level_blocks)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{nm}: expected a non-negative integer (got {v!r})")
+            raise MeshShapeError(f"family: expected one of {FAMILIES} (got {family!r})")
+        check_model_args(in_channels=in_channels, out_channels=out_channels, width=width, n_blocks=n_blocks,
+                          dropout=dropout, max_order=max_order, levels=levels, level_blocks=level_blocks)
         out_channels = width if out_channels is None else out_channels
         self.in_channels, self.out_channels, self.family = in_channels, out_channels, family
         self.width, self.n_blocks = width, n_blocks
@@ -287,9 +290,9 @@ class MeshBackbone(nn.Module, Serializable):
 
     def _multiscale(self, batch: MeshBatch, h: torch.Tensor) -> torch.Tensor:
         if batch.num_levels < self.levels:
-            raise ValueError(f"batch: expected a MeshBatch with at least {self.levels} coarse levels for "
-                             f"MeshBackbone(levels={self.levels}) (got {batch.num_levels}); build it with "
-                             f"MeshBatch.from_meshes(..., levels={self.levels})")
+            raise MeshShapeError(f"batch: expected a MeshBatch with at least {self.levels} coarse levels for "
+                                 f"MeshBackbone(levels={self.levels}) (got {batch.num_levels}); build it with "
+                                 f"MeshBatch.from_meshes(..., levels={self.levels})")
         skips = [h]
         for lev in range(1, self.levels + 1):
             h = self.pool(batch, h, lev - 1)
@@ -353,8 +356,12 @@ class SegmentationNet(nn.Module, Serializable):
                  outputs: str = "vertices", width: int = 64, n_blocks: int = 4, dropout: float = 0.0,
                  input_norm: bool = False, **kwargs):
         super().__init__()
+        if family not in FAMILIES:
+            raise MeshShapeError(f"family: expected one of {FAMILIES} (got {family!r})")
         if outputs not in ("vertices", "faces", "global"):
-            raise ValueError(f"outputs: expected 'vertices', 'faces' or 'global' (got {outputs!r})")
+            raise MeshShapeError(f"outputs: expected 'vertices', 'faces' or 'global' (got {outputs!r})")
+        check_model_args(in_channels=in_channels, out_channels=out_channels, width=width, n_blocks=n_blocks,
+                          dropout=dropout)
         self.in_channels, self.out_channels, self.family, self.outputs = in_channels, out_channels, family, outputs
         self.input_norm = bool(input_norm)
         if self.input_norm:
@@ -388,12 +395,12 @@ class SegmentationNet(nn.Module, Serializable):
         Channels that do not vary get ``input_std`` 1 (they are only shifted).
         """
         if not self.input_norm:
-            raise ValueError("fit_input_norm: expected a model built with input_norm=True (got input_norm=False)")
+            raise MeshShapeError("fit_input_norm: expected a model built with input_norm=True (got input_norm=False)")
         if len(xs) == 0:
-            raise ValueError("fit_input_norm: expected inputs of at least one mesh (got none)")
+            raise MeshShapeError("fit_input_norm: expected inputs of at least one mesh (got none)")
         X = torch.cat([x.to(torch.float64) for x in xs])
         if X.ndim != 2 or X.shape[1] != self.in_channels:
-            raise ValueError(f"fit_input_norm: expected inputs of shape (N, {self.in_channels}) (got {tuple(X.shape)})")
+            raise MeshShapeError(f"fit_input_norm: expected inputs of shape (N, {self.in_channels}) (got {tuple(X.shape)})")
         ws = [torch.ones(len(x), dtype=torch.float64, device=X.device) if weights is None
               else weights[i].to(dtype=torch.float64, device=X.device) for i, x in enumerate(xs)]
         W = torch.cat([w / w.sum() for w in ws]) / len(xs)
@@ -438,6 +445,9 @@ class FeatureNet(nn.Module, Serializable):
     def __init__(self, in_channels: int, out_channels: int, *, family: str = "diffusion", normalize: bool = True,
                  width: int = 64, n_blocks: int = 4, **kwargs):
         super().__init__()
+        if family not in FAMILIES:
+            raise MeshShapeError(f"family: expected one of {FAMILIES} (got {family!r})")
+        check_model_args(in_channels=in_channels, out_channels=out_channels, width=width, n_blocks=n_blocks)
         self.in_channels, self.out_channels, self.family, self.normalize = in_channels, out_channels, family, normalize
         self.backbone = MeshBackbone(in_channels, out_channels, family=family, width=width, n_blocks=n_blocks,
                                      **kwargs)

@@ -46,6 +46,7 @@ import threading
 import torch
 from torch import nn
 
+from ..errors import MeshShapeError
 from ._config import configurable
 from ._sparse import (
     PairKernels,
@@ -63,8 +64,8 @@ __all__ = ["GCNNConv", "ACNNConv", "MoNetConv", "patch_coordinates", "angular_fo
 
 def _require_patches(batch: MeshBatch, who: str) -> None:
     if not batch.has_patches:
-        raise ValueError(f"{who}: expected a MeshBatch with geodesic patches (got patches=None); "
-                         "build it with MeshBatch.from_meshes(..., patches=True)")
+        raise MeshShapeError(f"{who}: expected a MeshBatch with geodesic patches (got patches=None); "
+                             "build it with MeshBatch.from_meshes(..., patches=True)")
 
 
 def patch_coordinates(batch: MeshBatch, orientation=None):
@@ -86,13 +87,13 @@ def patch_coordinates(batch: MeshBatch, orientation=None):
         pass
     elif isinstance(orientation, str) and orientation == "principal":
         if batch.principal_angle is None:
-            raise ValueError("orientation='principal': the batch has no principal curvature directions "
-                             "(build it with curvature=True)")
+            raise MeshShapeError("orientation='principal': the batch has no principal curvature directions "
+                                 "(build it with curvature=True)")
         theta = theta - batch.principal_angle[batch.patch_pairs[:, 0]]
     elif isinstance(orientation, torch.Tensor):
         theta = theta - orientation.to(theta.dtype)[batch.patch_pairs[:, 0]]
     else:
-        raise ValueError(f"orientation: expected None, 'gauge', 'principal' or an (N,) tensor (got {orientation!r})")
+        raise MeshShapeError(f"orientation: expected None, 'gauge', 'principal' or an (N,) tensor (got {orientation!r})")
     return rho, torch.remainder(theta, 2 * math.pi)
 
 
@@ -348,13 +349,13 @@ class GCNNConv(nn.Module):
                  bias: bool = True, eps: float = 1e-12):
         super().__init__()
         if angular not in ("fourier", "bins"):
-            raise ValueError(f"angular: expected 'fourier' or 'bins' (got {angular!r})")
+            raise MeshShapeError(f"angular: expected 'fourier' or 'bins' (got {angular!r})")
         if angular == "fourier" and orientation is not None:
-            raise ValueError("orientation: expected None with angular='fourier' (the response is gauge invariant; "
-                             f"use angular='bins' for oriented patches) (got {orientation!r})")
+            raise MeshShapeError("orientation: expected None with angular='fourier' (the response is gauge invariant; "
+                                 f"use angular='bins' for oriented patches) (got {orientation!r})")
         if n_rho < 1 or max_frequency < 0 or n_theta < 1:
-            raise ValueError(f"n_rho, n_theta, max_frequency: expected n_rho >= 1, n_theta >= 1, max_frequency >= 0 "
-                             f"(got {n_rho}, {n_theta}, {max_frequency})")
+            raise MeshShapeError(f"n_rho, n_theta, max_frequency: expected n_rho >= 1, n_theta >= 1, max_frequency >= 0 "
+                                 f"(got {n_rho}, {n_theta}, {max_frequency})")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.angular, self.n_rho, self.eps = angular, n_rho, float(eps)
         self.n_theta, self.max_over_rotations, self.orientation = n_theta, max_over_rotations, orientation
@@ -402,8 +403,8 @@ class GCNNConv(nn.Module):
         N, C = x.shape
         if self.angular == "fourier":
             if orientation is not None:
-                raise ValueError("orientation: expected None with angular='fourier' "
-                                 f"(got {type(orientation).__name__}); use angular='bins' for oriented patches")
+                raise MeshShapeError("orientation: expected None with angular='fourier' "
+                                     f"(got {type(orientation).__name__}); use angular='bins' for oriented patches")
             P = angular_fourier_operator(batch, self.n_rho, self.max_frequency)
             if P.dtype != x.dtype:
                 P = P.to(dtype=x.dtype)
@@ -820,13 +821,13 @@ class MoNetConv(nn.Module):
                  angular: str = "fourier", orientation=None, bias: bool = True, eps: float = 1e-12):
         super().__init__()
         if angular not in ("fourier", "von_mises"):
-            raise ValueError(f"angular: expected 'fourier' or 'von_mises' (got {angular!r})")
+            raise MeshShapeError(f"angular: expected 'fourier' or 'von_mises' (got {angular!r})")
         if angular == "fourier" and orientation is not None:
-            raise ValueError("orientation: expected None with angular='fourier' (the response is gauge invariant; "
-                             f"use angular='von_mises' for oriented kernels) (got {orientation!r})")
+            raise MeshShapeError("orientation: expected None with angular='fourier' (the response is gauge invariant; "
+                                 f"use angular='von_mises' for oriented kernels) (got {orientation!r})")
         n_kernels = (4 if angular == "fourier" else 8) if n_kernels is None else int(n_kernels)
         if n_kernels < 1 or max_frequency < 0:
-            raise ValueError(f"n_kernels, max_frequency: expected >= 1 and >= 0 (got {n_kernels}, {max_frequency})")
+            raise MeshShapeError(f"n_kernels, max_frequency: expected >= 1 and >= 0 (got {n_kernels}, {max_frequency})")
         self.in_channels, self.out_channels, self.n_kernels = in_channels, out_channels, n_kernels
         self.angular, self.max_frequency, self.eps = angular, max_frequency, float(eps)
         self.orientation = orientation
@@ -898,7 +899,7 @@ class MoNetConv(nn.Module):
     def kernel_weights(self, rho: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """Mixture weights ``(E, n_kernels)`` at the pseudo-coordinates (``angular="von_mises"``)."""
         if self.angular != "von_mises":
-            raise ValueError(f"kernel_weights: expected angular='von_mises' (got {self.angular!r})")
+            raise MeshShapeError(f"kernel_weights: expected angular='von_mises' (got {self.angular!r})")
         kap = torch.exp(self.log_kappa).to(rho.dtype)
         return self.radial_weights(rho) * torch.exp(
             kap * (torch.cos(theta.unsqueeze(-1) - self.mu_theta.to(rho.dtype)) - 1))
@@ -909,8 +910,8 @@ class MoNetConv(nn.Module):
         N, C = x.shape
         if self.angular == "fourier":
             if orientation is not None:
-                raise ValueError("orientation: expected None with angular='fourier' "
-                                 f"(got {type(orientation).__name__}); use angular='von_mises' for oriented kernels")
+                raise MeshShapeError("orientation: expected None with angular='fourier' "
+                                     f"(got {type(orientation).__name__}); use angular='von_mises' for oriented kernels")
             M = self.max_frequency
             rho, ph, inv_deg = _fourier_phases(batch, M, x.dtype)
             w = self.radial_weights(rho) * inv_deg  # (E, K)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import MeshShapeError
 from ._config import configurable
 from .batch import MeshBatch
 from .gauge import Irreps
@@ -40,7 +41,7 @@ __all__ = ["MeshPool", "MeshUnpool"]
 def _irreps_of(in_channels, out_channels, who: str) -> Irreps:
     irreps = Irreps(in_channels)
     if out_channels is not None and Irreps(out_channels) != irreps:
-        raise ValueError(f"{who}: expected out_channels equal to in_channels {irreps!r} (got {Irreps(out_channels)!r})")
+        raise MeshShapeError(f"{who}: expected out_channels equal to in_channels {irreps!r} (got {Irreps(out_channels)!r})")
     return irreps
 
 

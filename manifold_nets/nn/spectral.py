@@ -20,6 +20,7 @@ import math
 import torch
 from torch import nn
 
+from ..errors import MeshShapeError
 from ._config import configurable
 from ._sparse import offdiag_abs_rowsum
 from .batch import MeshBatch
@@ -178,9 +179,9 @@ class ChebConv(nn.Module):
                  bias: bool = True):
         super().__init__()
         if K < 1:
-            raise ValueError(f"K: expected at least 1 (got {K})")
+            raise MeshShapeError(f"K: expected at least 1 (got {K})")
         if normalization not in ("mass", "degree"):
-            raise ValueError(f"normalization: expected 'mass' or 'degree' (got {normalization!r})")
+            raise MeshShapeError(f"normalization: expected 'mass' or 'degree' (got {normalization!r})")
         self.in_channels, self.out_channels, self.K = in_channels, out_channels, K
         self.normalization = normalization
         self.weight = nn.Parameter(torch.empty(K, in_channels, out_channels))

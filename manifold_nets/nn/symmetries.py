@@ -44,6 +44,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..errors import MeshShapeError
+
 __all__ = ["SYMMETRIES", "Claim", "FAMILY_SYMMETRIES", "GAUGE_DEPENDENT_OPTIONS", "MULTISCALE_CLAIMS", "claims_of",
            "symmetry_table"]
 
@@ -113,7 +115,7 @@ MULTISCALE_CLAIMS: dict = {
 def claims_of(family: str, levels: int = 0) -> dict:
     """The claims of ``family`` (``{symmetry: Claim}``); ``levels > 0``: with the U-Net option."""
     if family not in FAMILY_SYMMETRIES:
-        raise ValueError(f"family: expected one of {tuple(FAMILY_SYMMETRIES)} (got {family!r})")
+        raise MeshShapeError(f"family: expected one of {tuple(FAMILY_SYMMETRIES)} (got {family!r})")
     out = dict(FAMILY_SYMMETRIES[family])
     if levels:
         out.update(MULTISCALE_CLAIMS)

@@ -49,10 +49,13 @@ def test_padded_eigenbasis_is_m_orthonormal(batch64):
 
 
 def test_meshes_with_fewer_eigenpairs_are_zero_padded():
-    b = MeshBatch.from_meshes([octahedron(), icosphere(1)], k=20, patches=False, dtype=torch.float64)
+    from manifold_nets.geometry.spectral import EigenbasisWarning
+
+    with pytest.warns(EigenbasisWarning, match=r"k reduced from 20 to 6 for \(V, F\) #0: the mesh has only 6 vertices"):
+        b = MeshBatch.from_meshes([octahedron(), icosphere(1)], k=20, patches=False, dtype=torch.float64)
     assert b.evals.shape == (2, 20)
-    assert b.eval_mask[0].sum() == 5 and bool(b.eval_mask[1].all())  # 6 vertices -> k = 5
-    assert torch.count_nonzero(b.evecs_padded[0, :, 5:]) == 0
+    assert b.eval_mask[0].sum() == 6 and bool(b.eval_mask[1].all())  # 6 vertices -> all 6 eigenpairs
+    assert torch.count_nonzero(b.evecs_padded[0, :, 6:]) == 0
     assert torch.count_nonzero(b.evecs_padded[0, 6:]) == 0
     assert b.patch_pairs is None and not b.has_patches
 
@@ -308,3 +311,67 @@ def test_bad_elements_are_named(tmp_path, meshes):
         MeshBatch.from_meshes([(V, F), tmp_path / "missing.obj"], k=4)
     with pytest.raises(MeshError, match=r"meshes\[0\]"):
         MeshBatch.from_meshes([(V[:, :2], F)], k=4)
+
+
+@pytest.mark.parametrize("name, k", [("tetrahedron", 4), ("tetrahedron", 9), ("octahedron", 6), ("octahedron", 7)])
+def test_k_at_or_above_the_vertex_count_keeps_every_eigenpair(name, k):
+    """k >= nV: all nV eigenpairs (no cut through the repeated eigenvalue of a regular solid, which
+    made the HKS single out vertex 0); k > nV is reduced with a warning, k = nV silently."""
+    import warnings
+
+    from manifold_nets import shapes
+    from manifold_nets.geometry.spectral import EigenbasisWarning
+    from manifold_nets.nn import input_features
+
+    V, F = getattr(shapes, name)()
+    n = len(V)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        b = MeshBatch.from_meshes([(V, F)], k=k, patches=False, dtype=torch.float64)
+    reduced = [w for w in rec if issubclass(w.category, EigenbasisWarning) and "k reduced" in str(w.message)]
+    assert len(reduced) == (k > n)
+    if k > n:
+        assert f"k reduced from {k} to {n}" in str(reduced[0].message) and reduced[0].filename == __file__
+    assert b.evals.shape == (1, n) and bool(b.eval_mask.all())
+    G = b.evecs.T @ (b.mass[:, None] * b.evecs)
+    np.testing.assert_allclose(G[:n, :n].numpy(), np.eye(n), atol=1e-10)
+    H = input_features(b, "hks", 8)
+    assert float(H.std(0).max()) < 1e-10  # every vertex of a regular solid is alike
+
+
+def test_k_reduction_warns_on_a_cache_hit_too(tmp_path):
+    from manifold_nets.geometry.spectral import EigenbasisWarning
+
+    V, F = octahedron()
+    with pytest.warns(EigenbasisWarning, match="k reduced from 10 to 6"):
+        MeshData.from_mesh(V, F, k=10, cache_dir=tmp_path, patches=False)
+    with pytest.warns(EigenbasisWarning, match="k reduced from 10 to 6"):
+        d = MeshData.from_mesh(V, F, k=10, cache_dir=tmp_path, patches=False)
+    assert d.from_cache and len(d.evals) == 6
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool, torch.complex64, "float32", np.float32, None])
+def test_dtype_must_be_a_floating_torch_dtype(dtype, batch64):
+    V, F = icosphere(1)
+    with pytest.raises(MeshShapeError, match=r"dtype: expected a floating torch dtype .*\(got "):
+        MeshBatch.from_meshes([(V, F)], k=4, dtype=dtype)
+    with pytest.raises(MeshShapeError, match="dtype: expected a floating torch dtype"):
+        MeshBatch.from_data(batch64.data[:1], dtype=dtype)
+    if dtype is not None:  # to(dtype=None) keeps the dtype
+        with pytest.raises(MeshShapeError, match="dtype: expected a floating torch dtype"):
+            batch64.to(dtype=dtype)
+
+
+@pytest.mark.parametrize("meshes, got", [(None, "NoneType"), ("mesh.obj", "a single str"), (42, "int")])
+def test_meshes_must_be_a_list(meshes, got):
+    with pytest.raises(MeshShapeError, match=rf"meshes: expected a list of paths, Meshes or \(V, F\) pairs.*\(got {got}\)"):
+        MeshBatch.from_meshes(meshes, k=4)
+
+
+def test_a_single_pair_or_mesh_is_refused_with_a_hint():
+    from manifold_nets import Mesh
+
+    V, F = icosphere(1)
+    for m in ((V, F), Mesh(V, F)):
+        with pytest.raises(MeshShapeError, match=r"wrap a single mesh in a list"):
+            MeshBatch.from_meshes(m, k=4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from manifold_nets import nn as mnn  # noqa: E402
+from manifold_nets.errors import MeshShapeError, NonFiniteError  # noqa: E402
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
@@ -97,5 +99,69 @@ def test_feature_kinds(batch64):
     assert float(batch64.global_mean(xyz).abs().max()) < 1e-12
     arr = mnn.input_features(batch64, "array", values=[np.ones(d.n_vertices) for d in batch64.data])
     assert arr.shape == (batch64.num_vertices, 1)
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(MeshShapeError, match=r"kind: expected one of \('xyz', 'hks', 'wks', 'array'\) \(got 'shot'\)"):
         mnn.input_features(batch64, "shot")
+
+
+def test_array_features_are_checked_against_the_batch(batch64):
+    sizes, N = batch64.sizes, batch64.num_vertices
+    rng = np.random.default_rng(0)
+    per_mesh = [rng.standard_normal((n, 2)) for n in sizes]
+    x = mnn.input_features(batch64, "array", values=per_mesh)
+    assert x.shape == (N, 2) and x.dtype == batch64.dtype
+    np.testing.assert_array_equal(x.numpy(), np.concatenate(per_mesh))
+    # one stacked (N, C) array is the same thing; a 1-D array is one channel
+    assert torch.equal(mnn.input_features(batch64, "array", values=torch.as_tensor(np.concatenate(per_mesh))), x)
+    assert mnn.input_features(batch64, "array", values=np.ones(N)).shape == (N, 1)
+    # tensors keep their graph
+    t = torch.ones(N, 3, dtype=torch.float64, requires_grad=True)
+    mnn.input_features(batch64, "array", values=t).sum().backward()
+    assert t.grad is not None
+    bad = [
+        (torch.ones(sizes[0], 2), rf"values: expected {N} rows, one per vertex of the batch"),
+        ([torch.ones(3, 2)] * 3, rf"values\[0\]: expected {sizes[0]} rows, one per vertex of mesh 0 \(got shape \(3, 2\)\)"),
+        (per_mesh[:2], r"values: expected 3 per-mesh arrays, one per mesh of the batch \(got 2\)"),
+        ([per_mesh[0], per_mesh[1], np.ones((sizes[2], 3))], r"values\[2\]: expected 2 channels like values\[0\]"),
+        ([np.ones((n, 2, 2)) for n in sizes], r"values\[0\]: expected a 1-D or 2-D array \(got shape"),
+        ([np.ones(n, dtype=complex) for n in sizes], r"values\[0\]: expected an array of real numbers \(got dtype"),
+        ([["a"] * n for n in sizes], r"values\[0\]: expected an array of real numbers"),
+        ("values", r"values: expected a list of per-mesh arrays or one \(N, C\) tensor / numpy array \(got str\)"),
+        (None, r"values: expected, with kind='array', .* \(got None\)"),
+    ]
+    for values, msg in bad:
+        with pytest.raises(MeshShapeError, match=msg):
+            mnn.input_features(batch64, "array", values=values)
+    nan = [a.copy() for a in per_mesh]
+    nan[1][5, 1] = np.nan
+    with pytest.raises(NonFiniteError, match=r"^values\[1\]: expected finite values \(got NaN/inf.* in row 5\)$"):
+        mnn.input_features(batch64, "array", values=nan)
+    r = sizes[0] + 5
+    with pytest.raises(NonFiniteError, match=rf"^values: expected finite values \(got NaN/inf.* in row {r}: vertex 5 of mesh 1\)$"):
+        mnn.input_features(batch64, "array", values=np.concatenate(nan))
+    with pytest.raises(NonFiniteError, match=r"beyond the range of torch.float32"):
+        mnn.input_features(batch64.to(dtype=torch.float32), "array", values=[a * 1e300 for a in per_mesh])
+
+
+@pytest.mark.parametrize("kind", ["hks", "wks", "xyz"])
+def test_values_with_another_kind_are_refused(kind, batch64):
+    values = [np.ones(n) for n in batch64.sizes]
+    with pytest.raises(MeshShapeError, match=rf"values: expected None with kind='{kind}' .*\(got list\)"):
+        mnn.input_features(batch64, kind, values=values)
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.5, "8", None, True])
+def test_n_must_be_a_positive_integer(n, batch64):
+    """n=2.5 was truncated to 2 and n=0 was reported as 'n_times'."""
+    for kind in ("hks", "wks", "xyz"):
+        with pytest.raises(MeshShapeError, match=rf"^n: expected a positive integer \(got {re.escape(repr(n))}\)$"):
+            mnn.input_features(batch64, kind, n)
+    with pytest.raises(MeshShapeError, match=r"n_times: expected a positive integer"):
+        mnn.heat_kernel_signature(batch64, n)
+    with pytest.raises(MeshShapeError, match=r"n_energies: expected a positive integer"):
+        mnn.wave_kernel_signature(batch64, n)
+    assert mnn.input_features(batch64, "hks", np.int64(3)).shape == (batch64.num_vertices, 3)
+
+
+def test_batch_must_be_a_mesh_batch(batch64):
+    with pytest.raises(MeshShapeError, match=r"batch: expected a MeshBatch \(got tuple\)"):
+        mnn.input_features((batch64.pos, batch64.faces), "hks")

@@ -71,3 +71,42 @@ def test_diffusion_times_are_relative_to_the_area(batch64):
     t = d.times(batch64)
     assert t.shape == (batch64.num_meshes, 2)
     np.testing.assert_allclose(t.detach().numpy(), (areas[:, None] * d.times()).detach().numpy(), rtol=1e-14)
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-20])
+def test_a_mesh_beyond_float32_is_refused_not_nan(scale):
+    """normalize=False keeps the input units: a float32 batch of a mesh of size 1e20 had areas above
+    3.4e38 (inf) and NaN features; it is refused, naming the mesh, the field and the dtype's range."""
+    from manifold_nets.errors import NonFiniteError
+    from manifold_nets.shapes import icosphere
+
+    V, F = icosphere(1)
+    with pytest.raises(NonFiniteError, match=r"meshes\[1\] \(\(V, F\) #1\): \w+: expected magnitudes in "
+                                             r"\[.*\] for torch.float32 .*\(got .*normalize=True"):
+        mnn.MeshBatch.from_meshes([(V, F), (V * scale, F)], k=8, normalize=False)
+    # the same mesh is fine normalised, or in float64
+    for kw in (dict(normalize=True), dict(normalize=False, dtype=torch.float64)):
+        b = mnn.MeshBatch.from_meshes([(V * scale, F)], k=8, **kw)
+        x = mnn.input_features(b, "hks", 4)
+        y = mnn.SegmentationNet(4, 3, width=8, n_blocks=1).to(b.dtype).eval()(b, x)
+        assert torch.isfinite(x).all() and torch.isfinite(y).all()
+    b = mnn.MeshBatch.from_meshes([(V * scale, F)], k=8, normalize=False, dtype=torch.float64)
+    with pytest.raises(NonFiniteError, match="torch.float32"):
+        b.to(dtype=torch.float32)
+
+
+@pytest.mark.parametrize("scale", [1e17, 1e-16])
+def test_large_and_small_meshes_inside_float32_stay_finite(scale):
+    """Inside the accepted range every feature kind and every family is finite (the mass-weighted
+    mean divides the weights first: x · mass of a mesh of size 1e13 overflowed float32)."""
+    from manifold_nets.shapes import icosphere
+
+    V, F = icosphere(1)
+    b = mnn.MeshBatch.from_meshes([(V * scale, F)], k=8, normalize=False)
+    for kind in ("hks", "wks", "xyz"):
+        assert torch.isfinite(mnn.input_features(b, kind, 4)).all(), kind
+    x = mnn.input_features(b, "hks", 4)
+    for family in mnn.FAMILIES:
+        torch.manual_seed(0)
+        y = mnn.SegmentationNet(4, 3, family=family, width=8, n_blocks=1).eval()(b, x)
+        assert torch.isfinite(y).all(), family

@@ -340,3 +340,22 @@ def test_shuffle_faces_keeps_the_surface():
     # orientation kept: every rotated face is a cyclic shift of the original
     for a, b in zip(F1, F[perm]):
         assert any(np.array_equal(a, np.roll(b, s)) for s in range(3))
+
+
+@pytest.mark.parametrize("solid, k", [("tetrahedron", 4), ("octahedron", 6), ("octahedron", 8)])
+@pytest.mark.parametrize("family", mnn.FAMILIES)
+def test_symmetry_helpers_pass_on_regular_solids_with_k_at_the_vertex_count(family, solid, k):
+    """k >= nV keeps the whole spectrum of a tiny mesh (it was cut to nV − 1 eigenpairs, inside the
+    repeated eigenvalue, and the HKS singled out one vertex: every family failed these checks)."""
+    import warnings
+
+    from manifold_nets import shapes
+
+    V, F = getattr(shapes, solid)()
+    torch.manual_seed(0)
+    net = mnn.SegmentationNet(8, 3, family=family, width=8, n_blocks=2).double().eval()
+    kw = dict(batch_kwargs=dict(k=k), features=_hks, rtol=1e-6, atol=1e-7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # k = 8 > 6 vertices: the reduction warning (tested in test_batch)
+        assert_permutation_equivariant(net, [(V, F)], **kw)
+        assert_rotation_invariant(net, [(V, F)], **kw)
