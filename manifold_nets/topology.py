@@ -60,8 +60,8 @@ MAX_FACE_INDEX = 2**31 - 1
 def _faces(F, n_vertices: int | None = None) -> np.ndarray:
     """``F`` checked (shape ``(nF, 3)``, integer values, indices in ``[0, n_vertices)`` or up to
     :data:`MAX_FACE_INDEX`) as a C-contiguous int64 array; a :class:`MeshError` otherwise."""
+    from ._arrays import as_faces
     from .errors import FaceIndexError
-    from .validation import as_faces
 
     if (isinstance(F, np.ndarray) and F.dtype == np.int64 and F.ndim == 2 and F.shape[1] == 3
             and F.flags.c_contiguous):
@@ -81,7 +81,7 @@ def _faces(F, n_vertices: int | None = None) -> np.ndarray:
 
 
 def _vertices(V) -> np.ndarray:
-    from .validation import as_vertices
+    from ._arrays import as_vertices
 
     return as_vertices(V, allow_empty=True)
 

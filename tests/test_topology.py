@@ -180,7 +180,12 @@ def test_topology_functions_check_their_input():
     memory in proportion to the index value."""
     import resource
 
-    from manifold_nets.errors import FaceIndexError, MeshShapeError, NonFiniteError, NonTriangleError
+    from manifold_nets.errors import (
+        FaceIndexError,
+        MeshShapeError,
+        NonFiniteError,
+        NonTriangleError,
+    )
     from manifold_nets.shapes import grid, icosphere
     from manifold_nets.topology import MAX_FACE_INDEX, boundary_loops, edges, genus, mesh_report
 

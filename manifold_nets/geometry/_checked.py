@@ -93,10 +93,14 @@ def _canonical_and_valid(V, F) -> bool:
     return unchanged (plain float64 / int64 C-contiguous ``(n, 3)`` arrays, finite coordinates,
     indices in range, at least one vertex and one face).
 
-    Three reductions (``V.sum()``, ``F.min()``, ``F.max()``) instead of the validator's per-row
-    masks: about 0.1 ms instead of 3–7 ms on a 43k-vertex mesh.  A finite sum implies finite
-    entries (NaN and ±inf propagate); an overflowing sum of finite values only sends the arrays
-    to the full validator.
+    Eight reductions (minimum and maximum of each coordinate column, ``F.min()``, ``F.max()``)
+    instead of the validator's per-row masks: about 0.15 ms instead of 3–7 ms on a 43k-vertex
+    mesh.  NaN propagates through ``min``/``max`` and fails the comparisons; the bound
+    ``|coordinate| <= MAX_ABS_COORDINATE`` excludes ±inf and the huge finite coordinates (1e300)
+    whose squared lengths and areas overflow, and the bounding box must not be smaller than
+    ``MIN_EXTENT`` (unless every vertex coincides), where they underflow — the checks of
+    :func:`~manifold_nets.validation.as_vertices`.  Anything else goes to the full validator,
+    which raises its :class:`~manifold_nets.errors.NonFiniteError` naming the vertex.
     """
     if not (
         type(V) is np.ndarray and type(F) is np.ndarray
@@ -105,9 +109,16 @@ def _canonical_and_valid(V, F) -> bool:
         and V.flags.c_contiguous and F.flags.c_contiguous
     ):
         return False
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = V.sum()
-    return bool(np.isfinite(total)) and int(F.min()) >= 0 and int(F.max()) < V.shape[0]
+    # column by column: 1-D strided reductions are 20× faster than min(axis=0) on (n, 3)
+    lo = np.array([V[:, c].min() for c in range(3)])
+    hi = np.array([V[:, c].max() for c in range(3)])
+    cap = _validation.MAX_ABS_COORDINATE
+    if not (-cap <= lo.min() and hi.max() <= cap):  # NaN propagates to lo.min(): False
+        return False
+    extent = float((hi - lo).max())
+    if 0.0 < extent < _validation.MIN_EXTENT:
+        return False
+    return int(F.min()) >= 0 and int(F.max()) < V.shape[0]
 
 
 def check_mesh(V, F, *, allow_empty_faces: bool = False) -> CheckedMesh:

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
-from ..errors import SolverError
+from ..errors import MeshShapeError, SolverError
 
 __all__ = ["sparse_cholesky"]
 
@@ -122,6 +122,8 @@ def sparse_cholesky(A: sp.spmatrix, backend: str = "auto") -> _Factor:
     >>> sparse_cholesky(A).solve(np.array([1.0, 1.0])).round(12)
     array([1., 1.])
     """
+    if not isinstance(backend, str) or backend not in ("auto", "cholmod", "superlu"):
+        raise MeshShapeError(f"backend: expected 'auto', 'cholmod' or 'superlu' (got {backend!r})")
     n = A.shape[0]
     if backend in ("auto", "cholmod"):
         try:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..conventions import DEGENERATE_TOL as _DEGENERATE_TOL
-from ..errors import DegenerateFaceError, MeshShapeError, NonFiniteError
+from ..errors import DegenerateFaceError, FaceIndexError, MeshShapeError, NonFiniteError
 from ..validation import as_faces
 
 __all__ = [
     "edge_lengths",
     "check_lengths",
+    "faces_and_count",
+    "check_nonnegative",
     "areas_from_lengths",
     "cotangents_from_lengths",
     "angles_from_lengths",
@@ -40,9 +42,51 @@ def edge_lengths(V: np.ndarray, F: np.ndarray) -> np.ndarray:
     return np.sqrt(np.stack([(e0 * e0).sum(1), (e1 * e1).sum(1), (e2 * e2).sum(1)], axis=1))
 
 
-def check_lengths(l, F, n_vertices: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-    """Validate ``(l, F)`` for the intrinsic constructors; returns ``(l, F, n_vertices)``."""
+def check_nonnegative(value, name: str) -> float:
+    """``value`` as a float that is finite and ``>= 0``, else a :class:`MeshShapeError` naming
+    ``name`` (tolerances and mollification factors: NaN, a negative number or inf would silently
+    disable or invert the policy they control)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = float("nan")
+    if isinstance(value, (bool, np.bool_)) or not (np.isfinite(x) and x >= 0):
+        raise MeshShapeError(f"{name}: expected a finite number >= 0 (got {value!r})")
+    return x
+
+
+def faces_and_count(F, n_vertices: int | None = None) -> tuple[np.ndarray, int]:
+    """Validate ``F`` (and ``n_vertices``) for the functions that take faces without positions.
+
+    ``n_vertices`` must be a non-negative integer above every index.  Without it the vertex
+    count is inferred as ``F.max() + 1`` and must be at most ``3 nF`` (the most vertices ``nF``
+    triangles can use): one stray index such as ``200_000_000`` would otherwise size every
+    per-vertex array (gigabytes) instead of raising a :class:`FaceIndexError`.  A mesh with
+    more unreferenced vertices than that passes ``n_vertices=len(V)``.
+    """
+    if n_vertices is not None:
+        if isinstance(n_vertices, (bool, np.bool_)) or not isinstance(n_vertices, (int, np.integer)) \
+                or int(n_vertices) < 0:
+            raise MeshShapeError(f"n_vertices: expected a non-negative integer or None (got {n_vertices!r})")
+        n_vertices = int(n_vertices)
     F = as_faces(F, n_vertices)
+    if n_vertices is not None:
+        return F, n_vertices
+    n = int(F.max()) + 1
+    if n > 3 * F.shape[0]:
+        f = int(np.argmax(F.max(axis=1)))
+        raise FaceIndexError(
+            f"F: expected vertex indices below 3·nF = {3 * F.shape[0]} when n_vertices is not given "
+            f"(got {F[f].tolist()} in face {f}); pass n_vertices=len(V) for a mesh with that many "
+            "unreferenced vertices"
+        )
+    return F, n
+
+
+def check_lengths(l, F, n_vertices: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Validate ``(l, F)`` for the intrinsic constructors; returns ``(l, F, n_vertices)``
+    (the vertex count as :func:`faces_and_count`)."""
+    F, n = faces_and_count(F, n_vertices)
     try:
         l = np.asarray(l, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -64,7 +108,6 @@ def check_lengths(l, F, n_vertices: int | None = None) -> tuple[np.ndarray, np.n
         raise DegenerateFaceError(
             f"face {f}: expected edge lengths satisfying the triangle inequality (got {l[f].tolist()})"
         )
-    n = int(F.max()) + 1 if n_vertices is None else int(n_vertices)
     return np.ascontiguousarray(l), F, n
 
 
@@ -114,7 +157,8 @@ class FaceGeometry:
         self.normal = None  # (nF, 3) unnormalised normals (length 2·area), embedded meshes only
         self.l2 = np.asarray(l2, dtype=np.float64)
         self.area = np.asarray(area, dtype=np.float64)
-        self.degenerate = self.area <= float(tol) * self.l2.max(axis=1, initial=0.0)
+        tol = tol if tol is DEGENERATE_TOL else check_nonnegative(tol, "degenerate_tol")
+        self.degenerate = self.area <= tol * self.l2.max(axis=1, initial=0.0)
         self._cot = None
         self._angles = None
 

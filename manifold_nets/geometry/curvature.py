@@ -8,6 +8,7 @@ Gaussian and positive mean curvature; the unit sphere has ``K = 1``, ``H = 1``,
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..errors import MeshShapeError
 from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked
@@ -92,6 +93,13 @@ def gaussian_curvature(V, F, *, pointwise: bool = True, mass=None) -> np.ndarray
     return np.divide(K, m, out=np.zeros_like(K), where=m > 0)
 
 
+def _floats(x, name: str, what: str) -> np.ndarray:
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise MeshShapeError(f"{name}: expected {what} (got {type(x).__name__}: {exc})") from None
+
+
 @accepts_mesh
 def mean_curvature(V, F, *, L=None, M=None, normals=None) -> np.ndarray:
     """Signed mean curvature ``H = (κ₁ + κ₂)/2`` from the mean-curvature normal ``M⁻¹ L V = 2 H n``.
@@ -124,12 +132,34 @@ def mean_curvature(V, F, *, L=None, M=None, normals=None) -> np.ndarray:
 
     mesh = check_mesh(V, F)
     V, F = mesh
-    L = _cotan_laplacian(mesh) if L is None else L
-    M = _mass_matrix(mesh, "voronoi") if M is None else M
-    m = M.diagonal() if hasattr(M, "diagonal") else np.asarray(M, dtype=np.float64)
+    nV = V.shape[0]
+    if L is None:
+        L = _cotan_laplacian(mesh)
+    elif not (sp.issparse(L) or isinstance(L, np.ndarray)) or L.shape != (nV, nV):
+        raise MeshShapeError(f"L: expected an ({nV}, {nV}) matrix (got {type(L).__name__} of shape {np.shape(L)})")
+    if M is None:
+        m = _mass_matrix(mesh, "voronoi").diagonal()
+    elif sp.issparse(M) or (isinstance(M, np.ndarray) and M.ndim == 2):
+        if M.shape != (nV, nV):
+            raise MeshShapeError(f"M: expected an ({nV}, {nV}) lumped mass matrix or ({nV},) masses (got shape {M.shape})")
+        m = M.diagonal()
+    else:
+        m = _floats(M, "M", f"an ({nV}, {nV}) lumped mass matrix or ({nV},) masses").reshape(-1)
+        if m.shape != (nV,):
+            raise MeshShapeError(f"M: expected an ({nV}, {nV}) lumped mass matrix or ({nV},) masses (got shape {np.shape(M)})")
+    m = np.asarray(m, dtype=np.float64)
+    if not np.isfinite(m).all():
+        raise MeshShapeError("M: expected finite masses (got NaN/inf)")
     Hn = L @ V
+    if not np.isfinite(Hn).all():
+        raise MeshShapeError("L: expected finite entries (got NaN/inf)")
     Hn = np.divide(Hn, m[:, None], out=np.zeros_like(Hn), where=m[:, None] > 0)
-    n = _vertex_normals(V, F) if normals is None else np.asarray(normals, dtype=np.float64)
+    if normals is None:
+        n = _vertex_normals(V, F)
+    else:
+        n = _floats(normals, "normals", f"({nV}, 3) vertex normals")
+        if n.shape != (nV, 3) or not np.isfinite(n).all():
+            raise MeshShapeError(f"normals: expected finite ({nV}, 3) vertex normals (got shape {n.shape})")
     H = 0.5 * np.linalg.norm(Hn, axis=1)
     return np.where(np.einsum("ij,ij->i", Hn, n) < 0, -H, H)
 

@@ -35,6 +35,7 @@ HKS is invariant.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..errors import MeshShapeError, NonFiniteError
 
@@ -51,12 +52,32 @@ WKS_VARIANCE = 6.0
 ZERO_EIGENVALUE_RTOL = 1e-8
 
 
+def _floats(x, name: str, what: str) -> np.ndarray:
+    """``np.asarray(x, float64)`` with a typed error for non-numeric input."""
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise MeshShapeError(f"{name}: expected {what} (got {type(x).__name__}: {exc})") from None
+
+
+def _count(n, name: str) -> int:
+    """A positive integer count (``2.5``, ``None``, ``True`` are refused, not truncated)."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or int(n) < 1:
+        raise MeshShapeError(f"{name}: expected a positive integer (got {n!r})")
+    return int(n)
+
+
 def _check(evals, evecs):
-    evals = np.asarray(evals, dtype=np.float64)
-    evecs = np.asarray(evecs, dtype=np.float64)
+    evals = _floats(evals, "evals", "a (k,) array of eigenvalues")
+    evecs = _floats(evecs, "evecs", "an (nV, k) array of eigenvectors")
     if evals.ndim != 1 or evecs.ndim != 2 or evecs.shape[1] != evals.shape[0]:
         raise MeshShapeError(
             f"evals, evecs: expected shapes (k,) and (nV, k) (got {evals.shape} and {evecs.shape})"
+        )
+    if evals.size == 0:
+        raise MeshShapeError(
+            "evals, evecs: expected at least one eigenpair (got k = 0; operators(..., k=0) skips the "
+            "eigen solve, ask for k >= 1)"
         )
     if not (np.isfinite(evals).all() and np.isfinite(evecs).all()):
         raise NonFiniteError("evals, evecs: expected finite values (got NaN/inf)")
@@ -78,15 +99,23 @@ def spectral_range(evals, *, area: float | None = None, what: str = "scales") ->
     evals : (k,) float64
     area : float, optional
         Total area of the mesh, for the Weyl-law fallback when no eigenvalue is positive.
-    what : str
-        Named in the error message.
+    what : {"scales", "times", "energies"}
+        What the range is for, named in the error message.
 
     >>> spectral_range(np.array([0.0, 2.0, 8.0]))
     (2.0, 8.0)
     >>> spectral_range(np.zeros(3), area=4 * np.pi)      # Weyl: λ_n ≈ 4πn / area, n = 1 … 3
     (1.0, 3.0)
     """
-    evals = np.asarray(evals, dtype=np.float64)
+    if not isinstance(what, str) or what not in ("scales", "times", "energies"):
+        raise MeshShapeError(f"what: expected 'scales', 'times' or 'energies' (got {what!r})")
+    evals = _floats(evals, "evals", "a (k,) array of eigenvalues").reshape(-1)
+    if not np.isfinite(evals).all():
+        raise NonFiniteError("evals: expected finite eigenvalues (got NaN/inf)")
+    if area is not None:
+        a = _floats(area, "area", "a positive number")
+        if a.ndim != 0 or not (np.isfinite(a) and a >= 0):  # 0: unknown, as None
+            raise MeshShapeError(f"area: expected a finite number >= 0 or None (got {area!r})")
     pos = evals[positive_eigenvalues(evals)]
     if pos.size:
         lo, hi = float(pos.min()), float(pos.max())
@@ -111,11 +140,10 @@ def hks_times(evals, n_times: int = N_TIMES, *, area: float | None = None) -> np
     >>> hks_times(np.array([0.0, 1.0, 100.0]), 3).round(4)
     array([0.0921, 0.921 , 9.2103])
     """
-    if int(n_times) < 1:
-        raise MeshShapeError(f"n_times: expected a positive integer (got {n_times})")
+    n = _count(n_times, "n_times")
     lo, hi = spectral_range(evals, area=area, what="times")
     c = 4.0 * np.log(10.0)
-    return np.geomspace(c / hi, c / lo, int(n_times))
+    return np.geomspace(c / hi, c / lo, n)
 
 
 def hks(evals, evecs, n_times: int = N_TIMES, times=None, *, mass=None, normalize: bool = True) -> np.ndarray:
@@ -131,7 +159,7 @@ def hks(evals, evecs, n_times: int = N_TIMES, times=None, *, mass=None, normaliz
         Number of automatic times (ignored when ``times`` is given).
     times : (T,) float64, optional
         Explicit diffusion times.
-    mass : (nV,) float64, optional
+    mass : (nV,) float64 or diagonal (nV, nV) sparse matrix, optional
         Lumped vertex masses; required by ``normalize`` (and enables the Weyl-law fallback).
     normalize : bool
         Divide each column by its mass-weighted mean over the mesh (then the HKS is invariant to
@@ -156,7 +184,8 @@ def hks(evals, evecs, n_times: int = N_TIMES, times=None, *, mass=None, normaliz
     if normalize and m is None:
         raise MeshShapeError("mass: expected the (nV,) lumped masses for normalize=True (got None)")
     area = None if m is None else float(m.sum())
-    t = hks_times(evals, n_times, area=area) if times is None else np.atleast_1d(np.asarray(times, dtype=np.float64))
+    t = (hks_times(evals, n_times, area=area) if times is None
+         else np.atleast_1d(_floats(times, "times", "non-negative finite times")))
     if t.ndim != 1 or not np.isfinite(t).all() or (t < 0).any():
         raise MeshShapeError(f"times: expected non-negative finite times (got {t})")
     w = np.exp(-np.outer(np.maximum(evals, 0.0), t))  # (k, T)
@@ -169,7 +198,13 @@ def hks(evals, evecs, n_times: int = N_TIMES, times=None, *, mass=None, normaliz
 def _check_mass(mass, n):
     if mass is None:
         return None
-    m = np.asarray(mass, dtype=np.float64).reshape(-1)
+    if sp.issparse(mass):  # a lumped mass matrix: its diagonal
+        if mass.shape != (n, n) or (sp.csr_matrix(mass) - sp.diags(mass.diagonal())).count_nonzero():
+            raise MeshShapeError(
+                f"mass: expected the ({n},) lumped masses or a diagonal ({n}, {n}) matrix (got a "
+                f"{'non-diagonal ' if mass.shape == (n, n) else ''}sparse {mass.shape} matrix)")
+        mass = mass.diagonal()
+    m = _floats(mass, "mass", f"the ({n},) lumped masses").reshape(-1)
     if m.shape != (n,):
         raise MeshShapeError(f"mass: expected shape ({n},) (got {np.shape(mass)})")
     if not np.isfinite(m).all() or (m < 0).any() or not m.sum() > 0:
@@ -189,14 +224,15 @@ def wks_energies(evals, n_energies: int = N_ENERGIES, variance: float = WKS_VARI
     >>> e.round(2), round(float(sigma), 2)
     (array([0. , 0.5, 1. , 1.5, 2. ]), 3.0)
     """
-    n = int(n_energies)
-    if n < 1:
-        raise MeshShapeError(f"n_energies: expected a positive integer (got {n_energies})")
+    n = _count(n_energies, "n_energies")
+    v = _floats(variance, "variance", "a positive number")
+    if v.ndim != 0 or not (np.isfinite(v) and v > 0):
+        raise MeshShapeError(f"variance: expected a positive finite width (got {variance!r})")
     lo, hi = spectral_range(evals, area=area, what="energies")
     lo, hi = np.log(lo), np.log(hi)
     e = np.linspace(lo, hi, n)
     delta = (hi - lo) / max(n - 1, 1)
-    return e, float(float(variance) * delta)
+    return e, float(float(v) * delta)
 
 
 def wks(evals, evecs, n_energies: int = N_ENERGIES, energies=None, *, variance: float = WKS_VARIANCE,
@@ -218,7 +254,7 @@ def wks(evals, evecs, n_energies: int = N_ENERGIES, energies=None, *, variance: 
     sigma : float, optional
         Explicit Gaussian width (default from ``variance``; required with ``energies`` of
         length 1).
-    mass : (nV,) float64, optional
+    mass : (nV,) float64 or diagonal (nV, nV) sparse matrix, optional
         Lumped masses: enables the Weyl-law fallback (a basis without positive eigenvalue gives
         zeros instead of an error).
 
@@ -245,7 +281,7 @@ def wks(evals, evecs, n_energies: int = N_ENERGIES, energies=None, *, variance: 
     if energies is None:
         e, s = wks_energies(evals, n_energies, variance, area=area)
     else:
-        e = np.atleast_1d(np.asarray(energies, dtype=np.float64))
+        e = np.atleast_1d(_floats(energies, "energies", "finite log-energies"))
         if e.ndim != 1 or not np.isfinite(e).all():
             raise MeshShapeError(f"energies: expected finite log-energies (got {e})")
         if sigma is None and e.size < 2:

@@ -270,6 +270,23 @@ def _check_ops(ops_a, ops_b, ka, kb, name):
     return ops_a, ops_b
 
 
+def check_weight(value, name: str) -> float:
+    """An energy weight (``w_descr``, ``w_lap``, ...): a finite number ``>= 0``, else a
+    :class:`~manifold_nets.errors.MeshShapeError` naming it (NaN or inf would otherwise surface
+    as a non-finite map, blamed on whatever checked the map first)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = float("nan")
+    if isinstance(value, (bool, np.bool_, str)) or not (np.isfinite(x) and x >= 0):
+        raise MeshShapeError(f"{name}: expected a finite weight >= 0 (got {value!r})")
+    return x
+
+
+def _check_weights(**weights) -> dict:
+    return {name: check_weight(v, name) for name, v in weights.items()}
+
+
 def _check_system_inputs(A, B, evals_a, evals_b, ops_a, ops_b, mult_a, mult_b):
     A = _as2d(A, "A")
     B = _as2d(B, "B")
@@ -312,6 +329,8 @@ def fmap_system(A, B, evals_a, evals_b, ops_a=None, ops_b=None, *, mult_a=None, 
     """
     A, B, la, lb, ops_a, ops_b, mult_a, mult_b = _check_system_inputs(A, B, evals_a, evals_b, ops_a, ops_b,
                                                                       mult_a, mult_b)
+    w = _check_weights(w_descr=w_descr, w_lap=w_lap, w_orient=w_orient, w_dcomm=w_dcomm)
+    w_descr, w_lap, w_orient, w_dcomm = w["w_descr"], w["w_lap"], w["w_orient"], w["w_dcomm"]
     kb = B.shape[0]
     H = np.kron(np.eye(kb), w_descr * (A @ A.T))
     H[np.diag_indices_from(H)] += w_lap * laplacian_mask(la, lb).ravel()
@@ -354,6 +373,8 @@ def solve_fmap(A, B, evals_a, evals_b, ops_a=None, ops_b=None, *, mult_a=None, m
     """
     A, B, la, lb, ops_a, ops_b, mult_a, mult_b = _check_system_inputs(A, B, evals_a, evals_b, ops_a, ops_b,
                                                                       mult_a, mult_b)
+    w = _check_weights(w_descr=w_descr, w_lap=w_lap, w_orient=w_orient, w_dcomm=w_dcomm)
+    w_descr, w_lap, w_orient, w_dcomm = w["w_descr"], w["w_lap"], w["w_orient"], w["w_dcomm"]
     ka, kb = A.shape[0], B.shape[0]
     if (ops_a is None or not w_orient) and (mult_a is None or not w_dcomm):
         # rows decouple: (w_d A Aᵀ + w_l diag(mask_i)) c_i = w_d A b_i for every row i at once
@@ -361,14 +382,30 @@ def solve_fmap(A, B, evals_a, evals_b, ops_a=None, ops_b=None, *, mult_a=None, m
         H = np.broadcast_to(w_descr * (A @ A.T), (kb, ka, ka)).copy()
         H[:, np.arange(ka), np.arange(ka)] += w_lap * mask
         rhs = w_descr * (B @ A.T)  # (kb, ka)
-        return np.linalg.solve(H, rhs[:, :, None])[:, :, 0]
+        try:
+            return np.linalg.solve(H, rhs[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            # rank-deficient descriptors (e.g. all zero, or fewer independent descriptors than
+            # basis functions where the Laplacian term vanishes): the minimum-norm least-squares
+            # map, as the coupled system below, with a warning instead of numpy's LinAlgError
+            _warn_singular(kb, ka)
+            return (np.linalg.pinv(H, hermitian=True) @ rhs[:, :, None])[:, :, 0]
     H, g = fmap_system(A, B, la, lb, ops_a, ops_b, mult_a=mult_a, mult_b=mult_b, w_descr=w_descr,
                        w_lap=w_lap, w_orient=w_orient, w_dcomm=w_dcomm)
     try:
         x = sla.cho_solve(sla.cho_factor(H, lower=True, check_finite=False), g, check_finite=False)
-    except np.linalg.LinAlgError:
+    except np.linalg.LinAlgError:  # semidefinite (e.g. symmetric shapes): the least-squares map
         x = np.linalg.lstsq(H, g, rcond=None)[0]
     return x.reshape(kb, ka)
+
+
+def _warn_singular(kb: int, ka: int) -> None:
+    from ..errors import MeshWarning
+    from ._checked import warn_user
+
+    warn_user(f"solve_fmap: the ({kb}, {ka}) functional-map system is singular (the descriptors do not "
+              "determine the map: all zero, or too few independent ones); the minimum-norm "
+              "least-squares map is returned", MeshWarning)
 
 
 def _brute_prepare(P, single):
@@ -537,13 +574,21 @@ def spectral_residual(p2p_ba, evecs_a, evecs_b, mass_b) -> float:
 
 
 def farthest_point_sampling(V, n: int, *, start: int = 0) -> np.ndarray:
-    """``n`` vertex indices ``(n,)`` int64 spread by farthest-point sampling in 3-D (Euclidean).
+    """``n`` vertex indices ``(n,)`` int64 spread by farthest-point sampling in 3-D (Euclidean),
+    starting at vertex ``start``; ``1 <= n <= len(V)``.
 
     >>> farthest_point_sampling(np.array([[0.0, 0, 0], [1, 0, 0], [10, 0, 0]]), 2).tolist()
     [0, 2]
     """
     V = _as2d(V, "V")
-    n = int(min(max(n, 1), V.shape[0]))
+    nV = V.shape[0]
+    if V.shape[1] != 3 or nV == 0:
+        raise MeshShapeError(f"V: expected shape (nV, 3) with nV >= 1 (got {V.shape})")
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or not 1 <= n <= nV:
+        raise MeshShapeError(f"n: expected an integer number of samples in [1, {nV}] (got {n!r})")
+    if isinstance(start, (bool, np.bool_)) or not isinstance(start, (int, np.integer)) or not 0 <= start < nV:
+        raise MeshShapeError(f"start: expected a vertex index in [0, {nV}) (got {start!r})")
+    n = int(n)
     X = np.ascontiguousarray(V.T)  # coordinates as contiguous rows: a few passes over cache-sized arrays
     idx = np.empty(n, dtype=np.int64)
     j = idx[0] = int(start)
@@ -655,6 +700,11 @@ def zoomout(p2p_ba, evecs_a, evecs_b, mass_b, *, k_end: int | None = None, step:
     step = int(step)
     if step < 1:
         raise MeshShapeError(f"step: expected a positive integer (got {step})")
+    if n_samples is not None and (isinstance(n_samples, (bool, np.bool_))
+                                  or not isinstance(n_samples, (int, np.integer)) or n_samples < 1):
+        raise MeshShapeError(f"n_samples: expected a positive integer or None (got {n_samples!r})")
+    if isinstance(n_final, (bool, np.bool_)) or not isinstance(n_final, (int, np.integer)) or n_final < 0:
+        raise MeshShapeError(f"n_final: expected a non-negative integer (got {n_final!r})")
     k_start = min(k_end, 10) if k_start is None else int(k_start)
     sizes = list(range(k_start, k_end + 1, step))
     if not sizes or sizes[-1] != k_end:

@@ -45,11 +45,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import MeshShapeError
-from ..validation import as_faces
 from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked
+from ._common import check_lengths as _check_lengths_common
 from ._intrinsic import (
     Fans,
-    check_lengths,
     corner_angles,
     corner_angles_from_lengths,
     wrap_angle,
@@ -80,6 +79,53 @@ def _check_gauge(gauge, nV: int) -> np.ndarray | None:
     return g
 
 
+def _as_array(x, dtype, name: str, what: str) -> np.ndarray:
+    """``np.asarray(x, dtype)`` with a typed one-line error for input numpy cannot convert."""
+    try:
+        a = np.asarray(x)
+        if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+            raise TypeError(f"dtype {a.dtype}")
+        if np.dtype(dtype).kind != "c" and np.iscomplexobj(a):
+            raise TypeError(f"complex dtype {a.dtype}")
+        return a.astype(dtype, copy=False)
+    except (TypeError, ValueError) as exc:
+        raise MeshShapeError(f"{name}: expected {what} (got {type(x).__name__}: {exc})") from None
+
+
+def _vertex_index(vertices, k: int, nV: int, name: str, rows: str) -> np.ndarray:
+    """Vertex of each of ``k`` rows: ``arange(k)`` (then ``k`` must be ``nV``, one row per vertex)
+    or ``vertices`` ``(k,)`` integers in ``[0, nV)``."""
+    if vertices is None:
+        if k != nV:
+            raise MeshShapeError(
+                f"{rows}: expected one row per frame/vertex ({nV}) or vertices= naming the vertex of "
+                f"every row (got {k} rows)")
+        return np.arange(k)
+    idx = np.asarray(vertices)
+    if idx.size == 0 and idx.dtype != bool:
+        idx = idx.astype(np.int64)
+    if idx.dtype == bool or not np.issubdtype(idx.dtype, np.integer):
+        raise MeshShapeError(f"{name}: expected integer vertex indices (got dtype {idx.dtype})")
+    idx = idx.astype(np.int64).reshape(-1) if idx.ndim <= 1 else idx
+    if idx.shape != (k,):
+        raise MeshShapeError(f"{name}: expected shape ({k},), one vertex per row of {rows} (got {idx.shape})")
+    bad = (idx < 0) | (idx >= nV)
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        raise MeshShapeError(f"{name}: expected vertex indices in [0, {nV}) (got {int(idx[j])} at position {j})")
+    return idx
+
+
+def _check_axes(x_axes, y_axes) -> tuple[np.ndarray, np.ndarray]:
+    x = _as_array(x_axes, np.float64, "x_axes", "an (nV, 3) array of frame axes")
+    y = _as_array(y_axes, np.float64, "y_axes", "an (nV, 3) array of frame axes")
+    if x.ndim != 2 or x.shape[1] != 3:
+        raise MeshShapeError(f"x_axes: expected shape (nV, 3) (got {x.shape})")
+    if y.shape != x.shape:
+        raise MeshShapeError(f"y_axes: expected shape {x.shape} like x_axes (got {y.shape})")
+    return x, y
+
+
 def _face_normals(V: np.ndarray, F: np.ndarray) -> np.ndarray:
     """Unnormalised face normals ``(nF, 3)`` (length = twice the area)."""
     return np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]])
@@ -97,7 +143,16 @@ def vertex_normals(V, F, *, alpha: np.ndarray | None = None) -> np.ndarray:
     >>> vertex_normals(V, F)[4].tolist()
     [0.0, 0.0, 1.0]
     """
-    return _vertex_normals(check_mesh(V, F), alpha=alpha)
+    mesh = check_mesh(V, F)
+    if alpha is not None:
+        a = _as_array(alpha, np.float64, "alpha", "(nF, 3) corner angles")
+        if a.shape != mesh.F.shape:
+            raise MeshShapeError(f"alpha: expected shape {mesh.F.shape}, one angle per face corner (got {a.shape})")
+        if not np.isfinite(a).all():
+            f = int(np.flatnonzero(~np.isfinite(a).all(axis=1))[0])
+            raise MeshShapeError(f"alpha: expected finite corner angles (got {a[f].tolist()} in face {f})")
+        alpha = a
+    return _vertex_normals(mesh, alpha=alpha)
 
 
 def _vertex_normals(mesh: CheckedMesh, *, alpha: np.ndarray | None = None) -> np.ndarray:
@@ -167,9 +222,7 @@ def halfedge_angles_from_lengths(F, lengths, n_vertices: int | None = None, *, g
     :func:`manifold_nets.shapes.flat_torus_lengths`).  Returns ``(edges, phi)`` as
     :func:`halfedge_angles`.
     """
-    F = as_faces(F, n_vertices)
-    L = check_lengths(lengths, F)
-    nV = int(F.max()) + 1 if n_vertices is None else int(n_vertices)
+    L, F, nV = _check_lengths_common(lengths, F, n_vertices)
     fans = Fans(F, corner_angles_from_lengths(L), nV)
     return _apply_gauge_phi(fans, _check_gauge(gauge, nV))
 
@@ -260,6 +313,9 @@ def rotate_frames(x_axes, y_axes, gauge) -> tuple[np.ndarray, np.ndarray]:
 
 def random_gauge(n_vertices: int, seed=None) -> np.ndarray:
     """Uniform random gauge angles ``(n_vertices,)`` in ``[0, 2π)`` (for equivariance tests)."""
+    if isinstance(n_vertices, (bool, np.bool_)) or not isinstance(n_vertices, (int, np.integer)) \
+            or int(n_vertices) < 0:
+        raise MeshShapeError(f"n_vertices: expected a non-negative integer (got {n_vertices!r})")
     rng = np.random.default_rng(seed)
     return rng.uniform(0.0, 2.0 * np.pi, int(n_vertices))
 
@@ -293,36 +349,62 @@ def change_gauge(gauge, *, vectors=None, vertices=None, angles=None, angle_verti
     >>> np.round(out["vectors"], 3).tolist(), np.round(out["transport"], 3).tolist()
     ([(0.878-0.479j), 1j], [-0.5])
     """
-    g = np.asarray(gauge, dtype=np.float64)
+    g = _as_array(gauge, np.float64, "gauge", "(nV,) angles")
+    if g.ndim != 1:
+        raise MeshShapeError(f"gauge: expected shape (nV,), one angle per vertex (got {g.shape})")
+    g = _check_gauge(g, g.shape[0])
+    nV = g.shape[0]
     out = {}
     if vectors is not None:
-        z = np.asarray(vectors, dtype=np.complex128)
-        idx = np.arange(z.shape[0]) if vertices is None else np.asarray(vertices, dtype=np.int64)
+        z = _as_array(vectors, np.complex128, "vectors", "complex tangent vectors")
+        if z.ndim == 0:
+            raise MeshShapeError("vectors: expected an array with one row per vector (got a scalar)")
+        idx = _vertex_index(vertices, z.shape[0], nV, "vertices", "vectors")
         shape = (-1,) + (1,) * (z.ndim - 1)
         out["vectors"] = z * np.exp(-1j * g[idx]).reshape(shape)
     if angles is not None:
         if angle_vertices is None:
             raise MeshShapeError("angle_vertices: expected the vertex of every angle (got None)")
-        out["angles"] = np.asarray(angles, dtype=np.float64) - g[np.asarray(angle_vertices, dtype=np.int64)]
+        a = _as_array(angles, np.float64, "angles", "real angles")
+        av = np.asarray(angle_vertices)
+        if av.shape != a.shape:
+            raise MeshShapeError(f"angle_vertices: expected shape {a.shape} like angles (got {av.shape})")
+        av = _vertex_index(av.reshape(-1), a.size, nV, "angle_vertices", "angles").reshape(a.shape)
+        out["angles"] = a - g[av]
     if transport is not None:
         if edges is None:
             raise MeshShapeError("edges: expected the (m, 2) edges of the transport angles (got None)")
-        e = np.asarray(edges, dtype=np.int64)
-        out["transport"] = wrap_angle(np.asarray(transport, dtype=np.float64) - g[e[:, 0]] + g[e[:, 1]])
+        rho = _as_array(transport, np.float64, "transport", "(m,) transport angles")
+        e = np.asarray(edges)
+        if e.ndim != 2 or e.shape[1] != 2 or rho.shape != (e.shape[0],):
+            raise MeshShapeError(
+                f"edges, transport: expected shapes (m, 2) and (m,) (got {e.shape} and {rho.shape})")
+        e = _vertex_index(e.reshape(-1), e.size, nV, "edges", "edges").reshape(e.shape)
+        out["transport"] = wrap_angle(rho - g[e[:, 0]] + g[e[:, 1]])
     return out
 
 
 def tangent_to_world(z, x_axes, y_axes, vertices=None) -> np.ndarray:
-    """3D vectors ``Re(z) x_i + Im(z) y_i`` of complex tangent vectors ``z`` (``(k,)`` → ``(k, 3)``)."""
-    z = np.asarray(z, dtype=np.complex128)
-    idx = np.arange(z.shape[0]) if vertices is None else np.asarray(vertices, dtype=np.int64)
-    return z.real[:, None] * np.asarray(x_axes)[idx] + z.imag[:, None] * np.asarray(y_axes)[idx]
+    """3D vectors ``Re(z) x_i + Im(z) y_i`` of complex tangent vectors ``z`` (``(k,)`` → ``(k, 3)``).
+
+    Row ``k`` uses frame ``vertices[k]``; without ``vertices`` there must be one row per frame
+    (a :class:`~manifold_nets.errors.MeshShapeError` otherwise, never a silent subset)."""
+    z = _as_array(z, np.complex128, "z", "(k,) complex tangent vectors")
+    if z.ndim != 1:
+        raise MeshShapeError(f"z: expected shape (k,), one complex vector per row (got {z.shape})")
+    x, y = _check_axes(x_axes, y_axes)
+    idx = _vertex_index(vertices, z.shape[0], x.shape[0], "vertices", "z")
+    return z.real[:, None] * x[idx] + z.imag[:, None] * y[idx]
 
 
 def world_to_tangent(vec, x_axes, y_axes, vertices=None) -> np.ndarray:
-    """Complex coordinates of 3D vectors ``(k, 3)`` projected onto the tangent frames → ``(k,)``."""
-    vec = np.asarray(vec, dtype=np.float64)
-    idx = np.arange(vec.shape[0]) if vertices is None else np.asarray(vertices, dtype=np.int64)
-    return np.einsum("ij,ij->i", vec, np.asarray(x_axes)[idx]) + 1j * np.einsum(
-        "ij,ij->i", vec, np.asarray(y_axes)[idx]
-    )
+    """Complex coordinates of 3D vectors ``(k, 3)`` projected onto the tangent frames → ``(k,)``.
+
+    Row ``k`` uses frame ``vertices[k]``; without ``vertices`` there must be one row per frame
+    (a :class:`~manifold_nets.errors.MeshShapeError` otherwise, never a silent subset)."""
+    vec = _as_array(vec, np.float64, "vec", "a (k, 3) array of 3D vectors")
+    if vec.ndim != 2 or vec.shape[1] != 3:
+        raise MeshShapeError(f"vec: expected shape (k, 3) (got {vec.shape})")
+    x, y = _check_axes(x_axes, y_axes)
+    idx = _vertex_index(vertices, vec.shape[0], x.shape[0], "vertices", "vec")
+    return np.einsum("ij,ij->i", vec, x[idx]) + 1j * np.einsum("ij,ij->i", vec, y[idx])

@@ -111,8 +111,12 @@ def canonical_mesh_order(V, F) -> tuple[np.ndarray, np.ndarray]:
         Faces in canonical vertex indices, each rotated so its smallest index comes first
         (orientation kept), sorted lexicographically.
     """
-    V = np.asarray(V, dtype=np.float64)
-    F = np.asarray(F, dtype=np.int64)
+    V, F = check_mesh(V, F, allow_empty_faces=True)
+    return _canonical_mesh_order(V, F)
+
+
+def _canonical_mesh_order(V: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`canonical_mesh_order` of arrays that are already checked."""
     if V.shape[0] == 0:
         return np.zeros(0, np.int64), F.reshape(0, 3)
     Q = np.round(V / _grid(V))
@@ -137,7 +141,7 @@ def _decimate(V, F, ratio: float):
     """One decimation step of the canonicalised mesh; ``None`` when it does not coarsen."""
     import fast_simplification
 
-    order, Fc = canonical_mesh_order(V, F)
+    order, Fc = _canonical_mesh_order(V, F)
     grid = _grid(V)
     Vc = np.ascontiguousarray(np.round(V[order] / grid) * grid)  # the snapped positions: bit-identical input
     try:
@@ -170,7 +174,7 @@ def pool_unpool_maps(V_fine, F_fine, V_coarse, *, k: int = UNPOOL_NEIGHBOURS, ma
     ----------
     V_fine : (n_f, 3) float64
     F_fine : (m, 3) int64
-        For the lumped mass weights (ignored when ``mass`` is given).
+        For the lumped mass weights (checked, but otherwise unused when ``mass`` is given).
     V_coarse : (n_c, 3) float64
     k : int
         Coarse neighbours interpolated by ``unpool``.
@@ -186,15 +190,24 @@ def pool_unpool_maps(V_fine, F_fine, V_coarse, *, k: int = UNPOOL_NEIGHBOURS, ma
     """
     from scipy.spatial import cKDTree
 
+    from ..validation import as_vertices
     from .mass import mass_matrix
 
-    Vf = np.asarray(V_fine, dtype=np.float64)
-    Vc = np.asarray(V_coarse, dtype=np.float64)
+    Vf, F_fine = check_mesh(V_fine, F_fine)
+    Vc = as_vertices(V_coarse, name="V_coarse")
     nf, nc = Vf.shape[0], Vc.shape[0]
-    if nc == 0:
-        raise MeshShapeError("V_coarse: expected at least one vertex (got 0)")
-    w = (np.asarray(mass_matrix(Vf, F_fine).diagonal(), dtype=np.float64) if mass is None
-         else np.asarray(mass, dtype=np.float64))
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise MeshShapeError(f"k: expected a positive integer number of coarse neighbours (got {k!r})")
+    if mass is None:
+        w = np.asarray(mass_matrix(Vf, F_fine).diagonal(), dtype=np.float64)
+    else:
+        try:
+            w = np.asarray(mass, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise MeshShapeError(f"mass: expected ({nf},) vertex weights (got {type(mass).__name__}: {exc})") from None
+        if w.shape != (nf,) or not (np.isfinite(w).all() and (w >= 0).all()):
+            raise MeshShapeError(
+                f"mass: expected ({nf},) finite non-negative vertex weights (got shape {np.shape(mass)})")
     # vertices without mass (unreferenced) still pool with a small weight, so rows stay non-empty
     w = np.where(w > 0, w, (w[w > 0].min() if (w > 0).any() else 1.0) * 1e-6)
     tree_c = cKDTree(Vc)

@@ -33,7 +33,7 @@ from functools import cached_property
 import numpy as np
 
 from ._checked import CheckedMesh, accepts_mesh, check_mesh, mesh_edges, require_checked, warn_user
-from ._common import areas_from_lengths, edge_length_table, unique_edges
+from ._common import areas_from_lengths, check_nonnegative, edge_length_table, unique_edges
 from ._intrinsic import (
     Fans,
     corner_angles,
@@ -195,7 +195,7 @@ def _intrinsic_delaunay(mesh: CheckedMesh, *, mollify_factor: float = 1e-5, max_
         h = float(L.mean())
     else:
         h = float(L[valid].mean()) if valid.any() else 1.0
-    delta = float(mollify_factor) * h
+    delta = check_nonnegative(mollify_factor, "mollify_factor") * h
     eps = 0.0
     La, Lb = L[:, [1, 2, 0]], L[:, [2, 0, 1]]  # column c: the two sides around corner c
     if delta > 0 and nF:

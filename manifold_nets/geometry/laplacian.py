@@ -19,14 +19,22 @@ Every matrix is ``scipy.sparse.csr_matrix`` float64, symmetric, with ``L @ 1 = 0
 from __future__ import annotations
 
 import importlib
+import re
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import MeshShapeError, MissingDependencyError, SolverError
-from ..validation import as_faces, as_vertices
+from ..errors import DegenerateFaceError, MeshShapeError, MissingDependencyError, SolverError
+from ..validation import as_vertices
 from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked, warn_user
-from ._common import DEGENERATE_TOL, FaceGeometry, check_lengths, unique_edges
+from ._common import (
+    DEGENERATE_TOL,
+    FaceGeometry,
+    check_lengths,
+    check_nonnegative,
+    faces_and_count,
+    unique_edges,
+)
 from ._common import edge_lengths as _edge_lengths
 
 __all__ = [
@@ -127,7 +135,10 @@ def _clamp_cot(cot: np.ndarray, clamp_cot: float | None) -> np.ndarray:
     """Scale each face's three cotangents together so that ``max |cot| <= clamp_cot``."""
     if clamp_cot is None:
         return cot
-    c = float(clamp_cot)
+    try:
+        c = float("nan") if isinstance(clamp_cot, (str, bool, np.bool_)) else float(clamp_cot)
+    except (TypeError, ValueError):
+        c = float("nan")
     if not c > 0:
         raise MeshShapeError(f"clamp_cot: expected a positive number or None (got {clamp_cot!r})")
     big = np.abs(cot).max(axis=1)
@@ -275,8 +286,16 @@ def _robust_laplacian(mesh: CheckedMesh, *, mollify_factor: float = 1e-5) -> tup
     """Kernel of :func:`robust_laplacian` on a checked mesh (no validation)."""
     V, F = require_checked(mesh)
     rl = _robust_backend()
-    L, M = rl.mesh_laplacian(V, F, mollify_factor=float(mollify_factor))
-    return _to_csr_psd(L, M, F)
+    mollify_factor = check_nonnegative(mollify_factor, "mollify_factor")
+    L, M = rl.mesh_laplacian(V, F, mollify_factor=mollify_factor)
+    try:
+        return _to_csr_psd(L, M, F)
+    except SolverError:
+        if not (_edge_lengths(V, F) > 0).any():  # every face collapsed to a point: bad input
+            raise DegenerateFaceError(
+                f"V, F: expected some edge of positive length for the robust Laplacian (got all "
+                f"{F.shape[0]} faces collapsed to a single point)") from None
+        raise
 
 
 def point_cloud_laplacian(
@@ -308,6 +327,8 @@ def point_cloud_laplacian(
     P = as_vertices(P, name="P")
     if P.shape[0] < 4:
         raise MeshShapeError(f"P: expected at least 4 points (got {P.shape[0]})")
+    mollify_factor = check_nonnegative(mollify_factor, "mollify_factor")
+    _require_spread(P)
     k = int(n_neighbors)
     if k < 3:
         raise MeshShapeError(f"n_neighbors: expected an integer >= 3 (got {n_neighbors})")
@@ -317,8 +338,38 @@ def point_cloud_laplacian(
             f"only {P.shape[0] - 1} other points", RuntimeWarning)
         k = P.shape[0] - 1
     rl = _robust_backend()
-    L, M = rl.point_cloud_laplacian(P, mollify_factor=float(mollify_factor), n_neighbors=k)
+    try:
+        L, M = rl.point_cloud_laplacian(P, mollify_factor=mollify_factor, n_neighbors=k)
+    except RuntimeError as exc:
+        # geometry-central asserts when a local Delaunay triangulation leaves a point without a
+        # triangle: its neighbours are (nearly) collinear or coincident with it
+        m = re.search(r"unreferenced vertex (\d+)", str(exc))
+        if "GC_SAFETY_ASSERT" not in str(exc) or m is None:
+            raise SolverError(f"point cloud Laplacian: expected the backend to triangulate every "
+                              f"neighbourhood (got: {str(exc).splitlines()[0]})") from exc
+        i = int(m.group(1))
+        raise MeshShapeError(
+            f"P: expected points sampling a surface (got point {i}, {P[i].tolist()}, whose neighbours "
+            "are (nearly) collinear or coincident with it, so its local triangulation is empty)") from None
     return _to_csr_psd(L, M)
+
+
+#: Relative thickness below which a point cloud counts as collinear (second singular value of the
+#: centred points at most this fraction of the first).
+COLLINEAR_RTOL = 1e-9
+
+
+def _require_spread(P: np.ndarray) -> None:
+    """Refuse a point cloud whose points all coincide or lie on one line (O(n): the 3×3
+    covariance); a surface cannot be triangulated from them."""
+    X = P - P.mean(axis=0)
+    sv = np.sqrt(np.maximum(np.linalg.eigvalsh(X.T @ X), 0.0))[::-1]
+    if not sv[0] > 0:
+        raise MeshShapeError(f"P: expected points sampling a surface (got all {P.shape[0]} points at "
+                             f"{P[0].tolist()})")
+    if sv[1] <= COLLINEAR_RTOL * sv[0]:
+        raise MeshShapeError(f"P: expected points sampling a surface (got all {P.shape[0]} points on one "
+                             f"line, thickness {sv[1] / sv[0]:.2g} of the length)")
 
 
 def graph_laplacian(F, n_vertices: int | None = None, *, normalized: bool = False) -> sp.csr_matrix:
@@ -329,7 +380,9 @@ def graph_laplacian(F, n_vertices: int | None = None, *, normalized: bool = Fals
     F : (nF, 3) int64
         Triangles.
     n_vertices : int, optional
-        Number of vertices (default ``F.max() + 1``).
+        Number of vertices (default ``F.max() + 1``, which must then be at most ``3 nF``: pass
+        ``n_vertices`` for a mesh with many unreferenced vertices; a stray huge index raises
+        :class:`~manifold_nets.errors.FaceIndexError` instead of allocating gigabytes).
     normalized : bool
         Return the symmetric normalised Laplacian ``I − D^{-1/2} A D^{-1/2}`` instead
         (isolated vertices get a zero row).
@@ -344,8 +397,7 @@ def graph_laplacian(F, n_vertices: int | None = None, *, normalized: bool = Fals
     >>> graph_laplacian(tetrahedron()[1]).toarray()[0]
     array([ 3., -1., -1., -1.])
     """
-    F = as_faces(F, n_vertices)
-    n = int(F.max()) + 1 if n_vertices is None else int(n_vertices)
+    F, n = faces_and_count(F, n_vertices)
     E, _, _ = unique_edges(F, n)
     ones = np.ones(len(E))
     A = sp.csr_matrix(

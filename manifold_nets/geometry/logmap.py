@@ -48,6 +48,12 @@ raises :class:`~manifold_nets.errors.NonManifoldError` (transport still works; v
 meaningless across non-manifold cuts).  Vertices in other components get ``r = inf``,
 ``θ = nan`` and transported vectors ``0``; where the diffused values underflow (farther than
 roughly ``700 √t`` from the source) ``θ`` is ``nan`` (and ``r`` with ``radius="affine"``).
+A diffusion time below :data:`MIN_T_FACTOR` ``· h²`` (``h`` the mean edge length) is refused
+with a :class:`~manifold_nets.errors.MeshShapeError`: the backward-Euler heat decays by about
+``t / h²`` per ring, so such a ``t`` underflows to 0 within a few dozen rings of the source
+(at ``t = 1e-50`` on a unit icosphere, five rings; at ``1e-300``, two), which would leave most
+of the log map ``nan`` and most transported vectors ``0``.  A source vertex used by no face is
+refused (it has no tangent plane), as are non-finite or non-numeric tangent vectors.
 """
 
 from __future__ import annotations
@@ -101,6 +107,12 @@ COMPLEX_FACTOR_FROM_MB = 1000.0
 #: than this many MB (about 700k vertices on spheres).  On the 1M-vertex sphere the conversion was
 #: the peak of the whole solver; keeping the factor supernodal lowered it by about 0.4 GB.
 SUPERNODAL_FROM_MB = 500
+#: Smallest accepted diffusion time, relative to the squared mean edge length (``t >= MIN_T_FACTOR
+#: · h²``).  Measured on icosphere(4) (48 rings from pole to pole): ``t_factor = 1e-8`` leaves θ
+#: ``nan`` from 40 rings out, ``1e-10`` from 32, ``1e-12`` from 27 (about ``320 / log10(h² / t)``
+#: rings); ``1e-6`` keeps ~55 rings, the default ``t_factor = 1`` hundreds.  Below the bound the
+#: log map is mostly ``nan`` on any mesh of a few dozen rings, so the time is refused instead.
+MIN_T_FACTOR = 1e-6
 
 
 def _complex_to_real_system(A: sp.spmatrix) -> sp.csr_matrix:
@@ -181,6 +193,33 @@ class _EdgePattern:
         data[p0], data[p0 + 1] = xo, yo
         data[p1], data[p1 + 1] = -yo, xo
         return LowerCSC(2 * self.n, ip2, ind2, data)
+
+
+def _require_used(s: np.ndarray, used: np.ndarray, name: str) -> None:
+    """A source on no face has no tangent plane (no log map, nothing to transport): refuse it."""
+    if not used[s].all():
+        k = int(s[~used[s]][0])
+        raise MeshShapeError(f"{name}: expected a vertex used by some face (got unreferenced vertex {k})")
+
+
+def _check_vectors(vectors, n_sources: int) -> np.ndarray:
+    """Tangent vectors ``(n_sources,)`` complex128: one per source (or one for all), finite."""
+    try:
+        v = np.asarray(vectors)
+        if v.dtype == object or not (np.issubdtype(v.dtype, np.number) or v.dtype == bool):
+            raise TypeError(f"dtype {v.dtype}")
+        v = v.astype(np.complex128).ravel()
+    except (TypeError, ValueError) as exc:
+        raise MeshShapeError(
+            f"vectors: expected complex tangent vectors, one per source (got {type(vectors).__name__}: {exc})"
+        ) from None
+    if v.size not in (1, n_sources):
+        raise MeshShapeError(f"vectors: expected one vector per source ({n_sources}) (got {v.size})")
+    bad = ~np.isfinite(v)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise MeshShapeError(f"vectors: expected finite tangent vectors (got {v[k]} at position {k})")
+    return np.broadcast_to(v, (n_sources,))
 
 
 def _face_areas(lengths):
@@ -318,6 +357,12 @@ class VectorHeatSolver:
         self.t = float(t) if t is not None else float(t_factor) * h * h
         if not np.isfinite(self.t) or self.t <= 0:
             raise MeshShapeError(f"t: expected a positive diffusion time (got {self.t})")
+        if self.t < MIN_T_FACTOR * h * h:
+            name, got = ("t", f"{self.t:.3g}") if t is not None else ("t_factor", f"{float(t_factor):.3g}")
+            raise MeshShapeError(
+                f"{name}: expected a diffusion time of at least {MIN_T_FACTOR:g}·h² = "
+                f"{MIN_T_FACTOR * h * h:.3g} (h = {h:.3g}, the mean edge length), below which the heat "
+                f"underflows to 0 a few rings from the source and log maps come out nan (got {got})")
         self._labels = _edge_components(ev, nV)[1]
         area = _face_areas(lengths)
         m = np.bincount(Fi.ravel(), weights=np.repeat(area / 3.0, 3), minlength=nV)
@@ -461,9 +506,8 @@ class VectorHeatSolver:
             One tangent vector per source (or one for all), in the source's gauge.
         """
         s = _check_sources(sources, self.n_vertices)
-        if np.size(vectors) not in (1, s.size):
-            raise MeshShapeError(f"vectors: expected one vector per source ({s.size}) (got {np.size(vectors)})")
-        v = np.broadcast_to(np.asarray(vectors, dtype=np.complex128).ravel(), s.shape)
+        _require_used(s, self._used, "sources")
+        v = _check_vectors(vectors, s.size)
         nV = self.n_vertices
         H = np.empty((s.size, nV), dtype=np.complex128)
         miss = [a for a, src in enumerate(s.tolist()) if src not in self._h_cache]
@@ -499,10 +543,8 @@ class VectorHeatSolver:
             interpolates them (the vector heat method's smooth extension).
         """
         s = _check_sources(sources, self.n_vertices)
-        v = np.broadcast_to(np.asarray(vectors, dtype=np.complex128).ravel(), s.shape) \
-            if np.size(vectors) in (1, s.size) else None
-        if v is None:
-            raise MeshShapeError(f"vectors: expected one vector per source ({s.size}) (got {np.size(vectors)})")
+        _require_used(s, self._used, "sources")
+        v = _check_vectors(vectors, s.size)
         if s.size == 1 and int(s[0]) in self._h_cache:
             Y = self._h_cache[int(s[0])] * v[0]  # linear: diffusion of v δ_s is v · H_s
         else:
@@ -545,6 +587,7 @@ class VectorHeatSolver:
     def log_maps(self, sources) -> tuple[np.ndarray, np.ndarray]:
         """Log maps of several sources at once: ``(r, theta)``, each ``(len(sources), nV)``."""
         s = _check_sources(sources, self.n_vertices)
+        _require_used(s, self._used, "sources")
         if self._nonmanifold is not None:
             raise NonManifoldError(
                 f"mesh: expected a manifold mesh for log maps (got {self._nonmanifold}); the tangent "
@@ -634,6 +677,7 @@ class VectorHeatSolver:
         s = _check_sources(source, self.n_vertices, name="source")
         if s.size != 1:
             raise MeshShapeError(f"source: expected one vertex (got {s.size}); use log_maps for several")
+        _require_used(s, self._used, "source")
         r, th = self.log_maps(s)
         return r[0], th[0]
 

@@ -92,9 +92,11 @@ class Normalization:
 
 @accepts_mesh
 def total_area(V, F) -> float:
-    """Sum of the triangle areas of ``V (nV, 3) float64``, ``F (nF, 3) int64``."""
-    V = np.asarray(V, dtype=np.float64)
-    F = np.asarray(F, dtype=np.int64)
+    """Sum of the triangle areas of ``V (nV, 3) float64``, ``F (nF, 3) int64``.
+
+    Raises the typed errors of :func:`~manifold_nets.geometry._checked.check_mesh` for bad
+    arrays (NaN or huge coordinates, out-of-range indices, wrong shapes)."""
+    V, F = check_mesh(V, F)
     a = V[F[:, 1]] - V[F[:, 0]]
     b = V[F[:, 2]] - V[F[:, 0]]
     return float(0.5 * np.linalg.norm(np.cross(a, b), axis=1).sum())
@@ -157,13 +159,22 @@ def robust_edge_length(V, F, *, outlier_factor: float = 4.0) -> float:
 
     Scale-equivariant (``robust_edge_length(s V, F) = s · robust_edge_length(V, F)``); used as
     the unit of one-ring patch radii.  Returns 1.0 for a mesh without edges of positive length.
+    ``outlier_factor`` must be at least 1 (so the median edge itself is always kept); ``inf``
+    keeps every edge.
 
     >>> from manifold_nets.shapes import grid
     >>> round(robust_edge_length(*grid(3)), 6)   # 12 edges of 0.5, 4 diagonals of 0.5·√2
     0.551777
     """
-    V = np.asarray(V, dtype=np.float64)
-    F = np.asarray(F, dtype=np.int64)
+    V, F = check_mesh(V, F)
+    try:
+        factor = float(outlier_factor)
+    except (TypeError, ValueError):
+        factor = float("nan")
+    if isinstance(outlier_factor, bool) or not factor >= 1.0:
+        raise MeshShapeError(
+            f"outlier_factor: expected a number >= 1 (got {outlier_factor!r})"
+        )
     e = np.concatenate([F[:, [0, 1]], F[:, [1, 2]], F[:, [2, 0]]])
     e = np.unique(np.sort(e, axis=1), axis=0)
     ell = np.linalg.norm(V[e[:, 1]] - V[e[:, 0]], axis=1)
@@ -171,4 +182,4 @@ def robust_edge_length(V, F, *, outlier_factor: float = 4.0) -> float:
     if ell.size == 0:
         return 1.0
     med = float(np.median(ell))
-    return float(ell[ell <= outlier_factor * med].mean())
+    return float(ell[ell <= factor * med].mean())

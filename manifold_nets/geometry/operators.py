@@ -37,6 +37,7 @@ from ._checked import (
     require_positive_area,
     warn_user,
 )
+from ._common import check_nonnegative
 
 __all__ = ["OperatorBundle", "operators", "save_operators", "load_operators", "operators_cache_key"]
 
@@ -152,14 +153,38 @@ def load_operators(path, *, expect_key: str | None = None) -> OperatorBundle:
 
     Raises
     ------
+    manifold_nets.errors.MeshFileNotFoundError
+        No such file (also a :class:`FileNotFoundError`).
+    manifold_nets.errors.MeshIsADirectoryError, manifold_nets.errors.MeshPermissionError
+        The path is a folder, or cannot be read for lack of permission.
     manifold_nets.errors.MeshFileError
         The file is unreadable, truncated, from another format version, or its checksum (or
         cache key) does not match.
     """
-    from ..errors import MeshFileError
+    from ..errors import (
+        MeshFileError,
+        MeshFileNotFoundError,
+        MeshIsADirectoryError,
+        MeshPermissionError,
+    )
 
     try:
-        return _load(Path(path), expect_key)
+        p = Path(path)
+    except TypeError:
+        raise MeshShapeError(f"path: expected a file path (got {type(path).__name__})") from None
+    if not p.exists():
+        raise MeshFileNotFoundError(f"{path}: expected an operator file (got no such file)")
+    if p.is_dir():
+        raise MeshIsADirectoryError(f"{path}: expected an operator file (got a folder)")
+    try:
+        with open(p, "rb"):
+            pass
+    except PermissionError as exc:
+        raise MeshPermissionError(f"{path}: expected a readable operator file (got permission denied)") from exc
+    except OSError:
+        pass  # left to the reader below, reported as an unreadable file
+    try:
+        return _load(p, expect_key)
     except _CorruptCache as exc:
         raise MeshFileError(f"{path}: expected a valid operator file (got {exc})") from exc
 
@@ -303,7 +328,7 @@ def operators(
     from .frames import _tangent_frames
     from .laplacian import _cotan_laplacian, _robust_laplacian
     from .mass import _mass_matrix, diagonal_csr
-    from .spectral import EigenbasisWarning, active_vertices, eigenbasis
+    from .spectral import EIG_BACKENDS, EigenbasisWarning, active_vertices, eigenbasis
 
     # validated once here; every step below takes the checked mesh (see ._checked)
     mesh = check_mesh(V, F)
@@ -316,6 +341,9 @@ def operators(
     laplacian = _choose_laplacian(mesh, laplacian)
     if mass not in ("barycentric", "voronoi"):
         raise MeshShapeError(f"mass: expected a lumped mass, 'barycentric' or 'voronoi' (got {mass!r})")
+    if not isinstance(eig_backend, str) or eig_backend not in EIG_BACKENDS:
+        raise MeshShapeError(f"eig_backend: expected 'auto', 'cholmod' or 'superlu' (got {eig_backend!r})")
+    mollify_factor = check_nonnegative(mollify_factor, "mollify_factor")
     params = {
         "k": int(k),
         "laplacian": laplacian,

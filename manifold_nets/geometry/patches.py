@@ -123,13 +123,20 @@ def geodesic_patches(V, F, radius: float | None = None, *, gauge=None, include_s
     if radius is None:
         E, R, T, P = edges.copy(), ell, phi.copy(), rho.copy()
     else:
-        radius = float(radius)
-        if not np.isfinite(radius) or radius <= 0:
-            raise MeshShapeError(f"radius: expected a positive finite number or None (got {radius})")
-        if int(batch) < 1:
-            raise MeshShapeError(f"batch: expected a positive integer (got {batch})")
-        if max_iter is not None and int(max_iter) < 0:
-            raise MeshShapeError(f"max_iter: expected a non-negative integer or None (got {max_iter})")
+        r = float("nan")
+        if not isinstance(radius, (str, bytes, bool, np.bool_)):
+            try:
+                r = float(radius)
+            except (TypeError, ValueError):
+                pass
+        if not np.isfinite(r) or r <= 0:
+            raise MeshShapeError(f"radius: expected a positive finite number or None (got {radius!r})")
+        radius = r
+        if isinstance(batch, (bool, np.bool_)) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise MeshShapeError(f"batch: expected a positive integer (got {batch!r})")
+        if max_iter is not None and (isinstance(max_iter, (bool, np.bool_))
+                                     or not isinstance(max_iter, (int, np.integer)) or max_iter < 0):
+            raise MeshShapeError(f"max_iter: expected a non-negative integer or None (got {max_iter!r})")
         _require_manifold_for_radius(F, nV)
         E, R, T, P = _unfold_patches(nV, edges, phi, rho, ell, fans.interior, radius, int(batch),
                                      nV if max_iter is None else int(max_iter))

@@ -38,6 +38,17 @@ __all__ = ["TriangleQuality", "triangle_quality", "laplacian_choice"]
 NEGATIVE_WEIGHT_FRACTION = 0.01
 #: Most negative relative cotan weight ``w_ij / mean|w|`` tolerated before preferring robust.
 MOST_NEGATIVE_WEIGHT = -0.5
+#: Largest corner ``|cot|`` tolerated before preferring robust (a corner angle below about
+#: 0.0057°, or a cap angle above 179.994°).  Such needles and caps give every face weight a
+#: magnitude ``|cot|`` times the typical one, computed from an area with relative rounding error
+#: about ``ε |cot|``, so the weights of neighbouring faces cancel to rounding noise — even when
+#: none is negative.  A 20-vertex strip 1e-9 wide (``|cot|`` 5e8, all weights positive) was
+#: "well-shaped" by the weight rules, and its cotan Poisson system was not positive definite in
+#: floating point (heat geodesics raised ``SolverError``) while the robust Laplacian gave correct
+#: distances.  On the shared clean meshes ``max |cot|`` is 1.4 on the two meshes the other rules
+#: leave on cotan (bumpy, bunny_small) and at most 888 on any (nefertiti), so the bound changes
+#: none of their choices.
+MAX_ABS_COT = 1e4
 
 
 @dataclass(frozen=True)
@@ -86,14 +97,14 @@ def triangle_quality(V, F) -> TriangleQuality:
 def _triangle_quality(mesh: CheckedMesh) -> TriangleQuality:
     """Kernel of :func:`triangle_quality` on a checked mesh (no validation)."""
     V, F = require_checked(mesh)
-    from ..topology import _nonmanifold_vertices, degenerate_faces
+    from ..topology import _nonmanifold_vertices
 
     # one edge structure for every count: faces per edge, and the edge of every half-edge
     # (F[f, c] -> F[f, c + 1] is the edge opposite corner c + 2)
     E, face_edge, counts = mesh_edges(mesh)
     n_nme = int(np.count_nonzero(counts > 2))
     n_nmv = len(_nonmanifold_vertices(F, len(V), E, face_edge[:, [2, 0, 1]].ravel())) if len(F) else 0
-    n_deg = len(degenerate_faces(V, F))
+    n_deg = _n_degenerate_faces(V, F)
     geom = FaceGeometry.from_vertices(V, F)
     ok = ~geom.degenerate
     ang = geom.angles[ok]
@@ -115,15 +126,31 @@ def _triangle_quality(mesh: CheckedMesh) -> TriangleQuality:
     return TriangleQuality(n_nme, n_nmv, n_deg, neg, most, obtuse, min_angle, max_angle, max_abs_cot)
 
 
+def _n_degenerate_faces(V: np.ndarray, F: np.ndarray, rel_tol: float = 1e-12) -> int:
+    """:func:`manifold_nets.topology.degenerate_faces` counted on checked arrays, with the same
+    formulas (that public function validates its arrays again, which a checked mesh needs not)."""
+    if len(F) == 0:
+        return 0
+    rep = (F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 2] == F[:, 0])
+    referenced = np.zeros(len(V), dtype=bool)
+    referenced[F.ravel()] = True
+    used = V[referenced]
+    diag = float(np.linalg.norm(used.max(0) - used.min(0))) if len(used) else 0.0
+    e1 = V[F[:, 1]] - V[F[:, 0]]
+    e2 = V[F[:, 2]] - V[F[:, 0]]
+    tiny = 0.5 * np.linalg.norm(np.cross(e1, e2), axis=1) <= rel_tol * diag**2
+    return int(np.count_nonzero(rep | tiny))
+
+
 @accepts_mesh
 def laplacian_choice(V, F) -> tuple[str, str]:
     """Pick the Laplacian for a mesh: ``("cotan" | "robust", reason)``.
 
     ``"robust"`` (intrinsic Delaunay / tufted cover, non-negative weights) when the mesh has
     non-manifold edges or vertices, degenerate faces, more than
-    :data:`NEGATIVE_WEIGHT_FRACTION` of its interior edges with a negative cotan weight, or one
-    weight below :data:`MOST_NEGATIVE_WEIGHT` times the mean absolute weight; ``"cotan"``
-    otherwise.  The reason is a short human-readable sentence naming the deciding numbers.
+    :data:`NEGATIVE_WEIGHT_FRACTION` of its interior edges with a negative cotan weight, one
+    weight below :data:`MOST_NEGATIVE_WEIGHT` times the mean absolute weight, or a needle or cap
+    triangle with a corner ``|cot|`` above :data:`MAX_ABS_COT`; ``"cotan"`` otherwise.  The reason is a short human-readable sentence naming the deciding numbers.
 
     >>> from manifold_nets.shapes import icosphere
     >>> kind, reason = laplacian_choice(*icosphere(2))
@@ -148,5 +175,9 @@ def _laplacian_choice(mesh: CheckedMesh) -> tuple[str, str]:
     if q.most_negative_weight < MOST_NEGATIVE_WEIGHT:
         return "robust", (f"poorly shaped triangles: a cotan weight of {q.most_negative_weight:.2f} times "
                           f"the mean absolute weight (threshold {MOST_NEGATIVE_WEIGHT:.2f})")
+    if q.max_abs_cot > MAX_ABS_COT:
+        return "robust", (f"needle or cap triangles: a corner with |cot| = {q.max_abs_cot:.3g} (smallest angle "
+                          f"{q.min_angle_deg:.2g}°; threshold |cot| {MAX_ABS_COT:.0e}), where cotan weights "
+                          "cancel to rounding noise")
     return "cotan", (f"well-shaped manifold mesh ({100 * q.negative_weight_fraction:.2f} % negative cotan "
                      f"weights, {100 * q.obtuse_fraction:.1f} % obtuse faces)")

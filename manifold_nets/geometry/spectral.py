@@ -94,6 +94,9 @@ class EigenbasisWarning(RuntimeWarning):
 
 logger = logging.getLogger(__name__)
 
+#: The factorisation backends of :func:`eigenbasis` (and ``eig_backend`` of
+#: :func:`~manifold_nets.geometry.operators`).
+EIG_BACKENDS = ("auto", "cholmod", "superlu")
 #: Up to this many active vertices the dense LAPACK solver is used by ``method="auto"``.
 DENSE_MAX = 1200
 #: ``method="auto"`` uses block Lanczos from this many active vertices on, ARPACK below
@@ -134,6 +137,10 @@ def fix_eigenvector_signs(evecs: np.ndarray) -> np.ndarray:
     array([[-1. ,  2. ],
            [ 3. ,  0.5]])
     """
+    if not isinstance(evecs, np.ndarray) or evecs.ndim != 2 or evecs.dtype.kind != "f":
+        raise MeshShapeError(
+            f"evecs: expected an (nV, k) float array, flipped in place (got {type(evecs).__name__}"
+            f"{' of shape ' + str(evecs.shape) + ' and dtype ' + str(evecs.dtype) if isinstance(evecs, np.ndarray) else ''})")
     if evecs.size == 0:
         return evecs
     # by blocks of columns: no |evecs| temporary as large as the eigenbasis
@@ -153,10 +160,13 @@ def active_vertices(L, M) -> np.ndarray:
     >>> active_vertices(sp.csr_matrix((3, 3)), sp.diags([1.0, 0.0, 2.0])).tolist()
     [True, False, True]
     """
-    L = sp.csr_matrix(L)
+    L = _check_operator(L, "L")
+    M = _check_operator(M, "M")
+    if M.shape != L.shape:
+        raise MeshShapeError(f"M: expected shape {L.shape} like L (got {M.shape})")
     Loff = L - sp.diags(L.diagonal())
     stiff = np.asarray(abs(Loff).sum(axis=1)).ravel() > 0
-    return (sp.csr_matrix(M).diagonal() > 0) | stiff
+    return (M.diagonal() > 0) | stiff
 
 
 def _check_operator(A, name: str) -> sp.csr_matrix:
@@ -682,6 +692,8 @@ def eigenbasis(
         raise MeshShapeError(
             f"method: expected 'auto', 'lanczos', 'arpack', 'lobpcg' or 'dense' (got {method!r})"
         )
+    if not isinstance(backend, str) or backend not in EIG_BACKENDS:
+        raise MeshShapeError(f"backend: expected 'auto', 'cholmod' or 'superlu' (got {backend!r})")
 
     mdiag = M.diagonal()
     Loff = L - sp.diags(L.diagonal())

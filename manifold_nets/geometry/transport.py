@@ -21,10 +21,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import MeshError, MeshShapeError
-from ..validation import as_faces
 from ._checked import CheckedMesh, accepts_mesh, check_mesh, require_checked
 from ._common import FaceGeometry, cotangents_from_angles
-from ._intrinsic import Fans, check_lengths, wrap_angle
+from ._common import check_lengths as _check_lengths_common
+from ._intrinsic import Fans, wrap_angle
 from .frames import _check_gauge
 
 __all__ = [
@@ -47,9 +47,7 @@ def _fans(mesh: CheckedMesh) -> tuple[Fans, np.ndarray, FaceGeometry]:
 
 
 def _fans_lengths(F, lengths, n_vertices):
-    F = as_faces(F, n_vertices)
-    L = check_lengths(lengths, F)
-    nV = int(F.max()) + 1 if n_vertices is None else int(n_vertices)
+    L, F, nV = _check_lengths_common(lengths, F, n_vertices)
     geom = FaceGeometry.from_lengths(L)
     return Fans(F, geom.angles, nV), F, geom
 

@@ -307,10 +307,11 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
             raise MeshShapeError(f"{name}: expected a positive integer (got {v!r})")
     if k_init > k:
         raise MeshShapeError(f"k_init: expected at most k = {k} (got {k_init})")
-    w = {"w_descr": fmaps.W_DESCR if w_descr is None else float(w_descr),
-         "w_lap": fmaps.W_LAP if w_lap is None else float(w_lap),
-         "w_orient": (fmaps.W_ORIENT if w_orient is None else float(w_orient)) if orientation else 0.0,
-         "w_dcomm": fmaps.W_DCOMM if w_dcomm is None else float(w_dcomm)}
+    w = {name: default if value is None else fmaps.check_weight(value, name)
+         for name, value, default in (("w_descr", w_descr, fmaps.W_DESCR), ("w_lap", w_lap, fmaps.W_LAP),
+                                      ("w_orient", w_orient, fmaps.W_ORIENT), ("w_dcomm", w_dcomm, fmaps.W_DCOMM))}
+    if not orientation:
+        w["w_orient"] = 0.0
     if (descriptors_src is None) != (descriptors_tgt is None):
         raise MeshShapeError("descriptors_src, descriptors_tgt: expected both or neither")
     loose = _unreferenced_split(V_src, F_src, V_tgt, F_tgt)

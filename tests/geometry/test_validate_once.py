@@ -257,7 +257,8 @@ def test_kernels_refuse_unchecked_arrays_and_match_the_public_functions(sphere):
     assert sp.issparse(_cotan_laplacian(mesh))
 
 
-@pytest.mark.parametrize("case", ["nan", "inf", "negative index", "index == nV", "no faces", "no vertices"])
+@pytest.mark.parametrize("case", ["nan", "inf", "negative index", "index == nV", "no faces", "no vertices",
+                                  "huge", "tiny extent", "tiny extent on one axis"])
 def test_the_fast_check_accepts_nothing_the_validator_refuses(sphere, case):
     # canonical dtypes and layout, so only the content decides: check_mesh must raise exactly
     # what check_mesh_arrays raises
@@ -272,6 +273,12 @@ def test_the_fast_check_accepts_nothing_the_validator_refuses(sphere, case):
         F[5, 2] = len(V)
     elif case == "no faces":
         F = F[:0]
+    elif case == "huge":  # finite, but squared lengths overflow (row 5 of the API sweep)
+        V = V * 1e300
+    elif case == "tiny extent":
+        V = V * 1e-80
+    elif case == "tiny extent on one axis":  # x, y constant far from 0, z spread over 1e-70
+        V = np.c_[np.full(len(V), 5.0), np.full(len(V), 7.0), 1e-70 * V[:, 2]]
     else:
         V, F = V[:0], F[:0]
     with pytest.raises(Exception) as expected:
@@ -287,10 +294,12 @@ def test_the_fast_check_returns_exactly_what_the_validator_returns(validator_cal
     mesh = check_mesh(V, F)
     assert validator_calls["check_mesh_arrays"] == 0  # canonical: the fast check alone
     assert mesh.V is V and mesh.F is F
-    # finite coordinates whose sum overflows, and a subclass of ndarray, take the full route
-    big = np.full((4, 3), 1e308)
+    # coordinates near the cap stay on the fast route; a subclass of ndarray takes the full one
+    big = np.array([[0.0, 0, 0], [1e60, 0, 0], [0, 1e60, 0], [0, 0, -1e60]])
     tet = np.array([[0, 1, 2], [0, 3, 1]])
-    assert np.isfinite(check_mesh(big, tet).V).all()
+    assert check_mesh(big, tet).V is big
+    assert validator_calls["check_mesh_arrays"] == 0
+    assert check_mesh(big.tolist(), tet).V.tolist() == big.tolist()
     assert validator_calls["check_mesh_arrays"] == 1
     mm = V.view(type("Sub", (np.ndarray,), {}))
     assert type(check_mesh(mm, F).V) is np.ndarray
