@@ -200,6 +200,9 @@ def spectral_shape(V, F, *, k: int = K_DEFAULT, descriptors: str = DESCRIPTORS_D
 
     V, F = _checked(V, F, name)
     _check_descriptor_kind(descriptors)
+    for pname, value in (("k", k), ("k_descr", k_descr), ("n_descr", n_descr)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise MeshShapeError(f"{pname}: expected a positive integer (got {value!r})")
     area = total_area(V, F)
     if not area > 0:
         raise MeshShapeError(f"{name}: expected a surface with positive area (got {area})")
@@ -313,7 +316,8 @@ def correspond(V_src, F_src, V_tgt, F_tgt, *, descriptors: str = DESCRIPTORS_DEF
     if not orientation:
         w["w_orient"] = 0.0
     if (descriptors_src is None) != (descriptors_tgt is None):
-        raise MeshShapeError("descriptors_src, descriptors_tgt: expected both or neither")
+        given = "descriptors_src" if descriptors_tgt is None else "descriptors_tgt"
+        raise MeshShapeError(f"descriptors_src, descriptors_tgt: expected both or neither (got only {given})")
     loose = _unreferenced_split(V_src, F_src, V_tgt, F_tgt)
     if loose is not None:
         # vertices on no face have no eigenbasis rows: map the meshes without them, then give each

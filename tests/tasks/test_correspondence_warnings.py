@@ -109,3 +109,20 @@ def test_evaluate_pairs_records_failures_with_skip_failed_and_raises_without(tmp
     assert (f1["index"], f1["file"], f1["error"]) == (2, str(short.ground_truth), "MeshShapeError")
     assert f1["message"].startswith(f"{short.ground_truth}: expected one entry per source vertex, {len(V)} "
                                     f"(got {len(V) - 1})")
+
+
+def test_spectral_shape_and_correspond_name_bad_arguments():
+    """From the API sweep: spectral_shape(k=0) was silently ignored (the descriptor basis size
+    took over), and one set of given descriptors gave a message without its '(got ...)'."""
+    import pytest
+
+    from manifold_nets.errors import MeshShapeError
+    from manifold_nets.shapes import icosphere
+    from manifold_nets.tasks.correspondence import correspond, spectral_shape
+
+    V, F = icosphere(2)
+    for kw in ({"k": 0}, {"k_descr": -1}, {"n_descr": 2.5}, {"k": True}):
+        with pytest.raises(MeshShapeError, match=f"{next(iter(kw))}: expected a positive integer"):
+            spectral_shape(V, F, **kw)
+    with pytest.raises(MeshShapeError, match=r"expected both or neither \(got only descriptors_src\)"):
+        correspond(V, F, V, F, descriptors_src=np.ones((len(V), 4)))
