@@ -20,6 +20,7 @@ The hierarchy (``a < b`` reads "a is a subclass of b")::
     │   ├── EmptyMeshError, MeshShapeError, NonFiniteError, NonTriangleError,
     │   │   DegenerateFaceError, DuplicateFaceError, NonManifoldError, NonOrientableError,
     │   │   BoundaryError
+    │   │   └── MeshTypeError (TypeError)      an argument of the wrong type, dtype or device
     │   ├── FaceIndexError                     an index out of range (arrays or files)
     │   └── UnsupportedDataError               a writer's format cannot hold an array
     ├── SolverError (RuntimeError)             a numerical solve failed: not bad input
@@ -48,6 +49,7 @@ __all__ = [
     "UnsupportedDataError",
     "EmptyMeshError",
     "MeshShapeError",
+    "MeshTypeError",
     "NonFiniteError",
     "FaceIndexError",
     "NonTriangleError",
@@ -105,6 +107,11 @@ class EmptyMeshError(MeshError):
 
 class MeshShapeError(MeshError):
     """An array has the wrong shape or dtype."""
+
+
+class MeshTypeError(MeshShapeError, TypeError):
+    """An argument of the wrong type, or a tensor of another dtype or device than the model or
+    batch it meets (also a :class:`TypeError`, as Python and PyTorch raise for such mistakes)."""
 
 
 class NonFiniteError(MeshError):

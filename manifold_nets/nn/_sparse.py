@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..errors import MeshShapeError
+from ..errors import MeshShapeError, MeshTypeError
 
 __all__ = ["SparseOperator", "spmm", "block_diag_csr", "sparse_from_coo", "grouped_csr", "grouped_layout",
            "offdiag_abs_rowsum",
@@ -206,7 +206,7 @@ class SparseOperator:
 
     def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != self.dtype:
-            raise TypeError(f"x: expected dtype {self.dtype} like the sparse operator (got {x.dtype}); "
+            raise MeshTypeError(f"x: expected dtype {self.dtype} like the sparse operator (got {x.dtype}); "
                             "convert the batch with batch.to(dtype=...) or the input with x.to(...)")
         return _SpMM.apply(x, self)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import MeshShapeError
+from ..errors import MeshShapeError, MeshTypeError
 from ._checks import check_model_args
 from ._config import configurable
 from .batch import MeshBatch
@@ -67,23 +67,23 @@ def check_input(model: nn.Module, batch, x) -> None:
     batch's device.
     """
     if not isinstance(batch, MeshBatch):
-        raise TypeError(f"batch: expected a MeshBatch (got {type(batch).__name__}); build one with "
+        raise MeshTypeError(f"batch: expected a MeshBatch (got {type(batch).__name__}); build one with "
                         f"MeshBatch.from_meshes")
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x: expected a torch.Tensor (got {type(x).__name__})")
+        raise MeshTypeError(f"x: expected a torch.Tensor (got {type(x).__name__})")
     if x.dim() != 2 or x.shape[0] != batch.num_vertices or x.shape[1] != model.in_channels:
         raise MeshShapeError(f"x: expected shape ({batch.num_vertices}, {model.in_channels}) "
                              f"(one row per vertex of the batch, in_channels={model.in_channels}) "
                              f"(got {tuple(x.shape)})")
     p = next(model.parameters(), None)
     if p is not None and x.dtype != p.dtype:
-        raise TypeError(f"x: expected the model's dtype {p.dtype} (got {x.dtype}); convert one of them, "
+        raise MeshTypeError(f"x: expected the model's dtype {p.dtype} (got {x.dtype}); convert one of them, "
                         f"e.g. model.to({x.dtype}) or x.to({p.dtype})")
     if p is not None and x.device != p.device:
-        raise TypeError(f"x: expected the model's device {p.device} (got {x.device}); move the model "
+        raise MeshTypeError(f"x: expected the model's device {p.device} (got {x.device}); move the model "
                         f"and the batch together, e.g. model.to(device), batch.to(device)")
     if x.device != batch.device:
-        raise TypeError(f"x: expected the batch's device {batch.device} (got {x.device})")
+        raise MeshTypeError(f"x: expected the batch's device {batch.device} (got {x.device})")
 
 
 @configurable

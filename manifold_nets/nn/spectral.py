@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from ..errors import MeshShapeError
+from ..errors import MeshShapeError, MeshTypeError
 from ._config import configurable
 from ._sparse import offdiag_abs_rowsum
 from .batch import MeshBatch
@@ -35,7 +35,7 @@ def check_input_dtype(batch: MeshBatch, x: torch.Tensor, who: str) -> None:
     if dt is None:
         dt = batch.mass.dtype
     if x.dtype != dt:
-        raise TypeError(f"{who}: expected x of the batch's dtype {dt} (got {x.dtype}); "
+        raise MeshTypeError(f"{who}: expected x of the batch's dtype {dt} (got {x.dtype}); "
                         "convert the batch with batch.to(dtype=...) or the input with x.to(...)")
 
 

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from manifold_nets.errors import MeshError, MeshShapeError  # noqa: E402
+from manifold_nets.errors import MeshError, MeshShapeError, MeshTypeError  # noqa: E402
 from manifold_nets.nn import FAMILIES, DiffusionNet, FeatureNet, MeshBackbone, SegmentationNet  # noqa: E402
 
 
@@ -18,11 +18,11 @@ def test_wrong_inputs_are_named(family, batch32):
         net(batch32, torch.zeros(n, 5))
     with pytest.raises(MeshError, match=rf"x: expected shape \({n}, 4\).*\(got \({n - 1}, 4\)\)"):
         net(batch32, torch.zeros(n - 1, 4))
-    with pytest.raises(TypeError, match=r"x: expected the model's dtype torch.float32 \(got torch.float64\)"):
+    with pytest.raises(MeshTypeError, match=r"x: expected the model's dtype torch.float32 \(got torch.float64\)"):
         net(batch32, torch.zeros(n, 4, dtype=torch.float64))
-    with pytest.raises(TypeError, match=r"x: expected a torch.Tensor \(got list\)"):
+    with pytest.raises(MeshTypeError, match=r"x: expected a torch.Tensor \(got list\)"):
         net(batch32, [[0.0] * 4] * n)
-    with pytest.raises(TypeError, match=r"batch: expected a MeshBatch"):
+    with pytest.raises(MeshTypeError, match=r"batch: expected a MeshBatch"):
         net((batch32.pos, batch32.faces), torch.zeros(n, 4))
     assert net(batch32, torch.zeros(n, 4)).shape == (n, 3)  # and the right call works
 
