@@ -56,13 +56,19 @@ def test_sphere_great_circle_convergence_rates():
     assert heat[1.0][-1] < 0.01 and heat[None][-1] < 0.015
 
 
-def test_intrinsic_delaunay_of_a_flat_mesh_is_euclidean_with_consistent_signposts():
+def _skinny_jittered_grid():
+    """A flat 25 x 25 grid with jittered interior vertices, stretched 3x: skinny, obtuse faces."""
     V, F = grid(25)
     V = V.copy()
     rng = np.random.default_rng(0)
     inner = (V[:, 0] > 0) & (V[:, 0] < 1) & (V[:, 1] > 0) & (V[:, 1] < 1)
     V[inner, :2] += rng.uniform(-0.3, 0.3, (int(inner.sum()), 2)) / 24
-    V[:, 0] *= 3.0  # skinny, obtuse triangles
+    V[:, 0] *= 3.0
+    return V, F
+
+
+def test_intrinsic_delaunay_of_a_flat_mesh_is_euclidean_with_consistent_signposts():
+    V, F = _skinny_jittered_grid()
     assert laplacian_choice(V, F)[0] == "robust"
     T = intrinsic_delaunay(V, F, mollify_factor=0.0)
     assert T.n_flips > 100
@@ -359,12 +365,7 @@ def test_exact_geodesics_accept_obtuse_faces_an_isolated_sliver_and_folds():
     from manifold_nets.geometry.geodesics import _smallest_angles
     from tests.geometry._geodesic_meshes import stretched_sphere
 
-    V, F = grid(25)
-    V = V.copy()
-    rng = np.random.default_rng(0)
-    inner = (V[:, 0] > 0) & (V[:, 0] < 1) & (V[:, 1] > 0) & (V[:, 1] < 1)
-    V[inner, :2] += rng.uniform(-0.3, 0.3, (int(inner.sum()), 2)) / 24
-    V[:, 0] *= 3.0  # skinny, obtuse triangles
+    V, F = _skinny_jittered_grid()
     k = 12 * 25 + 12
     a, b = (int(v) for v in F[(F == k).any(1)][0] if v != k)
     mid, ab = 0.5 * (V[a] + V[b]), V[b] - V[a]
