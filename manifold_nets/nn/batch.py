@@ -221,12 +221,12 @@ class MeshData:
             if hit is not None:
                 _warn_k_reduced(hit, k, name)
                 return hit
-        if k_eff < int(k):  # fewer vertices than k; operators warns about unreferenced ones itself
-            _warn_k_reduced(None, k, name, n_vertices=k_eff)
         if normalize:
-            Vn, norm = normalize_for_learning(V_in, F)
+            Vn, norm = normalize_for_learning(V_in, F)  # refuses a mesh without area first
         else:
             Vn, norm = V_in, Normalization.identity()
+        if k_eff < int(k):  # fewer vertices than k; operators warns about unreferenced ones itself
+            _warn_k_reduced(None, k, name, n_vertices=k_eff)
         radius = None if patch_radius is None else patch_radius * norm.scale
         out, bundle_params = _compute_data(cls, Vn, F, k=k_eff, radius=radius, patches=patches,
                                            curvature=curvature, name=name, operator_kwargs=operator_kwargs)
