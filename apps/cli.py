@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from manifold_nets import __version__
@@ -52,11 +53,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(args, exc: BaseException, code: int) -> int:
+def _fail(args, exc: BaseException, code: int, message: str | None = None) -> int:
     if getattr(args, "debug", False):
         raise exc
-    print(f"manifold-nets: error: {one_line(exc)}", file=sys.stderr)
+    print(f"manifold-nets: error: {message or one_line(exc)}", file=sys.stderr)
     return code
+
+
+_OOM = re.compile(r"can't allocate memory|not enough memory|out of memory", re.IGNORECASE)
+_OOM_BYTES = re.compile(r"allocate (\d+) bytes")
+_OOM_SIZE = re.compile(r"allocate (\d+(?:\.\d+)?) ?([KMGT]i?B)", re.IGNORECASE)
+
+
+def out_of_memory_line(exc: BaseException) -> str | None:
+    """The one line for torch's allocation failure (a ``RuntimeError`` such as
+    ``DefaultCPUAllocator: can't allocate memory: you tried to allocate N bytes`` or
+    ``torch.cuda.OutOfMemoryError``), None for any other error."""
+    text = str(exc)
+    if not isinstance(exc, RuntimeError) or not _OOM.search(text):
+        return None
+    where = "GPU " if "CUDA" in text or type(exc).__name__ == "OutOfMemoryError" else ""
+    m = _OOM_BYTES.search(text)
+    if m:
+        size = f"{int(m.group(1)) / 1e9:.3g} GB"
+    else:
+        m = _OOM_SIZE.search(text)
+        size = f"{m.group(1)} {m.group(2)}" if m else None
+    what = f"a refused allocation of {size}" if size else "a refused allocation"
+    return (f"memory: expected the data and model to fit in {where}memory (got {what}); "
+            f"use fewer or smaller meshes or a smaller model")
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -97,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except OSError as exc:  # inputs are read through the library (typed errors): an OSError here
         return _fail(args, exc, EXIT_OUTPUT)  # comes from writing an output
+    except RuntimeError as exc:  # torch's allocation failures are RuntimeErrors, not MemoryError
+        line = out_of_memory_line(exc)
+        if line is None:
+            raise
+        return _fail(args, exc, EXIT_FAILED, line)
     except KeyboardInterrupt:
         print("manifold-nets: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

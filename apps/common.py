@@ -147,6 +147,39 @@ def check_output_file(path: str | os.PathLike, what: str = "OUTPUT") -> Path:
     return p
 
 
+def check_new_run(out: Path, *, resume: bool, overwrite: bool) -> None:
+    """Before any work: a training ``--out`` folder that holds an earlier run needs ``--resume``
+    or ``--overwrite`` (usage error), and one that another process is training into is refused
+    (exit 4); the library checks again under its lock."""
+    from manifold_nets.tasks.training import LOCK_NAME, RUN_FILES
+
+    if resume and overwrite:
+        raise UsageError("--overwrite: expected either --resume or --overwrite (got both)")
+    if not out.is_dir():
+        return
+    lock = out / LOCK_NAME
+    if lock.exists():
+        try:
+            holder = lock.read_text().strip()
+        except OSError:
+            holder = "?"
+        pid = holder.split(" ")[0]
+        alive = True
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, PermissionError):
+            pass
+        except ProcessLookupError:
+            alive = False
+        if alive:
+            raise OutputError(f"--out {out}: expected a run folder no other process is writing (got {LOCK_NAME} "
+                              f"held by process {holder}); wait for that run, or delete {lock} if it is gone")
+    found = [n for n in RUN_FILES if (out / n).exists()]
+    if found and not (resume or overwrite):
+        raise UsageError(f"--out {out}: expected a folder without an earlier run (got {', '.join(found)}); "
+                         "pass --resume to finish it or --overwrite to start over")
+
+
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0 (a bad value is a usage error, exit code 2)."""
     import argparse
@@ -164,10 +197,54 @@ def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (a bad value is a usage error, exit code 2)."""
     import argparse
 
-    v = non_negative_int(text)
-    if v == 0:
-        raise argparse.ArgumentTypeError("expected a positive integer (got 0)")
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (got {text!r})") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (got {v})")
     return v
+
+
+#: Largest ``--seed``: numpy's legacy seeding takes 32-bit seeds.
+MAX_SEED = 2**32 - 1
+
+
+def seed_int(text: str) -> int:
+    """argparse type of ``--seed``: an integer in [0, 2^32 - 1] (numpy's and torch's seeding accept
+    it; a bad value is a usage error, exit code 2)."""
+    import argparse
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, {MAX_SEED}] (got {text!r})") from None
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, {MAX_SEED}] (got {v})")
+    return v
+
+
+def device_arg(text: str) -> str:
+    """argparse type of ``--device``: ``cpu``, ``cuda`` or ``cuda:N`` of a device this machine has
+    (a bad value is a usage error, exit code 2, naming ``--device``)."""
+    import argparse
+    import re
+
+    t = text.strip()
+    m = re.fullmatch(r"(cpu|cuda)(?::(\d+))?", t)
+    if m is None or (m.group(1) == "cpu" and m.group(2) is not None):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N (got {text!r})")
+    if m.group(1) == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(f"expected cpu or an available CUDA device (got {text!r}; "
+                                             f"CUDA is not available here)")
+        n = torch.cuda.device_count()
+        if m.group(2) is not None and int(m.group(2)) >= n:
+            raise argparse.ArgumentTypeError(f"expected cuda or cuda:N with N in [0, {n - 1}] "
+                                             f"(got {text!r}; {n} CUDA device{'s' if n != 1 else ''} here)")
+    return t
 
 
 def positive_float(text: str) -> float:
@@ -212,3 +289,83 @@ def skipped_summary(skipped: list[dict]) -> str:
         return ""
     return f"; {len(skipped)} skipped (" + "; ".join(f"{s['path']}: {s['reason']}" for s in skipped[:5]) + (
         ", ..." if len(skipped) > 5 else "") + ")"
+
+
+def resolve_data_format(args, *, formats_with_labels_on=("folder",)) -> str:
+    """The data format of ``--data``/``--format`` (default ``labeled-psb``; ``synthetic`` with
+    ``--data synthetic``), refusing options that would be silently ignored (usage errors):
+    ``--format synthetic`` with a data folder, ``--data synthetic`` with another ``--format`` or
+    with ``--category``, and ``--labels-on`` with a format that does not take it."""
+    data, fmt = str(args.data), args.format
+    if data == "synthetic":
+        if fmt not in (None, "synthetic"):
+            raise UsageError(f"--data synthetic: expected no --format or --format synthetic (got --format {fmt}; "
+                             f"a data folder named synthetic is ./synthetic)")
+        if getattr(args, "category", None) is not None:
+            raise UsageError(f"--category {args.category}: expected a data folder with categories "
+                             f"(got --data synthetic, which has none)")
+        fmt = "synthetic"
+    elif fmt == "synthetic":
+        raise UsageError(f"--format synthetic: expected --data synthetic (got --data {data}; leave out "
+                         f"--format synthetic to read that folder)")
+    fmt = fmt or "labeled-psb"
+    labels_on = getattr(args, "labels_on", None)
+    if labels_on is not None and fmt not in formats_with_labels_on:
+        raise UsageError(f"--labels-on {labels_on}: expected --format {' or '.join(formats_with_labels_on)}, "
+                         f"whose labels may be per face or per vertex (got --format {fmt})")
+    return fmt
+
+
+def report_skipped(skipped, *, file=None) -> None:
+    """One warning line per skipped item of a data set (``[(path, message)]``, as the readers'
+    ``skipped`` lists them): ``manifold-nets: warning: skipped <path>: <reason>`` on stderr,
+    the reason without the path when the message starts with it."""
+    import sys
+
+    out = file or sys.stderr
+    for item in skipped or []:
+        if isinstance(item, dict):
+            path, msg = item.get("path"), item.get("reason")
+        else:
+            path, msg = item
+        path, msg = str(path), str(msg).strip()
+        if msg.startswith(f"{path}: "):
+            msg = msg[len(path) + 2:]
+        msg = msg.splitlines()[0] if msg else "unreadable"
+        print(f"manifold-nets: warning: skipped {path}: {msg}", file=out)
+
+
+def model_kind(path) -> str | None:
+    """``"segmentation"`` or ``"correspondence"``: the task a run folder (or a ``model.pt`` beside
+    its ``config.json``) was trained for, from the run's ``config.json``; None when unknown."""
+    import json
+
+    p = Path(path)
+    cfg = p / "config.json" if p.is_dir() else p.parent / "config.json"
+    try:
+        doc = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    kinds = [k for k in ("segmentation", "correspondence") if isinstance(doc.get(k), dict)]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+_TRAIN_COMMAND = {"segmentation": "segment train", "correspondence": "correspond train"}
+
+
+def check_model_kind(path, want: str, *, option: str = "--model", model=None) -> None:
+    """Refuse (exit code 1) a ``--model`` trained for another task than ``want``
+    (``"segmentation"`` or ``"correspondence"``): ``--model RUN: expected a correspondence model
+    (from 'manifold-nets correspond train') (got a segmentation model)``.  The task is read from
+    the run's ``config.json``; for a lone checkpoint, a loaded ``model`` with part names is a
+    segmentation model."""
+    kind = model_kind(path)
+    if kind is None and model is not None:
+        pipe = getattr(model, "pipeline", None)
+        if pipe is not None and getattr(pipe, "labels", None) is not None:
+            kind = "segmentation"
+    if kind is not None and kind != want:
+        raise CommandError(f"{option} {path}: expected a {want} model (from 'manifold-nets {_TRAIN_COMMAND[want]}') "
+                           f"(got a {kind} model)", EXIT_FAILED)

@@ -25,10 +25,20 @@ import json
 import sys
 from pathlib import Path
 
-from manifold_nets.errors import NonTriangleError
+from manifold_nets.errors import NonTriangleError, RunFolderError
 from manifold_nets.tasks.correspondence import DESCRIPTOR_CHOICES, DESCRIPTORS_DEFAULT
 
-from .common import UsageError, check_output_file, one_line, positive_int
+from .common import (
+    OutputError,
+    UsageError,
+    check_model_kind,
+    check_new_run,
+    check_output_dir,
+    check_output_file,
+    make_output_dir,
+    one_line,
+    positive_int,
+)
 
 #: Extensions of the map file of ``correspond SRC TGT -o MAP`` (``""``: none, text).
 MAP_EXTENSIONS = ("", ".txt", ".vts", ".npy")
@@ -93,8 +103,11 @@ def register(subparsers) -> None:
     p.add_argument("--unsupervised", action="store_true",
                    help="train: orthogonality / bijectivity / commutativity loss (no ground truth)")
     p.add_argument("--epochs", type=positive_int, default=None, metavar="N", help="train: epochs (default 20)")
-    p.add_argument("--family", default=None, metavar="F", help="train: convolution family (default diffusion)")
+    p.add_argument("--family", default=None, choices=("diffusion", "spectral", "cheb", "gcnn", "acnn", "monet", "gem"),
+                   help="train: convolution family (default diffusion)")
     p.add_argument("--resume", action="store_true", help="train: continue an interrupted run")
+    p.add_argument("--overwrite", action="store_true",
+                   help="train: start over in a RUN_DIR that holds an earlier run (its files are deleted)")
     p.set_defaults(func=run)
 
 
@@ -121,7 +134,7 @@ def run(args) -> int:
 
 def _no_train_options(args) -> None:
     for opt, val in (("--out", args.out), ("--unsupervised", args.unsupervised), ("--epochs", args.epochs),
-                     ("--family", args.family), ("--resume", args.resume)):
+                     ("--family", args.family), ("--resume", args.resume), ("--overwrite", args.overwrite)):
         if val:
             raise UsageError(f"{opt}: only for 'correspond train'")
 
@@ -135,6 +148,7 @@ def _learned(args):
 
     p = Path(args.model)
     model = load(p / "model.pt" if p.is_dir() else p, map_location="cpu")
+    check_model_kind(p, "correspondence", model=model)
     return lambda V, F: learned_descriptors(model, V, F)
 
 
@@ -153,6 +167,10 @@ def _run_train(args) -> int:
                      ("--sample", args.sample), ("--exact", args.exact), ("--triangulate", args.triangulate)):
         if val:
             raise UsageError(f"{opt}: not for 'correspond train'")
+    out = check_output_dir(args.out, "--out")
+    if args.resume and not (out / "checkpoint.pt").is_file():
+        raise UsageError(f"--resume: expected an interrupted run in {out} (got no checkpoint.pt there)")
+    check_new_run(out, resume=args.resume, overwrite=args.overwrite)
     config = None
     if not args.resume:
         kw = {}
@@ -173,8 +191,12 @@ def _run_train(args) -> int:
         if ev.get("kind") == "epoch":
             print(f"epoch {ev['epoch']}: loss {ev['train_loss']:.4g} ({ev['seconds']:.1f} s)", flush=True)
 
-    res = train_correspondence(pairs, config, args.out, supervised=not args.unsupervised, resume=args.resume,
-                               progress=show)
+    make_output_dir(out, "--out")
+    try:
+        res = train_correspondence(pairs, config, out, supervised=not args.unsupervised, resume=args.resume,
+                                   overwrite=args.overwrite, progress=show)
+    except RunFolderError as exc:  # another process took the folder meanwhile
+        raise OutputError(f"--out {one_line(exc)}") from None
     print(f"trained on {len(pairs)} pairs for {res.epochs_run} epochs in {res.seconds:.1f} s; "
           f"wrote {res.model_path}")
     return 0

@@ -14,12 +14,18 @@ from pathlib import Path
 from manifold_nets.tasks.smoothing import DEFAULT_SMOOTH, DEFAULT_SMOOTHNESS
 
 from .common import (
+    CommandError,
     UsageError,
+    check_model_kind,
     check_output_dir,
     check_output_file,
+    device_arg,
     non_negative_int,
     positive_float,
     positive_int,
+    report_skipped,
+    resolve_data_format,
+    seed_int,
     smooth_arg,
 )
 
@@ -66,7 +72,7 @@ def register(sub) -> None:
     p.add_argument("--skip-bad", action="store_true", help="report and skip meshes whose labels are malformed")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--output", default=None, metavar="FILE.json", help="also write the JSON results to this file")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--device", type=device_arg, default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--smooth", choices=("graphcut", "none"), default=DEFAULT_SMOOTH,
                    help="graph-cut smoothing of the labels, or none (default: %(default)s)")
     p.add_argument("--smoothness", type=_non_negative_float, default=DEFAULT_SMOOTHNESS,
@@ -80,15 +86,16 @@ def register(sub) -> None:
     p.add_argument("--seg-dir", default=None, metavar="DIR",
                    help="folder of Princeton .seg human segmentations: adds the boundary metrics")
     p.add_argument("--n-meshes", type=positive_int, default=8, help="synthetic set size (default 8)")
-    p.add_argument("--seed", type=int, default=1,
-                   help="seed of the synthetic set and of the remeshing (default 1: not the training set's 0)")
+    p.add_argument("--seed", type=seed_int, default=1,
+                   help="seed of the synthetic set and of the remeshing, in [0, 2^32-1] (default 1: not the "
+                        "training set's 0)")
     p.add_argument("--cache-dir", default=None, metavar="DIR", help="learning cache folder (default: none)")
     p.set_defaults(func=run)
 
 
 def _load(args, part_names):
-    fmt = args.format or ("synthetic" if args.data == "synthetic" else "labeled-psb")
-    if args.data == "synthetic" or fmt == "synthetic":
+    fmt = resolve_data_format(args)
+    if fmt == "synthetic":
         from manifold_nets.data.synthetic import make_segmentation_set
 
         return make_segmentation_set(args.n_meshes, seed=args.seed)
@@ -139,7 +146,8 @@ def run(args) -> int:
     if args.seg_dir is not None and not Path(args.seg_dir).is_dir():
         from manifold_nets.errors import MeshFileNotFoundError
 
-        raise MeshFileNotFoundError(f"--seg-dir {args.seg_dir}: expected a folder of .seg files (got no such folder)")
+        why = "a file" if Path(args.seg_dir).exists() else "no such folder"
+        raise MeshFileNotFoundError(f"--seg-dir {args.seg_dir}: expected a folder of .seg files (got {why})")
     if args.output is not None:
         check_output_file(args.output, "--output")
     if args.cache_dir is not None:
@@ -148,11 +156,16 @@ def run(args) -> int:
         from manifold_nets.tasks.smoothing import require_pymaxflow
 
         require_pymaxflow()
+    resolve_data_format(args)  # conflicting data options are usage errors, found before any work
+    check_model_kind(args.model, "segmentation")
     sm = load_segmentation_model(args.model, device=args.device)
     ds = _load(args, list(sm.part_names))
     skipped = list(getattr(ds, "skipped", []) or [])
-    for path, msg in skipped:
-        print(f"manifold-nets: skipped {path}: {msg}", file=sys.stderr)
+    report_skipped(skipped)
+    data_names = tuple(getattr(ds, "part_names", None) or sm.part_names)
+    if data_names != tuple(sm.part_names):  # the synthetic set has its own parts
+        raise CommandError(f"--model {args.model}: expected a model of the parts of --data {args.data} "
+                           f"{list(data_names)} (got a model of the parts {list(sm.part_names)})")
     meshes = _perturbed([ds.raw(i) for i in range(len(ds))], args)
     tty = sys.stderr.isatty()
 

@@ -19,6 +19,7 @@ from .common import (
     OutputError,
     UsageError,
     check_output_dir,
+    device_arg,
     gather_inputs,
     make_output_dir,
     no_inputs_error,
@@ -64,7 +65,7 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, metavar="RUN_DIR_OR_CKPT",
                    help="run folder of 'segment train' (model.pt + config.json) or a .pt checkpoint")
     p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="output folder")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--device", type=device_arg, default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--smooth", choices=("graphcut", "none"), default=DEFAULT_SMOOTH,
                    help="smooth the labels along the surface with a graph cut (needs PyMaxflow), or not "
                         "(default: %(default)s)")

@@ -14,14 +14,23 @@ import os
 import sys
 from pathlib import Path
 
+from manifold_nets.errors import RunFolderError
+
 from .common import (
     EXIT_INTERRUPTED,
+    OutputError,
     UsageError,
+    check_new_run,
     check_output_dir,
+    device_arg,
     make_output_dir,
     non_negative_int,
+    one_line,
     positive_float,
     positive_int,
+    report_skipped,
+    resolve_data_format,
+    seed_int,
 )
 
 FORMATS = ("labeled-psb", "psb-seg", "maron", "meshcnn", "folder", "synthetic")
@@ -88,8 +97,8 @@ def register(sub) -> None:
     p.add_argument("--val-fraction", type=_fraction, default=VAL_FRACTION_DEFAULT,
                    help="fraction of the meshes held out for validation and early stopping (default "
                         f"{VAL_FRACTION_DEFAULT:g}: train on all of them for --epochs)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", type=device_arg, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--max-vertices", type=non_negative_int, default=d.max_vertices,
                    help=f"simplify training meshes to at most this many vertices; prediction repeats it "
                         f"(default {d.max_vertices}; 0: train on the meshes as given)")
@@ -99,6 +108,9 @@ def register(sub) -> None:
                    help="size of the synthetic set (with --data synthetic; default 24)")
     p.add_argument("--cache-dir", default=None, metavar="DIR", help="learning cache folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in RUN_DIR")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over in a RUN_DIR that holds an earlier run (its files are deleted); "
+                        "without it (or --resume) such a folder is refused")
     p.add_argument("--labels-on", choices=("auto", "faces", "vertices"), default=None,
                    help="--format folder: whether label arrays are per face or per vertex (default auto: "
                         "by their length; needed when a mesh has as many faces as vertices)")
@@ -108,8 +120,8 @@ def register(sub) -> None:
 
 
 def _load(args):
-    fmt = args.format or ("synthetic" if args.data == "synthetic" else "labeled-psb")
-    if args.data == "synthetic" or fmt == "synthetic":
+    fmt = resolve_data_format(args)
+    if fmt == "synthetic":
         from manifold_nets.data.synthetic import make_segmentation_set
 
         ds = make_segmentation_set(args.n_meshes, seed=args.seed)
@@ -136,11 +148,13 @@ def run(args) -> int:
     )
 
     quiet = args.quiet or int(os.environ.get("RANK", "0") or 0) != 0
+    resolve_data_format(args)  # options the data would silently ignore are usage errors, before any work
     out = check_output_dir(args.out, "--out")
     if args.cache_dir is not None:
         check_output_dir(args.cache_dir, "--cache-dir")
     if args.resume and not (out / "checkpoint.pt").is_file():
         raise UsageError(f"--resume: expected an interrupted run in {out} (got no checkpoint.pt there)")
+    check_new_run(out, resume=args.resume, overwrite=args.overwrite)
     val_fraction = args.val_fraction
     if args.resume:  # the data, split and seed of the interrupted run
         import json
@@ -153,9 +167,8 @@ def run(args) -> int:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"--resume: expected the run's config.json in {out} (got {exc})") from None
     ds, info = _load(args)
-    for s in getattr(ds, "skipped", None) or []:
-        if not quiet:
-            print(f"skipped: {s}", file=sys.stderr)
+    if int(os.environ.get("RANK", "0") or 0) == 0:
+        report_skipped(getattr(ds, "skipped", None))
     if len(ds) < 1:
         raise UsageError(f"--data {args.data}: expected labelled meshes (got none)")
     config = None if args.resume else SegmentationConfig(
@@ -199,8 +212,10 @@ def run(args) -> int:
             bar.update(1)
 
     try:
-        result = train_segmentation(train, val, config, out, resume=args.resume, progress=progress,
-                                    device=args.device, data_info=info)
+        result = train_segmentation(train, val, config, out, resume=args.resume, overwrite=args.overwrite,
+                                    progress=progress, device=args.device, data_info=info)
+    except RunFolderError as exc:  # another process took the folder meanwhile
+        raise OutputError(f"--out {one_line(exc)}") from None
     except KeyboardInterrupt:
         for bar in bars.values():
             bar.close()

@@ -88,7 +88,7 @@ def run_category(root: Path, category: str, family: str, args, work: Path) -> di
         if args.reuse:
             res = _trained(run_dir, cfg, train)
         else:
-            res = train_segmentation(train, val, cfg, run_dir, device=args.device)
+            res = train_segmentation(train, val, cfg, run_dir, device=args.device, overwrite=True)
         secs.append(time.perf_counter() - t0)
         for i in test:
             m = ds.raw(i)

@@ -24,6 +24,8 @@ The hierarchy (``a < b`` reads "a is a subclass of b")::
     │   ├── FaceIndexError                     an index out of range (arrays or files)
     │   └── UnsupportedDataError               a writer's format cannot hold an array
     ├── SolverError (RuntimeError)             a numerical solve failed: not bad input
+    ├── RunFolderError                         a training run folder holds an earlier run or is
+    │                                          being written by another process
     └── MissingDependencyError (ImportError)   an optional package is missing
 
     MeshWarning (UserWarning)                  accepted input that is probably not what was meant
@@ -59,6 +61,7 @@ __all__ = [
     "NonOrientableError",
     "BoundaryError",
     "SolverError",
+    "RunFolderError",
     "MissingDependencyError",
     "MeshWarning",
     "optional_import",
@@ -164,6 +167,10 @@ class SolverError(ManifoldNetsError, RuntimeError):
 
     Not a :class:`MeshError` (not a :class:`ValueError`): catch :class:`ManifoldNetsError` to
     catch both bad input and solver failures."""
+
+class RunFolderError(ManifoldNetsError):
+    """A training run folder cannot be used: it holds an earlier run (neither resumed nor
+    overwritten), or another process is writing it (its lock file names the process)."""
 
 
 class MissingDependencyError(ManifoldNetsError, ImportError):

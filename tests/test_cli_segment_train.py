@@ -92,7 +92,7 @@ def test_train_on_the_synthetic_set(tmp_path, capsys):
     (["--data", "{psb}", "--category", "Blob", "--epochs", "0"], EXIT_USAGE, "positive integer"),
     (["--data", "{psb}", "--category", "Blob", "--val-fraction", "1.5"], EXIT_USAGE, "[0, 1)"),
     (["--data", "{psb}", "--category", "Blob", "--resume"], EXIT_USAGE, "no checkpoint.pt"),
-    (["--data", "{psb}", "--category", "Blob", "--device", "tpu"], EXIT_FAILED, "device: expected"),
+    (["--data", "{psb}", "--category", "Blob", "--device", "tpu"], EXIT_USAGE, "argument --device: expected"),
 ])
 def test_bad_input_is_one_line(argv, code, fragment, psb_folder, tmp_path, capsys):
     argv = [a.format(d=tmp_path, psb=psb_folder) for a in argv]
@@ -109,3 +109,36 @@ def test_out_under_a_file_is_an_output_error(psb_folder, tmp_path, capsys):
     code, _, err = _run(["segment", "train", "--data", psb_folder, "--category", "Blob",
                          "--out", tmp_path / "f" / "run", *FAST], capsys)
     assert code == EXIT_OUTPUT and "Traceback" not in err
+
+
+def test_an_earlier_run_needs_resume_or_overwrite(psb_folder, tmp_path, capsys):
+    """A second `segment train` into a run folder is refused before any work (it used to replace
+    the run's files and exit 0); --overwrite starts over; a folder another live process holds is
+    an output error (exit 4)."""
+    import socket
+    import subprocess
+    import sys
+
+    from manifold_nets.tasks.training import LOCK_NAME
+
+    out = tmp_path / "run"
+    base = ["segment", "train", "--data", psb_folder, "--category", "Blob", "--out", out, *FAST]
+    assert _run(base, capsys)[0] == EXIT_OK
+    before = (out / "config.json").read_text()
+    code, _, err = _run(base, capsys)
+    assert code == EXIT_USAGE and "expected a folder without an earlier run (got config.json" in err
+    assert "pass --resume to finish it or --overwrite to start over" in err and len(err.splitlines()) == 1
+    assert (out / "config.json").read_text() == before
+    code, _, err = _run([*base, "--resume", "--overwrite"], capsys)
+    assert code == EXIT_USAGE and "--overwrite: expected either --resume or --overwrite (got both)" in err
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / LOCK_NAME).write_text(f"{holder.pid} {socket.gethostname()}\n")
+        code, _, err = _run([*base, "--overwrite"], capsys)
+        assert code == EXIT_OUTPUT and f"held by process {holder.pid}" in err
+    finally:
+        holder.kill()
+        holder.wait()
+    code, _, err = _run([*base, "--overwrite"], capsys)  # the holder is gone: its lock is stale
+    assert code == EXIT_OK, err
+    assert not (out / LOCK_NAME).exists()

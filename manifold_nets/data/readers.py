@@ -23,6 +23,13 @@ the file and line; with ``skip_bad=True`` it is recorded in the data set's ``ski
 ``(path, message)`` and the other meshes are read (the list is always there, empty if nothing was
 skipped).  ``path`` is the item's label file (``folder``: its mesh file; a mesh with no label file:
 the mesh), ``message`` the error's one line, which names the file at fault.  Nothing is silently mislabelled: counts are checked against the mesh.
+
+Label files are UTF-8 text: another byte, or a control character (NUL, ...; tabs and line ends
+are fine), is an error naming the file and line.  A label index may address at most
+:data:`MAX_PARTS` (1000) parts: a larger one is an error naming the file and line, not that many
+part names.  Where the part names are made from the largest label (``part_0..``,
+``segment_0..``), a :class:`~manifold_nets.errors.MeshWarning` names the file and label when
+fewer than half of the indices up to it are used (a stray large label).
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from pathlib import Path
 from ..errors import MeshError
 from .dataset import LabeledMesh, MeshDataset
 from .readers_common import (
+    MAX_PARTS,
+    check_label_cap,
     check_label_range,
     default_names,
     file_stem,
@@ -50,7 +59,7 @@ from .readers_psb import (
     read_seg,
 )
 
-__all__ = ["FORMATS", "load_dataset", "read_labeled_mesh", "read_psb_segmentations",
+__all__ = ["FORMATS", "MAX_PARTS", "load_dataset", "read_labeled_mesh", "read_psb_segmentations",
            "psb_categories", "read_part_names"]
 
 #: Format name -> reader ``(root, *, category, skip_bad, labels, transform, pre_transform,
@@ -176,6 +185,7 @@ def read_labeled_mesh(mesh_path, label_path=None, *, format: str = "auto", part_
     elif fmt == "psb-seg":
         V, F, _, _ = read_mesh_arrays(mp)
         lab = read_seg(label_path, len(F))
+        check_label_cap(lab, label_path)
         meta = {"format": fmt, "label_path": str(label_path), "id": file_stem(mp)}
         names = names or default_names(int(lab.max()) + 1 if len(lab) else 0, "segment_")
     elif fmt == "maron":

@@ -28,11 +28,27 @@ from .dataset import LabeledMesh, MeshDataset
 
 __all__ = ["read_text", "text_lines", "file_stem", "parse_int_lines", "parse_int_tokens", "parse_float_rows",
            "read_mesh_arrays", "read_part_names", "numeric_key", "mesh_files", "Skipper",
-           "make_dataset", "default_names", "check_label_range"]
+           "make_dataset", "default_names", "check_label_range", "check_label_cap",
+           "warn_sparse_labels", "MAX_PARTS"]
+
+
+#: Characters refused in label and names files: C0/C1 controls other than tab and the line ends,
+#: DEL, and the Unicode line separators (``str.splitlines`` would split a line there, so a part
+#: name or a line number would come out wrong).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+_EOL = re.compile("\r\n|\r|\n")
+
+
+def _line_at(text: str, pos: int) -> int:
+    return len(_EOL.findall(text, 0, pos)) + 1
 
 
 def read_text(path) -> str:
-    """The text of a label file (UTF-8, BOM dropped); missing/unreadable files raise typed errors."""
+    """The text of a label file (UTF-8, BOM dropped); missing/unreadable files raise typed errors.
+
+    Bytes that are not UTF-8 and control characters (NUL, ...; tab and line ends are fine) are
+    refused with a :class:`~manifold_nets.errors.MeshParseError` naming the file and line: read
+    with replacement characters they would become new, bogus part names."""
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -44,7 +60,16 @@ def read_text(path) -> str:
         raise MeshPermissionError(f"{p}: expected a readable label file (got permission denied)") from None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    return data.decode("utf-8", errors="replace")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = _line_at(data[:exc.start].decode("utf-8", errors="replace"), exc.start)
+        raise MeshParseError(f"{p}: line {line}: expected UTF-8 text (got byte 0x{data[exc.start]:02x})") from None
+    bad = _CONTROL.search(text)
+    if bad is not None:
+        raise MeshParseError(f"{p}: line {_line_at(text, bad.start())}: expected text without control "
+                             f"characters (got {bad.group()!r})")
+    return text
 
 
 def text_lines(text: str) -> list[str]:
@@ -189,6 +214,10 @@ def read_part_names(path) -> list[str]:
     if len(set(obj)) != len(obj):
         dup = next(s for s in obj if obj.count(s) > 1)
         raise MeshParseError(f"{p}: expected distinct part names (got {dup!r} twice)")
+    bad = next((s for s in obj if _CONTROL.search(s) or s != s.strip() or not s), None)
+    if bad is not None:
+        raise MeshParseError(f"{p}: expected part names of printable characters, without leading or trailing "
+                             f"blanks (got {bad!r})")
     return list(obj)
 
 
@@ -260,6 +289,51 @@ def check_label_range(labels: np.ndarray, n_names: int, path, *, base: int = 0, 
         src = f" ({names_from})" if names_from else ""
         raise MeshParseError(f"{path}: {where}expected a label in [{base}, {base + n_names - 1}] for "
                              f"{n_names} part names{src} (got {int(labels[i]) + base})")
+
+
+#: Most parts a label index may address: a larger label is refused (naming the file and line)
+#: rather than turned into that many part names, output channels and score columns.
+MAX_PARTS = 1000
+
+
+def check_label_cap(labels: np.ndarray, path, *, base: int = 0, lines: bool = True) -> None:
+    """Refuse 0-based labels ``>= MAX_PARTS`` (as read: ``base + MAX_PARTS`` and above), naming the line."""
+    bad = np.flatnonzero(np.asarray(labels) >= MAX_PARTS)
+    if len(bad):
+        i = int(bad[0])
+        where = f"line {i + 1}: " if lines else f"entry {i}: "
+        raise MeshParseError(f"{path}: {where}expected a label in [{base}, {base + MAX_PARTS - 1}] (at most "
+                             f"{MAX_PARTS} parts) (got {int(labels[i]) + base})")
+
+
+def warn_sparse_labels(found, n_parts: int, *, base: int = 0, min_parts: int = 8) -> None:
+    """Warn (:class:`~manifold_nets.errors.MeshWarning`) when part names were made for every index
+    up to the largest label but most of them label nothing (a stray large label, e.g. a typo);
+    ``found``: ``[(path, labels)]`` of the data set, 0-based.  The warning names the file holding
+    the largest label and that label (as read, ``+ base``)."""
+    import warnings
+
+    from ..errors import MeshWarning
+
+    if n_parts <= min_parts:
+        return
+    used: set = set()
+    top = None
+    for path, lab in found:
+        lab = np.asarray(lab)
+        lab = lab[lab >= 0]
+        if not len(lab):
+            continue
+        used.update(np.unique(lab).tolist())
+        m = int(lab.max())
+        if top is None or m > top[1]:
+            top = (path, m)
+    if top is None or 2 * len(used) >= n_parts:
+        return
+    path, m = top
+    warnings.warn(MeshWarning(
+        f"{path}: expected labels that use most part indices {base}..{base + n_parts - 1} (got label {m + base}, "
+        f"which makes {n_parts} parts of which only {len(used)} are used; is it a typo?)"), stacklevel=3)
 
 
 def make_dataset(meshes: Sequence[LabeledMesh], part_names, skipper: Skipper, *, what: str,

@@ -31,6 +31,7 @@ from .labels import remap_labels, vertex_to_face_labels
 from .readers_common import (
     Skipper,
     _integral,
+    check_label_cap,
     check_label_range,
     default_names,
     file_stem,
@@ -39,6 +40,7 @@ from .readers_common import (
     parse_int_lines,
     read_mesh_arrays,
     read_part_names,
+    warn_sparse_labels,
 )
 
 __all__ = ["read_label_lines", "read_maron_item", "load_maron", "find_folder_labels",
@@ -56,6 +58,7 @@ def read_label_lines(path, n_faces: int, *, label_base: int = 1) -> np.ndarray:
     if len(low):
         raise MeshParseError(f"{path}: line {low[0] + 1}: expected a face label >= {label_base} "
                              f"(label_base={label_base}) (got {lab[low[0]]})")
+    check_label_cap(lab - label_base, path, base=label_base)
     return lab - label_base
 
 
@@ -134,6 +137,7 @@ def load_maron(root, *, category=None, skip_bad: bool = False, labels=None, tran
     else:
         K = max([8] + [int(g[2].max()) + 1 for *_, g in items if len(g[2])])
         part_names, src = default_names(K, "part_", 1), ""
+        warn_sparse_labels([(lp, g[2]) for _, lp, g in items], K, base=label_base)
     out = []
     for mp, lp, (V, F, lab, meta) in items:
         if not skipper.ok(lp, check_label_range, lab, len(part_names), lp, base=label_base, names_from=src):
@@ -266,6 +270,7 @@ def read_folder_item(mesh_path, label_path=None, *, labels_on: str = "auto", par
     if len(low):
         at = f"line {low[0] + 1}" if lines else f"entry {low[0]}"
         raise MeshParseError(f"{where}: {at}: expected a 0-based label >= 0 or -1 for unlabelled (got {lab[low[0]]})")
+    check_label_cap(lab, where, lines=lines)
     meta = {"format": "folder", "label_path": where, "labels_on": on, "id": file_stem(mp)}
     j = mp.with_name(f"{file_stem(mp)}.json")
     own = tuple(read_part_names(j)) if j.is_file() else None
@@ -336,6 +341,7 @@ def load_folder(root, *, category=None, skip_bad: bool = False, labels=None, tra
     if part_names is None:
         K = max((int(g[3].get("vertex_labels", g[2]).max()) + 1 for _, g in items), default=0)
         part_names = default_names(K, "part_")
+        warn_sparse_labels([(g[3]["label_path"], g[3].get("vertex_labels", g[2])) for _, g in items], K)
     out = []
     for mp, (V, F, lab, meta) in items:
         name = (mp.relative_to(root).parent / file_stem(mp)).as_posix()

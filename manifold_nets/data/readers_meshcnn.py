@@ -25,6 +25,7 @@ from .dataset import LabeledMesh
 from .edges import edge_scores_to_face_labels, edge_to_face_labels, mesh_edges, meshcnn_dropped_face
 from .readers_common import (
     Skipper,
+    check_label_cap,
     check_label_range,
     default_names,
     file_stem,
@@ -33,6 +34,7 @@ from .readers_common import (
     parse_float_rows,
     parse_int_lines,
     read_mesh_arrays,
+    warn_sparse_labels,
 )
 
 __all__ = ["read_eseg", "read_seseg", "read_meshcnn_item", "load_meshcnn"]
@@ -51,6 +53,7 @@ def read_eseg(path, n_edges: int | None = None, *, label_base: int = 1) -> np.nd
     if len(low):
         raise MeshParseError(f"{path}: line {low[0] + 1}: expected an edge label >= {label_base} "
                              f"(label_base={label_base}) (got {lab[low[0]]})")
+    check_label_cap(lab - label_base, path, base=label_base)
     return lab - label_base
 
 
@@ -131,6 +134,8 @@ def load_meshcnn(root, *, category=None, skip_bad: bool = False, labels=None, tr
         K = widths.pop() if widths else 0
     else:
         K = max((int(g[2].max()) + 1 for *_, g in items if len(g[2])), default=0)
+        if labels is None:
+            warn_sparse_labels([(lp, g[3]["edge_labels"]) for _, lp, g in items], K, base=label_base)
     part_names = default_names(K, "part_", label_base) if labels is None else tuple(labels)
     out = []
     for mp, lp, (V, F, lab, meta) in items:

@@ -20,6 +20,7 @@ from ..errors import MeshError, MeshFileNotFoundError, MeshParseError
 from .dataset import LabeledMesh
 from .readers_common import (
     Skipper,
+    check_label_cap,
     check_label_range,
     default_names,
     file_stem,
@@ -31,6 +32,7 @@ from .readers_common import (
     read_mesh_arrays,
     read_text,
     text_lines,
+    warn_sparse_labels,
 )
 
 __all__ = ["parse_psb_labels", "map_psb_names", "read_psb_labels", "load_labeled_psb", "psb_categories",
@@ -273,7 +275,9 @@ def _seg_item(mesh_path: Path, seg_dir: Path, stem: str, segmentation: int):
     if not -len(paths) <= segmentation < len(paths):
         raise MeshError(f"{mesh_path}: expected segmentation index in [0, {len(paths)}) (got {segmentation})")
     p = paths[segmentation]
-    return V, F, read_seg(p, len(F)), p, len(paths)
+    seg = read_seg(p, len(F))
+    check_label_cap(seg, p)
+    return V, F, seg, p, len(paths)
 
 
 def load_psb_seg(root, *, category=None, skip_bad: bool = False, labels=None, transform=None,
@@ -297,6 +301,8 @@ def load_psb_seg(root, *, category=None, skip_bad: bool = False, labels=None, tr
         if got is not None:
             items.append((mp, got))
     K = max((int(g[2].max()) + 1 for _, g in items if len(g[2])), default=0)
+    if labels is None:
+        warn_sparse_labels([(g[3], g[2]) for _, g in items], K)
     part_names = default_names(K, "segment_") if labels is None else tuple(labels)
     out = []
     for mp, (V, F, seg, sp, n) in items:

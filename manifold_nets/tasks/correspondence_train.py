@@ -40,7 +40,14 @@ import torch
 from ..errors import MeshError
 from ..files import atomic_write
 from . import distributed as D
-from .training import TrainConfig, TrainResult, config_from_dict, fit, read_run_config
+from .training import (
+    TrainConfig,
+    TrainResult,
+    claim_run_dir,
+    config_from_dict,
+    fit,
+    read_run_config,
+)
 
 __all__ = ["CorrespondenceTrainConfig", "train_correspondence", "learned_descriptors", "CONFIG_NAME"]
 
@@ -181,7 +188,7 @@ def _coefficients(net, shape: _Shape) -> torch.Tensor:
 
 
 def train_correspondence(pairs, config: CorrespondenceTrainConfig | None, out_dir, *, supervised: bool = True,
-                         resume: bool = False, progress=None, device="cpu",
+                         resume: bool = False, overwrite: bool = False, progress=None, device="cpu",
                          dist_ctx: D.DistContext | None = None) -> TrainResult:
     """Train correspondence descriptors on pairs of meshes, write the run folder.
 
@@ -197,6 +204,10 @@ def train_correspondence(pairs, config: CorrespondenceTrainConfig | None, out_di
         Ground-truth functional maps (else orthogonality, bijectivity and commutativity).
     resume : bool
         Continue from ``out_dir/checkpoint.pt``.
+    overwrite : bool
+        Start over in a folder that holds an earlier run; without it (or ``resume``) such a
+        folder, or one another process is training into, is a
+        :class:`~manifold_nets.errors.RunFolderError`.
     progress : callable, optional
         Events of :func:`~manifold_nets.tasks.training.fit` plus ``{"kind": "prepare", "done", "total"}``.
     device : str
@@ -240,59 +251,59 @@ def train_correspondence(pairs, config: CorrespondenceTrainConfig | None, out_di
                   "pairs": [[str(p.source), str(p.target)] for p in pairs]}
     record = {**run_config, "operators": ops, "features": {"kind": config.features, "n": config.n_features},
               "model": "model.pt", "library_version": __version__}
-    if main and not resume:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(out_dir / CONFIG_NAME, (json.dumps(record, indent=1) + "\n").encode())
+    with claim_run_dir(out_dir, resume=resume, overwrite=overwrite, main=main):
+        if main and not resume:
+            atomic_write(out_dir / CONFIG_NAME, (json.dumps(record, indent=1) + "\n").encode())
 
-    shapes: dict[str, _Shape] = {}
-    paths = list(dict.fromkeys(str(p) for pr in pairs for p in (pr.source, pr.target)))
-    for i, path in enumerate(paths):
-        m = read_triangles(path)
-        try:
-            data = MeshData.from_mesh(m.V, m.F, cache_dir=cache_dir, name=Path(path).name, **ops)
-        except MeshError as exc:
-            raise type(exc)(f"{path}: {exc}") from exc
-        shapes[path] = _Shape(data, config, device)
-        if progress is not None and main:
-            progress({"kind": "prepare", "what": "train", "done": i + 1, "total": len(paths)})
-    targets = []
-    for pr in pairs:
-        s, t = shapes[str(pr.source)], shapes[str(pr.target)]
-        if not supervised:
-            targets.append(None)
-            continue
-        gt = torch.as_tensor(read_map(pr.ground_truth, n_source=s.n, n_target=t.n), device=device)
-        # C_gt = Φ_sᵀ M_s Φ_t[gt]: functions on the target pulled back to the source
-        targets.append((s.evecs.T @ (s.mass.unsqueeze(-1) * t.evecs[gt])).detach())
+        shapes: dict[str, _Shape] = {}
+        paths = list(dict.fromkeys(str(p) for pr in pairs for p in (pr.source, pr.target)))
+        for i, path in enumerate(paths):
+            m = read_triangles(path)
+            try:
+                data = MeshData.from_mesh(m.V, m.F, cache_dir=cache_dir, name=Path(path).name, **ops)
+            except MeshError as exc:
+                raise type(exc)(f"{path}: {exc}") from exc
+            shapes[path] = _Shape(data, config, device)
+            if progress is not None and main:
+                progress({"kind": "prepare", "what": "train", "done": i + 1, "total": len(paths)})
+        targets = []
+        for pr in pairs:
+            s, t = shapes[str(pr.source)], shapes[str(pr.target)]
+            if not supervised:
+                targets.append(None)
+                continue
+            gt = torch.as_tensor(read_map(pr.ground_truth, n_source=s.n, n_target=t.n), device=device)
+            # C_gt = Φ_sᵀ M_s Φ_t[gt]: functions on the target pulled back to the source
+            targets.append((s.evecs.T @ (s.mass.unsqueeze(-1) * t.evecs[gt])).detach())
 
-    torch.manual_seed(config.seed)
-    model = FeatureNet(config.n_features, config.out_channels, family=config.family, width=config.width,
-                       n_blocks=config.n_blocks, normalize=False).to(device)
+        torch.manual_seed(config.seed)
+        model = FeatureNet(config.n_features, config.out_channels, family=config.family, width=config.width,
+                           n_blocks=config.n_blocks, normalize=False).to(device)
 
-    def pair_loss(net, i: int):
-        pr = pairs[i]
-        s, t = shapes[str(pr.source)], shapes[str(pr.target)]
-        A, B = _coefficients(net, t), _coefficients(net, s)
-        scale = torch.linalg.norm(B).clamp_min(1e-12)
-        A, B = A / scale, B / scale
-        C = solve_fmap(A, B, t.evals, s.evals, w_lap=config.fmap_lap)  # (k_s, k_t)
-        if supervised:
-            return fmap_loss(C, targets[i])
-        C_back = solve_fmap(B, A, s.evals, t.evals, w_lap=config.fmap_lap)
-        lap = (laplacian_mask(t.evals, s.evals) * C ** 2).sum() + (laplacian_mask(s.evals, t.evals) * C_back ** 2).sum()
-        return (fmap_loss(C, w_ortho=config.w_ortho, w_bij=config.w_bij, C_back=C_back)
-                + fmap_loss(C_back, w_ortho=config.w_ortho, w_bij=config.w_bij, C_back=C) + config.w_lap * lap)
+        def pair_loss(net, i: int):
+            pr = pairs[i]
+            s, t = shapes[str(pr.source)], shapes[str(pr.target)]
+            A, B = _coefficients(net, t), _coefficients(net, s)
+            scale = torch.linalg.norm(B).clamp_min(1e-12)
+            A, B = A / scale, B / scale
+            C = solve_fmap(A, B, t.evals, s.evals, w_lap=config.fmap_lap)  # (k_s, k_t)
+            if supervised:
+                return fmap_loss(C, targets[i])
+            C_back = solve_fmap(B, A, s.evals, t.evals, w_lap=config.fmap_lap)
+            lap = (laplacian_mask(t.evals, s.evals) * C ** 2).sum() + (laplacian_mask(s.evals, t.evals) * C_back ** 2).sum()
+            return (fmap_loss(C, w_ortho=config.w_ortho, w_bij=config.w_bij, C_back=C_back)
+                    + fmap_loss(C_back, w_ortho=config.w_ortho, w_bij=config.w_bij, C_back=C) + config.w_lap * lap)
 
-    def step(net, items: list, epoch: int):
-        losses = [pair_loss(net, int(i)) for i in items]
-        return torch.stack(losses).mean().to(torch.float32), {}
+        def step(net, items: list, epoch: int):
+            losses = [pair_loss(net, int(i)) for i in items]
+            return torch.stack(losses).mean().to(torch.float32), {}
 
-    def save_best(net, path: Path):
-        save(net, path, features={"kind": config.features, "n": config.n_features}, operators=ops)
+        def save_best(net, path: Path):
+            save(net, path, features={"kind": config.features, "n": config.n_features}, operators=ops)
 
-    return fit(model, len(pairs), step, config=config.train_config(), out_dir=out_dir, save_best=save_best,
-               run_config=run_config, resume=resume, progress=progress if main else None, device=device,
-               dist_ctx=dist_ctx)
+        return fit(model, len(pairs), step, config=config.train_config(), out_dir=out_dir, save_best=save_best,
+                   run_config=run_config, resume=resume, progress=progress if main else None, device=device,
+                   dist_ctx=dist_ctx)
 
 
 def learned_descriptors(model_or_run_dir, V, F, *, cache_dir=None) -> np.ndarray:

@@ -205,10 +205,11 @@ def load_segmentation_model(model_or_run_dir, *, device="cpu") -> SegmentationMo
         path, where = ckpt, str(ckpt)
     pipe = getattr(model, "pipeline", None)
     if pipe is None or pipe.labels is None:
-        raise CheckpointError(f"{where}: expected a checkpoint with part names (save(..., labels=[...])) (got none)")
+        raise CheckpointError(f"{where}: expected a segmentation model, which holds its part names (got a model "
+                              f"without part names, e.g. a correspondence model)")
     if pipe.features is None:
-        raise CheckpointError(f"{where}: expected a checkpoint with its input features (save(..., features=...)) "
-                              f"(got none)")
+        raise CheckpointError(f"{where}: expected a segmentation model, which holds its input features (got a "
+                              f"model without them)")
     outputs = getattr(model, "outputs", "vertices")
     if outputs not in ("vertices", "faces"):
         raise CheckpointError(f"{where}: expected a per-vertex or per-face segmentation model "

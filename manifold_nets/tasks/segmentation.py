@@ -36,7 +36,15 @@ import torch
 from ..errors import MeshError
 from ..files import atomic_write
 from . import distributed as D
-from .training import TrainConfig, TrainResult, config_from_dict, epoch_seed, fit, read_run_config
+from .training import (
+    TrainConfig,
+    TrainResult,
+    claim_run_dir,
+    config_from_dict,
+    epoch_seed,
+    fit,
+    read_run_config,
+)
 
 __all__ = ["SegmentationConfig", "train_segmentation", "split_train_val", "default_cache_dir",
            "operator_params", "preprocess_mesh", "area_weighted_accuracy_of", "CONFIG_NAME",
@@ -371,7 +379,7 @@ def _describe(dataset, names) -> dict:
 
 
 def train_segmentation(train, val, config: SegmentationConfig | None, out_dir, *, resume: bool = False,
-                       progress=None, device="cpu", data_info: dict | None = None,
+                       overwrite: bool = False, progress=None, device="cpu", data_info: dict | None = None,
                        dist_ctx: D.DistContext | None = None) -> TrainResult:
     """Train a segmentation model on ``train``, select it on ``val``, write the run folder.
 
@@ -389,6 +397,11 @@ def train_segmentation(train, val, config: SegmentationConfig | None, out_dir, *
     resume : bool
         Continue an interrupted run from ``out_dir/checkpoint.pt`` (same data and configuration;
         gives the same result as the uninterrupted run).
+    overwrite : bool
+        Start over in a folder that holds an earlier run (its files are deleted first); without
+        it (or ``resume``) such a folder is a :class:`~manifold_nets.errors.RunFolderError`, as is
+        a folder another process is training into (see
+        :func:`~manifold_nets.tasks.training.claim_run_dir`).
     progress : callable, optional
         ``progress(event)``: events of :func:`manifold_nets.tasks.training.fit` plus
         ``{"kind": "prepare", "what", "done", "total"}`` while operators are computed.
@@ -447,73 +460,73 @@ def train_segmentation(train, val, config: SegmentationConfig | None, out_dir, *
         "library_version": __version__,
         "world_size": 1 if dist_ctx is None else dist_ctx.world_size,
     }
-    if main and not resume:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(out_dir / CONFIG_NAME, (json.dumps(record, indent=1) + "\n").encode())
+    with claim_run_dir(out_dir, resume=resume, overwrite=overwrite, main=main):
+        if main and not resume:
+            atomic_write(out_dir / CONFIG_NAME, (json.dumps(record, indent=1) + "\n").encode())
 
-    train_items = _prepare(train, config, cache_dir, device, variants=config.remesh_variants,
-                           progress=progress if main else None, what="train")
-    val_items = None if val is None else [v[0] for v in _prepare(val, config, cache_dir, device,
-                                                                  progress=progress if main else None, what="val")]
+        train_items = _prepare(train, config, cache_dir, device, variants=config.remesh_variants,
+                               progress=progress if main else None, what="train")
+        val_items = None if val is None else [v[0] for v in _prepare(val, config, cache_dir, device,
+                                                                      progress=progress if main else None, what="val")]
 
-    torch.manual_seed(config.seed)
-    model = SegmentationNet(config.in_channels, len(part_names), family=config.family, outputs="faces",
-                            width=config.width, n_blocks=config.n_blocks, dropout=config.dropout,
-                            input_norm=config.input_norm).to(device)
-    if config.input_norm:
-        model.fit_input_norm([v[0].x for v in train_items], [v[0].batch.mass for v in train_items])
-    cw = None
-    if config.class_weights != "none":
-        cw = torch.as_tensor(part_weights([v[0].labels_np for v in train_items],
-                                          [v[0].weights.cpu().numpy() for v in train_items],
-                                          len(part_names), config.class_weights),
-                             dtype=torch.float32, device=device)
+        torch.manual_seed(config.seed)
+        model = SegmentationNet(config.in_channels, len(part_names), family=config.family, outputs="faces",
+                                width=config.width, n_blocks=config.n_blocks, dropout=config.dropout,
+                                input_norm=config.input_norm).to(device)
+        if config.input_norm:
+            model.fit_input_norm([v[0].x for v in train_items], [v[0].batch.mass for v in train_items])
+        cw = None
+        if config.class_weights != "none":
+            cw = torch.as_tensor(part_weights([v[0].labels_np for v in train_items],
+                                              [v[0].weights.cpu().numpy() for v in train_items],
+                                              len(part_names), config.class_weights),
+                                 dtype=torch.float32, device=device)
 
-    def pick(i: int, epoch: int) -> tuple[_Item, np.random.Generator]:
-        rng = np.random.default_rng(epoch_seed(config.seed, epoch, i, 7))
-        versions = train_items[i]
-        item = versions[int(rng.integers(len(versions)))] if len(versions) > 1 else versions[0]
-        return item, rng
+        def pick(i: int, epoch: int) -> tuple[_Item, np.random.Generator]:
+            rng = np.random.default_rng(epoch_seed(config.seed, epoch, i, 7))
+            versions = train_items[i]
+            item = versions[int(rng.integers(len(versions)))] if len(versions) > 1 else versions[0]
+            return item, rng
 
-    def features_of(item: _Item, rng) -> torch.Tensor:
-        if config.features == "xyz" and config.rotation_augment != "none":
-            R = torch.as_tensor(_rotation(rng, config.rotation_augment), dtype=item.x.dtype, device=item.x.device)
-            return item.x @ R.T
-        return item.x
+        def features_of(item: _Item, rng) -> torch.Tensor:
+            if config.features == "xyz" and config.rotation_augment != "none":
+                R = torch.as_tensor(_rotation(rng, config.rotation_augment), dtype=item.x.dtype, device=item.x.device)
+                return item.x @ R.T
+            return item.x
 
-    def step(net, items: list, epoch: int):
-        from ..nn import MeshBatch
+        def step(net, items: list, epoch: int):
+            from ..nn import MeshBatch
 
-        chosen = [pick(i, epoch) for i in items]
-        if len(chosen) == 1:
-            item, rng = chosen[0]
-            logits = net(item.batch, features_of(item, rng))
-            loss = _face_loss(logits, item, config.label_smoothing, cw)
-            return loss, {"accuracy": _face_accuracy(logits, item)}
-        batch = MeshBatch.from_data([it.data for it, _ in chosen], dtype=torch.float32, device=device)
-        x = torch.cat([features_of(it, rng) for it, rng in chosen])
-        logits = net(batch, x)
-        losses, accs = [], []
-        for b, (it, _) in enumerate(chosen):
-            lb = logits[batch.face_ptr[b]:batch.face_ptr[b + 1]]
-            losses.append(_face_loss(lb, it, config.label_smoothing, cw))
-            accs.append(_face_accuracy(lb, it))
-        return torch.stack(losses).mean(), {"accuracy": float(np.mean(accs))}
+            chosen = [pick(i, epoch) for i in items]
+            if len(chosen) == 1:
+                item, rng = chosen[0]
+                logits = net(item.batch, features_of(item, rng))
+                loss = _face_loss(logits, item, config.label_smoothing, cw)
+                return loss, {"accuracy": _face_accuracy(logits, item)}
+            batch = MeshBatch.from_data([it.data for it, _ in chosen], dtype=torch.float32, device=device)
+            x = torch.cat([features_of(it, rng) for it, rng in chosen])
+            logits = net(batch, x)
+            losses, accs = [], []
+            for b, (it, _) in enumerate(chosen):
+                lb = logits[batch.face_ptr[b]:batch.face_ptr[b + 1]]
+                losses.append(_face_loss(lb, it, config.label_smoothing, cw))
+                accs.append(_face_accuracy(lb, it))
+            return torch.stack(losses).mean(), {"accuracy": float(np.mean(accs))}
 
-    def evaluate(net) -> dict:
-        accs = []
-        for it in val_items:
-            logits = net(it.batch, it.x)
-            pred = logits.argmax(-1).cpu().numpy()
-            accs.append(area_weighted_accuracy_of(pred, it.labels_np, it.areas_np))
-        return {"accuracy": float(np.mean(accs))}
+        def evaluate(net) -> dict:
+            accs = []
+            for it in val_items:
+                logits = net(it.batch, it.x)
+                pred = logits.argmax(-1).cpu().numpy()
+                accs.append(area_weighted_accuracy_of(pred, it.labels_np, it.areas_np))
+            return {"accuracy": float(np.mean(accs))}
 
-    def save_best(net, path: Path):
-        save(net, path, features={"kind": config.features, "n": config.in_channels},
-             operators=ops, labels=part_names)
+        def save_best(net, path: Path):
+            save(net, path, features={"kind": config.features, "n": config.in_channels},
+                 operators=ops, labels=part_names)
 
-    run_config = {"segmentation": config.to_dict(), "train": train.names,
-                  "val": None if val is None else val.names}
-    return fit(model, len(train_items), step, config=config.train_config(), out_dir=out_dir,
-               evaluate=None if val_items is None else evaluate, save_best=save_best,
-               run_config=run_config, resume=resume, progress=progress, device=device, dist_ctx=dist_ctx)
+        run_config = {"segmentation": config.to_dict(), "train": train.names,
+                      "val": None if val is None else val.names}
+        return fit(model, len(train_items), step, config=config.train_config(), out_dir=out_dir,
+                   evaluate=None if val_items is None else evaluate, save_best=save_best,
+                   run_config=run_config, resume=resume, progress=progress, device=device, dist_ctx=dist_ctx)

@@ -29,11 +29,14 @@ number of processes; a last global batch with fewer items than processes is skip
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
+import os
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -42,12 +45,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import MeshError
+from ..errors import MeshError, RunFolderError
 from ..files import atomic_write
 from . import distributed as D
 
 __all__ = ["TrainConfig", "TrainResult", "fit", "read_run_config", "epoch_order", "epoch_seed", "load_checkpoint", "config_from_dict",
-           "CHECKPOINT_NAME", "METRICS_CSV", "METRICS_JSON"]
+           "CHECKPOINT_NAME", "METRICS_CSV", "METRICS_JSON", "claim_run_dir", "RUN_FILES", "LOCK_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_CSV = "metrics.csv"
@@ -55,6 +58,87 @@ METRICS_JSON = "metrics.json"
 CHECKPOINT_FORMAT = "manifold_nets.training_state"
 CHECKPOINT_VERSION = 1
 
+
+
+#: The files of a run folder: a folder holding any of them holds an earlier run.
+RUN_FILES = ("config.json", CHECKPOINT_NAME, METRICS_CSV, METRICS_JSON, "model.pt")
+#: The lock file a training process holds in its run folder: ``"<pid> <host>"``.
+LOCK_NAME = ".manifold_nets.lock"
+
+
+@contextlib.contextmanager
+def claim_run_dir(out_dir, *, resume: bool, overwrite: bool = False, main: bool = True):
+    """Hold ``out_dir`` for one training run (a context manager; rank 0 only, ``main``).
+
+    * The folder is created and locked: ``LOCK_NAME`` is created exclusively and names this
+      process; another process's live lock is a :class:`RunFolderError` (one left by a process
+      that is gone, on this host, is taken over), so two runs never write one folder.
+    * Without ``resume``, a folder holding an earlier run (any of :data:`RUN_FILES`) is a
+      :class:`RunFolderError` unless ``overwrite``, which deletes those files first, so that no
+      file of the earlier run stays beside the new ones.
+    * Temporary files of interrupted atomic writes (``.<name>.<random>.tmp``, left by a killed
+      run) are removed: while the lock is held nothing else writes them.
+    """
+    if not main:
+        yield
+        return
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = out_dir / LOCK_NAME
+    _take_lock(lock)
+    try:
+        if not resume:
+            found = [n for n in RUN_FILES if (out_dir / n).exists()]
+            if found and not overwrite:
+                raise RunFolderError(
+                    f"{out_dir}: expected a folder without an earlier run (got {', '.join(found)}); resume it "
+                    "(resume=True, --resume) or start over (overwrite=True, --overwrite)")
+            for n in found:
+                (out_dir / n).unlink()
+        for tmp in out_dir.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
+
+
+def _take_lock(lock: Path) -> None:
+    host = socket.gethostname()
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid_s, _, holder = lock.read_text().strip().partition(" ")
+                pid = int(pid_s)
+            except (OSError, ValueError):
+                pid, holder = None, "?"
+            if pid is not None and holder == host and not _alive(pid):
+                with contextlib.suppress(OSError):
+                    lock.unlink()  # left by a process that was killed: take it over
+                continue
+            raise RunFolderError(
+                f"{lock.parent}: expected a run folder no other process is writing (got {lock.name}, held by "
+                f"process {pid if pid is not None else '?'} on {holder or '?'}); wait for that run, or delete "
+                f"{lock} if it is gone") from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()} {host}\n")
+        return
+    raise RunFolderError(f"{lock.parent}: expected to lock the run folder (got {lock} re-created by another process)")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def read_run_config(out_dir, key: str, name: str = "config.json") -> dict:
@@ -270,14 +354,31 @@ def _make_scheduler(opt, config: TrainConfig):
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0)
 
 
+def _leaves(d, prefix: str = "") -> dict:
+    """``{"a.b.c": value}`` of nested dicts (the values as JSON text, for comparison)."""
+    if isinstance(d, dict):
+        out = {}
+        for k, v in d.items():
+            out.update(_leaves(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: json.dumps(d, sort_keys=True, default=str)}
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
 def _check_resume_config(stored, given, where: Path) -> None:
     if given is None or stored is None:
         return
     if json.dumps(stored, sort_keys=True, default=str) != json.dumps(given, sort_keys=True, default=str):
-        diff = [k for k in sorted(set(stored) | set(given)) if stored.get(k) != given.get(k)] \
-            if isinstance(stored, dict) and isinstance(given, dict) else []
-        what = ", ".join(f"{k}={given.get(k)!r} (was {stored.get(k)!r})" for k in diff[:3]) or "another configuration"
-        raise MeshError(f"{where}: expected the configuration of the interrupted run to resume it (got {what})")
+        a, b = _leaves(stored), _leaves(given)
+        diff = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        what = ", ".join(f"{k}={_short(b.get(k, 'missing'))} (was {_short(a.get(k, 'missing'))})" for k in diff[:3])
+        if len(diff) > 3:
+            what += f", and {len(diff) - 3} more"
+        raise MeshError(f"{where}: expected the configuration of the interrupted run to resume it "
+                        f"(got {what or 'another configuration'})")
 
 
 # --------------------------------------------------------------------------------- the loop

@@ -6,8 +6,8 @@ Inputs (plain files, as the tasks write them):
 * a run folder's ``metrics.csv`` (or ``metrics.json``, a list of the same rows): one row per
   epoch with ``epoch``, ``train_loss``, ``train_<stat>``..., ``val_<metric>``..., ``lr``,
   ``seconds`` (:mod:`manifold_nets.tasks.training`);
-* an evaluation JSON (``segment eval --json``): ``per_part_iou`` ``{part: IoU}`` and
-  ``per_mesh`` rows, or any ``{"per_category": {name: value}}``;
+* an evaluation JSON (``segment eval --json``/``--output``: ``{"segmentation": {...}}``):
+  ``per_part_iou`` ``{part: IoU}`` and ``per_mesh`` rows, or any ``{"per_category": {name: value}}``;
 * correspondence errors: geodesic error of each source vertex's image, normalised by the
   square root of the target's area (text with one number per line, ``.npy``, or a JSON
   ``{"errors": [...]}`` / ``{"errors": {"method": [...], ...}}``).
@@ -102,9 +102,17 @@ def _num(v, p, line, col) -> float:
         raise MeshParseError(f"{p}: line {line}: expected a number in column {col!r} (got {v!r})") from None
 
 
+_BOUNDARY_METRICS = (("rand_index_error", "1 - Rand index"), ("cut_discrepancy", "cut discrepancy"),
+                     ("gce", "GCE"), ("lce", "LCE"))
+
+
 def read_evaluation(path) -> dict[str, dict[str, float]]:
     """Bar data of an evaluation JSON: ``{"title": {name: value}}`` for ``per_category``,
-    ``per_part_iou`` (and per-mesh accuracy when it has at most 40 meshes)."""
+    ``per_part_iou`` (and per-mesh accuracy when it has at most 40 meshes).
+
+    The JSON of ``segment eval --json``/``--output`` (``{"segmentation": {...}, "boundaries":
+    {...}}``) is read through its ``segmentation`` object, plus the mean Princeton metrics of
+    ``boundaries`` when present."""
     p = Path(path)
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
@@ -112,7 +120,15 @@ def read_evaluation(path) -> dict[str, dict[str, float]]:
         raise MeshFileNotFoundError(f"{p}: expected an existing file (got no such file)") from None
     except ValueError as exc:
         raise MeshParseError(f"{p}: expected JSON (got {exc})") from None
-    out = {}
+    out, extra = {}, {}
+    if isinstance(doc, dict) and isinstance(doc.get("segmentation"), dict):  # segment eval --json
+        bounds = doc.get("boundaries")
+        doc = doc["segmentation"]
+        if isinstance(bounds, dict):
+            means = {label: bounds.get(key) for key, label in _BOUNDARY_METRICS}
+            if any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in means.values()):
+                extra["Princeton metrics (mean; lower is better)"] = {
+                    k: _num(v, p, 0, k) for k, v in means.items()}
     if isinstance(doc, dict):
         if isinstance(doc.get("per_category"), dict):
             out["per-category accuracy"] = {str(k): _num(v, p, 0, k) for k, v in doc["per_category"].items()}
@@ -126,6 +142,7 @@ def read_evaluation(path) -> dict[str, dict[str, float]]:
                     str(r.get("name", i)): _num(r.get(key), p, 0, key) for i, r in enumerate(rows)}
     if not out:
         raise MeshParseError(f"{p}: expected per_category, per_part_iou or per_mesh entries (got none)")
+    out.update(extra)
     return out
 
 

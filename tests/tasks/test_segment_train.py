@@ -236,3 +236,43 @@ def test_class_weighted_loss_and_training(figures, tmp_path):
     a = load(tmp_path / "w" / "model.pt").state_dict()
     b = load(tmp_path / "u" / "model.pt").state_dict()
     assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+
+
+def test_a_run_folder_is_never_silently_overwritten_or_shared(figures, tmp_path):
+    """An earlier run needs resume or overwrite (which deletes its files first); a folder another
+    live process is training into is refused; a lock left by a killed process is taken over, and
+    the temporaries of its interrupted atomic writes are removed."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from manifold_nets.errors import RunFolderError
+    from manifold_nets.tasks.training import LOCK_NAME
+
+    train = figures.subset([0, 1])
+    run = tmp_path / "run"
+    train_segmentation(train, None, _tiny(epochs=1), run)
+    before = (run / "config.json").read_text()
+    with pytest.raises(RunFolderError, match=r"expected a folder without an earlier run \(got config.json, "
+                                             r"checkpoint.pt, metrics.csv, metrics.json, model.pt\)"):
+        train_segmentation(train, None, _tiny(epochs=2), run)
+    assert (run / "config.json").read_text() == before and not (run / LOCK_NAME).exists()
+    # a live holder (another process on this host)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run / LOCK_NAME).write_text(f"{holder.pid} {socket.gethostname()}\n")
+        with pytest.raises(RunFolderError, match=f"no other process is writing .*held by process {holder.pid}"):
+            train_segmentation(train, None, _tiny(epochs=2), run, overwrite=True)
+        assert (run / "config.json").read_text() == before
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone: its lock and a half-written checkpoint are cleaned up, the run starts over
+    (run / ".checkpoint.pt.abc123.tmp").write_bytes(b"half")
+    (run / "model.pt").unlink()
+    res = train_segmentation(train, None, _tiny(epochs=2), run, overwrite=True)
+    assert res.epochs_run == 2 and json.loads((run / "config.json").read_text())["segmentation"]["epochs"] == 2
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.json", "metrics.csv",
+                                                       "metrics.json", "model.pt"]
+    assert os.getpid() != holder.pid
