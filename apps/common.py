@@ -180,30 +180,27 @@ def check_new_run(out: Path, *, resume: bool, overwrite: bool) -> None:
                          "pass --resume to finish it or --overwrite to start over")
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0 (a bad value is a usage error, exit code 2)."""
+def _int_arg(text: str, lo: int, hi: int | None, expected: str) -> int:
+    """An argparse integer in ``[lo, hi]`` (``hi`` None: unbounded); a bad value is a usage error."""
     import argparse
 
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer (got {text!r})") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer (got {v})")
+        raise argparse.ArgumentTypeError(f"expected {expected} (got {text!r})") from None
+    if v < lo or (hi is not None and v > hi):
+        raise argparse.ArgumentTypeError(f"expected {expected} (got {v})")
     return v
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (a bad value is a usage error, exit code 2)."""
+    return _int_arg(text, 0, None, "a non-negative integer")
 
 
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (a bad value is a usage error, exit code 2)."""
-    import argparse
-
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer (got {text!r})") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer (got {v})")
-    return v
+    return _int_arg(text, 1, None, "a positive integer")
 
 
 #: Largest ``--seed``: numpy's legacy seeding takes 32-bit seeds.
@@ -213,15 +210,7 @@ MAX_SEED = 2**32 - 1
 def seed_int(text: str) -> int:
     """argparse type of ``--seed``: an integer in [0, 2^32 - 1] (numpy's and torch's seeding accept
     it; a bad value is a usage error, exit code 2)."""
-    import argparse
-
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, {MAX_SEED}] (got {text!r})") from None
-    if not 0 <= v <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, {MAX_SEED}] (got {v})")
-    return v
+    return _int_arg(text, 0, MAX_SEED, f"an integer in [0, {MAX_SEED}]")
 
 
 def device_arg(text: str) -> str:
