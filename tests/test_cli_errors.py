@@ -106,6 +106,8 @@ BAD = [
     ("segment train --data {d}/tetdata --format folder --out {d}/o --quiet", EXIT_FAILED,
      "matches both the face and the vertex count; say which with labels_on='faces'|'vertices' "
      "(manifold-nets segment: --labels-on faces|vertices)"),
+    ("batch {d}/tet.ply -o {d}/o --do segment --model {d}/tet.ply --device warp9", EXIT_USAGE,
+     "device: expected a torch device"),
     ("batch {d}/tet.ply -o {d}/o --do correspond --target {d}/outdir", EXIT_FAILED,
      "expected a target mesh file (got a folder)"),
 ]
@@ -154,6 +156,17 @@ def test_an_output_folder_that_refuses_files_is_found_before_the_work(files, cap
     with pytest.raises(OSError) as ei:
         atomic_write(files / "outdir" / "y.ply", b"x")
     assert ei.value.filename == str(files / "outdir" / "y.ply")
+
+
+def test_batch_segment_on_a_gpu_this_machine_lacks_is_a_usage_error(files, capsys):
+    """--device cuda without a GPU is refused before any file is read (make_task checks it)."""
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    rc, out, err = _run(["batch", files / "tet.ply", "-o", files / "o", "--do", "segment", "--model",
+                         files / "tet.ply", "--device", "cuda"], capsys)
+    assert rc == EXIT_USAGE and "device: expected an available device (got 'cuda': CUDA is not available)" in err, err
+    assert not (files / "o").exists()
 
 
 def test_dev_zero_in_a_subprocess_does_not_hang_or_trace(files):
