@@ -461,7 +461,11 @@ def degenerate_faces(V, F, *, rel_tol: float = 1e-12) -> np.ndarray:
     """Indices of faces that repeat a vertex or whose area is at most
     ``rel_tol · diag²`` (``diag`` the bounding-box diagonal of the referenced vertices)."""
     V = _vertices(V)
-    F = _faces(F, len(V))
+    return _degenerate_faces(V, _faces(F, len(V)), rel_tol)
+
+
+def _degenerate_faces(V: np.ndarray, F: np.ndarray, rel_tol: float = 1e-12) -> np.ndarray:
+    """Kernel of :func:`degenerate_faces` on checked arrays (no validation)."""
     if len(F) == 0:
         return np.zeros(0, np.int64)
     rep = (F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 2] == F[:, 0])
@@ -469,7 +473,9 @@ def degenerate_faces(V, F, *, rel_tol: float = 1e-12) -> np.ndarray:
     referenced[F.ravel()] = True
     used = V[referenced]
     diag = float(np.linalg.norm(used.max(0) - used.min(0))) if len(used) else 0.0
-    tiny = face_areas(V, F) <= rel_tol * diag**2
+    e1 = V[F[:, 1]] - V[F[:, 0]]
+    e2 = V[F[:, 2]] - V[F[:, 0]]
+    tiny = 0.5 * np.linalg.norm(np.cross(e1, e2), axis=1) <= rel_tol * diag**2
     return np.flatnonzero(rep | tiny).astype(np.int64)
 
 

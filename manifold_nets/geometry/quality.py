@@ -97,14 +97,14 @@ def triangle_quality(V, F) -> TriangleQuality:
 def _triangle_quality(mesh: CheckedMesh) -> TriangleQuality:
     """Kernel of :func:`triangle_quality` on a checked mesh (no validation)."""
     V, F = require_checked(mesh)
-    from ..topology import _nonmanifold_vertices
+    from ..topology import _degenerate_faces, _nonmanifold_vertices
 
     # one edge structure for every count: faces per edge, and the edge of every half-edge
     # (F[f, c] -> F[f, c + 1] is the edge opposite corner c + 2)
     E, face_edge, counts = mesh_edges(mesh)
     n_nme = int(np.count_nonzero(counts > 2))
     n_nmv = len(_nonmanifold_vertices(F, len(V), E, face_edge[:, [2, 0, 1]].ravel())) if len(F) else 0
-    n_deg = _n_degenerate_faces(V, F)
+    n_deg = len(_degenerate_faces(V, F))
     geom = FaceGeometry.from_vertices(V, F)
     ok = ~geom.degenerate
     ang = geom.angles[ok]
@@ -124,22 +124,6 @@ def _triangle_quality(mesh: CheckedMesh) -> TriangleQuality:
     else:
         neg, most = 0.0, 0.0
     return TriangleQuality(n_nme, n_nmv, n_deg, neg, most, obtuse, min_angle, max_angle, max_abs_cot)
-
-
-def _n_degenerate_faces(V: np.ndarray, F: np.ndarray, rel_tol: float = 1e-12) -> int:
-    """:func:`manifold_nets.topology.degenerate_faces` counted on checked arrays, with the same
-    formulas (that public function validates its arrays again, which a checked mesh needs not)."""
-    if len(F) == 0:
-        return 0
-    rep = (F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 2] == F[:, 0])
-    referenced = np.zeros(len(V), dtype=bool)
-    referenced[F.ravel()] = True
-    used = V[referenced]
-    diag = float(np.linalg.norm(used.max(0) - used.min(0))) if len(used) else 0.0
-    e1 = V[F[:, 1]] - V[F[:, 0]]
-    e2 = V[F[:, 2]] - V[F[:, 0]]
-    tiny = 0.5 * np.linalg.norm(np.cross(e1, e2), axis=1) <= rel_tol * diag**2
-    return int(np.count_nonzero(rep | tiny))
 
 
 @accepts_mesh
