@@ -151,30 +151,17 @@ def check_new_run(out: Path, *, resume: bool, overwrite: bool) -> None:
     """Before any work: a training ``--out`` folder that holds an earlier run needs ``--resume``
     or ``--overwrite`` (usage error), and one that another process is training into is refused
     (exit 4); the library checks again under its lock."""
-    from manifold_nets.tasks.training import LOCK_NAME, RUN_FILES
+    from manifold_nets.tasks.training import LOCK_NAME, earlier_run_files, lock_holder
 
     if resume and overwrite:
         raise UsageError("--overwrite: expected either --resume or --overwrite (got both)")
     if not out.is_dir():
         return
-    lock = out / LOCK_NAME
-    if lock.exists():
-        try:
-            holder = lock.read_text().strip()
-        except OSError:
-            holder = "?"
-        pid = holder.split(" ")[0]
-        alive = True
-        try:
-            os.kill(int(pid), 0)
-        except (ValueError, PermissionError):
-            pass
-        except ProcessLookupError:
-            alive = False
-        if alive:
-            raise OutputError(f"--out {out}: expected a run folder no other process is writing (got {LOCK_NAME} "
-                              f"held by process {holder}); wait for that run, or delete {lock} if it is gone")
-    found = [n for n in RUN_FILES if (out / n).exists()]
+    holder = lock_holder(out)
+    if holder is not None:
+        raise OutputError(f"--out {out}: expected a run folder no other process is writing (got {LOCK_NAME} "
+                          f"held by {holder}); wait for that run, or delete {out / LOCK_NAME} if it is gone")
+    found = earlier_run_files(out)
     if found and not (resume or overwrite):
         raise UsageError(f"--out {out}: expected a folder without an earlier run (got {', '.join(found)}); "
                          "pass --resume to finish it or --overwrite to start over")

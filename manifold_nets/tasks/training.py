@@ -50,7 +50,7 @@ from ..files import atomic_write
 from . import distributed as D
 
 __all__ = ["TrainConfig", "TrainResult", "fit", "read_run_config", "epoch_order", "epoch_seed", "load_checkpoint", "config_from_dict",
-           "CHECKPOINT_NAME", "METRICS_CSV", "METRICS_JSON", "claim_run_dir", "RUN_FILES", "LOCK_NAME"]
+           "CHECKPOINT_NAME", "METRICS_CSV", "METRICS_JSON", "claim_run_dir", "lock_holder", "earlier_run_files", "RUN_FILES", "LOCK_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_CSV = "metrics.csv"
@@ -88,7 +88,7 @@ def claim_run_dir(out_dir, *, resume: bool, overwrite: bool = False, main: bool 
     _take_lock(lock)
     try:
         if not resume:
-            found = [n for n in RUN_FILES if (out_dir / n).exists()]
+            found = earlier_run_files(out_dir)
             if found and not overwrite:
                 raise RunFolderError(
                     f"{out_dir}: expected a folder without an earlier run (got {', '.join(found)}); resume it "
@@ -104,25 +104,44 @@ def claim_run_dir(out_dir, *, resume: bool, overwrite: bool = False, main: bool 
             lock.unlink()
 
 
+def lock_holder(out_dir) -> str | None:
+    """``"process <pid> on <host>"`` of the live training process that holds ``out_dir``'s
+    lock, or ``None`` (no lock, or one left by a process of this host that is gone)."""
+    lock = Path(out_dir) / LOCK_NAME
+    try:
+        pid_s, _, host = lock.read_text().strip().partition(" ")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        pid_s, host = "?", "?"
+    try:
+        pid = int(pid_s)
+    except ValueError:
+        pid = None
+    if pid is not None and host == socket.gethostname() and not _alive(pid):
+        return None
+    return f"process {pid if pid is not None else '?'} on {host or '?'}"
+
+
+def earlier_run_files(out_dir) -> list[str]:
+    """The :data:`RUN_FILES` present in ``out_dir`` (an earlier run's)."""
+    return [n for n in RUN_FILES if (Path(out_dir) / n).exists()]
+
+
 def _take_lock(lock: Path) -> None:
     host = socket.gethostname()
     for _ in range(3):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            try:
-                pid_s, _, holder = lock.read_text().strip().partition(" ")
-                pid = int(pid_s)
-            except (OSError, ValueError):
-                pid, holder = None, "?"
-            if pid is not None and holder == host and not _alive(pid):
+            holder = lock_holder(lock.parent)
+            if holder is None:
                 with contextlib.suppress(OSError):
                     lock.unlink()  # left by a process that was killed: take it over
                 continue
             raise RunFolderError(
                 f"{lock.parent}: expected a run folder no other process is writing (got {lock.name}, held by "
-                f"process {pid if pid is not None else '?'} on {holder or '?'}); wait for that run, or delete "
-                f"{lock} if it is gone") from None
+                f"{holder}); wait for that run, or delete {lock} if it is gone") from None
         with os.fdopen(fd, "w") as fh:
             fh.write(f"{os.getpid()} {host}\n")
         return
