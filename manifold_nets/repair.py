@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .errors import MeshError, MeshShapeError
+from .geometry._common import check_nonnegative
 from .mesh import Mesh
 from .polygons import triangulate
 from .topology import (
@@ -83,16 +84,6 @@ def _as_mesh(mesh) -> Mesh:
     raise MeshShapeError(f"mesh: expected a manifold_nets.Mesh or a (V, F) pair (got {got})")
 
 
-def _tolerance(value, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise MeshShapeError(f"{name}: expected a finite number >= 0 (got {value!r})") from None
-    if not (np.isfinite(v) and v >= 0):
-        raise MeshShapeError(f"{name}: expected a finite number >= 0 (got {value!r})")
-    return v
-
-
 def _inverse(source: np.ndarray, n_old: int) -> np.ndarray:
     m = np.full(n_old, -1, np.int64)
     # first copy wins: assign in reverse so the lowest new index stays
@@ -153,7 +144,7 @@ def merge_duplicate_vertices(mesh: Mesh, *, tol: float = 0.0) -> RepairResult:
     :func:`remove_degenerate_faces` afterwards for faces that collapsed).
     """
     mesh = _as_mesh(mesh)
-    tol = _tolerance(tol, "tol")
+    tol = check_nonnegative(tol, "tol")
     V = mesh.V
     key = V if tol <= 0 else np.round(V / tol)
     _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
@@ -194,7 +185,7 @@ def remove_degenerate_faces(mesh: Mesh, *, rel_tol: float = 1e-12) -> RepairResu
     """Drop faces that repeat a vertex or have (near) zero area (see
     :func:`manifold_nets.topology.degenerate_faces`).  Vertices are kept."""
     mesh = _as_mesh(mesh)
-    rel_tol = _tolerance(rel_tol, "rel_tol")
+    rel_tol = check_nonnegative(rel_tol, "rel_tol")
     return _drop_faces(mesh, degenerate_faces(mesh.V, mesh.F, rel_tol=rel_tol))
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "check_lengths",
     "faces_and_count",
     "check_nonnegative",
+    "check_positive",
     "areas_from_lengths",
     "cotangents_from_lengths",
     "angles_from_lengths",
@@ -53,6 +54,16 @@ def check_nonnegative(value, name: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not (np.isfinite(x) and x >= 0):
         raise MeshShapeError(f"{name}: expected a finite number >= 0 (got {value!r})")
     return x
+
+
+def check_positive(value, name: str) -> float:
+    """``value`` as a finite float > 0; a :class:`MeshShapeError` naming ``name`` otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise MeshShapeError(f"{name}: expected a finite positive number (got {type(value).__name__} {value!r})")
+    v = float(value)
+    if not (np.isfinite(v) and v > 0):
+        raise MeshShapeError(f"{name}: expected a finite positive number (got {value!r})")
+    return v
 
 
 def faces_and_count(F, n_vertices: int | None = None) -> tuple[np.ndarray, int]:

@@ -92,7 +92,13 @@ from ._checked import (
     require_checked,
     require_positive_area,
 )
-from ._common import FaceGeometry, boundary_vertex_mask, edge_length_table, unique_edges
+from ._common import (
+    FaceGeometry,
+    boundary_vertex_mask,
+    check_positive,
+    edge_length_table,
+    unique_edges,
+)
 from ._intrinsic import edge_lengths
 from ._solve import LowerCSC, SPDSolver
 from .intrinsic_delaunay import _intrinsic_delaunay
@@ -126,16 +132,6 @@ _MMP_RUN_LEVELS = (3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
 #: Keyword options of :class:`HeatGeodesicSolver` besides ``t`` and ``laplacian``.
 _SOLVER_OPTIONS = frozenset({"t_factor", "backend", "max_memory", "offset", "boundary"})
-
-
-def _positive_number(value, name: str) -> float:
-    """``value`` as a finite float > 0; a :class:`MeshShapeError` naming ``name`` otherwise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise MeshShapeError(f"{name}: expected a finite positive number (got {type(value).__name__} {value!r})")
-    v = float(value)
-    if not (np.isfinite(v) and v > 0):
-        raise MeshShapeError(f"{name}: expected a finite positive number (got {value!r})")
-    return v
 
 
 def _check_sources(sources, nV: int, *, name: str = "sources") -> np.ndarray:
@@ -485,9 +481,9 @@ class HeatGeodesicSolver:
         require_positive_area(mesh, "HeatGeodesicSolver")
         if backend not in ("auto", "cholespy", "scipy"):
             raise MeshError(f"backend: expected 'auto', 'cholespy' or 'scipy' (got {backend!r})")
-        t = None if t is None else _positive_number(t, "t")
-        t_factor = None if t_factor is None else _positive_number(t_factor, "t_factor")
-        max_memory = _positive_number(max_memory, "max_memory")
+        t = None if t is None else check_positive(t, "t")
+        t_factor = None if t_factor is None else check_positive(t_factor, "t_factor")
+        max_memory = check_positive(max_memory, "max_memory")
         if laplacian not in ("auto", "robust", "cotan"):
             raise MeshError(f"laplacian: expected 'auto', 'robust' or 'cotan' (got {laplacian!r})")
         if offset not in ("one-ring", "source"):
