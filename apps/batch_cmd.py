@@ -129,7 +129,9 @@ def register(sub) -> None:
                    help="convert: leave out (and record) the arrays the format cannot hold instead of failing")
     t.add_argument("--model", metavar="RUN_DIR_OR_CKPT", default=None,
                    help="segment: run folder of 'segment train' (model.pt + config.json) or a .pt checkpoint")
-    t.add_argument("--device", default="cpu", help="segment: torch device (default cpu)")
+    t.add_argument("--device", default="cpu",
+                   help="segment: torch device (default cpu); with --scheduler the workers' devices count, "
+                        "and a worker without it records a failure per file")
     t.add_argument("--target", metavar="MESH", default=None,
                    help="correspond: the mesh every input is mapped to (x.map.txt: one 0-based target vertex per line)")
     t.add_argument("--refine", choices=("zoomout", "icp", "none"), default="zoomout",
@@ -168,7 +170,7 @@ def _tasks(args) -> list:
     out = []
     for n in names:
         try:
-            out.append(make_task(n, **params.get(n, {})))
+            out.append(make_task(n, remote=bool(args.scheduler), **params.get(n, {})))
         except (MeshFileError, MissingDependencyError):
             raise  # exit 1 (no such model) or 3 (torch missing)
         except MeshError as exc:

@@ -278,10 +278,11 @@ def task_segment(ctx: MeshContext, outputs: list[Path], *, model: str, model_sha
     (part names, faces and area per part).  The model is loaded once per worker process."""
     from ..files import atomic_write
     from ..io import write_mesh
-    from ..tasks.predict import load_segmentation_model, predict
+    from ..tasks.predict import check_device, load_segmentation_model, predict
 
     key = (model, model_sha256, device)
     if key not in _MODELS:
+        check_device(device)  # this worker's devices (the client may be another machine)
         _MODELS.clear()  # one model per worker at a time
         _MODELS[key] = load_segmentation_model(model, device=device)
     sm = _MODELS[key]
@@ -343,7 +344,7 @@ def _convert_names(rel: Path, params: dict) -> list[Path]:
     return [rel.with_name(f"{stem}.{params.get('to', 'ply')}")]
 
 
-def _check_params(name: str, params: dict) -> None:
+def _check_params(name: str, params: dict, remote: bool = False) -> None:
     """Parameter checks done once, before any work (a bad value is a :class:`MeshError`)."""
     if name == "convert":
         to = params.get("to", "ply")
@@ -375,7 +376,9 @@ def _check_params(name: str, params: dict) -> None:
                                         "(got no such file)")
         from ..tasks.predict import check_device
 
-        check_device(params.get("device", "cpu"))
+        # on a remote cluster the workers' devices count, not this machine's: the name is checked
+        # here, its availability by each worker (a failure per file in the manifest)
+        check_device(params.get("device", "cpu"), here=not remote)
         if params.get("smooth") not in (None, "graphcut"):
             raise MeshError(f"segment: expected smooth None or 'graphcut' (got {params['smooth']!r})")
         sm = params.get("smoothness", 1.0)
@@ -438,8 +441,12 @@ def register_task(name: str, fn: Callable, outputs, defaults: dict | None = None
     TASKS[name] = (fn, outputs, dict(defaults or {}))
 
 
-def make_task(name: str, **params) -> Task:
+def make_task(name: str, *, remote: bool = False, **params) -> Task:
     """The registered task ``name`` with ``params`` over its defaults.
+
+    ``remote=True``: the task will run on another machine (a Dask cluster's workers), so what
+    only the workers can tell (whether ``segment``'s ``device`` exists there) is checked by each
+    worker, not here.
 
     Raises
     ------
@@ -455,7 +462,7 @@ def make_task(name: str, **params) -> Task:
     p = {**defaults, **params}
     if p.get("cache_dir") is not None:
         p["cache_dir"] = str(Path(p["cache_dir"]).resolve())
-    _check_params(name, p)
+    _check_params(name, p, remote)
     if name == "correspond":  # another target (or a changed file) makes old maps stale
         p["target"] = str(Path(p["target"]).resolve())
         p["target_sha256"] = file_sha256(Path(p["target"]))

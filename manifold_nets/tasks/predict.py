@@ -140,21 +140,26 @@ def _max_vertices_of(cfg: dict, where: Path) -> int | None:
     return int(n)
 
 
-def check_device(device) -> str:
-    """``str`` of a usable torch device, or a :class:`MeshError` saying why it is not."""
+def check_device(device, *, here: bool = True) -> str:
+    """``str`` of a usable torch device, or a :class:`MeshError` saying why it is not.
+
+    ``here=False``: only the name is checked (a device of another machine, e.g. a Dask worker's).
+    """
     import torch
 
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
         raise MeshError(f"device: expected a torch device such as 'cpu' or 'cuda:0' (got {device!r})") from None
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise MeshError(f"device: expected 'cpu' or 'cuda[:N]' (got {str(dev)!r})")
+    if not here:
+        return str(dev)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise MeshError(f"device: expected an available device (got {str(dev)!r}: CUDA is not available)")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise MeshError(f"device: expected one of the {torch.cuda.device_count()} CUDA devices (got {str(dev)!r})")
-    elif dev.type != "cpu" and dev.type != "mps":
-        raise MeshError(f"device: expected 'cpu' or 'cuda[:N]' (got {str(dev)!r})")
     return str(dev)
 
 

@@ -57,3 +57,23 @@ def test_segment_needs_an_existing_model(tmp_path, model):
     a = make_task("segment", model=str(model))
     (model / "config.json").write_text('{"preprocess": {}}')  # another run config: old labels are stale
     assert make_task("segment", model=str(model)).fingerprint != a.fingerprint
+
+
+def test_a_remote_cluster_checks_the_device_on_its_workers(tmp_path, model):
+    """With ``remote=True`` (``batch --scheduler``) a device this machine lacks is not refused up
+    front (a Dask worker may have it); the name is still checked, and a worker without the device
+    records a failure per file naming it, without stopping the other files."""
+    from manifold_nets.errors import MeshError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(MeshError, match="CUDA is not available"):
+        make_task("segment", model=str(model), device="cuda")
+    with pytest.raises(MeshError, match="expected a torch device"):
+        make_task("segment", model=str(model), device="warp9", remote=True)
+    task = make_task("segment", model=str(model), device="cuda", remote=True)
+    write_mesh(tmp_path / "in" / "a.ply", *shapes.icosphere(1))
+    write_mesh(tmp_path / "in" / "b.ply", *shapes.icosphere(2))
+    rep = map_meshes(task, sorted((tmp_path / "in").iterdir()), tmp_path / "out", workers=1)
+    assert rep.n_ok == 0 and len(rep.failed) == 2
+    assert all("CUDA is not available" in str(f) for f in rep.failed), rep.failed
