@@ -13,8 +13,11 @@ measures the wall time and the peak resident memory above its baseline after loa
   :class:`~manifold_nets.geometry.HeatGeodesicSolver` (``distances``, batched) against
   ``potpourri3d.MeshHeatMethodDistanceSolver`` (one call per source), both on the intrinsic
   Delaunay Laplacian with ``t = h²``;
-* ``logmap``: one log map, setup included — :class:`~manifold_nets.geometry.VectorHeatSolver`
-  against ``potpourri3d.MeshVectorHeatSolver``.
+* ``logmap``: one log map, setup included — the one-off :func:`~manifold_nets.geometry.log_map`
+  (a :class:`~manifold_nets.geometry.VectorHeatSolver` that frees each factor after its last
+  solve) against ``potpourri3d.MeshVectorHeatSolver`` (which has no one-off log map);
+  ``log_ours_solver`` (``--worker`` only) times the solver class's ``log_map`` instead, which keeps
+  every factor for further sources.
 
 A method that runs past ``--timeout`` seconds or fails (past ``--memory-limit`` GB of address
 space, an assertion in a native library) is recorded as such, and the larger sizes of that method are skipped.
@@ -168,6 +171,8 @@ def worker(task: str, spec: str, out: str) -> None:
         for s in srcs:
             solver.compute_distance(int(s))
     elif task == "log_ours":
+        g.log_map(V, F, int(srcs[0]), t_factor=1.0, laplacian="robust")
+    elif task == "log_ours_solver":
         g.VectorHeatSolver(V, F, t_factor=1.0, laplacian="robust").log_map(int(srcs[0]))
     elif task == "log_pp3d":
         import potpourri3d as pp3d

@@ -467,7 +467,8 @@ class _DirectFactor(_OwnsFactor):
 
     backend = "cholmod-direct"
 
-    def __init__(self, sym: _Symbolic, T: sp.csc_matrix, simplicial: bool = True):
+    def __init__(self, sym: _Symbolic, T: sp.csc_matrix, simplicial: bool = True,
+                 simplicial_max_mb: float = float("inf")):
         lib = sym.lib
         self.sym, self.lib, self.n = sym, lib, sym.n
         self.common = sym.common
@@ -489,13 +490,18 @@ class _DirectFactor(_OwnsFactor):
         # supernodal factorisation, simplicial solves: with one or two right-hand sides the
         # supernodal triangular solves are up to 1.6× slower than the simplicial ones (100k
         # vertices, OpenBLAS, one thread; from 16 columns on they are faster)
+        #: whether the factor is held in CHOLMOD's supernodal form (else simplicial)
+        self.supernodal = sym.supernodal()
         if not simplicial or not sym.supernodal():
             return  # a simplicial factor is already in the form the solves want (22 of 74 µs at 162 vertices)
+        if sym.lnz() * (20 if self.complex else 12) / 1e6 > simplicial_max_mb:
+            return  # kept supernodal: the simplicial copy is allocated before the supernodal one is freed
         with self.common.lock:
             ok = lib.cholmod_change_factor(2 if self.complex else 1, 1, 0, 1, 1, ctypes.c_void_p(self.ptr),
                                            self.common.buf)
         if not ok:
             raise SolverError("CHOLMOD: could not convert the factor (out of memory?)")
+        self.supernodal = False
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         b = np.asarray(b, dtype=self.dtype)
@@ -562,10 +568,15 @@ class SPDSolver:
         With the direct binding, convert the supernodal factor to the simplicial form for the
         solves (default: faster for one or a few right-hand sides).  ``False`` keeps the
         supernodal factor: no moment with both forms in memory, a little less memory after.
+    simplicial_max_mb : float
+        With ``simplicial=True``, convert only when the simplicial factor (12 bytes per entry,
+        20 when complex, as the analysis predicts) takes at most this many MB; a larger factor
+        stays supernodal.
     """
 
     def __init__(self, A, backend: str = "auto", what: str = "system", *, symbolic: SPDSolver | None = None,
-                 block_ordering: SPDSolver | None = None, simplicial: bool = True):
+                 block_ordering: SPDSolver | None = None, simplicial: bool = True,
+                 simplicial_max_mb: float = float("inf")):
         if backend not in _BACKENDS:
             raise ValueError(f"backend: expected 'auto', 'cholespy' or 'scipy' (got {backend!r})")
         self.n = A.shape[0]
@@ -582,7 +593,7 @@ class SPDSolver:
             if sym is None or not sym.matches(T):
                 sym = _Symbolic(lib, T, perm=_block_perm(getattr(block_ordering, "_sym", None), T.shape[0]))
             try:
-                self._factor = _DirectFactor(sym, T, simplicial=simplicial)
+                self._factor = _DirectFactor(sym, T, simplicial=simplicial, simplicial_max_mb=simplicial_max_mb)
             except SolverError as exc:
                 raise SolverError(f"{what}: expected a symmetric positive definite matrix ({exc})") from exc
             self._sym = sym
@@ -600,12 +611,20 @@ class SPDSolver:
             raise SolverError(f"{what}: expected a symmetric positive definite matrix ({exc})") from exc
         self.backend = _NAMES[self._factor.backend]
 
+    def release(self) -> None:
+        """Free the numeric factor (the caller has made its last solve); the symbolic analysis
+        stays, so this solver still serves as ``symbolic=`` or ``block_ordering=`` of another one
+        and :meth:`factor_entries` still answers.  A later :meth:`solve` raises ``RuntimeError``."""
+        self._factor = None
+
     def factor_entries(self) -> float | None:
         """Nonzeros of the Cholesky factor (the analysis's prediction), or None without the
         direct binding."""
         return self._sym.lnz() if self._sym is not None else None
 
     def solve(self, b: np.ndarray) -> np.ndarray:
+        if self._factor is None:
+            raise RuntimeError(f"{self.what}: the factor was released")
         b = np.asarray(b, dtype=np.complex128 if self.complex else np.float64)
         one = b.ndim == 1
         if self.direct:

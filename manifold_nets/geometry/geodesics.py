@@ -335,7 +335,7 @@ class _HeatIntegrator:
         A.data *= t
         return _add_diagonal(A, self.mass)
 
-    def _factor(self, symbolic=None, simplicial: bool = True):
+    def _factor(self, symbolic=None, simplicial: bool = True, simplicial_max_mb: float = float("inf")):
         used = self._used
         if self._n_components == 1 and used.all():
             pin = np.zeros(used.size, dtype=bool)
@@ -370,7 +370,7 @@ class _HeatIntegrator:
                 P = P.tocsr()
                 P.sort_indices()
         self._poisson = SPDSolver(P, self._backend, what="Poisson system L", symbolic=symbolic,
-                                  simplicial=simplicial)
+                                  simplicial=simplicial, simplicial_max_mb=simplicial_max_mb)
 
     def potential(self, U: np.ndarray) -> np.ndarray:
         """``φ`` ``(nV, k)`` with ``L φ = div X``, ``X = −∇u / |∇u|`` per face, for heat ``U (nV, k)``."""

@@ -102,10 +102,12 @@ _COMPLEX_FACTOR = False
 #: around 400k vertices on spheres (1.08 GB predicted at 400k, 0.40 GB at 164k), so every mesh of
 #: the log-map benchmark table keeps the real system.
 COMPLEX_FACTOR_FROM_MB = 1000.0
-#: The Poisson factor of the heat radius is kept supernodal (not converted to the simplicial form,
-#: which allocates the new factor before freeing the old) when its simplicial form would take more
-#: than this many MB (about 700k vertices on spheres).  On the 1M-vertex sphere the conversion was
-#: the peak of the whole solver; keeping the factor supernodal lowered it by about 0.4 GB.
+#: Every factor of the solver (scalar, vector and the Poisson factor of the heat radius) is kept
+#: supernodal (not converted to the simplicial form, which allocates the new factor before freeing
+#: the old) when its simplicial form would take more than this many MB (12 bytes per entry, 20 when
+#: complex; about 700k vertices on spheres).  On the 1M-vertex sphere the Poisson factor's
+#: conversion was the peak of the whole solver; keeping it supernodal lowered it by about 0.4 GB,
+#: and the scalar and vector factors by another 0.2 GB.
 SUPERNODAL_FROM_MB = 500
 #: Smallest accepted diffusion time, relative to the squared mean edge length (``t >= MIN_T_FACTOR
 #: · h²``).  Measured on icosphere(4) (48 rings from pole to pole): ``t_factor = 1e-8`` leaves θ
@@ -386,6 +388,10 @@ class VectorHeatSolver:
         del self._ell, self._phi, self._rho
         if not self._boundary.any():
             self._scal_matrix = None
+        # set by the one-off log_map: a log map frees each factor after its last solve, so the
+        # heat radius's Poisson factor is made with the scalar and vector factors gone (1M-vertex
+        # sphere: peak 3.65 → 2.99 GiB above the loaded mesh); the solver is then spent
+        self._one_shot = False
         # transported x-axes of recent log-map sources (a transport from the same source reuses it):
         # at least 4, and a whole batch of log_maps while it fits in _h_cache_bytes
         self._h_cache: dict[int, np.ndarray] = {}
@@ -438,7 +444,8 @@ class VectorHeatSolver:
         self._scal_matrix = (pat.scalar(-self.t * w, m + self.t * deg) if pat is not None
                              else self._on_pattern(-self.t * w, m + self.t * deg))
         self._scal = SPDSolver(self._scal_matrix, self._backend_req,
-                               what=f"scalar heat system M + t L ({weights} weights)")
+                               what=f"scalar heat system M + t L ({weights} weights)",
+                               simplicial_max_mb=SUPERNODAL_FROM_MB)
         entries = self._scal.factor_entries()
         large = entries is not None and 4 * entries * 12 / 1e6 > COMPLEX_FACTOR_FROM_MB
         self._vec_complex = ((_COMPLEX_FACTOR or large) and self._backend_req in ("auto", "cholespy")
@@ -446,10 +453,11 @@ class VectorHeatSolver:
         if pat is not None:
             Ac = pat.scalar(-self.t * w * np.exp(1j * self._rho), (m + self.t * deg).astype(np.complex128))
             if self._vec_complex:
-                self._vec = SPDSolver(Ac, self._backend_req, what=what_vec, symbolic=self._scal)
+                self._vec = SPDSolver(Ac, self._backend_req, what=what_vec, symbolic=self._scal,
+                                      simplicial_max_mb=SUPERNODAL_FROM_MB)
             else:  # the real interleaved 2n × 2n system, ordered by the scalar system's ordering per vertex
                 self._vec = SPDSolver(pat.real_interleaved(Ac), self._backend_req, what=what_vec,
-                                      block_ordering=self._scal)
+                                      block_ordering=self._scal, simplicial_max_mb=SUPERNODAL_FROM_MB)
             del Ac
         elif self._vec_complex:
             Ac = self._on_pattern(-self.t * w * np.exp(1j * self._rho), m + self.t * deg)
@@ -601,7 +609,12 @@ class VectorHeatSolver:
         Y0 = np.zeros((nV, 2 * k), dtype=np.complex128, order="F")
         Y0[s, np.arange(k)] = 1.0
         Y0.T.view(np.float64).T[:, k:] = self._C2 @ W  # t C W, interleaved (re, im) per vertex
+        if self._one_shot:  # the one-off function's last use of these (the heat radius keeps the analysis)
+            self._scal.release()
+            self._C2 = None
         Y = self._vector_diffuse(Y0)
+        if self._one_shot:
+            self._vec.release()
         H, Z = Y[:, :k].T, Y[:, k:].T
         self._remember(s, H)
         Wt = W.T
@@ -643,8 +656,7 @@ class VectorHeatSolver:
             # a large factor stays supernodal: the simplicial copy would double it for a moment,
             # which at 1M vertices is the peak of the whole solver (its solves are a little slower
             # for one or two columns, faster for many)
-            big = (self._scal.factor_entries() or 0) * 12 / 1e6 > SUPERNODAL_FROM_MB
-            self._integrator._factor(symbolic=self._scal, simplicial=not big)
+            self._integrator._factor(symbolic=self._scal, simplicial_max_mb=SUPERNODAL_FROM_MB)
             self._integrator.L = None  # the factor is all the radius needs from it
             bnd = self._boundary
             self._dirichlet = None
@@ -704,7 +716,9 @@ def log_map(V, F, source: int, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     """Logarithmic map (geodesic polar coordinates) from a vertex: ``(r, theta)``, ``(nV,)`` each.
 
     ``theta`` is measured in ``source``'s gauge (counter-clockwise from its x-axis).  One-off
-    wrapper of :meth:`VectorHeatSolver.log_map`; build the solver once for many sources.
+    wrapper of :meth:`VectorHeatSolver.log_map` (the same values); build the solver once for
+    many sources.  It frees each factorisation after its last solve, so its peak memory is lower
+    than the solver's (on a 1M-vertex sphere 3.0 against 3.7 GB).
 
     >>> from manifold_nets.shapes import icosphere
     >>> V, F = icosphere(3)
@@ -714,4 +728,6 @@ def log_map(V, F, source: int, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     """
     mesh = check_mesh(V, F)
     require_positive_area(mesh, "log_map")
-    return VectorHeatSolver._from_checked(mesh, **kwargs).log_map(source)
+    solver = VectorHeatSolver._from_checked(mesh, **kwargs)
+    solver._one_shot = True
+    return solver.log_map(source)

@@ -508,23 +508,77 @@ def test_cholmod_blas_routing_changes_nothing_when_a_slot_is_not_as_expected(mon
     np.testing.assert_allclose(S.SPDSolver(A).solve(B), sla.spsolve(A.tocsc(), B), rtol=1e-9, atol=1e-12)
 
 
+def _mesh_spd(level=4):
+    """``M + 1e-3 L`` of an icosphere: from level 4 (2,562 vertices) CHOLMOD's own rule makes
+    its factor supernodal, so the conversion to the simplicial form is reached."""
+    from manifold_nets.geometry import cotan_laplacian, mass_matrix
+
+    V, F = icosphere(level)
+    return (mass_matrix(V, F) + 1e-3 * cotan_laplacian(V, F)).tocsr()
+
+
 @needs_direct
-def test_supernodal_factor_kept_for_large_poisson_systems_gives_the_same_radii(monkeypatch):
-    """``simplicial=False`` keeps CHOLMOD's supernodal factor (no simplicial copy); the log map's
-    heat radius switches to it above ``SUPERNODAL_FROM_MB``: same solves, same radii."""
-    A = _spd(250, 4)
-    B = np.random.default_rng(3).normal(size=(A.shape[0], 3))
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_supernodal_factor_kept_above_simplicial_max_mb_gives_the_same_solves(dtype):
+    """``simplicial=False``, or a simplicial form larger than ``simplicial_max_mb``, keeps
+    CHOLMOD's supernodal factor (no simplicial copy); the solves are the same, real or complex."""
+    A = _mesh_spd().astype(dtype)
+    if dtype == np.complex128:  # Hermitian, not real: a skew-symmetric imaginary part
+        U = sp.triu(sp.csr_matrix(A), k=1)
+        A = sp.csr_matrix(A + 0.1j * (U - U.T) * 1e-3)
+    rng = np.random.default_rng(3)
+    B = rng.normal(size=(A.shape[0], 3)).astype(dtype)
     ref = sla.spsolve(A.tocsc(), B)
-    sup = S.SPDSolver(A, simplicial=False)
-    np.testing.assert_allclose(sup.solve(B), ref, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(sup.solve(B[:, 1]), ref[:, 1], rtol=1e-9, atol=1e-12)
+    simp = S.SPDSolver(A)
+    assert simp._factor.supernodal is False  # converted for the solves
+    for sup in (S.SPDSolver(A, simplicial=False), S.SPDSolver(A, simplicial_max_mb=0.0)):
+        assert sup._factor.supernodal is True
+        np.testing.assert_allclose(sup.solve(B), ref, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(sup.solve(B[:, 1]), ref[:, 1], rtol=1e-9, atol=1e-12)
+    # the limit is on the predicted simplicial size: a generous one converts
+    big = S.SPDSolver(A, simplicial_max_mb=1e6)
+    assert big._factor.supernodal is False
+    np.testing.assert_allclose(big.solve(B), ref, rtol=1e-9, atol=1e-12)
+
+
+@needs_direct
+def test_log_map_keeps_every_factor_supernodal_above_supernodal_from_mb(monkeypatch):
+    """Above ``SUPERNODAL_FROM_MB`` the log map's scalar, vector and Poisson factors all stay
+    supernodal (the 1M-vertex memory peak); radii and angles are the same."""
     logmap = importlib.import_module("manifold_nets.geometry.logmap")
-    V, F = _stretched_sphere(3)
-    r0, t0 = VectorHeatSolver(V, F, laplacian="robust").log_maps([0, 77])
-    monkeypatch.setattr(logmap, "SUPERNODAL_FROM_MB", 0.0)
-    r1, t1 = VectorHeatSolver(V, F, laplacian="robust").log_maps([0, 77])
-    np.testing.assert_allclose(r1, r0, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(t1, t0, rtol=0, atol=1e-10)
+    V, F = _stretched_sphere(4)
+    s0 = VectorHeatSolver(V, F, laplacian="robust")
+    r0, t0 = s0.log_maps([0, 77])
+    facs = (s0._scal._factor, s0._vec._factor, s0._integrator._poisson._factor)
+    assert not any(f.supernodal for f in facs)
+    for complex_factor in (False, True):
+        monkeypatch.setattr(logmap, "SUPERNODAL_FROM_MB", 0.0)
+        monkeypatch.setattr(logmap, "_COMPLEX_FACTOR", complex_factor)
+        s1 = VectorHeatSolver(V, F, laplacian="robust")
+        r1, t1 = s1.log_maps([0, 77])
+        assert s1._vec._factor.complex is complex_factor
+        assert all(f.supernodal for f in (s1._scal._factor, s1._vec._factor, s1._integrator._poisson._factor))
+        np.testing.assert_allclose(r1, r0, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(t1, t0, rtol=0, atol=1e-9)
+
+
+@needs_direct
+def test_released_factor_refuses_solves_and_keeps_its_analysis():
+    """``release()`` frees the numeric factor: a solve raises, and the analysis still serves
+    another matrix of the same pattern (``symbolic=``) with correct solves."""
+    A = _mesh_spd(3)
+    a = S.SPDSolver(A)
+    n_entries = a.factor_entries()
+    a.release()
+    with pytest.raises(RuntimeError, match="released"):
+        a.solve(np.ones(A.shape[0]))
+    assert a.factor_entries() == n_entries
+    A2 = A.copy()
+    A2.data = A2.data * 2.0
+    b = S.SPDSolver(A2, symbolic=a)
+    assert b._sym is a._sym
+    x = np.random.default_rng(0).normal(size=A.shape[0])
+    np.testing.assert_allclose(b.solve(x), sla.spsolve(A2.tocsc(), x), rtol=1e-9, atol=1e-12)
 
 
 def test_symmetric_lower_triangle_reads_csr_as_the_transpose():

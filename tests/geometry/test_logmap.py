@@ -256,3 +256,31 @@ def test_underflow_far_from_the_source_is_nan_without_floating_point_warnings():
     assert np.isfinite(theta[~far]).all() and np.isfinite(r[~far]).all()
     d = np.linalg.norm(V - V[0], axis=1)
     assert d[far].min() > np.median(d[~far])  # the lost values are the far ones
+
+
+@pytest.mark.parametrize("kind", ["closed", "boundary", "two-components"])
+def test_one_off_log_map_equals_the_solver_and_frees_its_factors(kind):
+    """The one-off ``log_map`` frees each factor after its last solve (lower peak memory on
+    large meshes) and returns what the solver returns, on a closed mesh, a mesh with boundary
+    (Neumann and Dirichlet heat averaged for the radius) and two components."""
+    from manifold_nets.geometry import logmap as L
+
+    if kind == "closed":
+        V, F = icosphere(3)
+    elif kind == "boundary":
+        V, F = grid(15)
+        V[:, 2] = 0.1 * np.sin(3 * V[:, 0])
+    else:
+        V1, F1 = icosphere(2)
+        V, F = np.vstack([V1, V1 + 3.0]), np.vstack([F1, F1 + len(V1)])
+    src = 7
+    r0, t0 = VectorHeatSolver(V, F, laplacian="robust").log_map(src)
+    r1, t1 = log_map(V, F, src, laplacian="robust")
+    np.testing.assert_array_equal(np.isfinite(r1), np.isfinite(r0))
+    np.testing.assert_allclose(r1, r0, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(t1, t0, rtol=0, atol=1e-12, equal_nan=True)
+    spent = L.VectorHeatSolver(V, F, laplacian="robust")
+    spent._one_shot = True
+    spent.log_map(src)
+    with pytest.raises(RuntimeError, match="released"):
+        spent.log_map(src)
