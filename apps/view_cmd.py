@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from .common import CommandError, UsageError, check_output_file, non_negative_int, positive_int
 
+#: Smallest --size side: below a few pixels VTK logs texture errors and the picture shows nothing.
+MIN_SIZE = 16
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -51,7 +54,7 @@ def register(sub) -> None:
     p.add_argument("--screenshot", metavar="OUT.png",
                    help="render off-screen to this PNG and exit (works without a display)")
     p.add_argument("--size", metavar=("W", "H"), nargs=2, type=positive_int, default=None,
-                   help="window / screenshot size in pixels (default 1024 768)")
+                   help="window / screenshot size in pixels, 16 to 8192 a side (default 1024 768)")
     p.set_defaults(func=run)
 
 
@@ -64,6 +67,8 @@ def run(args) -> int:
         check_output_file(args.screenshot, "--screenshot")
     if args.size and max(args.size) > 8192:
         raise UsageError(f"--size {args.size[0]} {args.size[1]}: expected at most 8192 pixels a side")
+    if args.size and min(args.size) < MIN_SIZE:  # VTK cannot draw the title text into 1 pixel
+        raise UsageError(f"--size {args.size[0]} {args.size[1]}: expected at least {MIN_SIZE} pixels a side")
     if (args.map is None) != (args.target is None):
         raise UsageError("--map and --target: expected both or neither (got only "
                          + ("--map" if args.map else "--target") + ")")
@@ -95,7 +100,11 @@ def run(args) -> int:
     elif "label" in mesh.face_data or "label" in mesh.vertex_data:
         labels = inputs.read_labels(args.mesh, mesh)
     if labels is not None:
-        layers.append(Layer(f"labels ({labels.n_parts} parts, per {labels.where})", "labels",
+        import numpy as np
+
+        # parts that occur or have a name (max(label) + 1 would say 10**12 parts for one label 10**12)
+        n_parts = len(np.union1d(np.unique(labels.values[labels.values >= 0]), np.arange(len(labels.part_names))))
+        layers.append(Layer(f"labels ({n_parts} parts, per {labels.where})", "labels",
                             labels.values, labels.where, part_names=tuple(labels.part_names)))
     for spec in args.scalars:
         sd = inputs.read_scalars(spec, mesh)
@@ -118,7 +127,8 @@ def run(args) -> int:
     if args.map is not None:
         target = read_mesh(args.target, triangulate=True)
         corr = (target, inputs.read_map(args.map, nV, len(target.V)))
-    n_layers = len(layers) + (args.eigen or 0)
+    n_eigen = min(args.eigen or 0, max(nV - 1, 0))  # a mesh has nV - 1 non-constant eigenfunctions
+    n_layers = len(layers) + n_eigen
     if args.layer and args.layer >= max(n_layers, 1):
         raise UsageError(f"--layer {args.layer}: expected an index in [0, {max(n_layers, 1) - 1}]")
     viewer = Viewer(mesh, layers, vectors=vectors, vectors_where=where, labels=labels,

@@ -111,13 +111,23 @@ def _fails(argv, code, words, capsys):
     (["--layer", "5"], 2, "--layer 5: expected an index in [0, 0]"),
     (["--screenshot", "{d}/out.jpg"], 2, "expected a .png file name"),
     (["--size", "9000", "10"], 2, "expected at most 8192 pixels a side"),
+    (["--size", "8192", "1"], 2, "--size 8192 1: expected at least 16 pixels a side"),  # was VTK errors
     (["--screenshot", "{d}/torus.ply/x.png"], 4, "expected a file in a folder"),
+    # once tracebacks (OverflowError, TypeError) or a silently dropped imaginary part
+    (["--labels", "{d}/over.txt"], 1, "over.txt: line 1: expected an integer in [-2**63, 2**63) (got '9223372036854775808')"),
+    (["--labels", "{d}/cplx.npy"], 1, "cplx.npy: expected integer labels (got dtype complex128)"),
+    (["--map", "{d}/cplx.npy", "--target", "{d}/torus.ply"], 1, "expected integer vertex indices (got dtype complex128)"),
+    (["--scalars", "{d}/cplx.npy"], 1, "expected real scalar values (got dtype complex128"),
+    (["--scalars", "{d}/nocols.npy"], 1, "expected at least one column of values (got shape (512, 0))"),
 ])
 def test_view_bad_inputs(files, capsys, extra, code, words):
     (files / "bad_len.txt").write_text("1\n2\n3\n")
     (files / "words.txt").write_text("1\nx\n")
     (files / "big.txt").write_text("\n".join(["600"] * 512) + "\n")
     (files / "broken.off").write_text("OFF\n3 1 0\n0 0 0\n1 0 0\n")
+    (files / "over.txt").write_text(f"{2**63}\n" + "0\n" * 1023)
+    np.save(files / "cplx.npy", np.ones(512, complex))
+    np.save(files / "nocols.npy", np.ones((512, 0)))
     argv = ["view", str(files / "torus.ply")] + [a.format(d=files) for a in extra]
     if "--screenshot" not in argv:
         argv += ["--screenshot", str(files / "ok.png")]
@@ -155,3 +165,43 @@ def test_view_with_an_unreachable_display(files, capsys, monkeypatch):
 def test_labelled_ply_round_trip_keeps_labels(files):
     m = read_mesh(files / "pred.ply")
     assert m.face_data["label"].tolist() == (np.arange(1024) // 256).tolist()
+
+
+def test_view_huge_label_values(files, capsys):
+    from manifold_nets.viz import label_colors
+    from manifold_nets.viz.colors import colors_of
+
+    require_rendering()
+    lab = np.where(np.arange(1024) < 512, 0, 10**12)     # was a MemoryError (a 10**12-colour table)
+    (files / "huge.txt").write_text("\n".join(map(str, lab)) + "\n")
+    out = files / "h.png"
+    assert main(["view", str(files / "torus.ply"), "--labels", str(files / "huge.txt"), "--screenshot",
+                 str(out), "--size", "400", "300"]) == 0, capsys.readouterr().err
+    img = read_png(out)
+    # the legend shows each part's exact colour
+    assert colour_present(img, label_colors(1)[0], min_pixels=4)
+    assert colour_present(img, colors_of([10**12])[0], min_pixels=4)
+
+
+def test_view_a_mesh_of_tiny_coordinates_is_not_blank(files, capsys):
+    V, F = icosphere(2)
+    write_mesh(files / "tiny.ply", V * 1e-30, F)         # was an image with only the title
+    img = _shot(["view", str(files / "tiny.ply")], files / "t.png", capsys)
+    fg = foreground(img)
+    fg[:20] = False                                      # the title line
+    assert fg.mean() > 0.1
+
+
+def test_view_layer_counts_the_eigenfunctions_a_mesh_has(files, capsys):
+    V = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1.0]])
+    write_mesh(files / "tet.ply", V, np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]]))
+    # 4 vertices: 3 non-constant eigenfunctions, so --layer 5 is a usage error (was exit 1)
+    _fails(["view", str(files / "tet.ply"), "--eigen", "10", "--layer", "5", "--screenshot",
+            str(files / "o.png")], 2, "--layer 5: expected an index in [0, 2]", capsys)
+
+
+def test_plot_refuses_error_files_without_numbers(tmp_path, capsys):
+    (tmp_path / "my_errors.json").write_text(json.dumps({"errors": None}))   # was an empty panel
+    _fails(["plot", str(tmp_path / "my_errors.json"), "-o", str(tmp_path / "p.png")], 1,
+           'expected lists of numbers under "errors" (got null)', capsys)
+    assert not (tmp_path / "p.png").exists()

@@ -11,7 +11,7 @@ import colorsys
 
 import numpy as np
 
-__all__ = ["PALETTE", "UNLABELLED_COLOR", "label_colors", "labels_to_rgb"]
+__all__ = ["PALETTE", "UNLABELLED_COLOR", "colors_of", "label_colors", "labels_to_rgb"]
 
 #: (20, 3) uint8: the colours of parts 0..19.
 PALETTE = np.array([
@@ -33,26 +33,42 @@ def label_colors(n: int) -> np.ndarray:
     >>> bool((label_colors(30)[:20] == PALETTE).all())
     True
     """
-    n = int(n)
-    out = np.empty((max(n, 0), 3), dtype=np.uint8)
-    m = min(n, len(PALETTE))
-    out[:m] = PALETTE[:m]
-    for i in range(len(PALETTE), n):
-        h = (i * 0.6180339887498949) % 1.0
-        s = 0.55 + 0.35 * ((i // 3) % 2)
-        v = 0.95 - 0.25 * ((i // 2) % 2)
-        out[i] = np.round(np.array(colorsys.hsv_to_rgb(h, s, v)) * 255)
-    return out
+    return colors_of(np.arange(max(int(n), 0)))
+
+
+def _color(i: int) -> np.ndarray:
+    if i < 0:
+        return UNLABELLED_COLOR
+    if i < len(PALETTE):
+        return PALETTE[i]
+    h = (i * 0.6180339887498949) % 1.0
+    s = 0.55 + 0.35 * ((i // 3) % 2)
+    v = 0.95 - 0.25 * ((i // 2) % 2)
+    return np.round(np.array(colorsys.hsv_to_rgb(h, s, v)) * 255)
+
+
+def colors_of(parts) -> np.ndarray:
+    """Colours of the given part indices (any order, repeats, gaps): ``(n,)`` int ->
+    ``(n, 3)`` uint8, part ``i`` as in :func:`label_colors` and ``-1`` (any negative) light grey.
+    The cost grows with the number of distinct parts, not with the largest index, so a
+    label of 10**12 costs no more than a label of 3.
+
+    >>> colors_of([1, 10**12, -1])[[0, 2]].tolist()
+    [[255, 127, 14], [220, 220, 220]]
+    """
+    lab = np.asarray(parts, dtype=np.int64).ravel()
+    uniq, inv = np.unique(lab, return_inverse=True)
+    table = np.empty((len(uniq), 3), dtype=np.uint8)
+    for k, i in enumerate(uniq.tolist()):
+        table[k] = _color(i)
+    return table[inv.ravel()]
 
 
 def labels_to_rgb(labels, n_parts: int | None = None) -> np.ndarray:
     """RGB of every element: ``(n,)`` int labels -> ``(n, 3)`` uint8 (``-1`` -> light grey).
+    ``n_parts`` is accepted for compatibility: part ``i`` has the same colour whatever it is.
 
     >>> labels_to_rgb([1, -1]).tolist()
     [[255, 127, 14], [220, 220, 220]]
     """
-    lab = np.asarray(labels, dtype=np.int64).ravel()
-    n = max(int(n_parts or 0), int(lab.max()) + 1 if lab.size else 0)
-    table = np.vstack([label_colors(max(n, 0)), UNLABELLED_COLOR[None]])
-    idx = np.where(lab >= 0, lab, len(table) - 1)
-    return table[idx]
+    return colors_of(labels)

@@ -111,6 +111,8 @@ def read_table(path, *, dtype=float) -> np.ndarray:
         except ValueError:
             what = "an integer" if dtype is int else "a number"
             bad = next(t for t in toks if not _ok(t, dtype))
+            if dtype is int and _ok(bad, float) and np.isfinite(float(bad)) and float(bad) % 1 == 0:
+                what = "an integer in [-2**63, 2**63)"  # numpy's int64 would overflow
             raise MeshParseError(f"{p}: line {lineno}: expected {what} (got {bad!r})") from None
         if width is None:
             width, first = len(vals), lineno
@@ -124,11 +126,20 @@ def read_table(path, *, dtype=float) -> np.ndarray:
     return a[:, 0] if width == 1 else a
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 def _as_int(t: str) -> int:
-    v = float(t)
-    if not np.isfinite(v) or v != int(v):
+    try:
+        v = int(t)  # exact, also beyond 2**53
+    except ValueError:
+        f = float(t)
+        if not np.isfinite(f) or f != int(f):
+            raise ValueError(t) from None
+        v = int(f)
+    if not _INT64[0] <= v <= _INT64[1]:
         raise ValueError(t)
-    return int(v)
+    return v
 
 
 def _ok(t: str, dtype) -> bool:
@@ -137,6 +148,28 @@ def _ok(t: str, dtype) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _as_int64(a: np.ndarray, p, what: str) -> np.ndarray:
+    """``a`` as int64 when every value is a whole number that fits: complex, non-finite,
+    fractional and out-of-range values (a uint64 above 2**63 - 1, a float of 1e30) are refused
+    instead of being wrapped or truncated."""
+    a = np.asarray(a)
+    if a.dtype == bool:
+        return a.astype(np.int64)
+    if np.iscomplexobj(a) or not np.issubdtype(a.dtype, np.number):
+        raise MeshShapeError(f"{p}: expected integer {what} (got dtype {a.dtype})")
+    if np.issubdtype(a.dtype, np.integer):
+        if a.size and a.dtype.kind == "u" and int(a.max()) > _INT64[1]:
+            i = int(np.argmax(a))
+            raise MeshShapeError(f"{p}: expected integer {what} below 2**63 (got {a[i]} at index {i})")
+        return a.astype(np.int64)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(a) | (np.mod(a, 1) != 0) | (np.abs(a) >= 2.0**63)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise MeshShapeError(f"{p}: expected integer {what} (got {a[i]} at index {i}, dtype {a.dtype})")
+    return a.astype(np.int64)
 
 
 def _where(n: int, mesh, path, what: str) -> str:
@@ -216,19 +249,15 @@ def read_labels(path, mesh) -> LabelData:
             raise MeshShapeError(f"{p}: expected an integer 'label' property on faces or vertices "
                                  f"(got {sorted(fd) + sorted(vd) or 'none'})")
         values = np.asarray(values)
-        if values.ndim != 1 or not (np.issubdtype(values.dtype, np.integer) or
-                                    np.all(np.mod(values, 1) == 0)):
+        if values.ndim != 1:
             raise MeshShapeError(f"{p}: expected one integer label per {where} "
                                  f"(got dtype {values.dtype}, shape {values.shape})")
-        values = values.astype(np.int64)
+        values = _as_int64(values, p, f"labels, one per {where}")
     else:
         values = read_table(p, dtype=int)
         if values.ndim != 1:
             raise MeshShapeError(f"{p}: expected one integer label per line (got {values.shape[1]} columns)")
-        if not np.issubdtype(values.dtype, np.integer):
-            if not np.all(np.mod(values, 1) == 0):
-                raise MeshShapeError(f"{p}: expected integer labels (got dtype {values.dtype})")
-        values = values.astype(np.int64)
+        values = _as_int64(values, p, "labels")
         where = _where(len(values), mesh, p, "labels")
     if values.size and values.min() < -1:
         i = int(np.argmin(values))
@@ -282,15 +311,21 @@ def read_scalars(spec, mesh) -> ScalarData:
             have = sorted(set(vd) | set(fd)) + list(BUILTIN_SCALARS)
             raise MeshFileNotFoundError(f"--scalars {spec}: expected an existing file or one of "
                                         f"{', '.join(have)} (got neither)")
-        if not np.issubdtype(a.dtype, np.number) and a.dtype != bool:
-            raise MeshShapeError(f"--scalars {spec}: expected a numeric array (got dtype {a.dtype})")
+        if (not np.issubdtype(a.dtype, np.number) and a.dtype != bool) or np.iscomplexobj(a):
+            raise MeshShapeError(f"--scalars {spec}: expected a real numeric array (got dtype {a.dtype})")
         a = a.reshape(len(a), -1).astype(np.float64)
         names = [spec] if a.shape[1] == 1 else [f"{spec}[{j}]" for j in range(a.shape[1])]
     else:
-        a = read_table(p).astype(np.float64)
+        a = read_table(p)
+        if np.iscomplexobj(a):
+            raise MeshShapeError(f"{p}: expected real scalar values (got dtype {a.dtype}; a complex "
+                                 f"(nV,) array is a tangent vector field: pass it as --field)")
+        a = a.astype(np.float64)
         where = _where(len(a), mesh, p, "values")
         a = a.reshape(len(a), -1)
         names = [p.stem] if a.shape[1] == 1 else [f"{p.stem}[{j}]" for j in range(a.shape[1])]
+    if a.shape[1] == 0:
+        raise MeshShapeError(f"{spec}: expected at least one column of values (got shape {a.shape})")
     bad = ~np.isfinite(a)
     if bad.all(axis=0).any():
         raise MeshShapeError(f"{spec}: expected finite values (got a column without any)")
@@ -307,10 +342,7 @@ def read_map(path, n_source: int, n_target: int) -> np.ndarray:
     a = read_table(p, dtype=int)
     if a.ndim != 1:
         raise MeshShapeError(f"{p}: expected one target vertex index per line (got {a.shape[1]} columns)")
-    if not np.issubdtype(a.dtype, np.integer):
-        if not np.all(np.mod(a, 1) == 0):
-            raise MeshShapeError(f"{p}: expected integer vertex indices (got dtype {a.dtype})")
-    a = a.astype(np.int64)
+    a = _as_int64(a, p, "vertex indices")
     if len(a) != n_source:
         raise MeshShapeError(f"{p}: expected {n_source} indices, one per source vertex (got {len(a)})")
     bad = np.flatnonzero((a < 0) | (a >= n_target))

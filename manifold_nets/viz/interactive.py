@@ -39,11 +39,13 @@ import numpy as np
 
 from ..errors import FaceIndexError
 from .colors import labels_to_rgb
-from .convert import mesh_arrays, to_polydata
+from .convert import _polydata, mesh_arrays
 from .views import (
     MESH_COLOR,
     _bar_fonts,
+    drawing_scale,
     eigenfunctions,
+    legend_entries,
     new_plotter,
     screenshot,
     show_correspondence,
@@ -155,7 +157,7 @@ class Viewer:
             self._title(f"correspondence: source (left, {len(self.V)} vertices) -> target "
                         f"(right, {len(mesh_arrays(target)[0])} vertices)")
         else:
-            self.pd = to_polydata(self.V, self.F)
+            self.pd = _polydata(self.V * drawing_scale(p, self.V), self.F)
             self._show_layer()
             if self.vectors is not None:
                 show_vectors((self.V, self.F), self.vectors, where=self.vectors_where,
@@ -218,7 +220,8 @@ class Viewer:
                    nan_color=(0.6, 0.6, 0.6), scalar_bar_args=bar, **kw)
         if layer.where == "vertex" and layer.isolines and fin.size and np.ptp(fin) > 0:
             if layer.lines is None:
-                levels = [0.0] if layer.isolines < 0 else list(np.linspace(lo, hi, layer.isolines + 2)[1:-1])
+                t = np.linspace(0.0, 1.0, max(layer.isolines, 0) + 2)[1:-1]
+                levels = [0.0] if layer.isolines < 0 else list(lo * (1 - t) + hi * t)  # hi - lo may overflow
                 layer.lines = pd.contour(isosurfaces=levels, scalars="value")
             lines = layer.lines
             if lines.n_points:
@@ -227,22 +230,13 @@ class Viewer:
         if layer.marker is not None:
             import pyvista as pv
 
-            r = 0.012 * float(np.linalg.norm(np.ptp(self.V, axis=0)) or 1.0)
-            p.add_mesh(pv.Sphere(radius=r, center=self.V[layer.marker]), color=(0.1, 0.4, 1.0),
+            k = drawing_scale(p, self.V)
+            r = 0.012 * float(np.linalg.norm(np.ptp(self.V, axis=0)) or 1.0) * k
+            p.add_mesh(pv.Sphere(radius=r, center=self.V[layer.marker] * k), color=(0.1, 0.4, 1.0),
                        name="main-source", pickable=False, reset_camera=False)
 
     def _legend(self, layer: Layer):
-        from .colors import label_colors
-
-        lab = np.asarray(layer.values)
-        names = list(layer.part_names)
-        n = max(len(names), int(lab.max()) + 1 if lab.size else 0)
-        present = set(np.unique(lab[lab >= 0]).tolist())
-        cols = label_colors(n) / 255.0
-        entries = [[names[i] if i < len(names) and names[i] else f"part {i}", cols[i].tolist()]
-                   for i in range(n) if i in present or i < len(names)]
-        if (lab < 0).any():
-            entries.append(["unlabelled", [220 / 255] * 3])
+        entries = legend_entries(layer.values, layer.part_names)
         if entries and len(entries) <= 24:
             self.plotter.add_legend(entries, bcolor="white", border=False,
                                     size=(0.22, min(0.05 * len(entries), 0.9)), loc="upper right",
@@ -263,7 +257,9 @@ class Viewer:
             from scipy.spatial import cKDTree
 
             self._tree = cKDTree(self.V)
-        return int(self._tree.query(np.asarray(point, dtype=np.float64))[1])
+        # a picked point is in drawing coordinates (see views.drawing_scale)
+        k = getattr(self.plotter, "_manifold_nets_scale", None) or 1.0
+        return int(self._tree.query(np.asarray(point, dtype=np.float64) / k)[1])
 
     def pick(self, vertex: int) -> str:
         """Geodesic distance from ``vertex`` as a new layer (shown), and a one-line read-out

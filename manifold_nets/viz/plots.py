@@ -26,7 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MeshError, MeshFileNotFoundError, MeshParseError, optional_import
+from ..errors import (
+    MeshError,
+    MeshFileNotFoundError,
+    MeshParseError,
+    MeshShapeError,
+    MeshTypeError,
+    optional_import,
+)
 
 __all__ = ["error_curve", "find_run_files", "plot_bars", "plot_error_curves", "plot_run",
            "plot_training", "read_errors", "read_evaluation", "read_metrics"]
@@ -88,10 +95,25 @@ def read_metrics(path) -> dict[str, np.ndarray]:
             cols[k].append(_num(v, p, i + start, k))
     if "epoch" not in cols:
         raise MeshParseError(f"{p}: expected an 'epoch' column (got {', '.join(names) or 'none'})")
-    return {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()}
+    if not table:
+        raise MeshParseError(f"{p}: expected at least one row of values after the header (got none)")
+    out = {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()}
+    if not any(np.isfinite(v).any() for k, v in out.items() if k not in ("epoch", "lr", "seconds")):
+        raise MeshParseError(f"{p}: expected a finite value in some column besides epoch, lr and seconds "
+                             f"(got only empty or NaN cells in {len(table)} rows)")
+    return out
+
+
+def _floats(values, what: str) -> np.ndarray:
+    """``values`` as float64, or a :class:`~manifold_nets.errors.MeshTypeError` naming ``what``."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise MeshTypeError(f"{what}: expected numbers (got {str(values)[:60]})") from None
 
 
 def _num(v, p, line, col) -> float:
+    """A number of a metrics file (``line`` > 0) or of an evaluation JSON (``line`` 0: no line)."""
     if v is None or (isinstance(v, str) and v.strip() in ("", "nan", "NaN", "null", "None")):
         return math.nan
     if isinstance(v, bool):
@@ -99,7 +121,9 @@ def _num(v, p, line, col) -> float:
     try:
         return float(v)
     except (TypeError, ValueError):
-        raise MeshParseError(f"{p}: line {line}: expected a number in column {col!r} (got {v!r})") from None
+        where = f"line {line}: " if line else ""
+        raise MeshParseError(f"{p}: {where}expected a number in {'column' if line else 'entry'} {col!r} "
+                             f"(got {v!r})") from None
 
 
 _BOUNDARY_METRICS = (("rand_index_error", "1 - Rand index"), ("cut_discrepancy", "cut discrepancy"),
@@ -130,9 +154,9 @@ def read_evaluation(path) -> dict[str, dict[str, float]]:
                 extra["Princeton metrics (mean; lower is better)"] = {
                     k: _num(v, p, 0, k) for k, v in means.items()}
     if isinstance(doc, dict):
-        if isinstance(doc.get("per_category"), dict):
+        if isinstance(doc.get("per_category"), dict) and doc["per_category"]:
             out["per-category accuracy"] = {str(k): _num(v, p, 0, k) for k, v in doc["per_category"].items()}
-        if isinstance(doc.get("per_part_iou"), dict):
+        if isinstance(doc.get("per_part_iou"), dict) and doc["per_part_iou"]:
             out["per-part IoU"] = {str(k): _num(v, p, 0, k) for k, v in doc["per_part_iou"].items()}
         rows = doc.get("per_mesh")
         if isinstance(rows, list) and 0 < len(rows) <= 40 and all(isinstance(r, dict) for r in rows):
@@ -159,6 +183,14 @@ def read_errors(path) -> dict[str, np.ndarray]:
             raise MeshParseError(f"{p}: expected JSON (got {exc})") from None
         e = doc.get("errors") if isinstance(doc, dict) else doc
         curves = e if isinstance(e, dict) else {p.stem: e}
+        if not curves:
+            raise MeshParseError(f"{p}: expected at least one curve under \"errors\" (got {{}})")
+        bad = [k for k, v in curves.items() if not isinstance(v, list)]
+        if bad:  # null or a lone number would be a curve of one NaN or one point
+            v = curves[bad[0]]
+            raise MeshParseError(f"{p}: expected lists of numbers under \"errors\" (got "
+                                 f"{type(v).__name__ if v is not None else 'null'}"
+                                 + (f" for {bad[0]!r})" if isinstance(e, dict) else ")"))
         try:
             out = {str(k): np.asarray(v, dtype=np.float64).ravel() for k, v in curves.items()}
         except (TypeError, ValueError):
@@ -172,6 +204,9 @@ def read_errors(path) -> dict[str, np.ndarray]:
         if v.size == 0 or (v[np.isfinite(v)] < 0).any():
             raise MeshParseError(f"{p}: expected non-negative errors in {k!r} (got "
                                  + ("none" if v.size == 0 else f"{v[np.isfinite(v)].min():g}") + ")")
+        if not np.isfinite(v).any():
+            raise MeshParseError(f"{p}: expected at least one finite error in {k!r} (got {v.size} "
+                                 f"non-finite values)")
     return out
 
 
@@ -211,6 +246,13 @@ def plot_training(metrics, ax=None):
     Returns the left axes.
     """
     cols = metrics if isinstance(metrics, dict) else read_metrics(metrics)
+    cols = {k: _floats(v, f"metrics[{k!r}]").ravel() for k, v in cols.items()}
+    if "epoch" not in cols:
+        raise MeshShapeError(f"metrics: expected an 'epoch' column (got {', '.join(cols) or 'none'})")
+    bad = [k for k, v in cols.items() if len(v) != len(cols["epoch"])]
+    if bad:
+        raise MeshShapeError(f"metrics[{bad[0]!r}]: expected {len(cols['epoch'])} values, one per epoch "
+                             f"(got {len(cols[bad[0]])})")
     if ax is None:
         ax = _figure((6, 4)).add_subplot()
     ep = cols["epoch"]
@@ -274,8 +316,8 @@ def plot_error_curves(curves, ax=None, *, max_error: float = 0.25):
         ax = _figure((6, 4)).add_subplot()
     t = np.linspace(0, max_error, 101)
     for name, e in curves.items():
+        e = _floats(e, f"errors[{name!r}]")
         _, f = error_curve(e, t)
-        e = np.asarray(e, dtype=np.float64)
         fin = e[np.isfinite(e)]
         mean = float(fin.mean()) if fin.size else float("nan")
         ax.plot(t, f, label=f"{name} (mean {mean:.3g})")
@@ -293,7 +335,9 @@ def plot_bars(values: dict, ax=None, *, title: str = "per category", percent: bo
     """Horizontal bars ``{name: value}`` in the given order, the value written at each bar
     (as a percentage when every value is in 0..1 and ``percent`` is not False)."""
     names = list(values)
-    v = np.asarray([values[k] for k in names], dtype=np.float64)
+    v = _floats([values[k] for k in names], title).reshape(-1)
+    if len(v) != len(names):
+        raise MeshShapeError(f"{title}: expected one number per name (got {len(v)} for {len(names)} names)")
     if ax is None:
         ax = _figure((6, 0.6 + 0.3 * len(names))).add_subplot()
     fin = v[np.isfinite(v)]
@@ -301,12 +345,13 @@ def plot_bars(values: dict, ax=None, *, title: str = "per category", percent: bo
     y = np.arange(len(names))
     from .colors import label_colors
 
-    ax.barh(y, np.nan_to_num(v), color=label_colors(len(names)) / 255.0)
+    shown = np.where(np.isfinite(v), v, 0.0)  # NaN and inf: no bar (nan_to_num made inf 1.8e308)
+    ax.barh(y, shown, color=label_colors(len(names)) / 255.0)
     ax.set_yticks(y, names, fontsize=8)
     ax.invert_yaxis()
-    for yi, vi in zip(y, v):
+    for yi, vi, xi in zip(y, v, shown):
         txt = "n/a" if not np.isfinite(vi) else (f"{100 * vi:.1f}%" if pct else f"{vi:.3g}")
-        ax.text(np.nan_to_num(vi), yi, " " + txt, va="center", fontsize=8)
+        ax.text(xi, yi, " " + txt, va="center", fontsize=8)
     if pct:
         ax.set_xlim(0, 1.15)
     ax.set_title(title)

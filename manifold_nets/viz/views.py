@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FaceIndexError, MeshShapeError
-from .colors import label_colors, labels_to_rgb
-from .convert import mesh_arrays, to_polydata
+from ..errors import FaceIndexError, MeshShapeError, MeshTypeError, UnknownFormatError
+from .colors import colors_of, labels_to_rgb
+from .convert import _polydata, mesh_arrays
 
-__all__ = ["BACKGROUND", "eigenfunctions", "has_display", "new_plotter", "screenshot",
+__all__ = ["BACKGROUND", "DRAWN_EXTENT", "drawing_scale", "eigenfunctions", "has_display",
+           "legend_entries", "new_plotter", "screenshot",
            "show_correspondence", "show_eigenfunctions", "show_frames", "show_geodesic",
            "show_labels", "show_logmap_patch", "show_mesh", "show_scalars", "show_vectors"]
 
@@ -31,6 +32,11 @@ __all__ = ["BACKGROUND", "eigenfunctions", "has_display", "new_plotter", "screen
 BACKGROUND = "white"
 #: Colour of a mesh without data.
 MESH_COLOR = (0.85, 0.85, 0.82)
+#: Bounding-box diagonals drawn in their own coordinates.  OpenGL computes in float32: near 1e20
+#: the lighting overflows (a black surface) and near 1e-30 nothing is drawn at all, so a mesh
+#: outside this range is drawn scaled by a power of two (:func:`drawing_scale`), which changes
+#: no value shown (colour bars, read-outs and picking stay in the mesh's units).
+DRAWN_EXTENT = (2.0**-30, 2.0**30)
 
 
 def has_display() -> bool:
@@ -70,6 +76,7 @@ def new_plotter(*, off_screen: bool | None = None, window_size=(1024, 768), shap
     (``None``) when :func:`has_display` is False."""
     import pyvista as pv
 
+    window_size = _check_size(window_size, "window_size")
     if off_screen is None:
         off_screen = not has_display()
     with _quiet_vtk(off_screen and not has_display()):
@@ -101,10 +108,25 @@ class _quiet_vtk:
             vtkLogger.SetStderrVerbosity(self.old)
 
 
+def _check_size(size, what: str) -> tuple[int, int]:
+    """``(width, height)`` as two integers >= 1 (VTK draws a 300 x 300 image for 0 and a
+    corrupt one for negative sizes)."""
+    try:
+        w, h = size
+        ok = all(float(x) == int(x) and int(x) >= 1 for x in (w, h))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise MeshShapeError(f"{what}: expected (width, height) in pixels, two integers >= 1 (got {size!r})")
+    return int(w), int(h)
+
+
 def screenshot(plotter, path, *, size=None) -> Path:
     """Render ``plotter`` to a PNG at ``path`` (written atomically); ``size`` ``(width, height)``.
 
-    Returns the path.  The image has exactly ``size`` pixels when given.
+    Returns the path.  The image has exactly ``size`` pixels when given.  A ``path`` that does
+    not end in ``.png`` raises :class:`~manifold_nets.errors.UnknownFormatError` (the file would
+    hold a PNG whatever its name).
     """
     from vtkmodules.util.numpy_support import numpy_to_vtk
     from vtkmodules.vtkCommonDataModel import vtkImageData
@@ -112,8 +134,11 @@ def screenshot(plotter, path, *, size=None) -> Path:
 
     from ..files import atomic_write
 
+    if not str(path).lower().endswith(".png"):
+        raise UnknownFormatError(f"screenshot {path}: expected a file name ending in .png (got "
+                                 f"{Path(path).suffix or 'no extension'})")
     if size is not None:
-        plotter.window_size = [int(size[0]), int(size[1])]
+        plotter.window_size = list(_check_size(size, "size"))
     with _quiet_vtk(plotter.off_screen and not has_display()):
         img = np.asarray(plotter.screenshot(None, return_img=True))
     h, w = img.shape[:2]
@@ -150,6 +175,26 @@ def _where(values: np.ndarray, V, F, where: str | None, what: str) -> str:
     raise MeshShapeError(f"{what}: expected {len(F)} face or {len(V)} vertex values (got {n})")
 
 
+def drawing_scale(plotter, V) -> float:
+    """The factor by which ``plotter`` draws coordinates: 1 unless the first mesh drawn into it
+    has a bounding-box diagonal outside :data:`DRAWN_EXTENT`, then the power of two that brings it
+    near 1 (exact in floating point; every later view into the same plotter uses it too)."""
+    s = getattr(plotter, "_manifold_nets_scale", None)
+    if s is None:
+        d = _scale(V)
+        s = 1.0 if DRAWN_EXTENT[0] <= d <= DRAWN_EXTENT[1] else float(2.0 ** -round(np.log2(d)))
+        plotter._manifold_nets_scale = s
+    return s
+
+
+def _real(values, what: str) -> np.ndarray:
+    """``values`` as float64, or a typed error (strings, objects, complex numbers)."""
+    a = np.asarray(values)
+    if np.iscomplexobj(a) or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise MeshTypeError(f"{what}: expected real numbers (got dtype {a.dtype})")
+    return a.astype(np.float64)
+
+
 def _scale(V) -> float:
     """Diagonal of the bounding box (1 for a single point)."""
     d = float(np.linalg.norm(V.max(axis=0) - V.min(axis=0))) if len(V) else 1.0
@@ -162,7 +207,7 @@ def _mean_edge(V, F) -> float:
 
 
 def _check_vertex(i, nV: int, what: str = "vertex") -> int:
-    if not (isinstance(i, (int, np.integer)) and 0 <= int(i) < nV):
+    if not (isinstance(i, (int, np.integer)) and not isinstance(i, bool) and 0 <= int(i) < nV):
         raise FaceIndexError(f"{what}: expected a vertex index in [0, {nV - 1}] (got {i})")
     return int(i)
 
@@ -180,8 +225,10 @@ def _plotter(plotter):
 def _marker(plotter, point, V, color="black", name=None):
     import pyvista as pv
 
-    r = 0.012 * _scale(V)
-    plotter.add_mesh(pv.Sphere(radius=r, center=point), color=color, name=name, pickable=False)
+    k = drawing_scale(plotter, V)
+    r = 0.012 * _scale(V) * k
+    plotter.add_mesh(pv.Sphere(radius=r, center=np.asarray(point) * k), color=color, name=name,
+                     pickable=False)
 
 
 def _isolines(pd, name: str, values, n: int):
@@ -194,7 +241,8 @@ def _isolines(pd, name: str, values, n: int):
     else:
         if a.size == 0 or n <= 0 or a.max() <= a.min():
             return None
-        levels = list(np.linspace(a.min(), a.max(), n + 2)[1:-1])
+        t = np.linspace(0.0, 1.0, n + 2)[1:-1]
+        levels = list(a.min() * (1 - t) + a.max() * t)  # max - min may overflow
     if not levels:
         return None
     lines = pd.contour(isosurfaces=levels, scalars=name)
@@ -209,7 +257,7 @@ def show_mesh(mesh, *, plotter=None, color=MESH_COLOR, show_edges: bool = False,
     """The bare surface (optionally with its edges)."""
     V, F = mesh_arrays(mesh)
     p = _plotter(plotter)
-    p.add_mesh(to_polydata(V, F), color=color, show_edges=show_edges, edge_color=(0.3, 0.3, 0.3),
+    p.add_mesh(_polydata(V * drawing_scale(p, V), F), color=color, show_edges=show_edges, edge_color=(0.3, 0.3, 0.3),
                smooth_shading=False, name=name, **kwargs)
     return p
 
@@ -229,10 +277,15 @@ def show_scalars(mesh, values, *, where: str | None = None, title: str = "value"
         Number of evenly spaced contour lines (vertex fields only), or their values.
     """
     V, F = mesh_arrays(mesh)
-    v = np.asarray(values, dtype=np.float64).ravel()
+    v = _real(values, title).ravel()
     w = _where(v, V, F, where, title)
     v = np.where(np.isfinite(v), v, np.nan)  # infinite (unreachable) values are drawn grey too
-    pd = to_polydata(V, F)
+    if clim is not None:
+        clim = [float(c) for c in _real(clim, f"{title}: clim")]
+        if len(clim) != 2 or not (np.isfinite(clim).all() and clim[0] <= clim[1]):
+            raise MeshShapeError(f"{title}: expected clim = [low, high] with finite low <= high (got {clim})")
+    p = _plotter(plotter)
+    pd = _polydata(V * drawing_scale(p, V), F)
     (pd.point_data if w == "vertex" else pd.cell_data)[title] = v
     fin = v[np.isfinite(v)]
     if clim is None and fin.size:
@@ -242,7 +295,6 @@ def show_scalars(mesh, values, *, where: str | None = None, title: str = "value"
             clim = [-m, m]
         if clim[0] == clim[1]:
             clim = [clim[0] - 0.5, clim[1] + 0.5]
-    p = _plotter(plotter)
     bar = dict(title=title, color="black", vertical=False, position_x=0.25, position_y=0.03,
                width=0.5, height=0.06, fmt="%.3g", n_labels=3,
                **_bar_fonts(p.window_size[0])) if scalar_bar else None
@@ -281,31 +333,40 @@ def show_labels(mesh, labels=None, part_names=None, *, where: str | None = None,
             raise MeshShapeError("labels: expected labels or a LabeledMesh (got neither)")
         labels, where = mesh.face_labels, "face"
         part_names = part_names if part_names is not None else list(mesh.part_names)
-    lab = np.asarray(labels).ravel()
-    if not (np.issubdtype(lab.dtype, np.integer) or (lab.size and np.all(np.mod(lab, 1) == 0))):
-        raise MeshShapeError(f"labels: expected integers (got dtype {lab.dtype})")
-    lab = lab.astype(np.int64)
+    from .inputs import _as_int64
+
+    lab = _as_int64(np.asarray(labels).ravel(), "labels", "values")
     w = _where(lab, V, F, where, "labels")
     names = list(part_names or [])
     n_parts = max(len(names), int(lab.max()) + 1 if lab.size else 0)
     rgb = labels_to_rgb(lab, n_parts)
-    pd = to_polydata(V, F)
-    (pd.point_data if w == "vertex" else pd.cell_data)["rgb"] = rgb
     p = _plotter(plotter)
+    pd = _polydata(V * drawing_scale(p, V), F)
+    (pd.point_data if w == "vertex" else pd.cell_data)["rgb"] = rgb
     p.add_mesh(pd, scalars="rgb", rgb=True, preference="point" if w == "vertex" else "cell",
                show_edges=show_edges, edge_color=(0.3, 0.3, 0.3), name=name, **kwargs)
     if legend and n_parts:
-        present = set(np.unique(lab[lab >= 0]).tolist())
-        cols = label_colors(n_parts) / 255.0
-        entries = [[names[i] if i < len(names) and names[i] else f"part {i}", cols[i].tolist()]
-                   for i in range(n_parts) if i in present or i < len(names)]
-        if (lab < 0).any():
-            entries.append(["unlabelled", [220 / 255] * 3])
+        entries = legend_entries(lab, names)
         if len(entries) <= 24:
             h = min(0.05 * len(entries), 0.9)
             p.add_legend(entries, bcolor="white", border=False, size=(0.2, h), loc="upper right",
                          face="rectangle", name=f"{name}-legend")
     return p
+
+
+def legend_entries(labels, part_names) -> list:
+    """``[[name, (r, g, b) in 0..1], ...]``: every part that occurs in ``labels`` or has a name, in
+    index order, then ``unlabelled`` when some label is -1 (as many entries as distinct parts,
+    however large the indices)."""
+    lab = np.asarray(labels, dtype=np.int64)
+    names = list(part_names or [])
+    parts = np.union1d(np.unique(lab[lab >= 0]), np.arange(len(names))).astype(np.int64)
+    cols = colors_of(parts) / 255.0
+    entries = [[names[i] if i < len(names) and names[i] else f"part {i}", c.tolist()]
+               for i, c in zip(parts.tolist(), cols)]
+    if (lab < 0).any():
+        entries.append(["unlabelled", [220 / 255] * 3])
+    return entries
 
 
 def _world_vectors(V, F, vectors, where):
@@ -317,7 +378,7 @@ def _world_vectors(V, F, vectors, where):
             raise MeshShapeError(f"vectors: expected {len(V)} complex tangent vectors (got shape {vec.shape})")
         _, x, y = tangent_frames(V, F)
         return tangent_to_world(vec, x, y), "vertex"
-    vec = np.asarray(vec, dtype=np.float64)
+    vec = _real(vec, "vectors")
     if vec.ndim != 2 or vec.shape[1] != 3:
         raise MeshShapeError(f"vectors: expected (n, 3) world vectors or (nV,) complex (got shape {vec.shape})")
     return vec, _where(vec, V, F, where, "vectors")
@@ -358,18 +419,28 @@ def show_vectors(mesh, vectors, *, where: str | None = None, plotter=None, n_arr
 
     V, F = mesh_arrays(mesh)
     vec, w = _world_vectors(V, F, vectors, where)
+    if int(n_arrows) < 1:
+        raise MeshShapeError(f"n_arrows: expected a positive number of arrows (got {n_arrows})")
     base = V if w == "vertex" else V[F].mean(axis=1)
-    idx = _spread(base, n_arrows)
+    idx = _spread(base, int(n_arrows))
     pts, vv = base[idx], vec[idx]
+    fin = np.isfinite(vv).all(axis=1)
+    pts, vv = pts[fin], vv[fin]
+    # lengths relative to the longest component: |v| of 1e300 (or 1e-300) vectors would
+    # overflow (underflow) and every arrow would vanish
+    top = float(np.abs(vv).max()) if vv.size else 0.0
+    vv = vv / top if top > 0 else vv
     norms = np.linalg.norm(vv, axis=1)
-    ok = np.isfinite(norms) & (norms > 0)
+    ok = norms > 0
     pts, vv, norms = pts[ok], vv[ok], norms[ok]
     p = _plotter(plotter)
     if not len(pts):
         return p
-    spacing = np.sqrt(max(_scale(V) ** 2 / 3, 1e-30) / max(len(idx), 1))
+    spacing = np.sqrt(max(_scale(V) ** 2 / 3, 1e-300) / max(len(idx), 1))
     L = length if length is not None else max(1.5 * spacing, 0.02 * _scale(V))
     vv = vv / norms[:, None] * L if normalize else vv / norms.max() * L
+    k = drawing_scale(p, V)
+    pts, vv = pts * k, vv * k
     src = pv.PolyData(pts)
     src["vectors"] = vv
     arrows = src.glyph(orient="vectors", scale="vectors", factor=1.0,
@@ -413,7 +484,7 @@ def show_geodesic(mesh, source, *, distances=None, isolines: int = 15, cmap="mag
             from ..geometry import geodesic_distance
 
             distances = geodesic_distance(V, F, s)
-    d = np.asarray(distances, dtype=np.float64).ravel()
+    d = _real(distances, "geodesic distance").ravel()
     p = show_scalars((V, F), d, where="vertex", title="geodesic distance", cmap=cmap,
                      isolines=isolines, plotter=plotter, name=name)
     _marker(p, V[s], V, color=(0.1, 0.4, 1.0), name=f"{name}-source")
@@ -443,6 +514,8 @@ def show_eigenfunctions(mesh, index: int = 1, *, basis=None, plotter=None, isoli
     ``basis`` = ``(evals, evecs)`` as :func:`eigenfunctions` returns (computed when None).
     """
     V, F = mesh_arrays(mesh)
+    if not isinstance(index, (int, np.integer)) or isinstance(index, bool) or index < 0:
+        raise MeshShapeError(f"eigenfunction: expected an index >= 0 (got {index!r})")
     evals, evecs = basis if basis is not None else eigenfunctions((V, F), index)
     if not 0 <= index < evecs.shape[1]:
         raise MeshShapeError(f"eigenfunction: expected an index in [0, {evecs.shape[1] - 1}] (got {index})")
@@ -451,7 +524,7 @@ def show_eigenfunctions(mesh, index: int = 1, *, basis=None, plotter=None, isoli
     m = float(np.quantile(np.abs(phi), 0.98)) or float(np.abs(phi).max()) or 1.0
     p = show_scalars((V, F), phi, where="vertex", title=title, cmap=cmap, clim=[-m, m],
                      isolines=0, plotter=plotter, name=name)
-    pd = to_polydata(V, F)
+    pd = _polydata(V * drawing_scale(p, V), F)
     pd.point_data["phi"] = phi
     levels = [0.0]
     if isolines:
@@ -492,7 +565,8 @@ def show_logmap_patch(mesh, source, *, radius: float | None = None, n_rings: int
     hue = (np.where(inside, theta, 0.0) + np.pi) / (2 * np.pi)
     rgb[inside] = 0.8 * colormaps["hsv"](hue[inside])[:, :3] + 0.2
     p = _plotter(plotter)
-    pd = to_polydata(V, F)
+    ks = drawing_scale(p, V)
+    pd = _polydata(V * ks, F)
     pd.point_data["rgb"] = (rgb * 255).round().astype(np.uint8)
     p.add_mesh(pd, scalars="rgb", rgb=True, name=name)
     pd.point_data["r"] = np.where(fin, r, 10 * R)
@@ -521,7 +595,7 @@ def show_logmap_patch(mesh, source, *, radius: float | None = None, n_rings: int
     _, x, _ = tangent_frames(V, F)
     import pyvista as pv
 
-    arrow = pv.Arrow(start=V[s], direction=x[s], scale=0.5 * R, tip_length=0.25,
+    arrow = pv.Arrow(start=V[s] * ks, direction=x[s], scale=0.5 * R * ks, tip_length=0.25,
                      tip_radius=0.08, shaft_radius=0.03)
     p.add_mesh(arrow, color="black", name=f"{name}-gauge", pickable=False)
     return p
@@ -555,10 +629,12 @@ def show_correspondence(source, target, vertex_map, *, n_lines: int = 0, gap: fl
 
     Vs, Fs = mesh_arrays(source)
     Vt, Ft = mesh_arrays(target)
+    from .inputs import _as_int64
+
     m = np.asarray(vertex_map)
     if m.shape != (len(Vs),):
         raise MeshShapeError(f"map: expected {len(Vs)} target indices, one per source vertex (got shape {m.shape})")
-    m = m.astype(np.int64)
+    m = _as_int64(m, "map", "target vertex indices")  # 0.5 must not silently become 0
     bad = np.flatnonzero((m < 0) | (m >= len(Vt)))
     if bad.size:
         raise FaceIndexError(f"map: expected target vertex indices in [0, {len(Vt) - 1}] "
@@ -573,15 +649,19 @@ def show_correspondence(source, target, vertex_map, *, n_lines: int = 0, gap: fl
     shift[1:] = cs[1:] - ct[1:]
     Vt2 = Vt + shift
     p = _plotter(plotter)
-    a = to_polydata(Vs, Fs)
+    k = drawing_scale(p, np.vstack([Vs, Vt2]))
+    Vs, Vt2 = Vs * k, Vt2 * k
+    a = _polydata(Vs, Fs)
     a.point_data["rgb"] = (col_s * 255).astype(np.uint8)
-    b = to_polydata(Vt2, Ft)
+    b = _polydata(Vt2, Ft)
     b.point_data["rgb"] = (col_t * 255).astype(np.uint8)
     p.add_mesh(a, scalars="rgb", rgb=True, name=f"{name}-source", ambient=0.3, diffuse=0.75)
     p.add_mesh(b, scalars="rgb", rgb=True, name=f"{name}-target", pickable=False, ambient=0.3,
                diffuse=0.75)
+    if int(n_lines) < 0:
+        raise MeshShapeError(f"n_lines: expected a number of lines >= 0 (got {n_lines})")
     if n_lines:
-        idx = _spread(Vs, n_lines)
+        idx = _spread(Vs, int(n_lines))
         pts = np.vstack([Vs[idx], Vt2[m[idx]]])
         k = len(idx)
         cells = np.column_stack([np.full(k, 2), np.arange(k), np.arange(k) + k]).ravel()
