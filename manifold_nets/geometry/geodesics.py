@@ -270,6 +270,7 @@ class _HeatIntegrator:
 
     def __init__(self, F, lengths, nV, used, labels, backend, L=None, *, edges=None, n_components=None):
         Gs, g, area, ok = _gradient_stack(F, lengths, nV)
+        self.face_ok = ok  # (nF,) bool: the face has positive area (zero-area faces add nothing to L)
         self.nF = F.shape[0]
         self._Gs = Gs  # (2 nF, nV)
         self._lower = None  # LowerCSC of L when assembled here
@@ -526,6 +527,20 @@ class HeatGeodesicSolver:
             raise MeshShapeError(f"t: expected a positive diffusion time (got {self.t})")
         self.t_factor = self.t / (h * h) if h > 0 else float(t_factor)
         self.mean_edge_length = h
+        ok = self._integrator.face_ok
+        if not ok.all():
+            # a vertex whose faces all have zero area has an empty row in L, and faces of positive
+            # area joined only through zero-area ones make blocks of their own: both would leave
+            # the pinned Poisson system singular.  Such vertices are treated as unreferenced
+            # (distance inf, refused as sources) and components are taken over positive-area faces.
+            good = Fi[ok]
+            area_used = np.bincount(good.ravel(), minlength=nV) > 0
+            ncomp, labels = _edge_components(unique_edges(good, nV)[0], nV)
+            self._labels, self._ncomp = labels, ncomp
+            self._used_cache = area_used
+            self._integrator._used = area_used
+            self._integrator._labels = labels
+            self._integrator._n_components = ncomp
         A = self._integrator.system(self.t)
         self._heat = SPDSolver(A, backend, what="heat system M + tL")
         self._integrator._factor(symbolic=self._heat)  # same pattern: one symbolic analysis
@@ -609,16 +624,20 @@ class HeatGeodesicSolver:
 
     @property
     def _used(self) -> np.ndarray:
-        """``(nV,)`` bool: the vertex lies on some face."""
+        """``(nV,)`` bool: the vertex lies on some face of positive area."""
         u = getattr(self, "_used_cache", None)
         if u is None:
             u = self._used_cache = np.bincount(self.F.ravel(), minlength=self.n_vertices) > 0
         return u
 
+    def _require_sources(self, s: np.ndarray) -> None:
+        _require_referenced(s, self._used, referenced=np.bincount(self.F.ravel(), minlength=self.n_vertices) > 0
+                            if not self._used[s].all() else None)
+
     def distance(self, sources) -> np.ndarray:
         """Distance ``(nV,)`` to the nearest of ``sources`` (an int or an array of vertex ids)."""
         s = _check_sources(sources, self.n_vertices)
-        _require_referenced(s, self._used)
+        self._require_sources(s)
         B = np.zeros((self.n_vertices, 1))
         B[s, 0] = 1.0
         return self._solve_columns(B, [s])[0]
@@ -629,7 +648,7 @@ class HeatGeodesicSolver:
         ``batch`` sources are solved together (default: 16, fewer if ``max_memory`` requires).
         """
         s = _check_sources(sources, self.n_vertices)
-        _require_referenced(s, self._used)
+        self._require_sources(s)
         nF = self.faces.shape[0]
         if batch is None:
             # 16 columns measured fastest per source (cache-friendly solves) on 5k–40k meshes
@@ -701,10 +720,16 @@ def exact_geodesic_distance(V, F, source) -> np.ndarray:
     return _exact_geodesic_distance(mesh, source)
 
 
-def _require_referenced(s: np.ndarray, used: np.ndarray, name: str = "sources") -> None:
-    """A source on no face has no distance field (every other vertex would be ``inf``): refuse it."""
+def _require_referenced(s: np.ndarray, used: np.ndarray, name: str = "sources", *,
+                        referenced: np.ndarray | None = None) -> None:
+    """A source on no face has no distance field (every other vertex would be ``inf``): refuse it.
+    ``referenced``: when ``used`` means "on a face of positive area", the vertices on any face
+    (for the message)."""
     if not used[s].all():
         k = int(s[~used[s]][0])
+        if referenced is not None and referenced[k]:
+            raise MeshShapeError(f"{name}: expected a vertex of some face with positive area (got vertex {k}, "
+                                 "whose faces all have zero area)")
         raise MeshShapeError(f"{name}: expected a vertex used by some face (got unreferenced vertex {k})")
 
 

@@ -421,3 +421,31 @@ def test_parameters_and_sources_are_checked_with_typed_errors():
         with pytest.raises(MeshShapeError, match="unreferenced vertex 42"):
             f()
     assert np.isfinite(geodesic_distance(V, F, 0, t=np.float32(0.1))).all()  # numpy scalars are fine
+
+
+@pytest.mark.parametrize("laplacian", ["cotan", "robust"])
+def test_vertices_and_blocks_reached_only_through_zero_area_faces(laplacian):
+    """A vertex whose faces all have zero area (here a face with a repeated vertex) had an empty
+    row in the pinned Poisson system, and triangles joined only through such a face a block of
+    their own: CHOLMOD refused both ("not positive definite").  They are now unreachable (inf)
+    and refused as sources, and a zero-area face between vertices of good faces changes nothing."""
+    from manifold_nets.errors import MeshShapeError
+    from manifold_nets.geometry import HeatGeodesicSolver
+
+    V = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0], [3, 0, 0], [4, 0, 0], [3, 1, 0.]])
+    F = np.array([[0, 1, 2], [1, 3, 3], [2, 4, 4], [4, 5, 6]])
+    s = HeatGeodesicSolver(V, F, laplacian=laplacian)
+    d = s.distance(0)
+    assert np.isfinite(d[:3]).all() and d[0] == 0.0 and (d[1:3] > 0.5).all()
+    assert np.isinf(d[3:]).all()
+    d4 = s.distances([4, 0])
+    assert np.isinf(d4[0, :4]).all() and np.isfinite(d4[0, 4:]).all() and d4[0, 4] == 0.0
+    np.testing.assert_array_equal(d4[1], d)
+    with pytest.raises(MeshShapeError, match="vertex 3, whose faces all have zero area"):
+        s.distance(3)
+    # a zero-area face on vertices that good faces hold: the same distances as without it
+    Vs, Fs = icosphere(2)
+    a, b = Fs[0, 0], Fs[0, 1]  # an edge of the sphere: the edge set is unchanged
+    ref = HeatGeodesicSolver(Vs, Fs, t=0.01, laplacian=laplacian).distances([0, 17])
+    got = HeatGeodesicSolver(Vs, np.vstack([Fs, [[a, b, b]]]), t=0.01, laplacian=laplacian).distances([0, 17])
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
