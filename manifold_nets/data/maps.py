@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MeshParseError, MeshShapeError
+from ..errors import MeshParseError, MeshShapeError, MeshTypeError
 from ..files import atomic_write
-from .readers_common import parse_int_lines, read_text, text_lines
+from .readers_common import _integral, load_npy, parse_int_lines, read_text, text_lines
 
 __all__ = ["read_map", "write_map", "check_map", "map_colors", "write_colored_pair"]
 
@@ -40,16 +40,21 @@ def _read_vts(path: Path) -> np.ndarray:
         toks = line.split()
         if not toks:
             raise MeshParseError(f"{path}: line {i}: expected a 1-based vertex index (got an empty line)")
+        bad = MeshParseError(f"{path}: line {i}: expected a 1-based vertex index (got {toks[0][:40]!r})")
+        if "_" in toks[0]:  # int("1_0") is 10
+            raise bad
         try:
             v = int(toks[0])
         except ValueError:
             try:
                 f = float(toks[0])
             except ValueError:
-                raise MeshParseError(f"{path}: line {i}: expected a 1-based vertex index (got {toks[0][:40]!r})") from None
+                raise bad from None
             if not (np.isfinite(f) and f == round(f)):
-                raise MeshParseError(f"{path}: line {i}: expected a 1-based vertex index (got {toks[0][:40]!r})") from None
+                raise bad from None
             v = int(f)
+        if v > 2**62:  # would not fit an int64 index (1e30, a long run of digits)
+            raise MeshParseError(f"{path}: line {i}: expected a 1-based vertex index (got {toks[0][:40]!r}, out of range)")
         if v < 1:
             raise MeshParseError(f"{path}: line {i}: expected a 1-based vertex index >= 1 (got {v})")
         out[i - 1] = v - 1
@@ -57,19 +62,20 @@ def _read_vts(path: Path) -> np.ndarray:
 
 
 def _read_npy(path: Path) -> np.ndarray:
-    try:
-        a = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        from ..errors import MeshFileNotFoundError
-
-        raise MeshFileNotFoundError(f"{path}: expected a map file (got no such file)") from None
-    except (ValueError, OSError) as exc:
-        raise MeshParseError(f"{path}: expected a NumPy .npy integer array (got {str(exc).splitlines()[0][:80]})") from None
+    a = load_npy(path, "a NumPy .npy integer array")
     if a.ndim != 1:
         raise MeshParseError(f"{path}: expected a 1-D array of vertex indices (got shape {a.shape})")
     if a.size and not np.issubdtype(a.dtype, np.integer):
         if not (np.issubdtype(a.dtype, np.floating) and np.isfinite(a).all() and (a == np.round(a)).all()):
             raise MeshParseError(f"{path}: expected integer vertex indices (got dtype {a.dtype})")
+        out = _integral(a.astype(np.float64))
+        if out is None:  # whole numbers too large for an int64 index (1e30)
+            i = int(np.flatnonzero(np.abs(a) > 2**62)[0])
+            raise MeshParseError(f"{path}: entry {i}: expected a 0-based vertex index (got {a[i]}, out of range)")
+        a = out
+    if a.dtype.kind == "u" and a.size and a.max() > 2**62:  # would wrap around to a negative int64
+        i = int(np.flatnonzero(a > 2**62)[0])
+        raise MeshParseError(f"{path}: entry {i}: expected a 0-based vertex index (got {a[i]}, out of range)")
     a = a.astype(np.int64)
     if a.size and a.min() < 0:
         i = int(np.flatnonzero(a < 0)[0])
@@ -102,11 +108,25 @@ def check_map(m, *, n_source: int | None = None, n_target: int | None = None, wh
     >>> check_map([0, 2], n_source=2, n_target=3).tolist()
     [0, 2]
     """
+    import operator
+
+    for name, n in (("n_source", n_source), ("n_target", n_target)):
+        if n is None:
+            continue
+        try:
+            ok = not isinstance(n, (bool, np.bool_)) and operator.index(n) >= 0
+        except TypeError:
+            ok = False
+        if not ok:
+            raise MeshTypeError(f"{name}: expected a vertex count, an integer >= 0 (got {n!r})")
     a = np.asarray(m)
     if a.ndim != 1:
         raise MeshShapeError(f"{where}: expected a 1-D vertex map (got shape {a.shape})")
     if a.size and not np.issubdtype(a.dtype, np.integer):
         raise MeshShapeError(f"{where}: expected integer vertex indices (got dtype {a.dtype})")
+    if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:  # would wrap to negative
+        i = int(np.flatnonzero(a > np.iinfo(np.int64).max)[0])
+        raise MeshShapeError(f"{where}: line {i + 1}: expected a vertex index in the int64 range (got {a[i]})")
     a = a.astype(np.int64)
     if n_source is not None and a.shape[0] != int(n_source):
         raise MeshShapeError(f"{where}: expected one entry per source vertex, {int(n_source)} "

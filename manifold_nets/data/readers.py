@@ -40,6 +40,7 @@ from ..errors import MeshError
 from .dataset import LabeledMesh, MeshDataset
 from .readers_common import (
     MAX_PARTS,
+    check_label_base,
     check_label_cap,
     check_label_range,
     default_names,
@@ -175,7 +176,7 @@ def read_labeled_mesh(mesh_path, label_path=None, *, format: str = "auto", part_
     if fmt != "folder" and label_path is None:
         raise MeshError(f"{mp}: expected a label file for format {fmt!r} (got none)")
     names = None if part_names is None else _names(part_names)
-    base = int(options.get("label_base", 1))
+    base = check_label_base(options.get("label_base", 1))
     if fmt == "labeled-psb":
         V, F, _, _ = read_mesh_arrays(mp)
         found, lines, face_part = parse_psb_labels(label_path, len(F))

@@ -9,7 +9,9 @@ the line of a bad token is only searched for once numpy has refused the file.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat as _stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,10 +19,13 @@ import numpy as np
 
 from ..errors import (
     MeshError,
+    MeshFileError,
     MeshFileNotFoundError,
+    MeshFileTooLargeError,
     MeshIsADirectoryError,
     MeshParseError,
     MeshPermissionError,
+    MeshTypeError,
 )
 from ..files import is_mesh_file
 from ..io import read_triangles
@@ -29,7 +34,8 @@ from .dataset import LabeledMesh, MeshDataset
 __all__ = ["read_text", "text_lines", "file_stem", "parse_int_lines", "parse_int_tokens", "parse_float_rows",
            "read_mesh_arrays", "read_part_names", "numeric_key", "mesh_files", "Skipper",
            "make_dataset", "default_names", "check_label_range", "check_label_cap",
-           "warn_sparse_labels", "MAX_PARTS"]
+           "warn_sparse_labels", "MAX_PARTS", "read_bytes", "load_npy", "check_label_base", "is_labels_name",
+           "LABELS_SUFFIX"]
 
 
 #: Characters refused in label and names files: C0/C1 controls other than tab and the line ends,
@@ -43,21 +49,106 @@ def _line_at(text: str, pos: int) -> int:
     return len(_EOL.findall(text, 0, pos)) + 1
 
 
+def _open_regular(p: Path, what: str):
+    """``(file object, size)`` of a regular file; a missing, unreadable or special file (a FIFO, a
+    device: opening or reading it would block or never end) or one over the reading cap is a
+    typed error."""
+    import errno
+
+    from ..io import MAX_READ_BYTES, _file_kind
+
+    def os_error(exc: OSError):
+        if isinstance(exc, FileNotFoundError) or exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return MeshFileNotFoundError(f"{p}: expected {what} (got no such file)")
+        if isinstance(exc, IsADirectoryError):
+            return MeshIsADirectoryError(f"{p}: expected {what} (got a directory)")
+        if isinstance(exc, PermissionError):
+            return MeshPermissionError(f"{p}: expected {what}, readable (got permission denied)")
+        return MeshFileError(f"{p}: expected {what} (got {exc.strerror or type(exc).__name__})")
+
+    try:
+        st = os.stat(p)  # before opening: opening a FIFO blocks until a writer comes
+    except ValueError as exc:  # an embedded NUL byte in the path
+        raise MeshFileNotFoundError(f"{str(p)!r}: expected a valid path of {what} (got {exc})") from None
+    except OSError as exc:
+        raise os_error(exc) from None
+    if _stat.S_ISDIR(st.st_mode):
+        raise MeshIsADirectoryError(f"{p}: expected {what} (got a directory)")
+    if not _stat.S_ISREG(st.st_mode):
+        raise MeshFileTooLargeError(f"{p}: expected {what}, a regular file (got a {_file_kind(st.st_mode)})")
+    if st.st_size > MAX_READ_BYTES:
+        raise MeshFileTooLargeError(f"{p}: expected {what} of at most {MAX_READ_BYTES} bytes (got "
+                                    f"{st.st_size} bytes); set MANIFOLD_NETS_MAX_READ_BYTES to read larger files")
+    try:
+        fh = open(p, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+    except OSError as exc:
+        raise os_error(exc) from None
+    return fh, st.st_size
+
+
+def read_bytes(path, what: str = "a label file") -> bytes:
+    """The bytes of a regular file; every failure (missing, a directory, a FIFO or device, over
+    :data:`manifold_nets.io.MAX_READ_BYTES`) is a typed :class:`~manifold_nets.errors.MeshFileError`."""
+    p = Path(path)
+    fh, size = _open_regular(p, what)
+    with fh:
+        try:
+            return fh.read(size + 1)
+        except OSError as exc:
+            raise MeshFileError(f"{p}: expected {what} (got {exc.strerror or type(exc).__name__})") from None
+        except MemoryError:
+            raise MeshFileTooLargeError(f"{p}: expected {what} that fits in memory (got {size} bytes)") from None
+
+
+def load_npy(path, what: str = "a .npy array") -> np.ndarray:
+    """A ``.npy`` array, never unpickled: object arrays, a malformed or truncated file, and a header
+    announcing more data than the file holds (which would allocate that much) are a
+    :class:`~manifold_nets.errors.MeshParseError` naming the file."""
+    p = Path(path)
+    fh, size = _open_regular(p, what)
+    fmt = np.lib.format
+    with fh:
+        try:
+            version = fmt.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = fmt.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, _, dtype = fmt.read_array_header_2_0(fh)
+            else:  # version 3.0 (a UTF-8 header): numpy's private reader (its module moved in NumPy 2)
+                try:
+                    from numpy.lib._format_impl import _read_array_header
+                except ImportError:
+                    from numpy.lib.format import _read_array_header
+
+                shape, _, dtype = _read_array_header(fh, version)
+            header_end = fh.tell()
+        except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+            msg = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+            raise MeshParseError(f"{p}: expected {what} in NumPy .npy format (got {msg})") from None
+        if dtype.hasobject:
+            raise MeshParseError(f"{p}: expected {what} of numbers (got an object array, dtype {dtype}; "
+                                 f"pickled .npy files are not loaded)")
+        n = int(np.prod(shape, dtype=object))
+        if n * dtype.itemsize > size - header_end:
+            raise MeshParseError(f"{p}: expected {n} values of {dtype} as its header says, shape {shape} "
+                                 f"(got {size - header_end} bytes of data: a truncated file?)")
+        fh.seek(0)
+        try:
+            return np.load(fh, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            msg = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+            raise MeshParseError(f"{p}: expected {what} in NumPy .npy format (got {msg})") from None
+
+
 def read_text(path) -> str:
     """The text of a label file (UTF-8, BOM dropped); missing/unreadable files raise typed errors.
 
     Bytes that are not UTF-8 and control characters (NUL, ...; tab and line ends are fine) are
     refused with a :class:`~manifold_nets.errors.MeshParseError` naming the file and line: read
-    with replacement characters they would become new, bogus part names."""
+    with replacement characters they would become new, bogus part names.  A FIFO or device is
+    refused (:class:`~manifold_nets.errors.MeshFileTooLargeError`) rather than read forever."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise MeshFileNotFoundError(f"{p}: expected a label file (got no such file)") from None
-    except IsADirectoryError:
-        raise MeshIsADirectoryError(f"{p}: expected a label file (got a directory)") from None
-    except PermissionError:
-        raise MeshPermissionError(f"{p}: expected a readable label file (got permission denied)") from None
+    data = read_bytes(p, "a label file")
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -90,6 +181,8 @@ def _integral(values: np.ndarray) -> np.ndarray | None:
 
 
 def _to_int(tokens) -> np.ndarray | None:
+    if any("_" in t for t in tokens):  # Python (and numpy) read "1_0" as 10: refused as a typo
+        return None
     arr = np.asarray(tokens, dtype=str)
     try:
         return arr.astype(np.int64)
@@ -102,6 +195,8 @@ def _to_int(tokens) -> np.ndarray | None:
 
 
 def _bad_int_token(tok: str) -> bool:
+    if "_" in tok:
+        return True
     try:
         int(tok)
         return False
@@ -131,7 +226,9 @@ def parse_int_lines(path, *, what: str = "label", text: str | None = None) -> np
                                  f"(got {len(t.split())} tokens: {t[:40]!r})")
         if _bad_int_token(t):
             raise MeshParseError(f"{path}: line {i}: expected an integer {what} (got {t[:40]!r})")
-    raise MeshParseError(f"{path}: expected integer {what}s (got values out of the int64 range)")
+    bad = next((i for i, t in enumerate(toks, 1) if abs(float(t)) > 2**62), 1)
+    raise MeshParseError(f"{path}: line {bad}: expected an integer {what} (got {toks[bad - 1][:40]!r}, "
+                         f"out of range)")
 
 
 def parse_int_tokens(line: str, path, lineno: int, *, what: str = "index") -> np.ndarray:
@@ -143,7 +240,8 @@ def parse_int_tokens(line: str, path, lineno: int, *, what: str = "index") -> np
     for t in toks:
         if _bad_int_token(t):
             raise MeshParseError(f"{path}: line {lineno}: expected an integer {what} (got {t[:40]!r})")
-    raise MeshParseError(f"{path}: line {lineno}: expected integer {what}s (got values out of the int64 range)")
+    bad = next((t for t in toks if abs(float(t)) > 2**62), toks[0])
+    raise MeshParseError(f"{path}: line {lineno}: expected an integer {what} (got {bad[:40]!r}, out of range)")
 
 
 def parse_float_rows(path, *, what: str = "value") -> np.ndarray:
@@ -156,12 +254,19 @@ def parse_float_rows(path, *, what: str = "value") -> np.ndarray:
     for i, r in enumerate(rows, 1):
         if len(r) != K or not r:
             raise MeshParseError(f"{path}: line {i}: expected {K} {what}s as on line 1 (got {len(r)})")
+    if K > MAX_PARTS:
+        raise MeshParseError(f"{path}: line 1: expected at most {MAX_PARTS} {what}s per line, one per part "
+                             f"(got {K})")
     try:
+        if any("_" in t for r in rows for t in r):  # "1_0" would read as 10
+            raise ValueError
         A = np.asarray(rows, dtype=str).astype(np.float64)
     except ValueError:
         for i, r in enumerate(rows, 1):
             for t in r:
                 try:
+                    if "_" in t:
+                        raise ValueError
                     float(t)
                 except ValueError:
                     raise MeshParseError(f"{path}: line {i}: expected a number (got {t[:40]!r})") from None
@@ -192,22 +297,33 @@ def read_part_names(path) -> list[str]:
     p = Path(path)
     text = read_text(p)
     if p.suffix.lower() != ".json":
-        return [s.strip() for s in text_lines(text) if s.strip()]
+        names = [s.strip() for s in text_lines(text) if s.strip()]
+        seen: dict[str, int] = {}
+        for i, s in enumerate(text_lines(text), 1):
+            s = s.strip()
+            if s in seen:
+                raise MeshParseError(f"{p}: line {i}: expected distinct part names (got {s!r}, "
+                                     f"also on line {seen[s]})")
+            if s:
+                seen[s] = i
+        return names
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MeshParseError(f"{p}: line {exc.lineno}: expected JSON (got {exc.msg})") from None
+    except RecursionError:
+        raise MeshParseError(f"{p}: expected JSON part names (got arrays or objects nested too deeply)") from None
     if isinstance(obj, dict) and "part_names" in obj:
         obj = obj["part_names"]
     elif isinstance(obj, dict) and isinstance(obj.get("labels"), dict):
         lab = obj["labels"]
-        try:
-            idx = sorted(int(k) for k in lab)
-        except ValueError:
-            raise MeshParseError(f"{p}: expected integer keys in 'labels' (got {list(lab)[:5]})") from None
+        odd = [k for k in lab if not re.fullmatch(r"0|[1-9][0-9]*", k)]  # " 0", "-0", "01", "1_0", "２"
+        if odd:
+            raise MeshParseError(f"{p}: expected integer keys in 'labels', written 0, 1, 2, ... (got {odd[:5]})")
+        idx = sorted(int(k) for k in lab)
         if idx != list(range(len(idx))):
             raise MeshParseError(f"{p}: expected 'labels' keys 0..{len(idx) - 1} (got {idx[:10]})")
-        obj = [lab[str(i)] if str(i) in lab else lab[i] for i in idx]
+        obj = [lab[str(i)] for i in idx]
     if not isinstance(obj, list) or not all(isinstance(s, str) for s in obj):
         raise MeshParseError(f"{p}: expected a list of part names, {{\"part_names\": [...]}} or "
                              f"{{\"labels\": {{\"0\": name}}}} (got {type(obj).__name__})")
@@ -296,14 +412,41 @@ def check_label_range(labels: np.ndarray, n_names: int, path, *, base: int = 0, 
 MAX_PARTS = 1000
 
 
-def check_label_cap(labels: np.ndarray, path, *, base: int = 0, lines: bool = True) -> None:
-    """Refuse 0-based labels ``>= MAX_PARTS`` (as read: ``base + MAX_PARTS`` and above), naming the line."""
-    bad = np.flatnonzero(np.asarray(labels) >= MAX_PARTS)
+def check_label_cap(labels: np.ndarray, path, *, base: int = 0, lines: bool = True, as_read: bool = False) -> None:
+    """Refuse 0-based labels ``>= MAX_PARTS`` (as read: ``base + MAX_PARTS`` and above), naming the line.
+
+    ``as_read``: ``labels`` are the file's values (not yet minus ``base``), so a huge value cannot
+    wrap around in the subtraction (``base`` from :func:`check_label_base`)."""
+    labels = np.asarray(labels)
+    shift = base if as_read else 0
+    bad = np.flatnonzero(labels >= MAX_PARTS + shift)
     if len(bad):
         i = int(bad[0])
         where = f"line {i + 1}: " if lines else f"entry {i}: "
         raise MeshParseError(f"{path}: {where}expected a label in [{base}, {base + MAX_PARTS - 1}] (at most "
-                             f"{MAX_PARTS} parts) (got {int(labels[i]) + base})")
+                             f"{MAX_PARTS} parts) (got {int(labels[i]) + base - shift})")
+
+
+#: Largest ``label_base`` magnitude accepted (real files use 0 or 1).
+MAX_LABEL_BASE = 2**31
+
+
+def check_label_base(label_base) -> int:
+    """``label_base`` as an int: an integer (not a bool, a float or a string) in ``[-2**31, 2**31]``."""
+    if isinstance(label_base, (bool, np.bool_)) or not isinstance(label_base, (int, np.integer)):
+        raise MeshTypeError(f"label_base: expected an integer such as 0 or 1 (got {label_base!r})")
+    if abs(int(label_base)) > MAX_LABEL_BASE:
+        raise MeshError(f"label_base: expected an integer in [{-MAX_LABEL_BASE}, {MAX_LABEL_BASE}] (got {label_base})")
+    return int(label_base)
+
+
+#: Suffix of a Labeled PSB label file (matched case-insensitively, as mesh extensions are).
+LABELS_SUFFIX = "_labels.txt"
+
+
+def is_labels_name(name: str) -> bool:
+    """Whether a file name is a Labeled PSB label file name (``<id>_labels.txt``, any case)."""
+    return len(name) > len(LABELS_SUFFIX) and name.lower().endswith(LABELS_SUFFIX)
 
 
 def warn_sparse_labels(found, n_parts: int, *, base: int = 0, min_parts: int = 8) -> None:

@@ -29,12 +29,15 @@ from ..errors import MeshError, MeshFileNotFoundError, MeshParseError, optional_
 from .dataset import LabeledMesh
 from .labels import remap_labels, vertex_to_face_labels
 from .readers_common import (
+    MAX_PARTS,
     Skipper,
     _integral,
+    check_label_base,
     check_label_cap,
     check_label_range,
     default_names,
     file_stem,
+    load_npy,
     make_dataset,
     mesh_files,
     parse_int_lines,
@@ -51,6 +54,7 @@ LABEL_SUFFIXES = (".txt", ".seg", ".labels")
 
 def read_label_lines(path, n_faces: int, *, label_base: int = 1) -> np.ndarray:
     """One integer label per face and line -> ``(n_faces,)`` int64 0-based (the file's minus base)."""
+    label_base = check_label_base(label_base)
     lab = parse_int_lines(path, what="face label")
     if len(lab) != n_faces:
         raise MeshParseError(f"{path}: expected {n_faces} lines, one label per face of the mesh (got {len(lab)})")
@@ -58,7 +62,7 @@ def read_label_lines(path, n_faces: int, *, label_base: int = 1) -> np.ndarray:
     if len(low):
         raise MeshParseError(f"{path}: line {low[0] + 1}: expected a face label >= {label_base} "
                              f"(label_base={label_base}) (got {lab[low[0]]})")
-    check_label_cap(lab - label_base, path, base=label_base)
+    check_label_cap(lab, path, base=label_base, as_read=True)
     return lab - label_base
 
 
@@ -105,6 +109,7 @@ def load_maron(root, *, category=None, skip_bad: bool = False, labels=None, tran
     ``labels`` or ``names_file`` (JSON or one name per line): the part names; default
     ``part_1..part_8`` (more if a file holds larger labels).
     """
+    label_base = check_label_base(label_base)  # a bad option is an error, not a reason to skip every mesh
     root = Path(root) if category is None else Path(root) / str(category)
     mesh_dir = root / "meshes"
     if not mesh_dir.is_dir():
@@ -164,11 +169,7 @@ def find_folder_labels(mesh_path) -> Path | None:
 
 
 def _npy_labels(path: Path) -> np.ndarray:
-    try:
-        a = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise MeshParseError(f"{path}: expected a .npy array (got {type(exc).__name__}: {exc})") from None
-    return _as_int_labels(a, path)
+    return _as_int_labels(load_npy(path, "a .npy label array"), path)
 
 
 def _as_int_labels(a, path) -> np.ndarray:
@@ -177,13 +178,18 @@ def _as_int_labels(a, path) -> np.ndarray:
         a = a[:, 0]
     if a.ndim != 1:
         raise MeshParseError(f"{path}: expected a 1-D label array (got shape {a.shape})")
+    if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:  # would wrap to negative
+        bad = int(np.flatnonzero(a > np.iinfo(np.int64).max)[0])
+        raise MeshParseError(f"{path}: entry {bad}: expected a label in [0, {MAX_PARTS - 1}] (at most "
+                             f"{MAX_PARTS} parts) (got {a[bad]})")
     if a.dtype.kind in "iub":
         return a.astype(np.int64)
     if a.dtype.kind == "f":
         out = _integral(a.astype(np.float64))
         if out is not None:
             return out
-        bad = int(np.flatnonzero(~np.isfinite(a) | (a != np.round(a)))[0])
+        f = a.astype(np.float64)
+        bad = int(np.flatnonzero(~np.isfinite(f) | (f != np.round(f)) | (np.abs(f) > 2**62))[0])
         raise MeshParseError(f"{path}: entry {bad}: expected an integer label (got {a[bad]})")
     raise MeshParseError(f"{path}: expected integer labels (got dtype {a.dtype})")
 

@@ -25,6 +25,7 @@ from .dataset import LabeledMesh
 from .edges import edge_scores_to_face_labels, edge_to_face_labels, mesh_edges, meshcnn_dropped_face
 from .readers_common import (
     Skipper,
+    check_label_base,
     check_label_cap,
     check_label_range,
     default_names,
@@ -46,6 +47,7 @@ _CLEAN = ("edges are numbered as MeshCNN does, faces in file order, corner pairs
 
 def read_eseg(path, n_edges: int | None = None, *, label_base: int = 1) -> np.ndarray:
     """``.eseg``: ``(nE,)`` int64 0-based edge labels (the file's minus ``label_base``)."""
+    label_base = check_label_base(label_base)
     lab = parse_int_lines(path, what="edge label")
     if n_edges is not None and len(lab) != n_edges:
         raise MeshParseError(f"{path}: expected {n_edges} lines, one label per edge (got {len(lab)}); {_CLEAN}")
@@ -53,7 +55,7 @@ def read_eseg(path, n_edges: int | None = None, *, label_base: int = 1) -> np.nd
     if len(low):
         raise MeshParseError(f"{path}: line {low[0] + 1}: expected an edge label >= {label_base} "
                              f"(label_base={label_base}) (got {lab[low[0]]})")
-    check_label_cap(lab - label_base, path, base=label_base)
+    check_label_cap(lab, path, base=label_base, as_read=True)
     return lab - label_base
 
 
@@ -111,6 +113,7 @@ def load_meshcnn(root, *, category=None, skip_bad: bool = False, labels=None, tr
     ``soft``: read ``sseg/*.seseg`` instead of ``seg/*.eseg``; ``label_base``: the ``.eseg``
     value of the first class.  Part names ``part_<label_base>...`` unless ``labels`` is given.
     """
+    label_base = check_label_base(label_base)  # a bad option is an error, not a reason to skip every mesh
     root = Path(root) if category is None else Path(root) / str(category)
     if not root.is_dir():
         raise MeshFileNotFoundError(f"{root}: expected a MeshCNN data folder (got no such folder)")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MeshError, MeshFileNotFoundError, MeshParseError
+from ..errors import MeshError, MeshFileNotFoundError, MeshParseError, MeshTypeError
 from .dataset import LabeledMesh
 from .readers_common import (
     Skipper,
@@ -24,6 +24,7 @@ from .readers_common import (
     check_label_range,
     default_names,
     file_stem,
+    is_labels_name,
     make_dataset,
     mesh_files,
     numeric_key,
@@ -130,10 +131,21 @@ def read_psb_labels(path, n_faces: int, part_names=None) -> tuple[np.ndarray, tu
     return map_psb_names(path, names, name_lines, face_part, pn), pn
 
 
+def _label_files(folder: Path) -> list[Path]:
+    """The ``<id>_labels.txt`` files of a folder (the suffix in any case, as ``1_LABELS.TXT``)."""
+    try:
+        return sorted(p for p in folder.iterdir() if is_labels_name(p.name) and p.is_file())
+    except OSError:
+        return []
+
+
 def psb_categories(root) -> list[str]:
     """Sub-folders of ``root`` that hold ``*_labels.txt`` files, sorted."""
     root = Path(root)
-    return sorted(d.name for d in root.iterdir() if d.is_dir() and any(d.glob("*_labels.txt")))
+    if not root.is_dir():
+        raise MeshFileNotFoundError(f"{root}: expected a Labeled PSB data folder (got "
+                                    f"{'a file' if root.exists() else 'no such folder'})")
+    return sorted(d.name for d in root.iterdir() if d.is_dir() and _label_files(d))
 
 
 def _category_dir(root: Path, category, fmt: str) -> Path:
@@ -141,7 +153,7 @@ def _category_dir(root: Path, category, fmt: str) -> Path:
         raise MeshFileNotFoundError(f"{root}: expected a {fmt} data folder (got no such folder)")
     cats = psb_categories(root)
     if category is None:
-        if any(root.glob("*_labels.txt")):
+        if _label_files(root):
             return root
         raise MeshError(f"{root}: expected a category (a data set spans one: part names differ across "
                         f"categories); available: {', '.join(cats) or 'none'}")
@@ -182,7 +194,15 @@ def load_labeled_psb(root, *, category=None, skip_bad: bool = False, labels=None
         else:
             meshes[stem] = ps[0]
     ambiguous = {s for s, ps in by_stem.items() if len(ps) > 1}
-    label_files = {p.name[: -len("_labels.txt")]: p for p in folder.glob("*_labels.txt")}
+    label_files: dict[str, Path] = {}
+    for p in _label_files(folder):
+        stem = p.name[: -len("_labels.txt")]
+        if stem in label_files:  # 1_labels.txt and 1_LABELS.TXT: which one is meant is ambiguous
+            skipper.run(p, _raise, MeshError(f"{folder}: expected one label file for id {stem} (got "
+                                                f"{label_files[stem].name}, {p.name})"))
+            ambiguous.add(stem)
+            continue
+        label_files[stem] = p
     items = []
     for stem in sorted((set(meshes) | set(label_files)) - ambiguous, key=numeric_key):
         mp, lp = meshes.get(stem), label_files.get(stem)
@@ -294,6 +314,8 @@ def load_psb_seg(root, *, category=None, skip_bad: bool = False, labels=None, tr
         raise MeshFileNotFoundError(f"{root}: expected a folder of meshes and .seg files (got no such folder)")
     mdir = root / "off" if (root / "off").is_dir() else root
     sdir = Path(seg_dir) if seg_dir is not None else (root / "seg" if (root / "seg").is_dir() else mdir)
+    if isinstance(segmentation, (bool, np.bool_)) or not isinstance(segmentation, (int, np.integer)):
+        raise MeshTypeError(f"segmentation: expected an integer index of a <id>_<k>.seg file (got {segmentation!r})")
     skipper = Skipper(skip_bad)
     items = []
     for mp in mesh_files(mdir):
