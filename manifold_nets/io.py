@@ -745,29 +745,32 @@ def _file_kind(mode: int) -> str:
     return "special file"
 
 
-def _os_error(p: Path, exc: OSError, what: str = "a readable mesh file") -> MeshFileError:
+def _os_error(p: Path, exc: OSError, what: str = "a readable mesh file", kind: str = "mesh file") -> MeshFileError:
+    """The typed error of an ``OSError`` met opening or reading input ``p`` (``kind``: what the
+    file should be, for the messages)."""
     import errno
 
     reason = exc.strerror or type(exc).__name__
     if isinstance(exc, FileNotFoundError) or exc.errno in (errno.ENOENT, errno.ENOTDIR):
-        return MeshFileNotFoundError(f"{p}: expected an existing mesh file (got no such file)")
+        return MeshFileNotFoundError(f"{p}: expected an existing {kind} (got no such file)")
     if isinstance(exc, PermissionError):
         return MeshPermissionError(f"{p}: expected {what} (got permission denied)")
     if isinstance(exc, IsADirectoryError):
-        return MeshIsADirectoryError(f"{p}: expected a mesh file (got a directory)")
+        return MeshIsADirectoryError(f"{p}: expected a {kind} (got a directory)")
     return MeshFileError(f"{p}: expected {what} (got {reason})")
 
 
-def _stat_input(p: Path) -> os.stat_result:
-    """``os.stat`` of an input file (following links), refusing directories and special files."""
+def _stat_input(p: Path, kind: str = "mesh file") -> os.stat_result:
+    """``os.stat`` of an input file (following links), refusing directories and special files
+    (opening a FIFO would block until a writer comes)."""
     try:
         st = os.stat(p)
     except OSError as exc:
-        raise _os_error(p, exc) from None
+        raise _os_error(p, exc, f"a readable {kind}", kind) from None
     except ValueError as exc:  # an embedded NUL byte and the like
         raise MeshFileNotFoundError(f"{p!r}: expected a valid file path (got {exc})") from None
     if _stat.S_ISDIR(st.st_mode):
-        raise MeshIsADirectoryError(f"{p}: expected a mesh file (got a directory)")
+        raise MeshIsADirectoryError(f"{p}: expected a {kind} (got a directory)")
     if not _stat.S_ISREG(st.st_mode):
         raise MeshFileTooLargeError(f"{p}: expected a regular file (got a {_file_kind(st.st_mode)})")
     return st

@@ -9,9 +9,7 @@ the line of a bad token is only searched for once numpy has refused the file.
 from __future__ import annotations
 
 import json
-import os
 import re
-import stat as _stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -20,11 +18,8 @@ import numpy as np
 from ..errors import (
     MeshError,
     MeshFileError,
-    MeshFileNotFoundError,
     MeshFileTooLargeError,
-    MeshIsADirectoryError,
     MeshParseError,
-    MeshPermissionError,
     MeshTypeError,
 )
 from ..files import is_mesh_file
@@ -52,37 +47,18 @@ def _line_at(text: str, pos: int) -> int:
 def _open_regular(p: Path, what: str):
     """``(file object, size)`` of a regular file; a missing, unreadable or special file (a FIFO, a
     device: opening or reading it would block or never end) or one over the reading cap is a
-    typed error."""
-    import errno
+    typed error (the mesh reader's checks, :func:`manifold_nets.io._stat_input`)."""
+    from ..io import MAX_READ_BYTES, _os_error, _stat_input
 
-    from ..io import MAX_READ_BYTES, _file_kind
-
-    def os_error(exc: OSError):
-        if isinstance(exc, FileNotFoundError) or exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            return MeshFileNotFoundError(f"{p}: expected {what} (got no such file)")
-        if isinstance(exc, IsADirectoryError):
-            return MeshIsADirectoryError(f"{p}: expected {what} (got a directory)")
-        if isinstance(exc, PermissionError):
-            return MeshPermissionError(f"{p}: expected {what}, readable (got permission denied)")
-        return MeshFileError(f"{p}: expected {what} (got {exc.strerror or type(exc).__name__})")
-
-    try:
-        st = os.stat(p)  # before opening: opening a FIFO blocks until a writer comes
-    except ValueError as exc:  # an embedded NUL byte in the path
-        raise MeshFileNotFoundError(f"{str(p)!r}: expected a valid path of {what} (got {exc})") from None
-    except OSError as exc:
-        raise os_error(exc) from None
-    if _stat.S_ISDIR(st.st_mode):
-        raise MeshIsADirectoryError(f"{p}: expected {what} (got a directory)")
-    if not _stat.S_ISREG(st.st_mode):
-        raise MeshFileTooLargeError(f"{p}: expected {what}, a regular file (got a {_file_kind(st.st_mode)})")
+    kind = what.removeprefix("an ").removeprefix("a ")  # "a label file" -> "label file"
+    st = _stat_input(p, kind)
     if st.st_size > MAX_READ_BYTES:
-        raise MeshFileTooLargeError(f"{p}: expected {what} of at most {MAX_READ_BYTES} bytes (got "
+        raise MeshFileTooLargeError(f"{p}: expected a {kind} of at most {MAX_READ_BYTES} bytes (got "
                                     f"{st.st_size} bytes); set MANIFOLD_NETS_MAX_READ_BYTES to read larger files")
     try:
         fh = open(p, "rb")  # noqa: SIM115 - returned to the caller, who closes it
     except OSError as exc:
-        raise os_error(exc) from None
+        raise _os_error(p, exc, f"a readable {kind}", kind) from None
     return fh, st.st_size
 
 

@@ -83,10 +83,10 @@ def test_fifo_label_and_map_files_are_refused_not_read_forever(tmp_path):
 
 def test_odd_paths_are_typed_errors(tmp_path):
     (tmp_path / "f.txt").write_text("1\n")
-    with pytest.raises(MeshFileNotFoundError, match=r"f\.txt/x\.txt: expected a label file \(got no such file\)"):
+    with pytest.raises(MeshFileNotFoundError, match=r"f\.txt/x\.txt: expected an existing label file \(got no such file\)"):
         read_map(tmp_path / "f.txt" / "x.txt")
     os.symlink(tmp_path / "loop.txt", tmp_path / "loop.txt")
-    with pytest.raises(MeshFileError, match=r"loop\.txt: expected a label file \(got .*symbolic links\)"):
+    with pytest.raises(MeshFileError, match=r"loop\.txt: expected a readable label file \(got .*symbolic links\)"):
         read_text(tmp_path / "loop.txt")
     with pytest.raises(MeshFileNotFoundError, match="embedded null byte"):
         read_part_names(str(tmp_path / "a\x00b.json"))

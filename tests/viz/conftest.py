@@ -18,3 +18,12 @@ def rendering():
     """Skip (locally) or fail (CI) unless pyvista can render off-screen here."""
     require_rendering()
     return True
+
+
+@pytest.fixture
+def sphere():
+    """A small mesh for the file readers: icosphere 1, 42 vertices and 80 faces (nV != nF)."""
+    from manifold_nets import Mesh
+    from manifold_nets.shapes import icosphere
+
+    return Mesh(*icosphere(1))

@@ -21,12 +21,6 @@ from manifold_nets.shapes import icosphere  # noqa: E402
 from manifold_nets.viz import read_field, read_labels, read_map, read_scalars  # noqa: E402
 
 
-@pytest.fixture
-def sphere():
-    V, F = icosphere(1)  # 42 vertices, 80 faces
-    return Mesh(V, F)
-
-
 def _lines(path, values):
     path.write_text("\n".join(str(v) for v in values) + "\n")
     return path

@@ -12,7 +12,6 @@ import pytest
 pytest.importorskip("pyvista")
 pytest.importorskip("matplotlib")
 
-from manifold_nets import Mesh  # noqa: E402
 from manifold_nets.errors import (  # noqa: E402
     FaceIndexError,
     MeshParseError,
@@ -20,7 +19,6 @@ from manifold_nets.errors import (  # noqa: E402
     MeshTypeError,
     UnknownFormatError,
 )
-from manifold_nets.shapes import icosphere  # noqa: E402
 from manifold_nets.viz import (  # noqa: E402
     label_colors,
     labels_to_rgb,
@@ -51,16 +49,7 @@ from tests.viz._images import foreground, read_png  # noqa: E402
 W, H = 160, 120
 
 
-@pytest.fixture(scope="module")
-def sphere():
-    V, F = icosphere(1)  # 42 vertices, 80 faces
-    return Mesh(V, F)
-
-
-def _lines(path, values):
-    path.write_text("\n".join(str(v) for v in values) + "\n")
-    return path
-
+from tests.viz.test_inputs import _lines  # noqa: E402
 
 # ------------------------------------------------------------------------------- label files
 
