@@ -43,6 +43,7 @@ from .readers_common import (
     check_label_base,
     check_label_cap,
     check_label_range,
+    check_part_names,
     default_names,
     file_stem,
     read_mesh_arrays,
@@ -102,7 +103,8 @@ def load_dataset(root, format: str, *, category=None, skip_bad: bool = False, la
     labels : sequence of str, optional
         Part names to use (e.g. a trained model's): ``labeled-psb`` maps its names into them (an
         unknown name is an error naming file and line); index formats name their labels with
-        them (a label beyond the list is an error).
+        them (a label beyond the list is an error).  An empty list, an empty or blank name and a
+        name given twice are errors naming ``labels`` (and the entry).
     transform, pre_transform, cache_dir
         Passed to :class:`~manifold_nets.data.MeshDataset`.
     **options
@@ -132,12 +134,9 @@ def load_dataset(root, format: str, *, category=None, skip_bad: bool = False, la
                            **options)
 
 
-def _names(labels) -> tuple:
-    names = tuple(str(s) for s in labels)
-    if len(set(names)) != len(names):
-        dup = next(s for s in names if names.count(s) > 1)
-        raise MeshError(f"labels: expected distinct part names (got {dup!r} twice)")
-    return names
+def _names(labels, what: str = "labels") -> tuple:
+    """At least one part name, none empty or blank, no two alike (:func:`check_part_names`)."""
+    return check_part_names(labels, what)
 
 
 def _guess_format(label_path) -> str:
@@ -175,7 +174,7 @@ def read_labeled_mesh(mesh_path, label_path=None, *, format: str = "auto", part_
     mp = Path(mesh_path)
     if fmt != "folder" and label_path is None:
         raise MeshError(f"{mp}: expected a label file for format {fmt!r} (got none)")
-    names = None if part_names is None else _names(part_names)
+    names = None if part_names is None else _names(part_names, "part_names")
     base = check_label_base(options.get("label_base", 1))
     if fmt == "labeled-psb":
         V, F, _, _ = read_mesh_arrays(mp)

@@ -9,9 +9,10 @@ the line of a bad token is only searched for once numpy has refused the file.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import numpy as np
 
@@ -30,7 +31,7 @@ __all__ = ["read_text", "text_lines", "file_stem", "parse_int_lines", "parse_int
            "read_mesh_arrays", "read_part_names", "numeric_key", "mesh_files", "Skipper",
            "make_dataset", "default_names", "check_label_range", "check_label_cap",
            "warn_sparse_labels", "MAX_PARTS", "read_bytes", "load_npy", "check_label_base", "is_labels_name",
-           "LABELS_SUFFIX"]
+           "LABELS_SUFFIX", "check_part_names", "check_split", "side_file"]
 
 
 #: Characters refused in label and names files: C0/C1 controls other than tab and the line ends,
@@ -268,12 +269,17 @@ def read_mesh_arrays(path):
 def read_part_names(path) -> list[str]:
     """Part names from JSON: ``{"part_names": [...]}``, ``{"labels": {"0": "head", ...}}`` or a list.
 
-    A plain text file (not ``.json``) gives one name per non-empty line.
+    A plain text file (not ``.json``) gives one name per non-empty line.  No names at all (an
+    empty file, ``[]``, ``{"labels": {}}``) and an empty or blank name are errors naming the file
+    (and the entry).
     """
     p = Path(path)
     text = read_text(p)
     if p.suffix.lower() != ".json":
         names = [s.strip() for s in text_lines(text) if s.strip()]
+        if not names:
+            got = "an empty file" if not text else "only blank lines"
+            raise MeshParseError(f"{p}: line 1: expected at least one part name, one per line (got {got})")
         seen: dict[str, int] = {}
         for i, s in enumerate(text_lines(text), 1):
             s = s.strip()
@@ -289,9 +295,11 @@ def read_part_names(path) -> list[str]:
         raise MeshParseError(f"{p}: line {exc.lineno}: expected JSON (got {exc.msg})") from None
     except RecursionError:
         raise MeshParseError(f"{p}: expected JSON part names (got arrays or objects nested too deeply)") from None
+    empty = "an empty list"
     if isinstance(obj, dict) and "part_names" in obj:
-        obj = obj["part_names"]
+        obj, empty = obj["part_names"], "an empty 'part_names' list"
     elif isinstance(obj, dict) and isinstance(obj.get("labels"), dict):
+        empty = "an empty 'labels' object"
         lab = obj["labels"]
         odd = [k for k in lab if not re.fullmatch(r"0|[1-9][0-9]*", k)]  # " 0", "-0", "01", "1_0", "２"
         if odd:
@@ -303,14 +311,81 @@ def read_part_names(path) -> list[str]:
     if not isinstance(obj, list) or not all(isinstance(s, str) for s in obj):
         raise MeshParseError(f"{p}: expected a list of part names, {{\"part_names\": [...]}} or "
                              f"{{\"labels\": {{\"0\": name}}}} (got {type(obj).__name__})")
+    if not obj:
+        raise MeshParseError(f"{p}: expected at least one part name (got {empty})")
+    for i, s in enumerate(obj):
+        if not s.strip():
+            raise MeshParseError(f"{p}: entry {i}: expected a non-empty part name (got {s!r})")
+        if _CONTROL.search(s) or s != s.strip():
+            raise MeshParseError(f"{p}: entry {i}: expected part names of printable characters, without leading "
+                                 f"or trailing blanks (got {s!r})")
     if len(set(obj)) != len(obj):
         dup = next(s for s in obj if obj.count(s) > 1)
         raise MeshParseError(f"{p}: expected distinct part names (got {dup!r} twice)")
-    bad = next((s for s in obj if _CONTROL.search(s) or s != s.strip() or not s), None)
-    if bad is not None:
-        raise MeshParseError(f"{p}: expected part names of printable characters, without leading or trailing "
-                             f"blanks (got {bad!r})")
     return list(obj)
+
+
+def check_part_names(names, what: str = "labels") -> tuple:
+    """Part names given as an argument (``labels=``) as a tuple of str: at least one, none empty
+    or blank, no two alike; anything else is a :class:`~manifold_nets.errors.MeshError` naming
+    ``what`` and the entry."""
+    names = tuple(str(s) for s in names)
+    if not names:
+        raise MeshError(f"{what}: expected at least one part name (got an empty list)")
+    for i, s in enumerate(names):
+        if not s.strip():
+            raise MeshError(f"{what}: entry {i}: expected a non-empty part name (got {s!r})")
+    if len(set(names)) != len(names):
+        dup = next(s for s in names if names.count(s) > 1)
+        raise MeshError(f"{what}: expected distinct part names (got {dup!r} twice)")
+    return names
+
+
+def check_split(split, parent: Path) -> str:
+    """``split`` as the name of a folder right under ``parent`` (``"train"``, ``"test"``): a
+    path separator, ``.``, ``..``, an absolute path or a drive would reach another folder (even
+    outside the data set), and is a :class:`~manifold_nets.errors.MeshError`."""
+    if isinstance(split, os.PathLike):
+        split = os.fspath(split)
+    if not isinstance(split, str):
+        raise MeshTypeError(f"split: expected a folder name such as 'train' or 'test' (got {split!r})")
+    if (not split.strip() or split in (".", "..") or "/" in split or "\\" in split or "\x00" in split
+            or PureWindowsPath(split).anchor or (os.altsep and os.altsep in split)):
+        raise MeshError(f"split: expected the name of a folder in {parent}, such as 'train' or 'test', without "
+                        f"a path separator, '.' or '..' (got {split!r})")
+    return split
+
+
+def _listing(folder: Path, cache: dict | None) -> dict:
+    """``{lower-case name: [names]}`` of a folder's entries (empty if it cannot be listed)."""
+    if cache is not None and folder in cache:
+        return cache[folder]
+    index: dict[str, list[str]] = {}
+    try:
+        for n in os.listdir(folder):
+            index.setdefault(n.lower(), []).append(n)
+    except OSError:
+        pass
+    if cache is not None:
+        cache[folder] = index
+    return index
+
+
+def side_file(folder, stem: str, suffix: str, *, what: str = "label file", listing: dict | None = None):
+    """The regular file ``<stem><suffix>`` in ``folder``, the suffix in any case (``a.LABELS.TXT``,
+    ``g.ESEG``; the stem exactly, as for mesh extensions and :func:`is_labels_name`), or None.
+
+    Two such files (names that differ only in case) are ambiguous: a
+    :class:`~manifold_nets.errors.MeshError` naming both.  ``listing``: a dict the calls of one
+    reader share, so that each folder is listed once."""
+    folder = Path(folder)
+    names = _listing(folder, listing).get((stem + suffix).lower(), [])
+    found = sorted(n for n in names if n.startswith(stem) and len(n) == len(stem) + len(suffix)
+                   and (folder / n).is_file())
+    if len(found) > 1:
+        raise MeshError(f"{folder}: expected one {what} {stem}{suffix} (got {', '.join(found)}, which differ only "
+                        f"in case: which one is meant is ambiguous)")
+    return folder / found[0] if found else None
 
 
 def numeric_key(stem: str):

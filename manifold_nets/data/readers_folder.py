@@ -4,12 +4,18 @@
   under ``<root>/meshes/`` (optionally ``train/`` and ``test/``), per-face label text files (one
   integer per line, 1-based in the original release: ``label_base=1``) under ``<root>/segs/`` or
   ``<root>/labels/`` with the mesh's stem, at the same relative path or anywhere below (a unique
-  stem).  Part names ``part_1..part_8`` unless a names file is given.
+  stem).  A label file that no mesh under ``meshes/`` (any split) has the stem of is an error
+  (skipped with ``skip_bad``), as a Labeled PSB label file without a mesh is.  ``split`` is the
+  name of a folder in ``meshes/``, nothing else.  Part names ``part_1..part_8`` unless a names
+  file is given.
 * **Generic folder**: each mesh with its labels, found in this order: ``<stem>.labels.txt``,
   ``<stem>_labels.txt`` (one integer per line), ``<stem>.npy`` (a 1-D integer array), then a
   ``label`` array inside the mesh file (PLY ``face_data["label"]`` before ``vertex_data["label"]``,
   as :func:`manifold_nets.io.write_mesh` and ``segment predict`` write it; VTK cell data before
-  point data).  0-based labels, ``-1`` = unlabelled.  A label count equal to the face count
+  point data); the suffixes of these side files and of ``<stem>.json`` match in any case (two
+  files that differ only in case are an error naming both).  0-based labels, ``-1`` =
+  unlabelled; a mesh with no labelled face or vertex is an error (skipped with ``skip_bad``).
+  A label count equal to the face count
   labels faces, to the vertex count labels vertices (then faces by
   :func:`~manifold_nets.data.labels.vertex_to_face_labels`); a count equal to both is an error
   unless ``labels_on="faces"|"vertices"`` says which.  Part names: ``labels``, else
@@ -35,6 +41,8 @@ from .readers_common import (
     check_label_base,
     check_label_cap,
     check_label_range,
+    check_part_names,
+    check_split,
     default_names,
     file_stem,
     load_npy,
@@ -43,6 +51,7 @@ from .readers_common import (
     parse_int_lines,
     read_mesh_arrays,
     read_part_names,
+    side_file,
     warn_sparse_labels,
 )
 
@@ -101,13 +110,28 @@ def _maron_label(mp: Path, mesh_dir: Path, label_dir: Path, index: dict) -> Path
                     f"(got {len(cands)}: {', '.join(str(c) for c in cands[:3])})")
 
 
+def _orphan_labels(index: dict, mesh_dir: Path, names_file=None) -> list[Path]:
+    """The label files whose stem no mesh under ``mesh_dir`` (every split) has, sorted."""
+    stems = {file_stem(p) for p in mesh_files(mesh_dir, recursive=True)}
+    skip = Path(names_file).resolve() if names_file is not None else None
+    return sorted(p for stem, ps in index.items() if stem not in stems for p in ps
+                  if skip is None or p.resolve() != skip)
+
+
+def _no_mesh(lp: Path, mesh_dir: Path):
+    raise MeshFileNotFoundError(f"{lp}: expected a mesh named {lp.stem} (.off, .obj, .ply, ...) under "
+                                f"{mesh_dir} for the label file (got none)")
+
+
 def load_maron(root, *, category=None, skip_bad: bool = False, labels=None, transform=None,
                pre_transform=None, cache_dir=None, split=None, label_base: int = 1, names_file=None):
     """The Maron et al. 2017 human set layout as a :class:`~manifold_nets.data.MeshDataset`.
 
-    ``split``: ``"train"``, ``"test"`` or None (every mesh under ``meshes/``; train first).
+    ``split``: ``"train"``, ``"test"`` or None (every mesh under ``meshes/``; train first): the
+    name of a folder in ``meshes/`` (a path, ``.`` or ``..`` is an error).
     ``labels`` or ``names_file`` (JSON or one name per line): the part names; default
-    ``part_1..part_8`` (more if a file holds larger labels).
+    ``part_1..part_8`` (more if a file holds larger labels).  A label file without a mesh is an
+    error (reported and skipped with ``skip_bad``).
     """
     label_base = check_label_base(label_base)  # a bad option is an error, not a reason to skip every mesh
     root = Path(root) if category is None else Path(root) / str(category)
@@ -117,7 +141,10 @@ def load_maron(root, *, category=None, skip_bad: bool = False, labels=None, tran
     label_dir = next((root / d for d in ("segs", "labels") if (root / d).is_dir()), None)
     if label_dir is None:
         raise MeshFileNotFoundError(f"{root}: expected a segs/ or labels/ folder of label files (got neither)")
+    if labels is not None:
+        labels = check_part_names(labels)
     if split is not None:
+        split = check_split(split, mesh_dir)
         if not (mesh_dir / split).is_dir():
             raise MeshFileNotFoundError(f"{mesh_dir / split}: expected a split folder (got no such folder)")
         paths = mesh_files(mesh_dir / split, recursive=True)
@@ -127,6 +154,8 @@ def load_maron(root, *, category=None, skip_bad: bool = False, labels=None, tran
         paths.sort(key=lambda p: first.get(p.relative_to(mesh_dir).parts[0], 2))  # stable: keeps the rest
     index = _label_index(label_dir)
     skipper = Skipper(skip_bad)
+    for lp in _orphan_labels(index, mesh_dir, names_file):
+        skipper.run(lp, _no_mesh, lp, mesh_dir)
     items = []
     for mp in paths:
         lp = skipper.run(mp, _maron_label, mp, mesh_dir, label_dir, index)
@@ -136,7 +165,7 @@ def load_maron(root, *, category=None, skip_bad: bool = False, labels=None, tran
         if got is not None:
             items.append((mp, lp, got))
     if labels is not None:
-        part_names, src = tuple(labels), "labels"
+        part_names, src = labels, "labels"
     elif names_file is not None:
         part_names, src = tuple(read_part_names(names_file)), str(names_file)
     else:
@@ -157,15 +186,22 @@ def load_maron(root, *, category=None, skip_bad: bool = False, labels=None, tran
 # generic folder
 
 
-def find_folder_labels(mesh_path) -> Path | None:
-    """The sidecar label file of a mesh (``<stem>.labels.txt``, ``<stem>_labels.txt``, ``<stem>.npy``)."""
+def find_folder_labels(mesh_path, *, listing: dict | None = None) -> Path | None:
+    """The sidecar label file of a mesh (``<stem>.labels.txt``, ``<stem>_labels.txt``, ``<stem>.npy``,
+    the suffix in any case); two that differ only in case are an error naming both
+    (:func:`~manifold_nets.data.readers_common.side_file`; ``listing``: its folder-listing cache)."""
     mp = Path(mesh_path)
     stem = file_stem(mp)
-    for name in (f"{stem}.labels.txt", f"{stem}_labels.txt", f"{stem}.npy"):
-        p = mp.with_name(name)
-        if p.is_file():
+    for suffix in (".labels.txt", "_labels.txt", ".npy"):
+        p = side_file(mp.parent, stem, suffix, listing=listing)
+        if p is not None:
             return p
     return None
+
+
+def _names_json(mp: Path, listing: dict | None = None) -> Path | None:
+    """A mesh's ``<stem>.json`` part names (the suffix in any case), or None."""
+    return side_file(mp.parent, file_stem(mp), ".json", what="part-names file", listing=listing)
 
 
 def _npy_labels(path: Path) -> np.ndarray:
@@ -245,17 +281,19 @@ def _on(n: int, nF: int, nV: int, labels_on: str, where) -> str:
     raise MeshParseError(f"{where}: expected {nF} labels (one per face) or {nV} (one per vertex) (got {n})")
 
 
-def read_folder_item(mesh_path, label_path=None, *, labels_on: str = "auto", part_names=None):
+def read_folder_item(mesh_path, label_path=None, *, labels_on: str = "auto", part_names=None,
+                     listing: dict | None = None):
     """``(V, F, face_labels, meta)`` of one mesh of a generic folder (see the module docstring).
 
     ``part_names``: the names the returned labels index; when the mesh has a ``<stem>.json``
     its labels index the JSON's names and are mapped into ``part_names`` by name (a name not in
     ``part_names`` is an error naming the JSON).  ``meta``: ``labels_on`` (where the file's
     labels were), ``vertex_labels`` (mapped) for per-vertex files, ``part_names`` (the JSON's).
+    ``listing``: a folder-listing cache shared by the calls of one reader.
     """
     mp = Path(mesh_path)
     V, F, vdata, fdata = read_mesh_arrays(mp)
-    lp = Path(label_path) if label_path is not None else find_folder_labels(mp)
+    lp = Path(label_path) if label_path is not None else find_folder_labels(mp, listing=listing)
     lines = False
     if lp is not None:
         if lp.suffix.lower() == ".npy":
@@ -278,8 +316,8 @@ def read_folder_item(mesh_path, label_path=None, *, labels_on: str = "auto", par
         raise MeshParseError(f"{where}: {at}: expected a 0-based label >= 0 or -1 for unlabelled (got {lab[low[0]]})")
     check_label_cap(lab, where, lines=lines)
     meta = {"format": "folder", "label_path": where, "labels_on": on, "id": file_stem(mp)}
-    j = mp.with_name(f"{file_stem(mp)}.json")
-    own = tuple(read_part_names(j)) if j.is_file() else None
+    j = _names_json(mp, listing)
+    own = tuple(read_part_names(j)) if j is not None else None
     if own is not None:
         meta["part_names"] = own
         check_label_range(lab, len(own), where, names_from=str(j), lines=lines)
@@ -302,15 +340,24 @@ def _remap(lab: np.ndarray, own: tuple, names: tuple, json_path) -> np.ndarray:
     return remap_labels(lab, own, names)
 
 
-def _json_names(mesh_paths) -> tuple | None:
+def _some_labelled(item) -> None:
+    """Refuse a mesh whose labels (as read: per face or per vertex) are all ``-1``."""
+    _, _, lab, meta = item
+    raw = meta.get("vertex_labels", lab)
+    if not (np.asarray(raw) >= 0).any():
+        on = "vertex" if meta.get("labels_on") == "vertices" else "face"
+        raise MeshParseError(f"{meta['label_path']}: expected at least one labelled {on} (got all -1)")
+
+
+def _json_names(mesh_paths, listing: dict | None = None) -> tuple | None:
     """Union of the meshes' ``<stem>.json`` part names in order of appearance (None if none)."""
     names: list[str] = []
     found = False
     for mp in mesh_paths:
-        j = mp.with_name(f"{file_stem(mp)}.json")
-        if not j.is_file():
-            continue
         try:
+            j = _names_json(mp, listing)
+            if j is None:
+                continue
             own = read_part_names(j)
         except MeshError:
             continue  # reported with its mesh by read_folder_item
@@ -326,23 +373,25 @@ def load_folder(root, *, category=None, skip_bad: bool = False, labels=None, tra
     ``root`` (``root/<category>`` when given): the mesh files in it (``recursive``: below it too),
     in numeric-stem order.  Part names: ``labels``, else ``<root>/part_names.json``, else the
     union of the meshes' ``<stem>.json`` names (each mesh's labels are mapped by name), else
-    ``part_0..part_<max label>``.
+    ``part_0..part_<max label>``.  A mesh whose labels are all ``-1`` (nothing labelled) is an
+    error naming its label file (skipped with ``skip_bad``).
     """
     root = Path(root) if category is None else Path(root) / str(category)
     if not root.is_dir():
         raise MeshFileNotFoundError(f"{root}: expected a folder of labelled meshes (got no such folder)")
     paths = mesh_files(root, recursive=recursive)
     skipper = Skipper(skip_bad)
+    listing: dict = {}
     if labels is not None:
-        part_names = tuple(labels)
+        part_names = check_part_names(labels)
     elif (root / "part_names.json").is_file():
         part_names = tuple(read_part_names(root / "part_names.json"))
     else:
-        part_names = _json_names(paths)
+        part_names = _json_names(paths, listing)
     items = []
     for mp in paths:
-        got = skipper.run(mp, read_folder_item, mp, labels_on=labels_on, part_names=part_names)
-        if got is not None:
+        got = skipper.run(mp, read_folder_item, mp, labels_on=labels_on, part_names=part_names, listing=listing)
+        if got is not None and skipper.ok(mp, _some_labelled, got):
             items.append((mp, got))
     if part_names is None:
         K = max((int(g[3].get("vertex_labels", g[2]).max()) + 1 for _, g in items), default=0)

@@ -11,7 +11,9 @@ numbers the edges after dropping zero-area faces and faces that repeat a directe
 earlier face (duplicates, inconsistently oriented neighbours); we assume a clean mesh and refuse
 a label file whose row count differs from our edge count (the message says so) rather than guess.
 Edge labels become face labels by the rules of :mod:`manifold_nets.data.edges`; the edge labels
-themselves are kept in ``meta["edge_labels"]`` (0-based) or ``meta["edge_scores"]``.
+themselves are kept in ``meta["edge_labels"]`` (0-based) or ``meta["edge_scores"]``.  The
+``.eseg``/``.seseg`` suffix matches in any case (``g.ESEG``); two files that differ only in case
+are an error naming both (skipped with ``skip_bad``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from .readers_common import (
     check_label_base,
     check_label_cap,
     check_label_range,
+    check_part_names,
+    check_split,
     default_names,
     file_stem,
     make_dataset,
@@ -35,6 +39,7 @@ from .readers_common import (
     parse_float_rows,
     parse_int_lines,
     read_mesh_arrays,
+    side_file,
     warn_sparse_labels,
 )
 
@@ -94,6 +99,7 @@ def read_meshcnn_item(mesh_path, label_path, *, label_base: int = 1):
 
 def _splits(root: Path, split) -> list[str]:
     if split is not None:
+        split = check_split(split, root)
         if not (root / split).is_dir():
             raise MeshFileNotFoundError(f"{root / split}: expected a MeshCNN split folder (got no such folder)")
         return [split]
@@ -109,7 +115,8 @@ def load_meshcnn(root, *, category=None, skip_bad: bool = False, labels=None, tr
     """A MeshCNN segmentation set as a :class:`~manifold_nets.data.MeshDataset`.
 
     ``root`` (``root/<category>`` when given) holds ``train/``, ``test/``, ``seg/``, ``sseg/``;
-    ``split``: ``"train"``, ``"test"`` or None (both, train first; ``meta["split"]`` says which);
+    ``split``: ``"train"``, ``"test"`` or None (both, train first; ``meta["split"]`` says which;
+    the name of a folder in ``root``, not a path);
     ``soft``: read ``sseg/*.seseg`` instead of ``seg/*.eseg``; ``label_base``: the ``.eseg``
     value of the first class.  Part names ``part_<label_base>...`` unless ``labels`` is given.
     """
@@ -118,13 +125,15 @@ def load_meshcnn(root, *, category=None, skip_bad: bool = False, labels=None, tr
     if not root.is_dir():
         raise MeshFileNotFoundError(f"{root}: expected a MeshCNN data folder (got no such folder)")
     sub, ext = ("sseg", ".seseg") if soft else ("seg", ".eseg")
+    if labels is not None:
+        labels = check_part_names(labels)
     skipper = Skipper(skip_bad)
+    listing: dict = {}
     items = []
     for s in _splits(root, split):
         for mp in mesh_files(root / s):
-            lp = root / sub / f"{file_stem(mp)}{ext}"
-            if not lp.is_file():
-                skipper.run(mp, _missing, mp, lp)
+            lp = skipper.run(mp, _label_file, mp, root / sub, ext, listing)
+            if lp is None:
                 continue
             got = skipper.run(lp, read_meshcnn_item, mp, lp, label_base=label_base)
             if got is not None:
@@ -156,8 +165,14 @@ def load_meshcnn(root, *, category=None, skip_bad: bool = False, labels=None, tr
                         pre_transform=pre_transform, cache_dir=cache_dir, name=f"meshcnn/{root.name}")
 
 
-def _missing(mp, lp):
-    raise MeshFileNotFoundError(f"{mp}: expected its edge labels in {lp} (got no such file)")
+def _label_file(mp: Path, folder: Path, ext: str, listing: dict) -> Path:
+    """``<folder>/<stem><ext>`` of a mesh, the suffix in any case (two that differ only in case
+    are ambiguous: an error naming both); none is an error naming the file expected."""
+    stem = file_stem(mp)
+    lp = side_file(folder, stem, ext, what="edge label file", listing=listing)
+    if lp is None:
+        raise MeshFileNotFoundError(f"{mp}: expected its edge labels in {folder / (stem + ext)} (got no such file)")
+    return lp
 
 
 def _raise(exc):

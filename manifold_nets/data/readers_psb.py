@@ -5,7 +5,8 @@
   face is listed exactly once.  The part names of a category are the sorted union over its
   meshes (a part missing on one mesh is still listed); meshes come in numeric id order.
 * **Princeton benchmark** ``.seg`` (Chen et al. 2009): one 0-based segment id per line, one line
-  per face; several human segmentations per mesh as ``<id>_<k>.seg``.  Unlabelled segments:
+  per face; several human segmentations per mesh as ``<id>_<k>.seg`` (two files for one ``k``,
+  such as ``1_0.seg`` and ``1_00.seg``, are ambiguous: an error).  Unlabelled segments:
   part names are ``"segment_0", "segment_1", ...``.
 """
 
@@ -22,6 +23,7 @@ from .readers_common import (
     Skipper,
     check_label_cap,
     check_label_range,
+    check_part_names,
     default_names,
     file_stem,
     is_labels_name,
@@ -181,6 +183,8 @@ def load_labeled_psb(root, *, category=None, skip_bad: bool = False, labels=None
     ``skip_bad``).
     """
     root = Path(root)
+    if labels is not None:
+        labels = check_part_names(labels)
     folder = _category_dir(root, category, "Labeled PSB")
     skipper = Skipper(skip_bad)
     by_stem: dict[str, list[Path]] = {}
@@ -220,7 +224,7 @@ def load_labeled_psb(root, *, category=None, skip_bad: bool = False, labels=None
     if labels is None:
         part_names = tuple(sorted({n for *_, got in items for n in got[2]}))
     else:
-        part_names = tuple(labels)
+        part_names = labels
     out = []
     for stem, mp, lp, (V, F, names, name_lines, face_part) in items:
         lab = skipper.run(lp, map_psb_names, lp, names, name_lines, face_part, part_names)
@@ -258,7 +262,11 @@ def read_seg(path, n_faces: int | None = None) -> np.ndarray:
 
 def find_psb_segmentations(seg_dir, mesh_id) -> list[Path]:
     """The ``.seg`` files of a mesh: ``<id>.seg`` and ``<id>_<k>.seg`` (k in numeric order) in
-    ``seg_dir``, ``seg_dir/<id>/`` or ``seg_dir/Benchmark/<id>/`` (the benchmark's layout)."""
+    ``seg_dir``, ``seg_dir/<id>/`` or ``seg_dir/Benchmark/<id>/`` (the benchmark's layout).
+
+    Two files for one ``k`` (``1_0.seg`` and ``1_00.seg``, or names that differ only in case)
+    would make the segmentation index ambiguous: a :class:`~manifold_nets.errors.MeshError`
+    naming both."""
     seg_dir = Path(seg_dir)
     mesh_id = str(mesh_id)
     pat = re.compile(rf"{re.escape(mesh_id)}(?:_(\d+))?\.seg", re.IGNORECASE)
@@ -271,7 +279,13 @@ def find_psb_segmentations(seg_dir, mesh_id) -> list[Path]:
             if m and p.is_file():
                 found.append((-1 if m.group(1) is None else int(m.group(1)), p))
         if found:
-            return [p for _, p in sorted(found)]
+            found.sort()
+            for (k, a), (k2, b) in zip(found, found[1:]):
+                if k == k2:
+                    which = f"{mesh_id}.seg" if k < 0 else f"{mesh_id}_{k}.seg"
+                    raise MeshError(f"{d}: expected one segmentation file {which} of mesh {mesh_id} (got {a.name}, "
+                                    f"{b.name}, the same segmentation: which one is meant is ambiguous)")
+            return [p for _, p in found]
     return []
 
 
@@ -307,7 +321,8 @@ def load_psb_seg(root, *, category=None, skip_bad: bool = False, labels=None, tr
     Meshes: ``root/off/`` if present, else ``root/`` (``root/<category>`` when given).  Seg files:
     ``seg_dir`` (default ``root/seg`` if present, else the mesh folder), found by
     :func:`find_psb_segmentations`; ``segmentation`` picks which human segmentation becomes the
-    face labels (index in ``<id>_<k>`` order).  Part names ``segment_0..`` unless ``labels``.
+    face labels (index in ``<id>_<k>`` order; two files for one ``k`` are an error naming both,
+    skipped with ``skip_bad``).  Part names ``segment_0..`` unless ``labels``.
     """
     root = Path(root) if category is None else Path(root) / str(category)
     if not root.is_dir():
@@ -316,6 +331,8 @@ def load_psb_seg(root, *, category=None, skip_bad: bool = False, labels=None, tr
     sdir = Path(seg_dir) if seg_dir is not None else (root / "seg" if (root / "seg").is_dir() else mdir)
     if isinstance(segmentation, (bool, np.bool_)) or not isinstance(segmentation, (int, np.integer)):
         raise MeshTypeError(f"segmentation: expected an integer index of a <id>_<k>.seg file (got {segmentation!r})")
+    if labels is not None:
+        labels = check_part_names(labels)
     skipper = Skipper(skip_bad)
     items = []
     for mp in mesh_files(mdir):
@@ -325,7 +342,7 @@ def load_psb_seg(root, *, category=None, skip_bad: bool = False, labels=None, tr
     K = max((int(g[2].max()) + 1 for _, g in items if len(g[2])), default=0)
     if labels is None:
         warn_sparse_labels([(g[3], g[2]) for _, g in items], K)
-    part_names = default_names(K, "segment_") if labels is None else tuple(labels)
+    part_names = default_names(K, "segment_") if labels is None else labels
     out = []
     for mp, (V, F, seg, sp, n) in items:
         if not skipper.ok(sp, check_label_range, seg, len(part_names), sp, names_from="labels"):

@@ -320,7 +320,8 @@ def show_labels(mesh, labels=None, part_names=None, *, where: str | None = None,
         A :class:`~manifold_nets.data.LabeledMesh` brings its own face labels and part names.
     labels : (nF,) or (nV,) int
         Part index per face (flat) or vertex (coloured per vertex, blended across faces);
-        ``-1`` = unlabelled (light grey).
+        ``-1`` = unlabelled (light grey); a label below -1 is refused
+        (:class:`~manifold_nets.errors.MeshShapeError` naming the index).
     part_names : list of str, optional
         Legend entries; parts without a name are called ``part i``.  The legend lists the parts
         that occur (and every named part).
@@ -337,6 +338,9 @@ def show_labels(mesh, labels=None, part_names=None, *, where: str | None = None,
 
     lab = _as_int64(np.asarray(labels).ravel(), "labels", "values")
     w = _where(lab, V, F, where, "labels")
+    if lab.size and lab.min() < -1:  # as read_labels: only -1 means unlabelled
+        i = int(np.argmin(lab))
+        raise MeshShapeError(f"labels: expected labels >= -1 (-1: unlabelled) (got {lab[i]} at {w} {i})")
     names = list(part_names or [])
     n_parts = max(len(names), int(lab.max()) + 1 if lab.size else 0)
     rgb = labels_to_rgb(lab, n_parts)

@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
 
-from manifold_nets.data import load_dataset, psb_categories, read_labeled_mesh
+from manifold_nets.data import (
+    load_dataset,
+    psb_categories,
+    read_labeled_mesh,
+    read_psb_segmentations,
+)
 from manifold_nets.data.maps import check_map, read_map
 from manifold_nets.data.readers_common import read_part_names, read_text
 from manifold_nets.errors import (
@@ -250,3 +256,170 @@ def test_check_map_counts_and_unsigned(tmp_path):
     with pytest.raises(MeshShapeError, match=r"gt: line 1: expected a vertex index in the int64 range \(got 18446744073709551615\)"):
         check_map(np.array([2**64 - 1], np.uint64), n_target=3, where="gt")
     assert check_map([0, 2], n_source=np.int64(2), n_target=3).tolist() == [0, 2]
+
+
+# ---------------------------------------------------------------------------------------------
+# a second sweep: orphan label files, split names, unlabelled meshes, empty names, ambiguity, case
+
+
+def _case_sensitive(folder) -> bool:
+    (folder / "case.probe").write_text("")
+    same = (folder / "CASE.PROBE").exists()
+    (folder / "case.probe").unlink()
+    return not same
+
+
+def _maron(tmp_path, labels=("a",), meshes=("a",)):
+    (tmp_path / "meshes" / "train").mkdir(parents=True)
+    (tmp_path / "segs").mkdir()
+    for m in meshes:
+        write_mesh(tmp_path / "meshes" / "train" / f"{m}.off", V8, F8)
+    for s in labels:
+        (tmp_path / "segs" / f"{s}.txt").write_text("1\n1\n2\n2\n3\n3\n3\n1\n")
+    return tmp_path
+
+
+def test_maron_label_file_without_a_mesh_is_an_error_or_skipped(tmp_path):
+    root = _maron(tmp_path, labels=("a", "z"))                        # z.txt was silently ignored
+    z = root / "segs" / "z.txt"
+    with pytest.raises(MeshFileNotFoundError, match=rf"^{re.escape(str(z))}: expected a mesh named z .* "
+                                                    rf"under .*meshes for the label file \(got none\)$"):
+        load_dataset(root, "maron")
+    ds = load_dataset(root, "maron", skip_bad=True)
+    assert ds.names == ["train/a"] and [s[0] for s in ds.skipped] == [str(z)]
+    assert "expected a mesh named z" in ds.skipped[0][1]
+    # the label file of a mesh in another split is not an orphan
+    (root / "meshes" / "test").mkdir()
+    write_mesh(root / "meshes" / "test" / "z.off", V8, F8)
+    assert load_dataset(root, "maron", split="train").names == ["train/a"]
+
+
+@pytest.mark.parametrize("split", ["..", ".", "../meshes", "train/..", "a\\b", "", "C:x", "ABS"])
+def test_split_must_be_a_plain_folder_name(tmp_path, split):
+    root = _maron(tmp_path / "m")
+    (tmp_path / "elsewhere").mkdir()
+    if split == "ABS":
+        split = str(tmp_path / "elsewhere")                            # was read from that folder
+    with pytest.raises(MeshError, match=rf"^split: expected the name of a folder in .*meshes, such as 'train' "
+                                        rf"or 'test', .*\(got {re.escape(repr(split))}\)$"):
+        load_dataset(root, "maron", split=split)
+    (tmp_path / "c" / "train").mkdir(parents=True)
+    with pytest.raises(MeshError, match=rf"^split: expected the name of a folder in .*c, .*\(got {re.escape(repr(split))}\)$"):
+        load_dataset(tmp_path / "c", "meshcnn", split=split)
+
+
+def test_split_of_another_type_is_a_type_error(tmp_path):
+    root = _maron(tmp_path)
+    with pytest.raises(MeshTypeError, match=r"^split: expected a folder name such as 'train' or 'test' \(got 3\)$"):
+        load_dataset(root, "maron", split=3)
+
+
+def test_folder_mesh_with_no_labelled_element_is_an_error_or_skipped(tmp_path):
+    write_mesh(tmp_path / "a.off", V8, F8)
+    (tmp_path / "a.labels.txt").write_text("-1\n" * 8)                # was a data set of 0 part names
+    write_mesh(tmp_path / "b.off", V8, F8)
+    (tmp_path / "b.labels.txt").write_text("0\n1\n" * 4)
+    a = tmp_path / "a.labels.txt"
+    with pytest.raises(MeshParseError, match=rf"^{re.escape(str(a))}: expected at least one labelled face \(got all -1\)$"):
+        load_dataset(tmp_path, "folder")
+    ds = load_dataset(tmp_path, "folder", skip_bad=True)
+    assert ds.names == ["b"] and ds.part_names == ("part_0", "part_1")
+    assert ds.skipped == [(str(tmp_path / "a.off"), f"{a}: expected at least one labelled face (got all -1)")]
+    a.unlink()
+    np.save(tmp_path / "a.npy", np.full(6, -1))                       # per vertex (6 vertices)
+    with pytest.raises(MeshParseError, match=r"a\.npy: expected at least one labelled vertex \(got all -1\)$"):
+        load_dataset(tmp_path, "folder")
+
+
+@pytest.mark.parametrize("name, text, words", [
+    ("n.json", "[]", r"n\.json: expected at least one part name \(got an empty list\)"),
+    ("n.json", '{"labels": {}}', r"n\.json: expected at least one part name \(got an empty 'labels' object\)"),
+    ("n.json", '{"part_names": []}', r"n\.json: expected at least one part name \(got an empty 'part_names' list\)"),
+    ("n.txt", "", r"n\.txt: line 1: expected at least one part name, one per line \(got an empty file\)"),
+    ("n.txt", "\n  \n", r"n\.txt: line 1: expected at least one part name, one per line \(got only blank lines\)"),
+    ("n.json", '["a", ""]', r"n\.json: entry 1: expected a non-empty part name \(got ''\)"),
+    ("n.json", '{"labels": {"0": "a", "1": " "}}', r"n\.json: entry 1: expected a non-empty part name \(got ' '\)"),
+])
+def test_empty_part_name_lists_and_names_are_refused(tmp_path, name, text, words):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(MeshParseError, match=words):
+        read_part_names(tmp_path / name)
+
+
+def test_empty_part_names_in_a_data_set_name_the_file_or_argument(tmp_path):
+    write_mesh(tmp_path / "a.off", V8, F8)
+    (tmp_path / "a.labels.txt").write_text("0\n0\n1\n1\n2\n2\n2\n0\n")
+    (tmp_path / "a.json").write_text("[]")                            # was "a label in [0, -1] for 0 part names"
+    with pytest.raises(MeshParseError, match=r"a\.json: expected at least one part name \(got an empty list\)"):
+        load_dataset(tmp_path, "folder")
+    _psb(tmp_path, GOOD)
+    with pytest.raises(MeshError, match=r"^labels: entry 3: expected a non-empty part name \(got ''\)$"):
+        load_dataset(tmp_path, "labeled-psb", category="Cat", labels=["leg", "arm", "head", ""])
+    with pytest.raises(MeshError, match=r"^labels: entry 0: expected a non-empty part name \(got ' '\)$"):
+        load_dataset(tmp_path, "labeled-psb", category="Cat", labels=[" ", "leg", "arm", "head"])
+    with pytest.raises(MeshError, match=r"^labels: expected at least one part name \(got an empty list\)$"):
+        load_dataset(tmp_path, "labeled-psb", category="Cat", labels=[])
+    with pytest.raises(MeshError, match=r"^part_names: entry 1: expected a non-empty part name"):
+        read_labeled_mesh(tmp_path / "Cat" / "1.off", tmp_path / "Cat" / "1_labels.txt", part_names=["leg", ""])
+
+
+def test_psb_seg_two_files_for_one_segmentation_are_ambiguous(tmp_path):
+    write_mesh(tmp_path / "1.off", V8, F8)
+    (tmp_path / "1_0.seg").write_text("0\n" * 8)
+    (tmp_path / "1_00.seg").write_text("1\n" * 8)                     # both were segmentation 0
+    write_mesh(tmp_path / "2.off", V8, F8)
+    (tmp_path / "2_0.seg").write_text("0\n" * 8)
+    words = (rf"^{re.escape(str(tmp_path))}: expected one segmentation file 1_0\.seg of mesh 1 "
+             r"\(got 1_0\.seg, 1_00\.seg, the same segmentation: .*ambiguous\)$")
+    for k in (0, 1):
+        with pytest.raises(MeshError, match=words):
+            load_dataset(tmp_path, "psb-seg", segmentation=k)
+    ds = load_dataset(tmp_path, "psb-seg", skip_bad=True)
+    assert ds.names == [f"{tmp_path.name}/2"] and [s[0] for s in ds.skipped] == [str(tmp_path / "1.off")]
+    with pytest.raises(MeshError, match=r"1_0\.seg, 1_00\.seg"):
+        read_psb_segmentations(tmp_path, 1)
+
+
+def test_side_file_suffixes_match_in_any_case(tmp_path):
+    f = tmp_path / "f"
+    f.mkdir()
+    write_mesh(f / "a.off", V8, F8)
+    (f / "a.LABELS.TXT").write_text("0\n0\n1\n1\n2\n2\n2\n0\n")       # was "expected labels in ... (got none)"
+    (f / "a.JSON").write_text('["x", "y", "z"]')
+    write_mesh(f / "b.off", V8, F8)
+    (f / "b.NPY").write_bytes(_npy_bytes(np.array([2, 2, 1, 1, 0, 0, 0, 2])))
+    ds = load_dataset(f, "folder")
+    assert ds.part_names == ("x", "y", "z")
+    assert [m.face_labels.tolist() for m in ds] == [[0, 0, 1, 1, 2, 2, 2, 0], [2, 2, 1, 1, 0, 0, 0, 2]]
+    m = tmp_path / "m"
+    for d in ("train", "seg"):
+        (m / d).mkdir(parents=True)
+    V, F = grid(3)
+    write_mesh(m / "train" / "g.obj", V, F)
+    n_edges = len(np.unique(np.sort(F[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1), axis=0))
+    (m / "seg" / "g.ESEG").write_text("1\n" * n_edges)                  # was "expected its edge labels in g.eseg"
+    assert load_dataset(m, "meshcnn").names == ["train/g"]
+
+
+def test_side_files_that_differ_only_in_case_are_ambiguous(tmp_path):
+    if not _case_sensitive(tmp_path):
+        pytest.skip("the file system ignores case")
+    write_mesh(tmp_path / "a.off", V8, F8)
+    (tmp_path / "a.labels.txt").write_text("0\n0\n1\n1\n2\n2\n2\n0\n")
+    (tmp_path / "a.LABELS.TXT").write_text("1\n1\n0\n0\n2\n2\n2\n1\n")   # the lower-case one was read
+    write_mesh(tmp_path / "b.off", V8, F8)
+    (tmp_path / "b.labels.txt").write_text("0\n0\n1\n1\n2\n2\n2\n0\n")
+    with pytest.raises(MeshError, match=rf"^{re.escape(str(tmp_path))}: expected one label file a\.labels\.txt "
+                                        r"\(got a\.LABELS\.TXT, a\.labels\.txt, which differ only in case: .*ambiguous\)$"):
+        load_dataset(tmp_path, "folder")
+    ds = load_dataset(tmp_path, "folder", skip_bad=True)
+    assert ds.names == ["b"] and [s[0] for s in ds.skipped] == [str(tmp_path / "a.off")]
+    m = tmp_path / "m"
+    for d in ("train", "seg"):
+        (m / d).mkdir(parents=True)
+    V, F = grid(3)
+    write_mesh(m / "train" / "g.obj", V, F)
+    (m / "seg" / "g.eseg").write_text("1\n")
+    (m / "seg" / "g.ESEG").write_text("1\n")
+    with pytest.raises(MeshError, match=r"seg: expected one edge label file g\.eseg \(got g\.ESEG, g\.eseg, which differ only in case"):
+        load_dataset(m, "meshcnn")

@@ -213,6 +213,21 @@ def test_a_huge_label_is_drawn_in_its_own_colour(rendering, sphere, tmp_path):
         assert (d <= 3).sum() > 50
 
 
+def test_show_labels_refuses_labels_below_minus_one_like_read_labels(sphere, tmp_path):
+    lab = np.zeros(80, dtype=np.int64)
+    lab[7] = -100                                              # was drawn as "unlabelled"
+    with pytest.raises(MeshShapeError, match=r"^labels: expected labels >= -1 \(-1: unlabelled\) "
+                                             r"\(got -100 at face 7\)$"):
+        show_labels(sphere, lab)
+    vlab = np.full(42, -1, dtype=np.int64)
+    vlab[3] = -2
+    with pytest.raises(MeshShapeError, match=r"\(got -2 at vertex 3\)"):
+        show_labels(sphere, vlab)
+    f = _lines(tmp_path / "l.txt", lab.tolist())             # the file reader says the same
+    with pytest.raises(MeshShapeError, match=r"expected labels >= -1 \(-1: unlabelled\) \(got -100 at face 7\)"):
+        read_labels(f, sphere)
+
+
 # ------------------------------------------------------------------------------- plots
 
 
